@@ -1,0 +1,3 @@
+"""tidscope: see Linux threads and processes as the kernel makes them."""
+
+__version__ = "0.1.0"

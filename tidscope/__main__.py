@@ -1,0 +1,7 @@
+"""``python -m tidscope``."""
+
+import sys
+
+from tidscope.cli import main
+
+sys.exit(main())

@@ -1,0 +1,49 @@
+"""Raw clone(2) children on stacks mapped by us; see tidscope.clone."""
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+ARCH: str
+PAGE_SIZE: int
+MAX_OPS: int
+SCRATCH_SIZE: int
+SLOT_SIZE: int
+MIN_STACK: int
+SYSCALLS: dict[str, int]
+
+class Group:
+    """Raw clone(2) children sharing one flag set and one syscall program."""
+
+    def __init__(
+        self,
+        flags: int,
+        count: int,
+        stack_size: int,
+        ops: Sequence[tuple[int, Sequence[int], int]],
+        scratch: Sequence[bytes],
+        park: bool = ...,
+        growsdown: bool = ...,
+    ) -> None: ...
+    @property
+    def spawned(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def spawn(self) -> int: ...
+    def wait_ran(self, timeout: float, /) -> bool: ...
+    def release(self) -> None: ...
+    def join(self) -> None: ...
+    def close(self) -> None: ...
+    def child(self, i: int, /) -> dict[str, Any]: ...
+    def __enter__(self) -> Group: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Literal[False]: ...

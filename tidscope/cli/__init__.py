@@ -1,0 +1,102 @@
+"""The ``tidscope`` command: parse, call the core, render.
+
+Subcommands live one per module and are imported only when used, so that
+``tidscope ps`` does not pay for the raw-clone core or the flag experiments.
+Every failure leaves through :func:`main` as one line on stderr and a stable
+exit code (0 ok, 1 runtime failure, 2 usage error, 128+N killed by signal N).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+import click
+
+from tidscope import __version__
+from tidscope.errors import EXIT_FAILURE, EXIT_USAGE, Terminated, TidscopeError
+
+COMMANDS = {
+    "spawn": "tidscope.cli.spawn",
+    "ps": "tidscope.cli.ps",
+    "tree": "tidscope.cli.tree",
+    "verify-flags": "tidscope.cli.verify_flags",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, mod in COMMANDS.items() if importlib.util.find_spec(mod)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None or importlib.util.find_spec(module) is None:
+            return None
+        command: click.Command = importlib.import_module(module).command
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="tidscope")
+def cli() -> None:
+    """See Linux threads and processes as the kernel makes them.
+
+    Every command prints tables for people and --format json|csv for
+    scripts.  Exit status: 0 success, 1 runtime failure, 2 usage error,
+    128+N when killed by signal N.
+    """
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_line(err: click.UsageError) -> str:
+    where = err.ctx.command_path if err.ctx else "tidscope"
+    message = _one_line(err.format_message())
+    message = message[0].lower() + message[1:] if message else message
+    return f"{where}: {message} (see '{where} --help')"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status instead of raising."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            rv = cli.main(args=args, prog_name="tidscope", standalone_mode=False)
+        finally:
+            sys.stdout.flush()
+    except click.UsageError as err:
+        click.echo(_usage_line(err), err=True)
+        return EXIT_USAGE
+    except click.ClickException as err:
+        click.echo(f"tidscope: {_one_line(err.format_message())}", err=True)
+        return err.exit_code
+    except TidscopeError as err:
+        click.echo(f"tidscope: {_one_line(err.message)}", err=True)
+        return err.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        return 128 + signal.SIGINT
+    except Terminated as sig:
+        return 128 + sig.signo
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head -1`): stay quiet, like ps does.
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
+    except OSError as err:
+        click.echo(f"tidscope: {_one_line(str(err))}", err=True)
+        return EXIT_FAILURE
+    return rv if isinstance(rv, int) else 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush is silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -1,0 +1,35 @@
+"""Options shared by every command that prints rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from tidscope.render import FORMATS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_options(formats: tuple[str, ...] = FORMATS, default: str = "table") -> Callable[[F], F]:
+    """Add ``--format`` and ``--no-headers`` to a command."""
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "--no-headers",
+            "no_headers",
+            is_flag=True,
+            help="Print no header line (table and csv).",
+        )(fn)
+        fn = click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(formats, case_sensitive=False),
+            default=default,
+            show_default=True,
+            help="Output format: " + ", ".join(formats) + ".",
+        )(fn)
+        return fn
+
+    return decorate

@@ -1,0 +1,193 @@
+"""``tidscope spawn``: clone raw threads or processes and show what each saw."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from tidscope import flags
+from tidscope.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
+from tidscope.errors import UsageError
+from tidscope.render import render
+from tidscope.signals import terminating_signals
+from tidscope.spawn import COLUMNS, child_rows, classic_line, explain, parent_row
+
+FOREVER = "forever"
+
+
+def _hold_seconds(value: str | None) -> float | None:
+    """None: no hold; inf: until Enter or a signal; else seconds."""
+    if value is None:
+        return None
+    if value == FOREVER:
+        return float("inf")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise UsageError(
+            f"--hold {value!r} is not a number of seconds: give e.g. --hold 5, or --hold alone"
+        )
+    return seconds
+
+
+@click.command("spawn")
+@click.option(
+    "-n",
+    "--threads",
+    "count",
+    type=click.IntRange(1, MAX_CHILDREN),
+    default=2,
+    show_default=True,
+    help="Number of children to clone.",
+)
+@click.option(
+    "--flags",
+    "flag_text",
+    default="thread",
+    show_default=True,
+    metavar="SET",
+    help="Clone flags: a preset (thread, process), names like VM,FS,FILES or "
+    "CLONE_VM|CLONE_FS, a SIG* exit signal, or a number.",
+)
+@click.option(
+    "--stack-size",
+    default=f"{DEFAULT_STACK // 1024}K",
+    show_default=True,
+    metavar="SIZE",
+    help="Stack per child (bytes, or K/M suffix), guard page included.",
+)
+@click.option(
+    "--stack-style",
+    type=click.Choice(["shared", "growsdown"]),
+    default="shared",
+    show_default=True,
+    help="shared: one MAP_SHARED mapping, a guard page per stack; growsdown: "
+    "a MAP_GROWSDOWN mapping per child (needs CLONE_VM).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "table", "json", "csv"], case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="text: the classic demo lines; table/json/csv add what /proc reports.",
+)
+@click.option("--no-headers", is_flag=True, help="Print no header line (table and csv).")
+@click.option(
+    "--hold",
+    is_flag=False,
+    flag_value=FOREVER,
+    default=None,
+    metavar="[SECONDS]",
+    help="Keep the children alive: SECONDS, or alone until Enter on a terminal or "
+    "SIGINT/SIGTERM/SIGHUP.",
+)
+@click.option(
+    "--run",
+    "command",
+    metavar="CMD",
+    help="Run CMD (with sh) while the children are alive, TIDSCOPE_PID and "
+    "TIDSCOPE_TIDS in its environment; exit with its status.",
+)
+@click.option(
+    "--explain", "explain_regs", is_flag=True, help="Print each clone call as the CPU sees it."
+)
+def command(
+    count: int,
+    flag_text: str,
+    stack_size: str,
+    stack_style: str,
+    fmt: str,
+    no_headers: bool,
+    hold: str | None,
+    command: str | None,
+    explain_regs: bool,
+) -> int:
+    """Clone raw threads (or processes) and print what each one saw.
+
+    Each child is made by the clone syscall itself, on a stack mapped by
+    tidscope, and reports its own getpid(), gettid() and getppid():
+
+    \b
+      parent thread, pid: 12674, tid: 12674
+      child thread, pid: 12674, tid: 12675
+    """
+    value = flags.parse(flag_text)
+    size = parse_size(stack_size)
+    seconds = _hold_seconds(hold)
+    if seconds is not None and command is not None:
+        raise UsageError("--hold and --run both keep children alive: give one of them")
+    with terminating_signals():
+        with Children(
+            count, value, stack_size=size, growsdown=stack_style == "growsdown"
+        ) as children:
+            rows = [parent_row(), *child_rows(children)]
+            _print(rows, children, fmt.lower(), not no_headers, explain_regs)
+            if command is not None:
+                return _run(command, children)
+            if seconds is not None:
+                _hold(seconds, children)
+    return 0 if all(not r.get("errors") for r in rows) else 1
+
+
+def _print(
+    rows: list[dict[str, Any]], children: Children, fmt: str, headers: bool, explain_: bool
+) -> None:
+    if fmt == "text":
+        for row in rows:
+            click.echo(classic_line(row))
+    else:
+        columns = list(COLUMNS) + (["rdi", "rsi", "rdx", "r10", "r8"] if explain_ else [])
+        if explain_:
+            for row, rep in zip(rows[1:], children.reports(), strict=True):
+                row.update(zip(columns[-5:], (hex(v) for v in rep.regs[1:]), strict=True))
+        render(rows, columns if fmt != "json" else [*columns, "mismatch"], fmt, headers=headers)
+    if explain_ and fmt == "text":
+        for rep in children.reports():
+            click.echo("\n".join(explain(children, rep)))
+    sys.stdout.flush()
+
+
+def _hint(children: Children) -> str:
+    me = os.getpid()
+    tids = " ".join(str(t) for t in children.tids)
+    if children.is_thread:
+        look = f"ps -T -p {me}"
+        what = f"{children.spawned} raw threads (tids {tids}) of pid {me}"
+    else:
+        look = f"ps -o pid,ppid,comm --ppid {me}"
+        what = f"{children.spawned} raw child processes (pids {tids}) of pid {me}"
+    return f"tidscope: holding {what}; look with: {look}"
+
+
+def _hold(seconds: float, children: Children) -> None:
+    if flags.has(children.flags, "VFORK"):
+        click.echo("tidscope: nothing to hold: CLONE_VFORK children have exited", err=True)
+        return
+    hint = _hint(children)
+    if seconds != float("inf"):
+        click.echo(f"{hint}; releasing in {seconds:g}s", err=True)
+        time.sleep(seconds)
+        return
+    if sys.stdin.isatty() and os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp():
+        click.echo(f"{hint}; press Enter (or Ctrl-C) to release", err=True)
+        sys.stdin.readline()
+        return
+    click.echo(f"{hint}; release with: kill {os.getpid()}", err=True)
+    while True:
+        time.sleep(3600)
+
+
+def _run(cmd: str, children: Children) -> int:
+    env = dict(os.environ)
+    env["TIDSCOPE_PID"] = str(os.getpid())
+    env["TIDSCOPE_TIDS"] = " ".join(str(t) for t in children.tids)
+    status = subprocess.run(cmd, shell=True, env=env, check=False).returncode
+    return 128 - status if status < 0 else status

@@ -1,0 +1,324 @@
+"""Typed face of the raw-clone core (``tidscope._rawclone``).
+
+A :class:`Children` is a context manager around one ``Group``: entering it
+clones the children, leaving it - on every path, exceptions and
+KeyboardInterrupt included - releases them, joins threads through
+CLONE_CHILD_CLEARTID and reaps processes with wait4(__WALL).  A child runs a
+short list of raw syscalls (:class:`Op`) and records each return value; the
+child's code is in C and touches no libc, no Python and no TLS.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from tidscope import _rawclone, flags
+from tidscope.errors import TidscopeError, UsageError
+
+PAGE_SIZE: int = _rawclone.PAGE_SIZE
+MIN_STACK: int = -(-_rawclone.MIN_STACK // PAGE_SIZE) * PAGE_SIZE
+MAX_STACK = 1 << 30
+DEFAULT_STACK = 64 * 1024
+MAX_CHILDREN = 1 << 20
+SCRATCH_SIZE: int = _rawclone.SCRATCH_SIZE
+SYSCALLS: dict[str, int] = _rawclone.SYSCALLS
+ARCH: str = _rawclone.ARCH
+
+RAN_TIMEOUT = 10.0  # seconds a child may take to run its program
+PR_SET_NAME = 15
+TASK_COMM_LEN = 16
+
+
+@dataclass(frozen=True)
+class Op:
+    """One raw syscall; bit j of ``ptr_mask``: ``args[j]`` is an offset into
+    the child's scratch buffer, made an address by the child."""
+
+    name: str
+    args: tuple[int, ...] = ()
+    ptr_mask: int = 0
+
+    @property
+    def nr(self) -> int:
+        return SYSCALLS[self.name]
+
+
+# What `tidscope spawn` children do: report what the kernel tells them, then
+# take the name held at offset 0 of their scratch buffer.
+IDENTITY = (
+    Op("getpid"),
+    Op("gettid"),
+    Op("getppid"),
+    Op("prctl", (PR_SET_NAME, 0), ptr_mask=0b10),
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One child: what clone returned to us, and what the child recorded."""
+
+    index: int
+    tid: int  # clone's return value, in our PID namespace
+    results: tuple[int, ...]  # each op's return value, -errno on failure
+    ran: bool  # the child ran its whole program
+    ptid_word: int
+    ctid_word: int
+    regs: tuple[int, int, int, int, int, int]  # nr, flags, stack, ptid, ctid, tls
+    stack_low: int
+    scratch: bytes
+    wstatus: int
+    pidfd: int
+
+
+class SpawnError(TidscopeError):
+    """clone(2) or a stack mapping failed; ``errno`` says why."""
+
+    def __init__(self, message: str, err: int, spawned: int) -> None:
+        super().__init__(message)
+        self.errno = err
+        self.spawned = spawned
+
+
+def parse_size(text: str) -> int:
+    """``65536``, ``64K``, ``1M``... rounded up to whole pages and bounded."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
+    digits = t[:-1] if scale > 1 else t
+    if not digits.isdigit():
+        raise UsageError(f"stack size {text!r} is not a size: use bytes or K/M suffixes, e.g. 64K")
+    size = -(-int(digits) * scale // PAGE_SIZE) * PAGE_SIZE
+    if size < MIN_STACK:
+        raise UsageError(
+            f"stack size {text!r} is too small: the minimum is {MIN_STACK // 1024}K "
+            "(a guard page, a page of stack and the child's report slot)"
+        )
+    if size > MAX_STACK:
+        raise UsageError(f"stack size {text!r} is too large: the maximum is {MAX_STACK >> 20}M")
+    return size
+
+
+def comm_name(name: str) -> bytes:
+    """NUL-terminated and cut to what the kernel keeps (15 bytes)."""
+    raw = name.encode("utf-8", "surrogateescape")[: TASK_COMM_LEN - 1]
+    return raw + b"\0"
+
+
+class Children:
+    """``count`` raw children cloned with ``clone_flags``, each running ``program``."""
+
+    def __init__(
+        self,
+        count: int,
+        clone_flags: int = flags.THREAD,
+        *,
+        program: Sequence[Op] = IDENTITY,
+        scratch: Sequence[bytes] | None = None,
+        names: Sequence[str] | None = None,
+        stack_size: int = DEFAULT_STACK,
+        park: bool = True,
+        growsdown: bool = False,
+    ) -> None:
+        check_flags(clone_flags)
+        if not 1 <= count <= MAX_CHILDREN:
+            raise UsageError(f"child count {count} is out of range: use 1 to {MAX_CHILDREN}")
+        if scratch is None:
+            scratch = [comm_name(n) for n in (names or [f"tidscope-{i + 1}" for i in range(count)])]
+        self.flags = clone_flags
+        self.count = count
+        self.program = tuple(program)
+        self.stack_size = stack_size
+        self.all_ran = False
+        try:
+            self._group = _rawclone.Group(
+                clone_flags,
+                count,
+                stack_size,
+                [(op.nr, op.args, op.ptr_mask) for op in self.program],
+                list(scratch),
+                park=park,
+                growsdown=growsdown,
+            )
+        except OSError as err:
+            raise SpawnError(explain_errno(err.errno or 0, clone_flags, 0, count, stack_size),
+                             err.errno or 0, 0) from None
+
+    # -- lifetime ---------------------------------------------------------
+    def __enter__(self) -> Children:
+        try:
+            self._group.spawn()
+            self.all_ran = self._group.wait_ran(RAN_TIMEOUT)
+        except OSError as err:
+            spawned = self._group.spawned
+            self.close()
+            code = err.errno or 0
+            raise SpawnError(
+                explain_errno(code, self.flags, spawned, self.count, self.stack_size),
+                code,
+                spawned,
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def release(self) -> None:
+        """Let the parked children exit (they are not waited for)."""
+        self._group.release()
+
+    def join(self) -> None:
+        """Release and wait for every child; stacks stay readable."""
+        self._group.join()
+
+    def close(self) -> None:
+        """Join, then unmap every stack; idempotent."""
+        self._group.close()
+
+    # -- what happened ------------------------------------------------------
+    @property
+    def is_thread(self) -> bool:
+        return flags.has(self.flags, "THREAD")
+
+    @property
+    def spawned(self) -> int:
+        return int(self._group.spawned)
+
+    @property
+    def tids(self) -> list[int]:
+        return [self.report(i).tid for i in range(self.spawned)]
+
+    def tgid(self, tid: int) -> int:
+        """The thread group a child's tid lives in, in our namespace."""
+        return os.getpid() if self.is_thread else tid
+
+    def report(self, i: int) -> Report:
+        c = self._group.child(i)
+        return Report(
+            index=i,
+            tid=c["tid"],
+            results=tuple(c["results"]),
+            ran=c["state"] >= 1,
+            ptid_word=c["ptid"],
+            ctid_word=c["ctid"],
+            regs=c["regs"],
+            stack_low=c["stack_low"],
+            scratch=c["scratch"],
+            wstatus=c["wstatus"],
+            pidfd=c["pidfd"],
+        )
+
+    def reports(self) -> list[Report]:
+        return [self.report(i) for i in range(self.spawned)]
+
+
+def check_flags(value: int) -> None:
+    """Refuse what the core cannot clean up after or clone(2) cannot pass."""
+    clone3 = [n for n in sorted(flags.CLONE3_ONLY) if value & flags.FLAGS[n]]
+    if clone3:
+        raise UsageError(
+            f"CLONE_{clone3[0]} exists only for clone3(2) and tidscope spawn issues clone(2):"
+            " drop it (verify-flags tests it through clone3)"
+        )
+    if value >> 32:
+        raise UsageError(f"flag bits {hex(value >> 32 << 32)} do not fit clone(2)'s 32-bit flags")
+    if flags.has(value, "PARENT") and not flags.has(value, "THREAD"):
+        raise UsageError(
+            "CLONE_PARENT without CLONE_THREAD makes the child our parent's child, which"
+            " tidscope could not reap: add THREAD or drop PARENT"
+        )
+
+
+def explain_errno(err: int, value: int, spawned: int, count: int, stack_size: int) -> str:
+    """One line naming why clone (or a stack mapping) failed."""
+    where = f"clone({flags.describe(value)}) failed after {spawned} of {count} children"
+    name = errno.errorcode.get(err, str(err))
+    if err == errno.EINVAL:
+        reasons = flags.einval_reasons(value)
+        why = "; ".join(reasons) if reasons else "the kernel rejects this flag combination"
+        return f"{where}: EINVAL: {why}"
+    if err == errno.EAGAIN:
+        return f"{where}: EAGAIN: {task_limits()}: lower -n or raise the limit"
+    if err == errno.ENOMEM:
+        return (
+            f"{where}: ENOMEM: cannot map {count} stacks of {stack_size // 1024}K"
+            f" (vm.max_map_count={_sysctl('vm/max_map_count')}): lower -n or --stack-size"
+        )
+    if err == errno.EPERM:
+        ns = [n for n in sorted(flags.NAMESPACES) if value & flags.FLAGS[n]]
+        if ns:
+            return (
+                f"{where}: EPERM: CLONE_{'|CLONE_'.join(ns)} needs CAP_SYS_ADMIN:"
+                " run as root or add NEWUSER"
+            )
+        return f"{where}: EPERM: operation not permitted"
+    if err == errno.ENOSPC:
+        return f"{where}: ENOSPC: too many nested namespaces (user.max_*_namespaces)"
+    return f"{where}: {name}: {os.strerror(err)}"
+
+
+def _sysctl(path: str) -> str:
+    try:
+        with open(f"/proc/sys/{path}") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def task_limits() -> str:
+    """Which task limit is hit, with the numbers the kernel enforces."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
+    nproc = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+    try:
+        with open("/proc/loadavg") as f:
+            tasks = f.read().split()[3].partition("/")[2]
+    except (OSError, IndexError):
+        tasks = "?"
+    limits = (
+        f"RLIMIT_NPROC={nproc} for uid {os.getuid()}, kernel.threads-max="
+        f"{_sysctl('kernel/threads-max')} ({tasks} tasks now), kernel.pid_max="
+        f"{_sysctl('kernel/pid_max')}"
+    )
+    pids = _cgroup_pids()
+    if pids:
+        limits += f", cgroup pids.max={pids}"
+    if os.getuid() != 0 and soft != resource.RLIM_INFINITY:
+        mine = _tasks_of(os.getuid())
+        if mine >= soft:
+            return f"the per-user limit RLIMIT_NPROC is reached: uid {os.getuid()} runs {mine} tasks ({limits})"
+    return f"a thread/process limit is reached ({limits})"
+
+
+def _tasks_of(uid: int) -> int:
+    """Tasks (threads included) whose real uid is ``uid``, as RLIMIT_NPROC counts."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                count += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            continue
+    return count
+
+
+def _cgroup_pids() -> str | None:
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = f.read().strip().rpartition(":")[2]
+        with open(f"/sys/fs/cgroup{path}/pids.max") as f:
+            return f.read().strip()
+    except OSError:
+        return None

@@ -1,0 +1,232 @@
+/* A group of raw children cloned with one flag set: spawn, release, join.
+ *
+ * Join rules (each child is joined exactly once, stacks are unmapped only
+ * after every child of the group was joined):
+ *  - not CLONE_THREAD: the child is our child; wait4(__WALL) reaps it;
+ *  - CLONE_THREAD with CLONE_CHILD_CLEARTID: wait until the kernel has
+ *    cleared ctid (it also FUTEX_WAKEs it) - after that the task touches
+ *    none of our memory;
+ *  - CLONE_THREAD without it: wait for TS_EXITING, then until tgkill(0)
+ *    says the task is gone.
+ * No libc call here runs in a child: children only run child.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rawclone.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+static long futex(const int *word, int op, int val)
+{
+	return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+/* Futexes between us and a child that shares our memory may be private;
+ * otherwise the word is in a MAP_SHARED page and the futex must be shared. */
+static int private_flag(const struct ts_group *g)
+{
+	return g->flags & CLONE_VM ? FUTEX_PRIVATE_FLAG : 0;
+}
+
+/* Raw rt_sigprocmask: glibc's sigprocmask never blocks its internal
+ * signals (32, 33), whose handlers would then run on a raw stack. */
+static int mask_all(unsigned long *old)
+{
+	unsigned long all = ~0UL;
+
+	return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof(all));
+}
+
+static void unmask(const unsigned long *old)
+{
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof(*old));
+}
+
+int ts_group_init(struct ts_group *g, unsigned long flags, int count,
+		  size_t stack_size, int growsdown, int park)
+{
+	int err;
+
+	memset(g, 0, sizeof(*g));
+	g->flags = flags;
+	g->count = count;
+	/* A vfork parent sleeps in clone until the child exits: never park. */
+	g->park = flags & CLONE_VFORK ? 0 : park;
+	g->child = calloc((size_t)count, sizeof(*g->child));
+	g->scratch = calloc((size_t)count, TS_SCRATCH);
+	if (!g->child || !g->scratch) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	g->go = mmap(NULL, ts_page_size(), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g->go == MAP_FAILED) {
+		g->go = NULL;
+		err = -errno;
+		goto fail;
+	}
+	err = ts_stacks_map(&g->stacks, count, stack_size, growsdown);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	ts_group_free(g);
+	return err;
+}
+
+int ts_spawn_one(struct ts_group *g)
+{
+	struct ts_child *c = &g->child[g->spawned];
+	void *low, *top;
+	unsigned long old;
+	int err = ts_stack_get(&g->stacks, g->spawned, &low, &top);
+
+	if (err)
+		return err;
+	/* The slot sits at the top; the stack starts 16-byte aligned below. */
+	struct ts_slot *s = (struct ts_slot *)((char *)top - sizeof(*s));
+	s = (struct ts_slot *)((unsigned long)s & ~63UL);
+	memset(s, 0, sizeof(*s));
+	s->ctid = -1; /* nonzero until the kernel clears it at exit */
+	s->nops = g->nops;
+	s->ops = g->ops;
+	s->park = g->park;
+	s->go = g->go;
+	s->go_wait_op = FUTEX_WAIT | private_flag(g);
+	s->wake_op = FUTEX_WAKE | private_flag(g);
+	memcpy(s->scratch, g->scratch + (size_t)g->spawned * TS_SCRATCH, TS_SCRATCH);
+
+	c->slot = s;
+	c->stack_low = low;
+	c->pidfd = -1;
+	c->regs[0] = SYS_clone;
+	c->regs[1] = g->flags;
+	c->regs[2] = (unsigned long)s;
+	c->regs[3] = (unsigned long)&s->ptid;
+	c->regs[4] = (unsigned long)&s->ctid;
+	c->regs[5] = g->flags & CLONE_SETTLS ? (unsigned long)s->tls : 0;
+
+	if (mask_all(&old) != 0)
+		return -errno;
+	long tid = ts_clone(g->flags, s, &s->ptid, &s->ctid, c->regs[5], s);
+	unmask(&old);
+	if (tid < 0) {
+		ts_stack_put(&g->stacks, g->spawned);
+		return (int)tid;
+	}
+	c->tid = (pid_t)tid;
+	if (g->flags & CLONE_PIDFD)
+		c->pidfd = s->ptid;
+	g->spawned++;
+	return 0;
+}
+
+void ts_release(struct ts_group *g)
+{
+	if (g->released || !g->go)
+		return;
+	g->released = 1;
+	__atomic_store_n(g->go, 1, __ATOMIC_RELEASE);
+	futex(g->go, FUTEX_WAKE | private_flag(g), INT_MAX);
+}
+
+/* Wait until child i has run its program, for at most timeout_ns. */
+int ts_wait_ran(struct ts_group *g, int i, long timeout_ns)
+{
+	struct ts_slot *s = g->child[i].slot;
+	struct timespec now, end;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout_ns / 1000000000L;
+	end.tv_nsec += timeout_ns % 1000000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == TS_BORN) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000L;
+		}
+		if (left.tv_sec < 0)
+			return -ETIMEDOUT;
+		syscall(SYS_futex, &s->state, FUTEX_WAIT | private_flag(g), TS_BORN, &left,
+			NULL, 0);
+	}
+	return 0;
+}
+
+static int join_thread(struct ts_group *g, struct ts_child *c)
+{
+	struct ts_slot *s = c->slot;
+
+	if (g->flags & CLONE_CHILD_CLEARTID) {
+		/* Shared wait: the kernel's wake on exit is not FUTEX_PRIVATE. */
+		for (int v; (v = __atomic_load_n(&s->ctid, __ATOMIC_ACQUIRE)) != 0;)
+			futex(&s->ctid, FUTEX_WAIT, v);
+		return 0;
+	}
+	const struct timespec tick = {0, 50000};
+	while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TS_EXITING)
+		nanosleep(&tick, NULL);
+	while (syscall(SYS_tgkill, getpid(), c->tid, 0) == 0 || errno != ESRCH)
+		sched_yield();
+	return 0;
+}
+
+static int join_process(struct ts_child *c)
+{
+	for (;;) {
+		pid_t r = wait4(c->tid, &c->wstatus, __WALL, NULL);
+		if (r == c->tid)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Blocks until child i is gone.  Safe without the GIL. */
+int ts_join_one(struct ts_group *g, int i)
+{
+	struct ts_child *c = &g->child[i];
+	int err;
+
+	if (c->joined)
+		return 0;
+	ts_release(g);
+	err = g->flags & CLONE_THREAD ? join_thread(g, c) : join_process(c);
+	if (c->pidfd >= 0) {
+		close(c->pidfd);
+		c->pidfd = -1;
+	}
+	c->joined = 1;
+	return err;
+}
+
+void ts_group_free(struct ts_group *g)
+{
+	for (int i = 0; i < g->spawned; i++)
+		ts_join_one(g, i);
+	ts_stacks_unmap(&g->stacks, g->count);
+	if (g->go)
+		munmap(g->go, ts_page_size());
+	free(g->child);
+	free(g->scratch);
+	memset(g, 0, sizeof(*g));
+}

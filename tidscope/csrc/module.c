@@ -1,0 +1,447 @@
+/* tidscope._rawclone: the Python face of the raw-clone core.
+ *
+ * One type, Group: children cloned with one flag set, each running the same
+ * short list of raw syscalls.  Every method parses its arguments, calls
+ * group.c and turns -errno into OSError; policy and messages live in
+ * tidscope/clone.py.  A Group is always joined before it is freed, and the
+ * GIL is released whenever we may block.
+ */
+#define PY_SSIZE_T_CLEAN
+#define _GNU_SOURCE
+#include <Python.h>
+
+#include <errno.h>
+#include <linux/sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "rawclone.h"
+
+typedef struct {
+	PyObject_HEAD
+	struct ts_group g;
+	int ready; /* g is initialised */
+	int busy;  /* a method is running without the GIL */
+	pid_t owner;
+} Group;
+
+static PyObject *errno_error(int neg_errno)
+{
+	errno = -neg_errno;
+	return PyErr_SetFromErrno(PyExc_OSError);
+}
+
+/* Children belong to the process that cloned them: after fork(2), the copy
+ * of a Group in the new process must neither wait for nor free them. */
+static int usable(Group *self)
+{
+	if (!self->ready) {
+		PyErr_SetString(PyExc_ValueError, "group is closed");
+		return 0;
+	}
+	if (self->busy) {
+		PyErr_SetString(PyExc_RuntimeError, "group is in use by another thread");
+		return 0;
+	}
+	return 1;
+}
+
+static int child_index(Group *self, Py_ssize_t i)
+{
+	if (!usable(self))
+		return -1;
+	if (i < 0 || i >= self->g.spawned) {
+		PyErr_Format(PyExc_IndexError, "child %zd not spawned (%d are)", i,
+			     self->g.spawned);
+		return -1;
+	}
+	return (int)i;
+}
+
+static int parse_op(PyObject *item, struct ts_op *op)
+{
+	PyObject *args;
+	Py_ssize_t n;
+
+	if (!PyArg_ParseTuple(item, "lOk", &op->nr, &args, &op->ptr_mask))
+		return -1;
+	PyObject *seq = PySequence_Fast(args, "op arguments must be a sequence");
+	if (!seq)
+		return -1;
+	n = PySequence_Fast_GET_SIZE(seq);
+	if (n > TS_NARGS) {
+		Py_DECREF(seq);
+		PyErr_Format(PyExc_ValueError, "a syscall takes at most %d arguments", TS_NARGS);
+		return -1;
+	}
+	for (Py_ssize_t j = 0; j < n; j++) {
+		op->arg[j] = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, j));
+		if (op->arg[j] == -1 && PyErr_Occurred()) {
+			Py_DECREF(seq);
+			return -1;
+		}
+	}
+	Py_DECREF(seq);
+	if (op->ptr_mask >> TS_NARGS) {
+		PyErr_SetString(PyExc_ValueError, "ptr_mask names an argument past the sixth");
+		return -1;
+	}
+	return 0;
+}
+
+static int Group_init(Group *self, PyObject *args, PyObject *kw)
+{
+	static char *names[] = {"flags", "count", "stack_size", "ops", "scratch",
+				"park", "growsdown", NULL};
+	unsigned long flags;
+	int count, park = 1, growsdown = 0;
+	Py_ssize_t stack_size;
+	PyObject *ops, *scratch;
+	const size_t page = ts_page_size();
+
+	if (self->ready) {
+		PyErr_SetString(PyExc_RuntimeError, "Group is already initialised");
+		return -1;
+	}
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "kinOO|pp", names, &flags, &count,
+					 &stack_size, &ops, &scratch, &park, &growsdown))
+		return -1;
+	if (count < 1) {
+		PyErr_SetString(PyExc_ValueError, "count must be at least 1");
+		return -1;
+	}
+	if (stack_size < (Py_ssize_t)(2 * page + sizeof(struct ts_slot)) ||
+	    (size_t)stack_size % page) {
+		PyErr_Format(PyExc_ValueError,
+			     "stack_size must be a multiple of %zu and at least %zu", page,
+			     2 * page + sizeof(struct ts_slot));
+		return -1;
+	}
+	if (growsdown && !(flags & CLONE_VM)) {
+		PyErr_SetString(PyExc_ValueError,
+				"growsdown stacks are private: they need CLONE_VM");
+		return -1;
+	}
+	PyObject *opseq = PySequence_Fast(ops, "ops must be a sequence");
+	if (!opseq)
+		return -1;
+	Py_ssize_t nops = PySequence_Fast_GET_SIZE(opseq);
+	PyObject *scrseq = PySequence_Fast(scratch, "scratch must be a sequence");
+	if (!scrseq) {
+		Py_DECREF(opseq);
+		return -1;
+	}
+	if (nops > TS_MAX_OPS || PySequence_Fast_GET_SIZE(scrseq) > count) {
+		PyErr_Format(PyExc_ValueError,
+			     "at most %d ops and one scratch buffer per child", TS_MAX_OPS);
+		goto fail;
+	}
+	int err = ts_group_init(&self->g, flags, count, (size_t)stack_size, growsdown, park);
+	if (err) {
+		errno_error(err);
+		goto fail;
+	}
+	self->ready = 1;
+	self->owner = getpid();
+	self->g.nops = (int)nops;
+	for (Py_ssize_t i = 0; i < nops; i++)
+		if (parse_op(PySequence_Fast_GET_ITEM(opseq, i), &self->g.ops[i]) < 0)
+			goto fail;
+	for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(scrseq); i++) {
+		char *buf;
+		Py_ssize_t len;
+		if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(scrseq, i), &buf, &len) < 0)
+			goto fail;
+		if (len > TS_SCRATCH) {
+			PyErr_Format(PyExc_ValueError, "scratch buffers hold at most %d bytes",
+				     TS_SCRATCH);
+			goto fail;
+		}
+		memcpy(self->g.scratch + i * TS_SCRATCH, buf, (size_t)len);
+	}
+	Py_DECREF(opseq);
+	Py_DECREF(scrseq);
+	return 0;
+fail:
+	Py_DECREF(opseq);
+	Py_DECREF(scrseq);
+	if (self->ready)
+		ts_group_free(&self->g);
+	self->ready = 0;
+	return -1;
+}
+
+static void join_all(Group *self)
+{
+	if (getpid() != self->owner) { /* a fork's copy: not our children */
+		self->g.spawned = 0;
+		return;
+	}
+	self->busy = 1;
+	Py_BEGIN_ALLOW_THREADS
+	for (int i = 0; i < self->g.spawned; i++)
+		ts_join_one(&self->g, i);
+	Py_END_ALLOW_THREADS
+	self->busy = 0;
+}
+
+static void Group_dealloc(Group *self)
+{
+	if (self->ready && !self->busy) {
+		join_all(self);
+		ts_group_free(&self->g);
+		self->ready = 0;
+	}
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Group_spawn(Group *self, PyObject *Py_UNUSED(arg))
+{
+	int err = 0;
+
+	if (!usable(self))
+		return NULL;
+	self->busy = 1;
+	Py_BEGIN_ALLOW_THREADS
+	while (!err && self->g.spawned < self->g.count)
+		err = ts_spawn_one(&self->g);
+	Py_END_ALLOW_THREADS
+	self->busy = 0;
+	if (err)
+		return errno_error(err);
+	return PyLong_FromLong(self->g.spawned);
+}
+
+static PyObject *Group_wait_ran(Group *self, PyObject *arg)
+{
+	double timeout = PyFloat_AsDouble(arg);
+	int late = 0;
+
+	if (timeout == -1.0 && PyErr_Occurred())
+		return NULL;
+	if (!usable(self))
+		return NULL;
+	const long ns = (long)(timeout * 1e9);
+	self->busy = 1;
+	Py_BEGIN_ALLOW_THREADS
+	for (int i = 0; i < self->g.spawned; i++)
+		late += ts_wait_ran(&self->g, i, ns) != 0;
+	Py_END_ALLOW_THREADS
+	self->busy = 0;
+	return PyBool_FromLong(!late);
+}
+
+static PyObject *Group_release(Group *self, PyObject *Py_UNUSED(arg))
+{
+	if (!usable(self))
+		return NULL;
+	ts_release(&self->g);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Group_join(Group *self, PyObject *Py_UNUSED(arg))
+{
+	if (!usable(self))
+		return NULL;
+	join_all(self);
+	/* Signals that arrived while we waited surface now, after the join. */
+	if (PyErr_CheckSignals() < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Group_close(Group *self, PyObject *Py_UNUSED(arg))
+{
+	if (self->ready) {
+		if (!usable(self))
+			return NULL;
+		join_all(self);
+		ts_group_free(&self->g);
+		self->ready = 0;
+	}
+	if (PyErr_CheckSignals() < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Group_enter(Group *self, PyObject *Py_UNUSED(arg))
+{
+	return Py_NewRef(self);
+}
+
+static PyObject *Group_exit(Group *self, PyObject *Py_UNUSED(args))
+{
+	PyObject *r = Group_close(self, NULL);
+	Py_XDECREF(r);
+	return r ? Py_NewRef(Py_False) : NULL;
+}
+
+static PyObject *Group_child(Group *self, PyObject *arg)
+{
+	int i = child_index(self, PyLong_AsSsize_t(arg));
+
+	if (i < 0)
+		return NULL;
+	const struct ts_child *c = &self->g.child[i];
+	const struct ts_slot *s = c->slot;
+	PyObject *ret = PyTuple_New(self->g.nops);
+	if (!ret)
+		return NULL;
+	for (int k = 0; k < self->g.nops; k++) {
+		long v = c->joined || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) ? s->ret[k] : 0;
+		PyTuple_SET_ITEM(ret, k, PyLong_FromLong(v));
+	}
+	return Py_BuildValue(
+		"{s:i,s:i,s:i,s:i,s:i,s:i,s:N,s:y#,s:(kkkkkk),s:k,s:k,s:i}", "tid", c->tid,
+		"state", __atomic_load_n(&s->state, __ATOMIC_ACQUIRE), "ptid", s->ptid,
+		"ctid", __atomic_load_n(&s->ctid, __ATOMIC_ACQUIRE), "joined", c->joined,
+		"wstatus", c->wstatus, "results", ret, "scratch", s->scratch,
+		(Py_ssize_t)TS_SCRATCH, "regs", c->regs[0], c->regs[1], c->regs[2], c->regs[3],
+		c->regs[4], c->regs[5], "stack_low", (unsigned long)c->stack_low,
+		"slot", (unsigned long)s, "pidfd", c->pidfd);
+}
+
+static PyObject *Group_get_spawned(Group *self, void *Py_UNUSED(c))
+{
+	return PyLong_FromLong(self->ready ? self->g.spawned : 0);
+}
+
+static PyObject *Group_get_count(Group *self, void *Py_UNUSED(c))
+{
+	return PyLong_FromLong(self->ready ? self->g.count : 0);
+}
+
+static PyObject *Group_get_flags(Group *self, void *Py_UNUSED(c))
+{
+	return PyLong_FromUnsignedLong(self->ready ? self->g.flags : 0);
+}
+
+static PyObject *Group_get_closed(Group *self, void *Py_UNUSED(c))
+{
+	return PyBool_FromLong(!self->ready);
+}
+
+static PyMethodDef Group_methods[] = {
+	{"spawn", (PyCFunction)Group_spawn, METH_NOARGS,
+	 "Clone the children not yet spawned; OSError at the first failure."},
+	{"wait_ran", (PyCFunction)Group_wait_ran, METH_O,
+	 "Wait up to timeout seconds (each) until every child ran its program."},
+	{"release", (PyCFunction)Group_release, METH_NOARGS,
+	 "Let parked children exit."},
+	{"join", (PyCFunction)Group_join, METH_NOARGS,
+	 "Release, then wait for every spawned child (GIL released)."},
+	{"close", (PyCFunction)Group_close, METH_NOARGS,
+	 "Join, then unmap the stacks; idempotent."},
+	{"child", (PyCFunction)Group_child, METH_O,
+	 "What child i reported, and what we passed to clone for it."},
+	{"__enter__", (PyCFunction)Group_enter, METH_NOARGS, NULL},
+	{"__exit__", (PyCFunction)Group_exit, METH_VARARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Group_getset[] = {
+	{"spawned", (getter)Group_get_spawned, NULL, "children cloned so far", NULL},
+	{"count", (getter)Group_get_count, NULL, "children asked for", NULL},
+	{"flags", (getter)Group_get_flags, NULL, "clone flags of every child", NULL},
+	{"closed", (getter)Group_get_closed, NULL, "joined and unmapped", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject GroupType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "tidscope._rawclone.Group",
+	.tp_basicsize = sizeof(Group),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Raw clone(2) children sharing one flag set and one syscall program.",
+	.tp_new = PyType_GenericNew,
+	.tp_init = (initproc)Group_init,
+	.tp_dealloc = (destructor)Group_dealloc,
+	.tp_methods = Group_methods,
+	.tp_getset = Group_getset,
+};
+
+/* Syscall numbers the Python side builds programs from, per architecture. */
+static const struct {
+	const char *name;
+	long nr;
+} syscalls[] = {
+	{"getpid", SYS_getpid},
+	{"gettid", SYS_gettid},
+	{"getppid", SYS_getppid},
+	{"prctl", SYS_prctl},
+	{"close", SYS_close},
+	{"chdir", SYS_chdir},
+	{"getcwd", SYS_getcwd},
+	{"umask", SYS_umask},
+	{"rt_sigaction", SYS_rt_sigaction},
+	{"sethostname", SYS_sethostname},
+	{"uname", SYS_uname},
+	{"write", SYS_write},
+	{"openat", SYS_openat},
+	{"fcntl", SYS_fcntl},
+	{"dup3", SYS_dup3},
+	{"futex", SYS_futex},
+	{"kill", SYS_kill},
+	{"getuid", SYS_getuid},
+	{"exit", SYS_exit},
+	{"clone", SYS_clone},
+#ifdef SYS_arch_prctl
+	{"arch_prctl", SYS_arch_prctl},
+#endif
+};
+
+static int add_constants(PyObject *m)
+{
+	PyObject *sys = PyDict_New();
+
+	if (!sys)
+		return -1;
+	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
+		PyObject *v = PyLong_FromLong(syscalls[i].nr);
+		if (!v || PyDict_SetItemString(sys, syscalls[i].name, v) < 0) {
+			Py_XDECREF(v);
+			Py_DECREF(sys);
+			return -1;
+		}
+		Py_DECREF(v);
+	}
+	if (PyModule_AddObject(m, "SYSCALLS", sys) < 0) {
+		Py_DECREF(sys);
+		return -1;
+	}
+#if defined(__x86_64__)
+	const char *arch = "x86_64";
+#else
+	const char *arch = "aarch64";
+#endif
+	if (PyModule_AddStringConstant(m, "ARCH", arch) < 0 ||
+	    PyModule_AddIntConstant(m, "PAGE_SIZE", (long)ts_page_size()) < 0 ||
+	    PyModule_AddIntConstant(m, "MAX_OPS", TS_MAX_OPS) < 0 ||
+	    PyModule_AddIntConstant(m, "SCRATCH_SIZE", TS_SCRATCH) < 0 ||
+	    PyModule_AddIntConstant(m, "SLOT_SIZE", (long)sizeof(struct ts_slot)) < 0 ||
+	    PyModule_AddIntConstant(m, "MIN_STACK",
+				    (long)(2 * ts_page_size() + sizeof(struct ts_slot))) < 0)
+		return -1;
+	return 0;
+}
+
+static struct PyModuleDef module = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "tidscope._rawclone",
+	.m_doc = "Raw clone(2) children on stacks mapped by us; see tidscope.clone.",
+	.m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__rawclone(void)
+{
+	PyObject *m = PyModule_Create(&module);
+
+	if (!m)
+		return NULL;
+	if (PyType_Ready(&GroupType) < 0 || add_constants(m) < 0 ||
+	    PyModule_AddObjectRef(m, "Group", (PyObject *)&GroupType) < 0) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	return m;
+}

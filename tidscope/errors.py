@@ -1,0 +1,31 @@
+"""Errors the CLI turns into one line on stderr and a stable exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # runtime failure: the kernel or the machine said no
+EXIT_USAGE = 2  # the command line asked for something impossible
+
+
+class TidscopeError(Exception):
+    """A failure to report as one line; ``exit_code`` says which kind."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(TidscopeError):
+    """Bad input: the message names the problem and the fix."""
+
+    exit_code = EXIT_USAGE
+
+
+class Terminated(BaseException):
+    """A terminating signal arrived; unwinds like KeyboardInterrupt."""
+
+    def __init__(self, signo: int) -> None:
+        super().__init__(signo)
+        self.signo = signo

@@ -1,0 +1,182 @@
+"""The CLONE_* flags by name: parsing, printing, and the kernel's documented rules.
+
+Values are the kernel ABI (include/uapi/linux/sched.h); the test suite checks
+them against the C headers the core was built with.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tidscope.errors import UsageError
+
+CSIGNAL = 0x000000FF  # low byte of clone(2)'s flags: the exit signal
+
+# Every flag clone(2) names, in bit order.
+FLAGS: dict[str, int] = {
+    "NEWTIME": 0x00000080,
+    "VM": 0x00000100,
+    "FS": 0x00000200,
+    "FILES": 0x00000400,
+    "SIGHAND": 0x00000800,
+    "PIDFD": 0x00001000,
+    "PTRACE": 0x00002000,
+    "VFORK": 0x00004000,
+    "PARENT": 0x00008000,
+    "THREAD": 0x00010000,
+    "NEWNS": 0x00020000,
+    "SYSVSEM": 0x00040000,
+    "SETTLS": 0x00080000,
+    "PARENT_SETTID": 0x00100000,
+    "CHILD_CLEARTID": 0x00200000,
+    "DETACHED": 0x00400000,
+    "UNTRACED": 0x00800000,
+    "CHILD_SETTID": 0x01000000,
+    "NEWCGROUP": 0x02000000,
+    "NEWUTS": 0x04000000,
+    "NEWIPC": 0x08000000,
+    "NEWUSER": 0x10000000,
+    "NEWPID": 0x20000000,
+    "NEWNET": 0x40000000,
+    "IO": 0x80000000,
+    "CLEAR_SIGHAND": 0x100000000,
+    "INTO_CGROUP": 0x200000000,
+}
+
+# Only clone3(2) can pass these: clone(2) reads NEWTIME's bit as part of the
+# exit signal and drops the upper 32 bits.
+CLONE3_ONLY = frozenset({"NEWTIME", "CLEAR_SIGHAND", "INTO_CGROUP"})
+
+NAMESPACES = frozenset({"NEWNS", "NEWUTS", "NEWIPC", "NEWUSER", "NEWPID", "NEWNET", "NEWCGROUP"})
+
+
+def bits(*names: str) -> int:
+    value = 0
+    for name in names:
+        value |= FLAGS[name]
+    return value
+
+
+# What a pthread library passes, minus CLONE_SETTLS (no TLS here).
+THREAD = bits(
+    "VM", "FS", "FILES", "SIGHAND", "THREAD", "SYSVSEM", "PARENT_SETTID", "CHILD_CLEARTID"
+)
+# fork(2) as clone(2): nothing shared, SIGCHLD at exit.
+PROCESS = int(signal.SIGCHLD)
+
+PRESETS: dict[str, int] = {"thread": THREAD, "process": PROCESS}
+
+_SPLIT = re.compile(r"[,|+\s]+")
+
+
+def parse(text: str) -> int:
+    """``thread``, ``VM,FS,FILES``, ``CLONE_VM|CLONE_FS|SIGCHLD``, ``0x100``...
+
+    Names are case-insensitive, the ``CLONE_`` prefix optional; a signal name
+    sets the exit signal; presets combine with flags (``thread,SETTLS``).
+    """
+    tokens = [t for t in _SPLIT.split(text.strip()) if t]
+    if not tokens:
+        raise UsageError("empty flag set: give a preset (thread, process) or flag names like VM,FS")
+    value = 0
+    seen: set[str] = set()
+    exit_signal: str | None = None
+    for token in tokens:
+        key = token.upper()
+        bare = key.removeprefix("CLONE_")
+        if token.lower() in PRESETS:
+            value |= PRESETS[token.lower()]
+            continue
+        if bare in FLAGS:
+            if bare in seen:
+                raise UsageError(f"CLONE_{bare} is given twice in {text!r}: name each flag once")
+            seen.add(bare)
+            value |= FLAGS[bare]
+        elif key.startswith("SIG") and key in signal.Signals.__members__:
+            if exit_signal is not None:
+                raise UsageError(
+                    f"two exit signals in {text!r} ({exit_signal}, {key}): a child has one"
+                )
+            exit_signal = key
+            value |= int(signal.Signals[key])
+        elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", token):
+            value |= int(token, 0)
+        else:
+            raise UsageError(f"unknown clone flag {token!r}: {_suggest(bare)}")
+    if exit_signal is not None and sum(1 for t in tokens if t.lower() == "process"):
+        raise UsageError(f"two exit signals in {text!r}: 'process' already sets SIGCHLD")
+    return value
+
+
+def _suggest(bare: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(bare, list(FLAGS), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return hint + "known: thread, process, " + ", ".join(FLAGS) + " and SIG* exit signals"
+
+
+def names(value: int) -> list[str]:
+    """``CLONE_*`` names of the set bits, then the exit signal, then unknown bits."""
+    out = [f"CLONE_{n}" for n, bit in FLAGS.items() if value & bit and bit & ~CSIGNAL]
+    sig = value & CSIGNAL & ~FLAGS["NEWTIME"]
+    if sig:
+        try:
+            out.append(signal.Signals(sig).name)
+        except ValueError:
+            out.append(f"signal {sig}")
+    unknown = value & ~(CSIGNAL | sum(FLAGS.values()))
+    if unknown:
+        out.append(hex(unknown))
+    return out
+
+
+def describe(value: int) -> str:
+    return "|".join(names(value)) or "0"
+
+
+def has(value: int, *flag_names: str) -> bool:
+    return all(value & FLAGS[n] for n in flag_names)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A combination clone(2) documents as EINVAL."""
+
+    applies: Callable[[int], bool]
+    message: str
+
+
+def _both(a: str, b: str) -> Callable[[int], bool]:
+    return lambda v: has(v, a) and has(v, b)
+
+
+def _needs(a: str, b: str) -> Callable[[int], bool]:
+    return lambda v: has(v, a) and not has(v, b)
+
+
+# From clone(2) ERRORS and kernel/fork.c; used to explain an observed EINVAL.
+EINVAL_RULES: tuple[Rule, ...] = (
+    Rule(_needs("THREAD", "SIGHAND"), "CLONE_THREAD requires CLONE_SIGHAND"),
+    Rule(_needs("SIGHAND", "VM"), "CLONE_SIGHAND requires CLONE_VM"),
+    Rule(_both("NEWNS", "FS"), "CLONE_NEWNS cannot be combined with CLONE_FS"),
+    Rule(_both("NEWUSER", "FS"), "CLONE_NEWUSER cannot be combined with CLONE_FS"),
+    Rule(_both("NEWIPC", "SYSVSEM"), "CLONE_NEWIPC cannot be combined with CLONE_SYSVSEM"),
+    Rule(_both("THREAD", "NEWPID"), "CLONE_THREAD cannot be combined with CLONE_NEWPID"),
+    Rule(_both("THREAD", "NEWUSER"), "CLONE_THREAD cannot be combined with CLONE_NEWUSER"),
+    Rule(_both("SIGHAND", "CLEAR_SIGHAND"), "CLONE_SIGHAND cannot be combined with CLONE_CLEAR_SIGHAND"),
+    Rule(
+        _both("PIDFD", "PARENT_SETTID"),
+        "CLONE_PIDFD and CLONE_PARENT_SETTID both use clone(2)'s parent_tid argument",
+    ),
+    Rule(_both("PIDFD", "DETACHED"), "CLONE_PIDFD cannot be combined with CLONE_DETACHED"),
+    Rule(_both("PIDFD", "THREAD"), "CLONE_PIDFD cannot be combined with CLONE_THREAD (before Linux 6.9)"),
+)
+
+
+def einval_reasons(value: int) -> list[str]:
+    """The documented rules ``value`` breaks (empty if none is known)."""
+    return [rule.message for rule in EINVAL_RULES if rule.applies(value)]

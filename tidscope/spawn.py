@@ -1,0 +1,134 @@
+"""What ``tidscope spawn`` shows: each child's own view next to /proc's.
+
+Every value here is observed: the child's getpid/gettid/getppid come from
+its own syscalls, the rest from /proc/<tgid>/task/<tid>/status and from the
+words the kernel wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from tidscope import flags, procfs
+from tidscope.clone import ARCH, SYSCALLS, Children, Report
+
+COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")
+
+
+def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
+    field = status.get(key) or status.get(fallback, "")
+    return [int(x) for x in field.split()]
+
+
+def _row(
+    role: str, kind: str, seen: tuple[int, int, int], tid_here: int, tgid_dir: int, name: str
+) -> dict[str, Any]:
+    """A task's own (pid, tid, ppid) against its /proc status."""
+    pid, tid, ppid = seen
+    row: dict[str, Any] = {"role": role, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid}
+    status = procfs.task_status(tgid_dir, tid_here)
+    if status is None:  # gone already (e.g. a vfork child) or hidden from us
+        row.update(tgid=None, proc_ppid=None, name=None, agrees=None, mismatch=[])
+        return row
+    nspid = _ns_ids(status, "NSpid", "Pid")
+    nstgid = _ns_ids(status, "NStgid", "Tgid")
+    own_depth = len(_ns_ids(procfs.task_status(os.getpid(), os.getpid()) or {}, "NSpid", "Pid"))
+    row.update(tgid=int(status["Tgid"]), proc_ppid=int(status["PPid"]), name=status.get("Name"))
+    mismatch = []
+    if nspid and (nspid[0] != tid_here or nspid[-1] != tid):
+        mismatch.append("tid")
+    if nstgid and nstgid[-1] != pid:
+        mismatch.append("pid")
+    if len(nspid) == own_depth and row["proc_ppid"] != ppid:
+        mismatch.append("ppid")
+    if row["name"] != name:
+        mismatch.append("name")
+    row.update(agrees=not mismatch, mismatch=mismatch)
+    return row
+
+
+def parent_row() -> dict[str, Any]:
+    me = os.getpid()
+    tid = threading.get_native_id()
+    name = (procfs.task_status(me, tid) or {}).get("Name", "")
+    return _row("parent", "thread", (me, tid, os.getppid()), tid, me, name)
+
+
+def child_rows(children: Children) -> list[dict[str, Any]]:
+    kind = "thread" if children.is_thread else "process"
+    rows = []
+    for rep in children.reports():
+        pid, tid, ppid, named = rep.results[:4]
+        want = rep.scratch.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        row = _row("child", kind, (pid, tid, ppid), rep.tid, children.tgid(rep.tid), want)
+        row["clone_tid"] = rep.tid
+        row["errors"] = [
+            f"{op.name}: {os.strerror(-rc)}"
+            for op, rc in zip(children.program, rep.results, strict=True)
+            if rc < 0
+        ]
+        if not rep.ran:
+            row["errors"].append("did not run its program in time")
+        if named < 0:
+            row["agrees"] = False
+        rows.append(row)
+    return rows
+
+
+def classic_line(row: dict[str, Any]) -> str:
+    """The lecture demo's line: ``child thread, pid: 12674, tid: 12675``."""
+    line = f"{row['role']} {row['kind']}, pid: {row['pid']}, tid: {row['tid']}"
+    if row.get("errors"):
+        line += " (" + "; ".join(row["errors"]) + ")"
+    return line
+
+
+REGISTERS = {
+    # name of each clone(2) argument's register, in the order of Report.regs
+    "x86_64": ("rax", "rdi", "rsi", "rdx", "r10", "r8"),
+    "aarch64": ("x8", "x0", "x1", "x2", "x4", "x3"),
+}
+
+
+def explain(children: Children, rep: Report) -> list[str]:
+    """One clone as the CPU saw it: each register and what it meant."""
+    nr, value, stack, ptid, ctid, tls = rep.regs
+    reg = REGISTERS[ARCH]
+    has = lambda name: flags.has(value, name)  # noqa: E731
+    stack_note = (
+        f"stack top (the child's stack pointer); stack {rep.stack_low:#x}-{stack:#x},"
+        " guard page below, report slot above"
+    )
+    if has("PIDFD"):
+        ptid_note = f"parent_tid: the kernel stored pidfd {rep.ptid_word} here (CLONE_PIDFD)"
+    elif has("PARENT_SETTID"):
+        ptid_note = f"parent_tid: the kernel stored tid {rep.ptid_word} here (CLONE_PARENT_SETTID)"
+    else:
+        ptid_note = "parent_tid: unused (no CLONE_PARENT_SETTID or CLONE_PIDFD)"
+    if has("CHILD_CLEARTID") or has("CHILD_SETTID"):
+        word = "our sentinel -1" if rep.ctid_word == -1 else str(rep.ctid_word)
+        ctid_note = f"child_tid: holds {word} now; " + (
+            "the kernel clears it and wakes its futex at exit (CLONE_CHILD_CLEARTID)"
+            if has("CHILD_CLEARTID")
+            else "the child's tid, stored by CLONE_CHILD_SETTID"
+        )
+    else:
+        ctid_note = "child_tid: unused (no CLONE_CHILD_SETTID or CLONE_CHILD_CLEARTID)"
+    tls_note = "tls: the child's thread pointer" if has("SETTLS") else "tls: unused (no CLONE_SETTLS)"
+    call = next((n for n, v in SYSCALLS.items() if v == nr), str(nr))
+    notes = [
+        (nr, f"syscall number: {call}"),
+        (value, "flags: " + flags.describe(value)),
+        (stack, stack_note),
+        (ptid, ptid_note),
+        (ctid, ctid_note),
+        (tls, tls_note),
+    ]
+    lines = [f"clone #{rep.index + 1}, as the CPU saw it:"]
+    for name, (v, note) in zip(reg, notes, strict=True):
+        shown = str(v) if name == reg[0] else f"{v:#x}"
+        lines.append(f"  {name:<3} = {shown:<16} {note}")
+    lines.append(f"  {reg[0]:<3} <- {rep.tid:<15} returned: the new task's tid")
+    return lines
