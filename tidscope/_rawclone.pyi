@@ -9,6 +9,7 @@ PAGE_SIZE: int
 MAX_OPS: int
 SCRATCH_SIZE: int
 SLOT_SIZE: int
+SCRATCH_OFFSET: int
 MIN_STACK: int
 SYSCALLS: dict[str, int]
 

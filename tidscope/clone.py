@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from tidscope import _rawclone, flags
-from tidscope.errors import TidscopeError, UsageError
+from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 
 PAGE_SIZE: int = _rawclone.PAGE_SIZE
 MIN_STACK: int = -(-_rawclone.MIN_STACK // PAGE_SIZE) * PAGE_SIZE
@@ -82,6 +82,8 @@ class SpawnError(TidscopeError):
         super().__init__(message)
         self.errno = err
         self.spawned = spawned
+        if err == errno.EINVAL:  # the kernel refused the flag set we were given
+            self.exit_code = EXIT_USAGE
 
 
 def parse_size(text: str) -> int:
@@ -124,6 +126,11 @@ class Children:
         growsdown: bool = False,
     ) -> None:
         check_flags(clone_flags)
+        if growsdown and not flags.has(clone_flags, "VM"):
+            raise UsageError(
+                "growsdown stacks are private mappings: they need CLONE_VM (use --stack-style"
+                " shared for processes)"
+            )
         if not 1 <= count <= MAX_CHILDREN:
             raise UsageError(f"child count {count} is out of range: use 1 to {MAX_CHILDREN}")
         if scratch is None:
@@ -144,8 +151,9 @@ class Children:
                 growsdown=growsdown,
             )
         except OSError as err:
-            raise SpawnError(explain_errno(err.errno or 0, clone_flags, 0, count, stack_size),
-                             err.errno or 0, 0) from None
+            raise SpawnError(
+                explain_errno(err.errno or 0, clone_flags, 0, count, stack_size), err.errno or 0, 0
+            ) from None
 
     # -- lifetime ---------------------------------------------------------
     def __enter__(self) -> Children:
@@ -296,7 +304,10 @@ def task_limits() -> str:
     if os.getuid() != 0 and soft != resource.RLIM_INFINITY:
         mine = _tasks_of(os.getuid())
         if mine >= soft:
-            return f"the per-user limit RLIMIT_NPROC is reached: uid {os.getuid()} runs {mine} tasks ({limits})"
+            return (
+                f"the per-user limit RLIMIT_NPROC is reached: uid {os.getuid()} runs"
+                f" {mine} tasks ({limits})"
+            )
     return f"a thread/process limit is reached ({limits})"
 
 

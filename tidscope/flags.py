@@ -75,8 +75,10 @@ _SPLIT = re.compile(r"[,|+\s]+")
 def parse(text: str) -> int:
     """``thread``, ``VM,FS,FILES``, ``CLONE_VM|CLONE_FS|SIGCHLD``, ``0x100``...
 
-    Names are case-insensitive, the ``CLONE_`` prefix optional; a signal name
-    sets the exit signal; presets combine with flags (``thread,SETTLS``).
+    Flag names are case-insensitive, the ``CLONE_`` prefix optional; a signal
+    name sets the exit signal.  The presets are the lower-case words
+    ``thread`` and ``process`` (``THREAD`` is the flag alone) and combine
+    with flags (``thread,SETTLS``).
     """
     tokens = [t for t in _SPLIT.split(text.strip()) if t]
     if not tokens:
@@ -87,8 +89,8 @@ def parse(text: str) -> int:
     for token in tokens:
         key = token.upper()
         bare = key.removeprefix("CLONE_")
-        if token.lower() in PRESETS:
-            value |= PRESETS[token.lower()]
+        if token in PRESETS:  # lower case only: THREAD is the flag itself
+            value |= PRESETS[token]
             continue
         if bare in FLAGS:
             if bare in seen:
@@ -106,7 +108,7 @@ def parse(text: str) -> int:
             value |= int(token, 0)
         else:
             raise UsageError(f"unknown clone flag {token!r}: {_suggest(bare)}")
-    if exit_signal is not None and sum(1 for t in tokens if t.lower() == "process"):
+    if exit_signal is not None and "process" in tokens:
         raise UsageError(f"two exit signals in {text!r}: 'process' already sets SIGCHLD")
     return value
 
@@ -167,13 +169,19 @@ EINVAL_RULES: tuple[Rule, ...] = (
     Rule(_both("NEWIPC", "SYSVSEM"), "CLONE_NEWIPC cannot be combined with CLONE_SYSVSEM"),
     Rule(_both("THREAD", "NEWPID"), "CLONE_THREAD cannot be combined with CLONE_NEWPID"),
     Rule(_both("THREAD", "NEWUSER"), "CLONE_THREAD cannot be combined with CLONE_NEWUSER"),
-    Rule(_both("SIGHAND", "CLEAR_SIGHAND"), "CLONE_SIGHAND cannot be combined with CLONE_CLEAR_SIGHAND"),
+    Rule(
+        _both("SIGHAND", "CLEAR_SIGHAND"),
+        "CLONE_SIGHAND cannot be combined with CLONE_CLEAR_SIGHAND",
+    ),
     Rule(
         _both("PIDFD", "PARENT_SETTID"),
         "CLONE_PIDFD and CLONE_PARENT_SETTID both use clone(2)'s parent_tid argument",
     ),
     Rule(_both("PIDFD", "DETACHED"), "CLONE_PIDFD cannot be combined with CLONE_DETACHED"),
-    Rule(_both("PIDFD", "THREAD"), "CLONE_PIDFD cannot be combined with CLONE_THREAD (before Linux 6.9)"),
+    Rule(
+        _both("PIDFD", "THREAD"),
+        "CLONE_PIDFD cannot be combined with CLONE_THREAD (before Linux 6.9)",
+    ),
 )
 
 

@@ -96,7 +96,10 @@ def explain(children: Children, rep: Report) -> list[str]:
     """One clone as the CPU saw it: each register and what it meant."""
     nr, value, stack, ptid, ctid, tls = rep.regs
     reg = REGISTERS[ARCH]
-    has = lambda name: flags.has(value, name)  # noqa: E731
+
+    def has(name: str) -> bool:
+        return flags.has(value, name)
+
     stack_note = (
         f"stack top (the child's stack pointer); stack {rep.stack_low:#x}-{stack:#x},"
         " guard page below, report slot above"
@@ -116,7 +119,9 @@ def explain(children: Children, rep: Report) -> list[str]:
         )
     else:
         ctid_note = "child_tid: unused (no CLONE_CHILD_SETTID or CLONE_CHILD_CLEARTID)"
-    tls_note = "tls: the child's thread pointer" if has("SETTLS") else "tls: unused (no CLONE_SETTLS)"
+    tls_note = (
+        "tls: the child's thread pointer" if has("SETTLS") else "tls: unused (no CLONE_SETTLS)"
+    )
     call = next((n for n, v in SYSCALLS.items() if v == nr), str(nr))
     notes = [
         (nr, f"syscall number: {call}"),

@@ -60,7 +60,7 @@ def _one_line(text: str) -> str:
 def _usage_line(err: click.UsageError) -> str:
     where = err.ctx.command_path if err.ctx else "tidscope"
     message = _one_line(err.format_message())
-    message = message[0].lower() + message[1:] if message else message
+    message = (message[0].lower() + message[1:]).rstrip(".") if message else message
     return f"{where}: {message} (see '{where} --help')"
 
 
@@ -76,10 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(_usage_line(err), err=True)
         return EXIT_USAGE
     except click.ClickException as err:
-        click.echo(f"tidscope: {_one_line(err.format_message())}", err=True)
+        click.echo(f"{_command_path(args)}: {_one_line(err.format_message())}", err=True)
         return err.exit_code
     except TidscopeError as err:
-        click.echo(f"tidscope: {_one_line(err.message)}", err=True)
+        click.echo(f"{_command_path(args)}: {_one_line(err.message)}", err=True)
         return err.exit_code
     except (KeyboardInterrupt, click.Abort):
         return 128 + signal.SIGINT
@@ -90,9 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 128 + signal.SIGPIPE
     except OSError as err:
-        click.echo(f"tidscope: {_one_line(str(err))}", err=True)
+        click.echo(f"{_command_path(args)}: {_one_line(str(err))}", err=True)
         return EXIT_FAILURE
     return rv if isinstance(rv, int) else 0
+
+
+def _command_path(args: list[str]) -> str:
+    """``tidscope spawn`` for messages, from the first word naming a command."""
+    sub = next((a for a in args if a in COMMANDS), None)
+    return f"tidscope {sub}" if sub else "tidscope"
 
 
 def _silence_stdout() -> None:

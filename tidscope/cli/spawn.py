@@ -124,16 +124,14 @@ def command(
     seconds = _hold_seconds(hold)
     if seconds is not None and command is not None:
         raise UsageError("--hold and --run both keep children alive: give one of them")
-    with terminating_signals():
-        with Children(
-            count, value, stack_size=size, growsdown=stack_style == "growsdown"
-        ) as children:
-            rows = [parent_row(), *child_rows(children)]
-            _print(rows, children, fmt.lower(), not no_headers, explain_regs)
-            if command is not None:
-                return _run(command, children)
-            if seconds is not None:
-                _hold(seconds, children)
+    growsdown = stack_style == "growsdown"
+    with terminating_signals(), Children(count, value, stack_size=size, growsdown=growsdown) as ch:
+        rows = [parent_row(), *child_rows(ch)]
+        _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
+        if command is not None:
+            return _run(command, ch)
+        if seconds is not None:
+            _hold(seconds, ch)
     return 0 if all(not r.get("errors") for r in rows) else 1
 
 

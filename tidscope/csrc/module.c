@@ -11,6 +11,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <linux/sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -376,6 +377,7 @@ static const struct {
 	{"rt_sigaction", SYS_rt_sigaction},
 	{"sethostname", SYS_sethostname},
 	{"uname", SYS_uname},
+	{"read", SYS_read},
 	{"write", SYS_write},
 	{"openat", SYS_openat},
 	{"fcntl", SYS_fcntl},
@@ -419,6 +421,8 @@ static int add_constants(PyObject *m)
 	    PyModule_AddIntConstant(m, "MAX_OPS", TS_MAX_OPS) < 0 ||
 	    PyModule_AddIntConstant(m, "SCRATCH_SIZE", TS_SCRATCH) < 0 ||
 	    PyModule_AddIntConstant(m, "SLOT_SIZE", (long)sizeof(struct ts_slot)) < 0 ||
+	    PyModule_AddIntConstant(m, "SCRATCH_OFFSET",
+				    (long)offsetof(struct ts_slot, scratch)) < 0 ||
 	    PyModule_AddIntConstant(m, "MIN_STACK",
 				    (long)(2 * ts_page_size() + sizeof(struct ts_slot))) < 0)
 		return -1;

@@ -1,0 +1,57 @@
+"""Run tidscope and raw-clone experiments in fresh interpreters.
+
+Anything that clones runs in a subprocess: a bug in the core then fails one
+test instead of taking pytest down with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+NOBODY = ("--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def run(
+    args: list[str],
+    *,
+    user: bool = False,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    prefix: list[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    cmd = ["setpriv", *NOBODY, "--", *args] if user else list(args)
+    cmd = [*(prefix or []), *cmd]
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd="/",
+        check=False,
+    )
+
+
+def tidscope(*args: str, user: bool = False, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """``python -m tidscope ARGS`` (as nobody when ``user``)."""
+    return run([sys.executable, "-m", "tidscope", *args], user=user, **kw)
+
+
+def python(code: str, *, user: bool = False, **kw: Any) -> Any:
+    """Run ``code`` in a fresh interpreter; it prints one JSON value last."""
+    proc = run([sys.executable, "-c", textwrap.dedent(code)], user=user, **kw)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The whole stderr, which must be exactly one line and no traceback."""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]

@@ -1,0 +1,75 @@
+"""The child's code, as built: only raw syscalls, nothing outside its section.
+
+A raw child runs on a stack we mapped, with the parent's TLS register: a
+call into libc, a PLT stub, a stack-protector canary (%fs:0x28) or any other
+thread-pointer access would be a bug even if it happened to work.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tidscope import _rawclone
+
+SECTION = "tidscope_child"
+pytestmark = pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump")
+
+
+def _disassembly() -> str:
+    path = _rawclone.__file__
+    assert path is not None
+    return subprocess.check_output(
+        ["objdump", "-d", "--no-show-raw-insn", "-j", SECTION, path], text=True
+    )
+
+
+def _section_bounds() -> tuple[int, int]:
+    out = subprocess.check_output(["objdump", "-h", str(_rawclone.__file__)], text=True)
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[1] == SECTION:
+            size, vma = int(parts[2], 16), int(parts[3], 16)
+            return vma, vma + size
+    raise AssertionError(f"no {SECTION} section in the extension")
+
+
+def _instructions() -> list[tuple[int, str]]:
+    out = []
+    for line in _disassembly().splitlines():
+        m = re.match(r"\s+([0-9a-f]+):\s+(.*)", line)
+        if m:
+            out.append((int(m.group(1), 16), m.group(2).strip()))
+    return out
+
+
+def test_child_section_holds_the_trampoline_and_the_loop() -> None:
+    text = _disassembly()
+    assert "<ts_clone>:" in text
+    assert "<ts_child_main>:" in text
+    mnemonics = {ins.split()[0] for _, ins in _instructions() if ins}
+    assert mnemonics & {"syscall", "svc"}
+
+
+BRANCH = re.compile(r"^(call[a-z]*|j[a-z]+|bl?|b\.[a-z]+|cbn?z|tbn?z|br|blr)$")
+
+
+def test_child_code_never_leaves_its_section() -> None:
+    """Every branch is direct and lands inside the section: no libc, no PLT."""
+    low, high = _section_bounds()
+    for addr, ins in _instructions():
+        op, _, rest = ins.partition(" ")
+        assert "@plt" not in ins, f"{addr:#x}: {ins}"
+        if BRANCH.match(op):
+            target = re.match(r"([0-9a-f]+) <", rest.strip())
+            assert target, f"indirect branch at {addr:#x}: {ins}"
+            assert low <= int(target.group(1), 16) < high, f"{addr:#x}: {ins} leaves the section"
+
+
+def test_child_code_never_touches_the_thread_pointer() -> None:
+    for addr, ins in _instructions():
+        assert "%fs" not in ins and "%gs" not in ins, f"TLS access at {addr:#x}: {ins}"
+        assert "tpidr_el0" not in ins, f"TLS access at {addr:#x}: {ins}"

@@ -1,0 +1,259 @@
+"""The raw-clone core on the real kernel: identities, joins, stacks, signals, leaks."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from helpers import python
+
+from tidscope import _rawclone, flags
+
+PRELUDE = """
+import json, os, signal, threading, time
+from tidscope import flags, _rawclone
+from tidscope.clone import Children, Op, DEFAULT_STACK
+def tasks(): return sorted(int(t) for t in os.listdir('/proc/self/task'))
+"""
+
+
+def test_threads_share_our_pid_and_live_only_while_held() -> None:
+    out = python(
+        PRELUDE
+        + """
+with Children(3) as ch:
+    held = tasks()
+    reps = ch.reports()
+    comms = [open(f'/proc/self/task/{t}/comm').read().strip() for t in ch.tids]
+print(json.dumps(dict(me=os.getpid(), ppid=os.getppid(), held=held, after=tasks(),
+    seen=[r.results for r in reps], tids=[r.tid for r in reps], comms=comms)))
+"""
+    )
+    tids = out["tids"]
+    assert len(set(tids)) == 3
+    assert out["me"] not in tids
+    for (pid, tid, ppid, named), want in zip(out["seen"], tids, strict=True):
+        assert (pid, tid, ppid, named) == (out["me"], want, out["ppid"], 0)
+    assert set(tids) <= set(out["held"])
+    assert out["after"] == [out["me"]]
+    assert out["comms"] == ["tidscope-1", "tidscope-2", "tidscope-3"]
+
+
+def test_processes_have_own_pids_our_ppid_and_are_reaped() -> None:
+    out = python(
+        PRELUDE
+        + """
+with Children(2, flags.PROCESS) as ch:
+    reps = ch.reports()
+    alive = [os.path.exists(f'/proc/{t}') for t in ch.tids]
+print(json.dumps(dict(me=os.getpid(), seen=[r.results for r in reps], tids=[r.tid for r in reps],
+    alive=alive, after=[os.path.exists(f'/proc/{r.tid}') for r in reps],
+    status=[r.wstatus for r in reps])))
+"""
+    )
+    assert out["alive"] == [True, True]
+    assert out["after"] == [False, False]  # reaped: not even a zombie
+    for (pid, tid, ppid, _), want in zip(out["seen"], out["tids"], strict=True):
+        assert pid == tid == want != out["me"]
+        assert ppid == out["me"]
+    assert out["status"] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "flag_set",
+    [
+        "VM",  # a process sharing our memory, exit signal 0: reaped with __WALL
+        "VM,SIGCHLD",
+        "VM,FS,FILES,SIGHAND,THREAD",  # a thread without CLEARTID: joined by polling
+        "thread,CHILD_SETTID",
+        "thread,SETTLS",
+        "thread,IO",
+        "FS,FILES,SIGCHLD",
+        "VFORK,VM,SIGCHLD",  # vfork: the parent resumes after the child exited
+        "PIDFD,SIGCHLD",
+    ],
+)
+def test_flag_sets_join_cleanly(flag_set: str) -> None:
+    out = python(
+        PRELUDE
+        + f"""
+fds = sorted(os.listdir('/proc/self/fd'))
+value = flags.parse({flag_set!r})
+with Children(2, value) as ch:
+    reps = ch.reports()
+print(json.dumps(dict(me=os.getpid(), seen=[r.results for r in reps], tids=[r.tid for r in reps],
+    words=[(r.ptid_word, r.ctid_word, r.pidfd) for r in reps], tasks=tasks(),
+    fds=sorted(os.listdir('/proc/self/fd')) == fds,
+    gone=[not os.path.exists(f'/proc/{{r.tid}}') for r in reps])))
+"""
+    )
+    value = flags.parse(flag_set)
+    assert out["tasks"] == [out["me"]]
+    assert out["gone"] == [True, True]
+    assert out["fds"], "a pidfd or other fd leaked"
+    for (pid, tid, _ppid, _), want, (ptid, ctid, pidfd) in zip(
+        out["seen"], out["tids"], out["words"], strict=True
+    ):
+        assert tid == want
+        assert pid == (out["me"] if flags.has(value, "THREAD") else want)
+        if flags.has(value, "CHILD_SETTID"):
+            assert ctid in (want, 0)  # the kernel wrote the tid, then cleared it
+        if flags.has(value, "PIDFD"):
+            assert pidfd >= 0 or ptid >= 0
+
+
+def _guard_offset(stack_size: int) -> int:
+    """Offset from a child's scratch buffer to the first byte of its guard page."""
+    slot_span = -(-_rawclone.SLOT_SIZE // 64) * 64
+    return -stack_size + slot_span - _rawclone.SCRATCH_OFFSET
+
+
+@pytest.mark.parametrize(
+    ("flag_set", "style"),
+    [("thread", False), ("process", False), ("thread", True)],
+)
+def test_guard_page_below_each_stack(flag_set: str, style: bool) -> None:
+    """uname(2) into the guard page fails with EFAULT; one page up it works."""
+    page = _rawclone.PAGE_SIZE
+    guard = _guard_offset(65536)
+    out = python(
+        PRELUDE
+        + f"""
+prog = [Op('uname', ({guard},), 1), Op('uname', ({guard + page},), 1)]
+with Children(2, flags.parse({flag_set!r}), program=prog, growsdown={style}) as ch:
+    print(json.dumps([r.results for r in ch.reports()]))
+"""
+    )
+    import errno
+
+    assert out == [[-errno.EFAULT, 0]] * 2
+
+
+def test_growsdown_needs_vm() -> None:
+    out = python(
+        PRELUDE
+        + """
+from tidscope.errors import UsageError
+try:
+    Children(1, flags.PROCESS, growsdown=True)
+except UsageError as e:
+    print(json.dumps(str(e)))
+"""
+    )
+    assert "CLONE_VM" in out
+
+
+def test_children_block_every_signal_and_parent_mask_is_restored() -> None:
+    out = python(
+        PRELUDE
+        + """
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+before = sorted(signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+with Children(2) as ch:
+    blk = [open(f'/proc/self/task/{t}/status').read().split('SigBlk:')[1].split()[0]
+           for t in ch.tids]
+after = sorted(signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+print(json.dumps(dict(blk=blk, same=before == after, before=[int(s) for s in before])))
+"""
+    )
+    assert out["same"] and out["before"] == [signal.SIGUSR2]
+    unblockable = (1 << (signal.SIGKILL - 1)) | (1 << (signal.SIGSTOP - 1))
+    for mask in out["blk"]:
+        assert int(mask, 16) == ((1 << 64) - 1) & ~unblockable
+
+
+def test_process_signals_never_run_on_raw_threads() -> None:
+    """A flood of SIGUSR1 (Python handler) while 8 raw threads live: every
+    handler runs on the main thread and nothing crashes."""
+    out = python(
+        PRELUDE
+        + """
+ran = []
+signal.signal(signal.SIGUSR1, lambda s, f: ran.append(threading.get_native_id()))
+with Children(8) as ch:
+    for _ in range(300):
+        os.kill(os.getpid(), signal.SIGUSR1)
+    time.sleep(0.05)
+print(json.dumps(dict(ran=sorted(set(ran)), n=len(ran), me=os.getpid())))
+"""
+    )
+    assert out["n"] > 0
+    assert out["ran"] == [out["me"]]
+
+
+def test_every_exit_path_joins() -> None:
+    out = python(
+        PRELUDE
+        + """
+results = {}
+for exc in (RuntimeError, KeyboardInterrupt):
+    try:
+        with Children(3) as ch:
+            raise exc()
+    except BaseException as e:
+        results[type(e).__name__] = tasks()
+print(json.dumps(dict(me=os.getpid(), results=results)))
+"""
+    )
+    assert out["results"] == {"RuntimeError": [out["me"]], "KeyboardInterrupt": [out["me"]]}
+
+
+def test_join_releases_the_gil() -> None:
+    """A child blocks in read(2) on a pipe; a Python thread joins it while
+    the main thread, still running Python, writes the byte that frees it."""
+    out = python(
+        PRELUDE
+        + """
+r, w = os.pipe()
+ch = Children(1, program=[Op('read', (r, 0, 1), 0b10)]).__enter__()
+joiner = threading.Thread(target=ch.join)
+joiner.start()
+time.sleep(0.2)
+alive_while_joining = joiner.is_alive()
+os.write(w, b'x')
+joiner.join(10)
+print(json.dumps(dict(alive=alive_while_joining, done=not joiner.is_alive(),
+    read=ch.report(0).results[0])))
+ch.close()
+"""
+    )
+    assert out == {"alive": True, "done": True, "read": 1}
+
+
+def test_thousand_cycles_leak_nothing() -> None:
+    out = python(
+        PRELUDE
+        + """
+def snap():
+    me = os.getpid()
+    return dict(fds=len(os.listdir('/proc/self/fd')),
+                maps=open('/proc/self/maps').read().count('\\n'),
+                tasks=tasks(),
+                kids=open(f'/proc/self/task/{me}/children').read().split())
+base = snap()
+for i in range(1000):
+    with Children(2, flags.THREAD if i % 2 else flags.PROCESS) as ch:
+        pass
+print(json.dumps(dict(base=base, end=snap())))
+""",
+        timeout=120,
+    )
+    assert out["end"] == out["base"]
+
+
+def test_clone_flag_values_match_the_kernel_headers(tmp_path: os.PathLike[str]) -> None:
+    import subprocess
+
+    names = [n for n in flags.FLAGS if n not in ("CLEAR_SIGHAND", "INTO_CGROUP")]
+    src = "#include <stdio.h>\n#include <linux/sched.h>\nint main(void){\n"
+    src += "".join(f'printf("{n} %llu\\n", (unsigned long long)CLONE_{n});\n' for n in names)
+    src += 'printf("CLEAR_SIGHAND %llu\\n", CLONE_CLEAR_SIGHAND);\n'
+    src += 'printf("INTO_CGROUP %llu\\n", CLONE_INTO_CGROUP);\nreturn 0;}\n'
+    c = os.path.join(tmp_path, "f.c")
+    exe = os.path.join(tmp_path, "f")
+    with open(c, "w") as f:
+        f.write(src)
+    subprocess.run(["cc", "-o", exe, c], check=True)
+    got = dict(line.split() for line in subprocess.check_output([exe], text=True).splitlines())
+    assert {k: int(v) for k, v in got.items()} == flags.FLAGS
