@@ -229,3 +229,34 @@ def test_task_limit_names_rlimit_nproc_and_leaves_nothing_behind() -> None:
         ["pgrep", "-u", "65534", "-f", "tidscope"], capture_output=True, check=False
     )
     assert leftovers.stdout == b""
+
+
+def test_stack_memory_exhaustion_names_enomem() -> None:
+    proc = tidscope(
+        "spawn", "-n", "4000", "--stack-size", "1M", prefix=["prlimit", "--as=1500000000", "--"]
+    )
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc)
+    assert "ENOMEM" in line and "--stack-size" in line
+    assert proc.stdout == ""
+
+
+def test_hold_on_a_terminal_waits_for_enter() -> None:
+    """Under script(1) tidscope owns a terminal; Enter releases the children."""
+    cmd = f"{sys.executable} -m tidscope spawn -n 2 --hold"
+    proc = subprocess.Popen(
+        ["script", "-qec", cmd, "/dev/null"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    seen = ""
+    while "press Enter" not in seen:
+        line = proc.stdout.readline()
+        assert line, seen
+        seen += line
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    assert proc.wait(10) == 0

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 ARCH: str
 PAGE_SIZE: int
@@ -13,6 +13,7 @@ SCRATCH_OFFSET: int
 MIN_STACK: int
 SYSCALLS: dict[str, int]
 
+@final
 class Group:
     """Raw clone(2) children sharing one flag set and one syscall program."""
 
