@@ -151,9 +151,9 @@ class Children:
                 growsdown=growsdown,
             )
         except OSError as err:
-            raise SpawnError(
-                explain_errno(err.errno or 0, clone_flags, 0, count, stack_size), err.errno or 0, 0
-            ) from None
+            code = err.errno or 0
+            why = explain_errno(code, clone_flags, 0, count, stack_size, stage="stack")
+            raise SpawnError(why, code, 0) from None
 
     # -- lifetime ---------------------------------------------------------
     def __enter__(self) -> Children:
@@ -161,14 +161,11 @@ class Children:
             self._group.spawn()
             self.all_ran = self._group.wait_ran(RAN_TIMEOUT)
         except OSError as err:
-            spawned = self._group.spawned
+            spawned, stage = self._group.spawned, self._group.failed_in or "clone"
             self.close()
             code = err.errno or 0
-            raise SpawnError(
-                explain_errno(code, self.flags, spawned, self.count, self.stack_size),
-                code,
-                spawned,
-            ) from None
+            why = explain_errno(code, self.flags, spawned, self.count, self.stack_size, stage)
+            raise SpawnError(why, code, spawned) from None
         except BaseException:
             self.close()
             raise
@@ -248,10 +245,18 @@ def check_flags(value: int) -> None:
         )
 
 
-def explain_errno(err: int, value: int, spawned: int, count: int, stack_size: int) -> str:
-    """One line naming why clone (or a stack mapping) failed."""
-    where = f"clone({flags.describe(value)}) failed after {spawned} of {count} children"
+def explain_errno(
+    err: int, value: int, spawned: int, count: int, stack_size: int, stage: str = "clone"
+) -> str:
+    """One line naming why clone (or a stack mapping, ``stage="stack"``) failed."""
     name = errno.errorcode.get(err, str(err))
+    if stage == "stack":
+        return (
+            f"cannot map {count} stacks of {stack_size // 1024}K ({spawned} children running):"
+            f" {name}: {os.strerror(err)} (vm.max_map_count={_sysctl('vm/max_map_count')}):"
+            " lower -n or --stack-size"
+        )
+    where = f"clone({flags.describe(value)}) failed after {spawned} of {count} children"
     if err == errno.EINVAL:
         reasons = flags.einval_reasons(value)
         why = "; ".join(reasons) if reasons else "the kernel rejects this flag combination"
@@ -259,10 +264,7 @@ def explain_errno(err: int, value: int, spawned: int, count: int, stack_size: in
     if err == errno.EAGAIN:
         return f"{where}: EAGAIN: {task_limits()}: lower -n or raise the limit"
     if err == errno.ENOMEM:
-        return (
-            f"{where}: ENOMEM: cannot map {count} stacks of {stack_size // 1024}K"
-            f" (vm.max_map_count={_sysctl('vm/max_map_count')}): lower -n or --stack-size"
-        )
+        return f"{where}: ENOMEM: the kernel is out of memory for tasks: lower -n"
     if err == errno.EPERM:
         ns = [n for n in sorted(flags.NAMESPACES) if value & flags.FLAGS[n]]
         if ns:

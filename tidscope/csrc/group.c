@@ -95,6 +95,7 @@ int ts_spawn_one(struct ts_group *g)
 	unsigned long old;
 	int err = ts_stack_get(&g->stacks, g->spawned, &low, &top);
 
+	g->failed_in = "stack";
 	if (err)
 		return err;
 	/* The slot sits at the top; the stack starts 16-byte aligned below. */
@@ -120,6 +121,7 @@ int ts_spawn_one(struct ts_group *g)
 	c->regs[4] = (unsigned long)&s->ctid;
 	c->regs[5] = g->flags & CLONE_SETTLS ? (unsigned long)s->tls : 0;
 
+	g->failed_in = "clone";
 	if (mask_all(&old) != 0)
 		return -errno;
 	long tid = ts_clone(g->flags, s, &s->ptid, &s->ctid, c->regs[5], s);

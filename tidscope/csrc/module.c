@@ -317,6 +317,13 @@ static PyObject *Group_get_flags(Group *self, void *Py_UNUSED(c))
 	return PyLong_FromUnsignedLong(self->ready ? self->g.flags : 0);
 }
 
+static PyObject *Group_get_failed_in(Group *self, void *Py_UNUSED(c))
+{
+	if (!self->ready || !self->g.failed_in)
+		Py_RETURN_NONE;
+	return PyUnicode_FromString(self->g.failed_in);
+}
+
 static PyObject *Group_get_closed(Group *self, void *Py_UNUSED(c))
 {
 	return PyBool_FromLong(!self->ready);
@@ -345,6 +352,8 @@ static PyGetSetDef Group_getset[] = {
 	{"count", (getter)Group_get_count, NULL, "children asked for", NULL},
 	{"flags", (getter)Group_get_flags, NULL, "clone flags of every child", NULL},
 	{"closed", (getter)Group_get_closed, NULL, "joined and unmapped", NULL},
+	{"failed_in", (getter)Group_get_failed_in, NULL,
+	 "'stack' or 'clone': the step of the last spawn attempt", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

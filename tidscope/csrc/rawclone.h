@@ -78,6 +78,7 @@ struct ts_group {
 	int released;
 	int nops;
 	int park;
+	const char *failed_in; /* "stack" or "clone": where the last spawn failed */
 	int *go; /* in its own MAP_SHARED page */
 	struct ts_op ops[TS_MAX_OPS];
 	unsigned char *scratch; /* count * TS_SCRATCH bytes, copied into slots */
