@@ -19,6 +19,7 @@ setup(
                 "-Werror",
                 "-fno-stack-protector",
                 "-fno-builtin",
+                "-fno-jump-tables",
                 "-fvisibility=hidden",
             ],
         )

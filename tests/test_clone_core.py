@@ -13,7 +13,7 @@ from tidscope import _rawclone, flags
 PRELUDE = """
 import json, os, signal, threading, time
 from tidscope import flags, _rawclone
-from tidscope.clone import Children, Op, DEFAULT_STACK
+from tidscope.clone import Children, Op, DEFAULT_STACK, scratch, private, result
 def tasks(): return sorted(int(t) for t in os.listdir('/proc/self/task'))
 """
 
@@ -120,7 +120,7 @@ def test_guard_page_below_each_stack(flag_set: str, style: bool) -> None:
     out = python(
         PRELUDE
         + f"""
-prog = [Op('uname', ({guard},), 1), Op('uname', ({guard + page},), 1)]
+prog = [Op('uname', (scratch({guard}),)), Op('uname', (scratch({guard + page}),))]
 with Children(2, flags.parse({flag_set!r}), program=prog, growsdown={style}) as ch:
     print(json.dumps([r.results for r in ch.reports()]))
 """
@@ -206,7 +206,7 @@ def test_join_releases_the_gil() -> None:
         PRELUDE
         + """
 r, w = os.pipe()
-ch = Children(1, program=[Op('read', (r, 0, 1), 0b10)]).__enter__()
+ch = Children(1, program=[Op('read', (r, scratch(0), 1))]).__enter__()
 joiner = threading.Thread(target=ch.join)
 joiner.start()
 time.sleep(0.2)
@@ -257,3 +257,78 @@ def test_clone_flag_values_match_the_kernel_headers(tmp_path: os.PathLike[str]) 
     subprocess.run(["cc", "-o", exe, c], check=True)
     got = dict(line.split() for line in subprocess.check_output([exe], text=True).splitlines())
     assert {k: int(v) for k, v in got.items()} == flags.FLAGS
+
+
+@pytest.mark.parametrize(("flag_set", "shared"), [("thread", True), ("process", False)])
+def test_private_area_is_ours_only_with_clone_vm(flag_set: str, shared: bool) -> None:
+    """getcwd(2) into the private area lands in our memory iff CLONE_VM."""
+    out = python(
+        PRELUDE
+        + f"""
+with Children(1, flags.parse({flag_set!r}), program=[Op('getcwd', (private(0), 128))]) as ch:
+    ch.join()
+    area = ch._group.private()
+print(json.dumps(area.split(b'\\0')[0].decode()))
+"""
+    )
+    assert out == ("/" if shared else "")
+
+
+def test_ops_chain_results() -> None:
+    """openat → read(result 0) → close(result 0): a child reads a file."""
+    out = python(
+        PRELUDE
+        + """
+import struct
+path = b'/proc/self/comm\\0'
+prog = [Op('openat', (-100, scratch(0), os.O_RDONLY)), Op('read', (result(0), scratch(64), 64)),
+        Op('close', (result(0),))]
+with Children(1, program=prog, scratch=[path]) as ch:
+    rep = ch.report(0)
+print(json.dumps(dict(rets=rep.results, text=rep.scratch[64:64 + rep.results[1]].decode())))
+"""
+    )
+    assert out["rets"][0] >= 0 and out["rets"][2] == 0
+    assert out["text"] == "python3\n" or out["text"].endswith("\n")
+
+
+def test_clone3_children_report_and_are_reaped() -> None:
+    out = python(
+        PRELUDE
+        + """
+from tidscope.clone import IDENTITY
+with Children(2, flags.THREAD, clone3=True) as th, \\
+     Children(2, 0, clone3=True, exit_signal=signal.SIGCHLD) as pr:
+    seen = [r.results[:3] for r in th.reports()], [r.results[:3] for r in pr.reports()]
+    tids = th.tids, pr.tids
+print(json.dumps(dict(me=os.getpid(), ppid=os.getppid(), seen=seen, tids=tids, tasks=tasks(),
+    kids=open(f'/proc/self/task/{os.getpid()}/children').read().split())))
+"""
+    )
+    (threads, procs), (ttids, ptids) = out["seen"], out["tids"]
+    assert [t[:2] for t in threads] == [[out["me"], t] for t in ttids]
+    assert [p[:3] for p in procs] == [[p, p, out["me"]] for p in ptids]
+    assert out["tasks"] == [out["me"]] and out["kids"] == []
+
+
+def test_vfork_parent_resumes_after_the_child() -> None:
+    """The child sleeps 200 ms, then reads the clock: with CLONE_VFORK clone
+    returns to us after that reading, without it before."""
+    out = python(
+        PRELUDE
+        + """
+import struct
+ts = struct.pack('qq', 0, 200_000_000)
+prog = [Op('nanosleep', (scratch(0), 0)), Op('clock_gettime', (time.CLOCK_MONOTONIC, scratch(16)))]
+res = {}
+for name in ('VFORK,VM,SIGCHLD', 'VM,SIGCHLD'):
+    with Children(1, flags.parse(name), program=prog, scratch=[ts]) as ch:
+        ch.join()
+        rep = ch.report(0)
+        sec, nsec = struct.unpack('qq', rep.scratch[16:32])
+        res[name] = rep.resumed_ns - (sec * 10**9 + nsec)
+print(json.dumps(res))
+"""
+    )
+    assert out["VFORK,VM,SIGCHLD"] > 0
+    assert out["VM,SIGCHLD"] < 0

@@ -8,11 +8,13 @@ ARCH: str
 PAGE_SIZE: int
 MAX_OPS: int
 SCRATCH_SIZE: int
+PRIVATE_SIZE: int
 SLOT_SIZE: int
 SCRATCH_OFFSET: int
 MIN_STACK: int
 SYSCALLS: dict[str, int]
 
+def syscall(nr: int, /, *args: int | bytearray | memoryview) -> int: ...
 @final
 class Group:
     """Raw clone(2) children sharing one flag set and one syscall program."""
@@ -26,6 +28,10 @@ class Group:
         scratch: Sequence[bytes],
         park: bool = ...,
         growsdown: bool = ...,
+        clone3: bool = ...,
+        exit_signal: int = ...,
+        cgroup_fd: int = ...,
+        private: bytes = ...,
     ) -> None: ...
     @property
     def spawned(self) -> int: ...
@@ -43,6 +49,8 @@ class Group:
     def join(self) -> None: ...
     def close(self) -> None: ...
     def child(self, i: int, /) -> dict[str, Any]: ...
+    def private(self) -> bytes: ...
+    def private_address(self) -> int: ...
     def __enter__(self) -> Group: ...
     def __exit__(
         self,

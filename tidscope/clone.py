@@ -35,26 +35,54 @@ TASK_COMM_LEN = 16
 
 
 @dataclass(frozen=True)
+class Ref:
+    """An argument the child computes: an address in one of its areas, or
+    the return value of an earlier op of its program."""
+
+    kind: int  # enum ts_arg_kind in csrc/rawclone.h
+    value: int
+
+
+def scratch(offset: int = 0) -> Ref:
+    """The address ``offset`` bytes into the child's own scratch buffer."""
+    return Ref(1, offset)
+
+
+def private(offset: int = 0) -> Ref:
+    """``offset`` bytes into the group's private area: with CLONE_VM the
+    parent's own memory, otherwise the child's copy of it."""
+    return Ref(2, offset)
+
+
+def result(index: int) -> Ref:
+    """What op ``index`` of the same program returned."""
+    return Ref(3, index)
+
+
+@dataclass(frozen=True)
 class Op:
-    """One raw syscall; bit j of ``ptr_mask``: ``args[j]`` is an offset into
-    the child's scratch buffer, made an address by the child."""
+    """One raw syscall of a child's program."""
 
     name: str
-    args: tuple[int, ...] = ()
-    ptr_mask: int = 0
+    args: tuple[int | Ref, ...] = ()
 
-    @property
-    def nr(self) -> int:
-        return SYSCALLS[self.name]
+    def encode(self) -> tuple[int, tuple[int, ...], int]:
+        """(nr, args, kinds) as the core takes them."""
+        kinds = 0
+        for j, a in enumerate(self.args):
+            if isinstance(a, Ref):
+                kinds |= a.kind << (2 * j)
+        values = tuple(a.value if isinstance(a, Ref) else a for a in self.args)
+        return SYSCALLS[self.name], values, kinds
 
 
 # What `tidscope spawn` children do: report what the kernel tells them, then
-# take the name held at offset 0 of their scratch buffer.
+# take the name held at the start of their scratch buffer.
 IDENTITY = (
     Op("getpid"),
     Op("gettid"),
     Op("getppid"),
-    Op("prctl", (PR_SET_NAME, 0), ptr_mask=0b10),
+    Op("prctl", (PR_SET_NAME, scratch(0))),
 )
 
 
@@ -72,7 +100,9 @@ class Report:
     stack_low: int
     scratch: bytes
     wstatus: int
-    pidfd: int
+    reaped: bool  # wait4 reaped it (a CLONE_PARENT child is not ours to reap)
+    pidfd: int  # the pidfd clone gave us (closed once joined), or -1
+    resumed_ns: int  # CLOCK_MONOTONIC when clone returned to the parent
 
 
 class SpawnError(TidscopeError):
@@ -124,8 +154,17 @@ class Children:
         stack_size: int = DEFAULT_STACK,
         park: bool = True,
         growsdown: bool = False,
+        clone3: bool = False,
+        exit_signal: int = 0,
+        cgroup_fd: int = -1,
+        private_init: bytes = b"",
+        foreign_parent: bool = False,
     ) -> None:
-        check_flags(clone_flags)
+        """``clone3`` issues clone3(2): ``clone_flags`` are then its 64-bit
+        flags (no exit signal in them) and ``exit_signal`` is separate;
+        ``foreign_parent`` allows CLONE_PARENT, whose children the caller's
+        own parent has to reap."""
+        check_flags(clone_flags, clone3=clone3, foreign_parent=foreign_parent)
         if growsdown and not flags.has(clone_flags, "VM"):
             raise UsageError(
                 "growsdown stacks are private mappings: they need CLONE_VM (use --stack-style"
@@ -145,10 +184,14 @@ class Children:
                 clone_flags,
                 count,
                 stack_size,
-                [(op.nr, op.args, op.ptr_mask) for op in self.program],
+                [op.encode() for op in self.program],
                 list(scratch),
                 park=park,
                 growsdown=growsdown,
+                clone3=clone3,
+                exit_signal=exit_signal,
+                cgroup_fd=cgroup_fd,
+                private=private_init,
             )
         except OSError as err:
             code = err.errno or 0
@@ -221,28 +264,32 @@ class Children:
             stack_low=c["stack_low"],
             scratch=c["scratch"],
             wstatus=c["wstatus"],
+            reaped=bool(c["reaped"]),
             pidfd=c["pidfd"],
+            resumed_ns=c["resumed_ns"],
         )
 
     def reports(self) -> list[Report]:
         return [self.report(i) for i in range(self.spawned)]
 
 
-def check_flags(value: int) -> None:
+def check_flags(value: int, *, clone3: bool = False, foreign_parent: bool = False) -> None:
     """Refuse what the core cannot clean up after or clone(2) cannot pass."""
-    clone3 = [n for n in sorted(flags.CLONE3_ONLY) if value & flags.FLAGS[n]]
-    if clone3:
-        raise UsageError(
-            f"CLONE_{clone3[0]} exists only for clone3(2) and tidscope spawn issues clone(2):"
-            " drop it (verify-flags tests it through clone3)"
-        )
-    if value >> 32:
-        raise UsageError(f"flag bits {hex(value >> 32 << 32)} do not fit clone(2)'s 32-bit flags")
-    if flags.has(value, "PARENT") and not flags.has(value, "THREAD"):
+    if flags.has(value, "PARENT") and not flags.has(value, "THREAD") and not foreign_parent:
         raise UsageError(
             "CLONE_PARENT without CLONE_THREAD makes the child our parent's child, which"
             " tidscope could not reap: add THREAD or drop PARENT"
         )
+    if clone3:
+        return
+    only3 = [n for n in ("CLEAR_SIGHAND", "INTO_CGROUP") if flags.has(value, n)]
+    if only3:
+        raise UsageError(
+            f"CLONE_{only3[0]} exists only for clone3(2) and tidscope spawn issues clone(2):"
+            " drop it (verify-flags tests it through clone3)"
+        )
+    if value >> 32:
+        raise UsageError(f"flag bits {hex(value >> 32 << 32)} do not fit clone(2)'s 32-bit flags")
 
 
 def explain_errno(

@@ -92,6 +92,11 @@ def parse(text: str) -> int:
         if token in PRESETS:  # lower case only: THREAD is the flag itself
             value |= PRESETS[token]
             continue
+        if bare == "NEWTIME":
+            raise UsageError(
+                "CLONE_NEWTIME exists only for clone3(2), and clone(2) would read its bit as"
+                " an exit signal: drop it (verify-flags tests it through clone3)"
+            )
         if bare in FLAGS:
             if bare in seen:
                 raise UsageError(f"CLONE_{bare} is given twice in {text!r}: name each flag once")
@@ -121,10 +126,17 @@ def _suggest(bare: str) -> str:
     return hint + "known: thread, process, " + ", ".join(FLAGS) + " and SIG* exit signals"
 
 
-def names(value: int) -> list[str]:
-    """``CLONE_*`` names of the set bits, then the exit signal, then unknown bits."""
+def names(value: int, clone3: bool = False) -> list[str]:
+    """``CLONE_*`` names of the set bits, then the exit signal, then unknown bits.
+
+    For clone(2) the low byte is the exit signal; clone3(2) has no exit
+    signal in its flags, and CLONE_NEWTIME there."""
+    if clone3:
+        known = sum(FLAGS.values())
+        out = [f"CLONE_{n}" for n, bit in FLAGS.items() if value & bit]
+        return out + ([hex(value & ~known)] if value & ~known else [])
     out = [f"CLONE_{n}" for n, bit in FLAGS.items() if value & bit and bit & ~CSIGNAL]
-    sig = value & CSIGNAL & ~FLAGS["NEWTIME"]
+    sig = value & CSIGNAL
     if sig:
         try:
             out.append(signal.Signals(sig).name)
@@ -136,8 +148,8 @@ def names(value: int) -> list[str]:
     return out
 
 
-def describe(value: int) -> str:
-    return "|".join(names(value)) or "0"
+def describe(value: int, clone3: bool = False) -> str:
+    return "|".join(names(value, clone3)) or "0"
 
 
 def has(value: int, *flag_names: str) -> bool:

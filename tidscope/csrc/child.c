@@ -50,25 +50,34 @@ sys6(long n, long a, long b, long c, long d, long e, long f)
 }
 #endif
 
+/* arg[j] of op as enum ts_arg_kind says; branch-free enough to stay in
+ * this section (no jump tables: see -fno-jump-tables in setup.py). */
+static inline __attribute__((always_inline)) long
+arg(const struct ts_slot *s, const struct ts_op *op, int j)
+{
+	const long v = op->arg[j];
+	const unsigned long kind = (op->kinds >> (2 * j)) & 3;
+
+	if (kind == TS_ARG_SCRATCH)
+		return v + (long)s->scratch;
+	if (kind == TS_ARG_PRIVATE)
+		return v + (long)s->priv;
+	if (kind == TS_ARG_RESULT)
+		return s->ret[v];
+	return v;
+}
+
 /* The child's program: run each op, report, park until released, exit.
  * Signals are blocked from birth (the parent blocked them around clone), so
  * no handler ever runs on this stack. */
 CHILD_CODE __attribute__((noreturn, visibility("hidden"))) void
 ts_child_main(struct ts_slot *s)
 {
-	const long scratch = (long)s->scratch;
-
 	for (int i = 0; i < s->nops; i++) {
 		const struct ts_op *op = &s->ops[i];
-		const unsigned long m = op->ptr_mask;
 
-		s->ret[i] = sys6(op->nr,
-				 op->arg[0] + (m & 1 ? scratch : 0),
-				 op->arg[1] + (m & 2 ? scratch : 0),
-				 op->arg[2] + (m & 4 ? scratch : 0),
-				 op->arg[3] + (m & 8 ? scratch : 0),
-				 op->arg[4] + (m & 16 ? scratch : 0),
-				 op->arg[5] + (m & 32 ? scratch : 0));
+		s->ret[i] = sys6(op->nr, arg(s, op, 0), arg(s, op, 1), arg(s, op, 2),
+				 arg(s, op, 3), arg(s, op, 4), arg(s, op, 5));
 	}
 	__atomic_store_n(&s->state, TS_RAN, __ATOMIC_RELEASE);
 	sys6(SYS_futex, (long)&s->state, s->wake_op, 1, 0, 0, 0);
@@ -131,6 +140,48 @@ ts_clone(unsigned long flags, void *stack_top, int *ptid, int *ctid,
 			 "1:"
 			 : "+r"(x0)
 			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "x30", "memory", "cc");
+	return x0;
+#endif
+}
+
+/* clone3(2): the kernel takes the stack from args and starts the child on
+ * its top; from there on as in ts_clone. */
+CHILD_CODE long
+ts_clone3(void *args, unsigned long size, struct ts_slot *slot)
+{
+#if defined(__x86_64__)
+	register long rax __asm__("rax") = SYS_clone3;
+	register void *rdi __asm__("rdi") = args;
+	register unsigned long rsi __asm__("rsi") = size;
+	register struct ts_slot *r9 __asm__("r9") = slot;
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r9, %%rdi\n\t"
+			 "call ts_child_main\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), "r"(r9)
+			 : "rcx", "r11", "memory", "cc");
+	return rax;
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = SYS_clone3;
+	register long x0 __asm__("x0") = (long)args;
+	register unsigned long x1 __asm__("x1") = size;
+	register struct ts_slot *x5 __asm__("x5") = slot;
+	__asm__ volatile("svc #0\n\t"
+			 "cbnz x0, 1f\n\t"
+			 "mov x29, #0\n\t"
+			 "mov x30, #0\n\t"
+			 "mov x0, x5\n\t"
+			 "bl ts_child_main\n\t"
+			 "brk #0\n"
+			 "1:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x5)
 			 : "x30", "memory", "cc");
 	return x0;
 #endif

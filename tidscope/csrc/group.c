@@ -30,6 +30,13 @@
 #define CLONE_PIDFD 0x00001000
 #endif
 
+/* struct clone_args up to CLONE_ARGS_SIZE_VER2 (Linux 5.7), spelled out so
+ * that older headers build too. */
+struct ts_clone_args {
+	unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+		stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
 static long futex(const int *word, int op, int val)
 {
 	return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
@@ -63,11 +70,12 @@ int ts_group_init(struct ts_group *g, unsigned long flags, int count,
 
 	memset(g, 0, sizeof(*g));
 	g->flags = flags;
+	g->cgroup_fd = -1;
 	g->count = count;
 	/* A vfork parent sleeps in clone until the child exits: never park. */
 	g->park = flags & CLONE_VFORK ? 0 : park;
 	g->child = calloc((size_t)count, sizeof(*g->child));
-	g->scratch = calloc((size_t)count, TS_SCRATCH);
+	g->scratch = calloc((size_t)count, TS_SCRATCH_SIZE);
 	if (!g->child || !g->scratch) {
 		err = -ENOMEM;
 		goto fail;
@@ -103,13 +111,16 @@ int ts_spawn_one(struct ts_group *g)
 	s = (struct ts_slot *)((unsigned long)s & ~63UL);
 	memset(s, 0, sizeof(*s));
 	s->ctid = -1; /* nonzero until the kernel clears it at exit */
+	s->ptid = -1; /* shows whether the kernel wrote a tid or pidfd here */
+	s->pidfd = -1;
+	s->priv = g->priv;
 	s->nops = g->nops;
 	s->ops = g->ops;
 	s->park = g->park;
 	s->go = g->go;
 	s->go_wait_op = FUTEX_WAIT | private_flag(g);
 	s->wake_op = FUTEX_WAKE | private_flag(g);
-	memcpy(s->scratch, g->scratch + (size_t)g->spawned * TS_SCRATCH, TS_SCRATCH);
+	memcpy(s->scratch, g->scratch + (size_t)g->spawned * TS_SCRATCH_SIZE, TS_SCRATCH_SIZE);
 
 	c->slot = s;
 	c->stack_low = low;
@@ -122,17 +133,37 @@ int ts_spawn_one(struct ts_group *g)
 	c->regs[5] = g->flags & CLONE_SETTLS ? (unsigned long)s->tls : 0;
 
 	g->failed_in = "clone";
+	struct ts_clone_args args = {
+		.flags = g->flags & ~0xffUL,
+		.pidfd = (unsigned long)&s->pidfd,
+		.child_tid = (unsigned long)&s->ctid,
+		.parent_tid = (unsigned long)&s->ptid,
+		.exit_signal = g->exit_signal,
+		.stack = (unsigned long)low,
+		.stack_size = (unsigned long)((char *)s - (char *)low),
+		.tls = c->regs[5],
+		.cgroup = (unsigned long)(g->cgroup_fd < 0 ? 0 : g->cgroup_fd),
+	};
+	if (g->clone3) {
+		args.flags = g->flags; /* clone3: CLONE_NEWTIME is 0x80 here */
+		c->regs[0] = SYS_clone3;
+		c->regs[1] = (unsigned long)&args; /* only valid during the call */
+	}
 	if (mask_all(&old) != 0)
 		return -errno;
-	long tid = ts_clone(g->flags, s, &s->ptid, &s->ctid, c->regs[5], s);
+	long tid = g->clone3 ? ts_clone3(&args, sizeof(args), s)
+			     : ts_clone(g->flags, s, &s->ptid, &s->ctid, c->regs[5], s);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	unmask(&old);
+	c->resumed_ns = now.tv_sec * 1000000000L + now.tv_nsec;
 	if (tid < 0) {
 		ts_stack_put(&g->stacks, g->spawned);
 		return (int)tid;
 	}
 	c->tid = (pid_t)tid;
 	if (g->flags & CLONE_PIDFD)
-		c->pidfd = s->ptid;
+		c->pidfd = g->clone3 ? s->pidfd : s->ptid;
 	g->spawned++;
 	return 0;
 }
@@ -192,12 +223,15 @@ static int join_thread(struct ts_group *g, struct ts_child *c)
 	return 0;
 }
 
+/* ECHILD: a CLONE_PARENT child is our parent's to reap, not ours. */
 static int join_process(struct ts_child *c)
 {
 	for (;;) {
 		pid_t r = wait4(c->tid, &c->wstatus, __WALL, NULL);
-		if (r == c->tid)
+		if (r == c->tid) {
+			c->reaped = 1;
 			return 0;
+		}
 		if (errno != EINTR)
 			return -errno;
 	}

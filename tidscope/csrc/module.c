@@ -59,12 +59,12 @@ static int child_index(Group *self, Py_ssize_t i)
 	return (int)i;
 }
 
-static int parse_op(PyObject *item, struct ts_op *op)
+static int parse_op(PyObject *item, struct ts_op *op, Py_ssize_t index)
 {
 	PyObject *args;
 	Py_ssize_t n;
 
-	if (!PyArg_ParseTuple(item, "lOk", &op->nr, &args, &op->ptr_mask))
+	if (!PyArg_ParseTuple(item, "lOk", &op->nr, &args, &op->kinds))
 		return -1;
 	PyObject *seq = PySequence_Fast(args, "op arguments must be a sequence");
 	if (!seq)
@@ -83,9 +83,18 @@ static int parse_op(PyObject *item, struct ts_op *op)
 		}
 	}
 	Py_DECREF(seq);
-	if (op->ptr_mask >> TS_NARGS) {
-		PyErr_SetString(PyExc_ValueError, "ptr_mask names an argument past the sixth");
+	if (op->kinds >> (2 * TS_NARGS)) {
+		PyErr_SetString(PyExc_ValueError, "kinds names an argument past the sixth");
 		return -1;
+	}
+	for (int j = 0; j < TS_NARGS; j++) {
+		unsigned long kind = (op->kinds >> (2 * j)) & 3;
+		long v = op->arg[j];
+		if (kind == TS_ARG_RESULT && (v < 0 || v >= index)) {
+			PyErr_Format(PyExc_ValueError, "op %zd: argument %d uses the result of op %ld,"
+				     " which does not run before it", index, j, v);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -93,20 +102,33 @@ static int parse_op(PyObject *item, struct ts_op *op)
 static int Group_init(Group *self, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"flags", "count", "stack_size", "ops", "scratch",
-				"park", "growsdown", NULL};
+				"park", "growsdown", "clone3", "exit_signal", "cgroup_fd",
+				"private", NULL};
 	unsigned long flags;
-	int count, park = 1, growsdown = 0;
+	int count, park = 1, growsdown = 0, clone3 = 0, exit_signal = 0, cgroup_fd = -1;
 	Py_ssize_t stack_size;
 	PyObject *ops, *scratch;
+	Py_buffer priv = {0};
 	const size_t page = ts_page_size();
 
 	if (self->ready) {
 		PyErr_SetString(PyExc_RuntimeError, "Group is already initialised");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "kinOO|pp", names, &flags, &count,
-					 &stack_size, &ops, &scratch, &park, &growsdown))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "kinOO|pppiiy*", names, &flags, &count,
+					 &stack_size, &ops, &scratch, &park, &growsdown,
+					 &clone3, &exit_signal, &cgroup_fd, &priv))
 		return -1;
+	if (priv.len > TS_PRIVATE_SIZE) {
+		PyBuffer_Release(&priv);
+		PyErr_Format(PyExc_ValueError, "the private area holds at most %d bytes",
+			     TS_PRIVATE_SIZE);
+		return -1;
+	}
+	unsigned char priv_init[TS_PRIVATE_SIZE] = {0};
+	if (priv.buf)
+		memcpy(priv_init, priv.buf, (size_t)priv.len);
+	PyBuffer_Release(&priv);
 	if (count < 1) {
 		PyErr_SetString(PyExc_ValueError, "count must be at least 1");
 		return -1;
@@ -145,20 +167,24 @@ static int Group_init(Group *self, PyObject *args, PyObject *kw)
 	self->ready = 1;
 	self->owner = getpid();
 	self->g.nops = (int)nops;
+	self->g.clone3 = clone3;
+	self->g.exit_signal = exit_signal;
+	self->g.cgroup_fd = cgroup_fd;
+	memcpy(self->g.priv, priv_init, TS_PRIVATE_SIZE);
 	for (Py_ssize_t i = 0; i < nops; i++)
-		if (parse_op(PySequence_Fast_GET_ITEM(opseq, i), &self->g.ops[i]) < 0)
+		if (parse_op(PySequence_Fast_GET_ITEM(opseq, i), &self->g.ops[i], i) < 0)
 			goto fail;
 	for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(scrseq); i++) {
 		char *buf;
 		Py_ssize_t len;
 		if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(scrseq, i), &buf, &len) < 0)
 			goto fail;
-		if (len > TS_SCRATCH) {
+		if (len > TS_SCRATCH_SIZE) {
 			PyErr_Format(PyExc_ValueError, "scratch buffers hold at most %d bytes",
-				     TS_SCRATCH);
+				     TS_SCRATCH_SIZE);
 			goto fail;
 		}
-		memcpy(self->g.scratch + i * TS_SCRATCH, buf, (size_t)len);
+		memcpy(self->g.scratch + i * TS_SCRATCH_SIZE, buf, (size_t)len);
 	}
 	Py_DECREF(opseq);
 	Py_DECREF(scrseq);
@@ -293,13 +319,28 @@ static PyObject *Group_child(Group *self, PyObject *arg)
 		PyTuple_SET_ITEM(ret, k, PyLong_FromLong(v));
 	}
 	return Py_BuildValue(
-		"{s:i,s:i,s:i,s:i,s:i,s:i,s:N,s:y#,s:(kkkkkk),s:k,s:k,s:i}", "tid", c->tid,
-		"state", __atomic_load_n(&s->state, __ATOMIC_ACQUIRE), "ptid", s->ptid,
+		"{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,s:y#,s:(kkkkkk),s:k,s:k,s:i,s:i,s:l}", "tid",
+		c->tid, "state", __atomic_load_n(&s->state, __ATOMIC_ACQUIRE), "ptid", s->ptid,
 		"ctid", __atomic_load_n(&s->ctid, __ATOMIC_ACQUIRE), "joined", c->joined,
-		"wstatus", c->wstatus, "results", ret, "scratch", s->scratch,
-		(Py_ssize_t)TS_SCRATCH, "regs", c->regs[0], c->regs[1], c->regs[2], c->regs[3],
-		c->regs[4], c->regs[5], "stack_low", (unsigned long)c->stack_low,
-		"slot", (unsigned long)s, "pidfd", c->pidfd);
+		"reaped", c->reaped, "wstatus", c->wstatus, "results", ret, "scratch",
+		s->scratch, (Py_ssize_t)TS_SCRATCH_SIZE, "regs", c->regs[0], c->regs[1], c->regs[2],
+		c->regs[3], c->regs[4], c->regs[5], "stack_low", (unsigned long)c->stack_low,
+		"slot", (unsigned long)s, "pidfd", c->pidfd, "pidfd_word", s->pidfd,
+		"resumed_ns", c->resumed_ns);
+}
+
+static PyObject *Group_private(Group *self, PyObject *Py_UNUSED(arg))
+{
+	if (!usable(self))
+		return NULL;
+	return PyBytes_FromStringAndSize((const char *)self->g.priv, TS_PRIVATE_SIZE);
+}
+
+static PyObject *Group_private_address(Group *self, PyObject *Py_UNUSED(arg))
+{
+	if (!usable(self))
+		return NULL;
+	return PyLong_FromUnsignedLong((unsigned long)self->g.priv);
 }
 
 static PyObject *Group_get_spawned(Group *self, void *Py_UNUSED(c))
@@ -342,6 +383,10 @@ static PyMethodDef Group_methods[] = {
 	 "Join, then unmap the stacks; idempotent."},
 	{"child", (PyCFunction)Group_child, METH_O,
 	 "What child i reported, and what we passed to clone for it."},
+	{"private", (PyCFunction)Group_private, METH_NOARGS,
+	 "The group's private area, as this process sees it."},
+	{"private_address", (PyCFunction)Group_private_address, METH_NOARGS,
+	 "Where the private area is, in this process."},
 	{"__enter__", (PyCFunction)Group_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)Group_exit, METH_VARARGS, NULL},
 	{NULL, NULL, 0, NULL},
@@ -370,6 +415,53 @@ static PyTypeObject GroupType = {
 	.tp_getset = Group_getset,
 };
 
+/* syscall(nr, *args): one raw syscall in *this* process, for the probes that
+ * observe children from the parent's side.  An argument is an int or a
+ * writable buffer (passed by address); -1 raises OSError. */
+static PyObject *raw_syscall(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+	long a[TS_NARGS] = {0};
+	Py_buffer bufs[TS_NARGS];
+	int nbufs = 0;
+	Py_ssize_t n = PyTuple_GET_SIZE(args);
+	PyObject *result = NULL;
+
+	if (n < 1 || n > TS_NARGS + 1) {
+		PyErr_SetString(PyExc_TypeError, "syscall(nr, *args) takes 1 to 7 arguments");
+		return NULL;
+	}
+	long nr = PyLong_AsLong(PyTuple_GET_ITEM(args, 0));
+	if (nr == -1 && PyErr_Occurred())
+		return NULL;
+	for (Py_ssize_t j = 1; j < n; j++) {
+		PyObject *o = PyTuple_GET_ITEM(args, j);
+		if (PyObject_CheckBuffer(o)) {
+			if (PyObject_GetBuffer(o, &bufs[nbufs], PyBUF_WRITABLE) < 0)
+				goto out;
+			a[j - 1] = (long)bufs[nbufs++].buf;
+		} else {
+			a[j - 1] = PyLong_AsLong(o);
+			if (a[j - 1] == -1 && PyErr_Occurred())
+				goto out;
+		}
+	}
+	long r;
+	Py_BEGIN_ALLOW_THREADS
+	r = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	Py_END_ALLOW_THREADS
+	result = r == -1 ? PyErr_SetFromErrno(PyExc_OSError) : PyLong_FromLong(r);
+out:
+	while (nbufs)
+		PyBuffer_Release(&bufs[--nbufs]);
+	return result;
+}
+
+static PyMethodDef module_methods[] = {
+	{"syscall", raw_syscall, METH_VARARGS,
+	 "syscall(nr, *args) -> int: a raw syscall in this process; buffers pass by address."},
+	{NULL, NULL, 0, NULL},
+};
+
 /* Syscall numbers the Python side builds programs from, per architecture. */
 static const struct {
 	const char *name;
@@ -393,9 +485,25 @@ static const struct {
 	{"dup3", SYS_dup3},
 	{"futex", SYS_futex},
 	{"kill", SYS_kill},
-	{"getuid", SYS_getuid},
 	{"exit", SYS_exit},
 	{"clone", SYS_clone},
+	{"clone3", SYS_clone3},
+	{"kcmp", SYS_kcmp},
+	{"unshare", SYS_unshare},
+	{"mount", SYS_mount},
+	{"umount2", SYS_umount2},
+	{"msgget", SYS_msgget},
+	{"msgctl", SYS_msgctl},
+	{"semget", SYS_semget},
+	{"semop", SYS_semop},
+	{"semctl", SYS_semctl},
+	{"ioprio_set", SYS_ioprio_set},
+	{"ioprio_get", SYS_ioprio_get},
+	{"clock_gettime", SYS_clock_gettime},
+	{"nanosleep", SYS_nanosleep},
+	{"socket", SYS_socket},
+	{"bind", SYS_bind},
+	{"getuid", SYS_getuid},
 #ifdef SYS_arch_prctl
 	{"arch_prctl", SYS_arch_prctl},
 #endif
@@ -428,7 +536,8 @@ static int add_constants(PyObject *m)
 	if (PyModule_AddStringConstant(m, "ARCH", arch) < 0 ||
 	    PyModule_AddIntConstant(m, "PAGE_SIZE", (long)ts_page_size()) < 0 ||
 	    PyModule_AddIntConstant(m, "MAX_OPS", TS_MAX_OPS) < 0 ||
-	    PyModule_AddIntConstant(m, "SCRATCH_SIZE", TS_SCRATCH) < 0 ||
+	    PyModule_AddIntConstant(m, "SCRATCH_SIZE", TS_SCRATCH_SIZE) < 0 ||
+	    PyModule_AddIntConstant(m, "PRIVATE_SIZE", TS_PRIVATE_SIZE) < 0 ||
 	    PyModule_AddIntConstant(m, "SLOT_SIZE", (long)sizeof(struct ts_slot)) < 0 ||
 	    PyModule_AddIntConstant(m, "SCRATCH_OFFSET",
 				    (long)offsetof(struct ts_slot, scratch)) < 0 ||
@@ -443,6 +552,7 @@ static struct PyModuleDef module = {
 	.m_name = "tidscope._rawclone",
 	.m_doc = "Raw clone(2) children on stacks mapped by us; see tidscope.clone.",
 	.m_size = -1,
+	.m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__rawclone(void)

@@ -18,15 +18,24 @@
 
 #define TS_MAX_OPS 16
 #define TS_NARGS 6
-#define TS_SCRATCH 256 /* bytes of per-child scratch for pointer arguments */
+#define TS_SCRATCH_SIZE 256 /* bytes of per-child scratch for pointer arguments */
 
-/* One raw syscall of a child's program.  Bit j of ptr_mask set means arg[j]
- * is an offset into the child's scratch area, turned into an address by the
- * child itself. */
+#define TS_PRIVATE_SIZE 256 /* bytes of the group's private (not shared) area */
+
+/* How a child reads arg[j] of an op: 2 bits per argument in ts_op.kinds. */
+enum ts_arg_kind {
+	TS_ARG_LITERAL = 0, /* the value itself */
+	TS_ARG_SCRATCH = 1, /* an offset into the child's own scratch buffer */
+	TS_ARG_PRIVATE = 2,    /* an offset into the group's private area: with CLONE_VM
+			 * the parent's memory, otherwise the child's copy */
+	TS_ARG_RESULT = 3,  /* the return value of an earlier op of the program */
+};
+
+/* One raw syscall of a child's program. */
 struct ts_op {
 	long nr;
 	long arg[TS_NARGS];
-	unsigned long ptr_mask;
+	unsigned long kinds;
 };
 
 enum ts_state {
@@ -38,18 +47,19 @@ enum ts_state {
 /* Lives at the top of the child's stack; the child's stack grows below it. */
 struct ts_slot {
 	int ctid;  /* CLONE_CHILD_SETTID / CLONE_CHILD_CLEARTID word */
-	int ptid;  /* CLONE_PARENT_SETTID word, or the pidfd with CLONE_PIDFD */
+	int ptid;  /* CLONE_PARENT_SETTID word, or the pidfd with clone(2)'s CLONE_PIDFD */
+	int pidfd; /* clone3's CLONE_PIDFD word */
 	int state; /* enum ts_state, written by the child */
 	int nops;
 	int park;          /* nonzero: wait for *go before exiting */
 	int go_wait_op;    /* FUTEX_WAIT, with FUTEX_PRIVATE_FLAG iff CLONE_VM */
 	int wake_op;       /* FUTEX_WAKE, likewise: wakes a parent waiting on state */
-	int pad;
 	const int *go;     /* release word, in the group's shared page */
 	const struct ts_op *ops;
+	unsigned char *priv; /* the group's private area */
 	long ret[TS_MAX_OPS]; /* return value of each op (-errno on failure) */
 	unsigned long tls[8]; /* what CLONE_SETTLS points at; never read */
-	unsigned char scratch[TS_SCRATCH];
+	unsigned char scratch[TS_SCRATCH_SIZE];
 };
 
 /* Parent-side bookkeeping of one child. */
@@ -60,6 +70,8 @@ struct ts_child {
 	int pidfd;              /* -1 unless CLONE_PIDFD */
 	int joined;
 	int wstatus;            /* wait4 status for process-like children */
+	int reaped;             /* wait4 reaped it (not so after CLONE_PARENT) */
+	long resumed_ns;        /* CLOCK_MONOTONIC when clone returned to us */
 	unsigned long regs[6];  /* syscall nr, flags, stack, ptid, ctid, tls */
 };
 
@@ -72,7 +84,10 @@ struct ts_stacks {
 };
 
 struct ts_group {
-	unsigned long flags;
+	unsigned long flags;     /* clone(2) flags, or clone3's flags | exit signal */
+	int clone3;              /* issue clone3(2) instead of clone(2) */
+	int cgroup_fd;           /* clone3's CLONE_INTO_CGROUP target, or -1 */
+	int exit_signal;         /* clone3's exit signal (clone(2): in flags) */
 	int count;
 	int spawned;
 	int released;
@@ -81,7 +96,8 @@ struct ts_group {
 	const char *failed_in; /* "stack" or "clone": where the last spawn failed */
 	int *go; /* in its own MAP_SHARED page */
 	struct ts_op ops[TS_MAX_OPS];
-	unsigned char *scratch; /* count * TS_SCRATCH bytes, copied into slots */
+	unsigned char *scratch; /* count * TS_SCRATCH_SIZE bytes, copied into slots */
+	unsigned char priv[TS_PRIVATE_SIZE] __attribute__((aligned(64)));
 	struct ts_stacks stacks;
 	struct ts_child *child;
 };
@@ -89,6 +105,8 @@ struct ts_group {
 /* child.c: issue clone(2); in the child, run slot's program and exit. */
 long ts_clone(unsigned long flags, void *stack_top, int *ptid, int *ctid,
 	      unsigned long tls, struct ts_slot *slot);
+/* child.c: issue clone3(2) with args (the child's stack is in it). */
+long ts_clone3(void *args, unsigned long size, struct ts_slot *slot);
 
 /* stacks.c: all return 0 or -errno. */
 size_t ts_page_size(void);
