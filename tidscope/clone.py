@@ -269,6 +269,11 @@ class Children:
             resumed_ns=c["resumed_ns"],
         )
 
+    def private(self) -> bytes:
+        """The group's private area as this process sees it (children write
+        into it only if they share our memory)."""
+        return self._group.private()
+
     def reports(self) -> list[Report]:
         return [self.report(i) for i in range(self.spawned)]
 

@@ -158,10 +158,12 @@ def has(value: int, *flag_names: str) -> bool:
 
 @dataclass(frozen=True)
 class Rule:
-    """A combination clone(2) documents as EINVAL."""
+    """A combination clone(2) documents as EINVAL; ``only`` names the one
+    system call (clone or clone3) it applies to, if it is not both."""
 
     applies: Callable[[int], bool]
     message: str
+    only: str | None = None
 
 
 def _both(a: str, b: str) -> Callable[[int], bool]:
@@ -172,31 +174,41 @@ def _needs(a: str, b: str) -> Callable[[int], bool]:
     return lambda v: has(v, a) and not has(v, b)
 
 
-# From clone(2) ERRORS and kernel/fork.c; used to explain an observed EINVAL.
+# The EINVAL cases of clone(2)'s ERRORS section that flags alone decide.
 EINVAL_RULES: tuple[Rule, ...] = (
     Rule(_needs("THREAD", "SIGHAND"), "CLONE_THREAD requires CLONE_SIGHAND"),
     Rule(_needs("SIGHAND", "VM"), "CLONE_SIGHAND requires CLONE_VM"),
     Rule(_both("NEWNS", "FS"), "CLONE_NEWNS cannot be combined with CLONE_FS"),
     Rule(_both("NEWUSER", "FS"), "CLONE_NEWUSER cannot be combined with CLONE_FS"),
     Rule(_both("NEWIPC", "SYSVSEM"), "CLONE_NEWIPC cannot be combined with CLONE_SYSVSEM"),
-    Rule(_both("THREAD", "NEWPID"), "CLONE_THREAD cannot be combined with CLONE_NEWPID"),
-    Rule(_both("THREAD", "NEWUSER"), "CLONE_THREAD cannot be combined with CLONE_NEWUSER"),
+    Rule(_both("NEWPID", "THREAD"), "CLONE_NEWPID cannot be combined with CLONE_THREAD"),
+    Rule(_both("NEWPID", "PARENT"), "CLONE_NEWPID cannot be combined with CLONE_PARENT"),
+    Rule(_both("NEWUSER", "THREAD"), "CLONE_NEWUSER cannot be combined with CLONE_THREAD"),
     Rule(
         _both("SIGHAND", "CLEAR_SIGHAND"),
         "CLONE_SIGHAND cannot be combined with CLONE_CLEAR_SIGHAND",
     ),
+    Rule(_both("PIDFD", "THREAD"), "CLONE_PIDFD cannot be combined with CLONE_THREAD"),
     Rule(
         _both("PIDFD", "PARENT_SETTID"),
         "CLONE_PIDFD and CLONE_PARENT_SETTID both use clone(2)'s parent_tid argument",
+        only="clone",
     ),
-    Rule(_both("PIDFD", "DETACHED"), "CLONE_PIDFD cannot be combined with CLONE_DETACHED"),
     Rule(
-        _both("PIDFD", "THREAD"),
-        "CLONE_PIDFD cannot be combined with CLONE_THREAD (before Linux 6.9)",
+        _both("PIDFD", "DETACHED"),
+        "CLONE_PIDFD cannot be combined with CLONE_DETACHED",
+        only="clone",
     ),
+    Rule(lambda v: has(v, "DETACHED"), "clone3(2) rejects CLONE_DETACHED", only="clone3"),
 )
 
 
-def einval_reasons(value: int) -> list[str]:
-    """The documented rules ``value`` breaks (empty if none is known)."""
-    return [rule.message for rule in EINVAL_RULES if rule.applies(value)]
+def einval_reasons(value: int, clone3: bool = False, exit_signal: int = 0) -> list[str]:
+    """The documented rules ``value`` breaks (empty if none is known).
+
+    ``value`` is clone(2)'s flags, or clone3(2)'s with its ``exit_signal``."""
+    call = "clone3" if clone3 else "clone"
+    out = [r.message for r in EINVAL_RULES if r.only in (None, call) and r.applies(value)]
+    if clone3 and exit_signal and (has(value, "THREAD") or has(value, "PARENT")):
+        out.append("clone3(2) rejects an exit signal with CLONE_THREAD or CLONE_PARENT")
+    return out

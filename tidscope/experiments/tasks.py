@@ -1,0 +1,157 @@
+"""Experiments for the flags about the new task itself: THREAD, PARENT,
+VFORK, SETTLS, the tid words and PIDFD."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import struct
+import threading
+import time
+
+from tidscope.clone import Op, scratch
+from tidscope.experiments.base import Run, if_ran
+from tidscope.lab import sys
+from tidscope.probes import spawn_one, status
+
+ARCH_GET_FS = 0x1003
+FUTEX_WAIT = 0
+
+
+def probe_thread(value: int) -> Run:
+    with spawn_one(value, [Op("getpid")]) as ch:
+        rep = ch.report(0)
+        tgid = status(rep.tid).get("Tgid")
+    return Run(
+        {
+            "getpid": rep.results[0] == os.getpid(),
+            "tgid": None if tgid is None else int(tgid) == os.getpid(),
+        },
+        {"child_getpid": rep.results[0], "proc_tgid": tgid, "our_pid": os.getpid()},
+    )
+
+
+def probe_parent(value: int) -> Run:
+    with spawn_one(value, [Op("getppid")]) as ch:
+        rep = ch.report(0)
+        ppid = status(rep.tid).get("PPid")
+    grand = os.getppid()
+    return Run(
+        {"getppid": rep.results[0] == grand, "ppid": None if ppid is None else int(ppid) == grand},
+        {
+            "child_getppid": rep.results[0],
+            "proc_ppid": ppid,
+            "our_parent": grand,
+            "us": os.getpid(),
+        },
+    )
+
+
+def probe_vfork(value: int) -> Run:
+    prog = [
+        Op("nanosleep", (scratch(0), 0)),
+        Op("clock_gettime", (time.CLOCK_MONOTONIC, scratch(16))),
+    ]
+    with spawn_one(value, prog, scratch=struct.pack("qq", 0, 200_000_000)) as ch:
+        rep = ch.report(0)
+        try:
+            with open(f"/proc/{rep.tid}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except OSError:
+            state = "gone"
+        ch.join()
+        rep = ch.report(0)
+    sec, nsec = struct.unpack("qq", rep.scratch[16:32])
+    lag = rep.resumed_ns - (sec * 10**9 + nsec)
+    return Run(
+        {"resumed": if_ran(rep.results[1], lag > 0), "exited": state in ("Z", "X", "gone")},
+        {"resumed_minus_child_last_syscall_ns": lag, "child_state_when_clone_returned": state},
+    )
+
+
+ARCH_GET_FS = 0x1003
+
+
+def probe_settls(value: int) -> Run:
+    mine = bytearray(8)
+    sys("arch_prctl", ARCH_GET_FS, mine)
+    with spawn_one(value, [Op("arch_prctl", (ARCH_GET_FS, scratch(0)))]) as ch:
+        rep = ch.report(0)
+    (fs,) = struct.unpack("Q", rep.scratch[:8])
+    (ours,) = struct.unpack("Q", mine)
+    return Run(
+        {
+            "fs": if_ran(rep.results[0], fs != ours),
+            "tls": if_ran(rep.results[0], fs == rep.regs[5] != 0),
+        },
+        {"child_fs_base": hex(fs), "our_fs_base": hex(ours), "tls_argument": hex(rep.regs[5])},
+    )
+
+
+def probe_parent_settid(value: int) -> Run:
+    with spawn_one(value) as ch:
+        rep = ch.report(0)
+    return Run(
+        {"word": rep.ptid_word == rep.tid}, {"parent_tid_word": rep.ptid_word, "tid": rep.tid}
+    )
+
+
+def probe_child_settid(value: int) -> Run:
+    with spawn_one(value) as ch:
+        rep = ch.report(0)
+    return Run(
+        {"word": rep.ctid_word == rep.tid}, {"child_tid_word": rep.ctid_word, "tid": rep.tid}
+    )
+
+
+FUTEX_WAIT = 0
+
+
+def probe_child_cleartid(value: int) -> Run:
+    outcome: dict[str, int] = {}
+    with spawn_one(value) as ch:
+        addr = ch.report(0).regs[4]
+
+        def wait() -> None:
+            try:
+                outcome["rc"] = sys(
+                    "futex",
+                    addr,
+                    FUTEX_WAIT,
+                    -1,
+                    bytearray(struct.pack("qq", 0, 500_000_000)),
+                    0,
+                    0,
+                )
+            except OSError as err:
+                outcome["errno"] = err.errno or 0
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.05)  # let it sleep on the word before the child exits
+        ch.join()
+        waiter.join()
+        word = ch.report(0).ctid_word
+    woke: bool | None = "rc" in outcome
+    if outcome.get("errno") == errno.EAGAIN:
+        woke = None  # cleared before we slept on it: no evidence either way
+    return Run(
+        {"cleared": word == 0, "woken": woke},
+        {"child_tid_word_after_exit": word, "futex_wait": outcome or "woken"},
+    )
+
+
+def probe_pidfd(value: int) -> Run:
+    with spawn_one(value) as ch:
+        rep = ch.report(0)
+        fd = rep.pidfd
+        info = ""
+        if fd >= 0:
+            with contextlib.suppress(OSError), open(f"/proc/self/fdinfo/{fd}") as f:
+                info = f.read()
+    pid_line = next((ln.split()[1] for ln in info.splitlines() if ln.startswith("Pid:")), None)
+    return Run(
+        {"fd": fd >= 0, "fdinfo": pid_line == str(rep.tid)},
+        {"parent_tid_word": rep.ptid_word, "fdinfo_pid": pid_line, "child": rep.tid},
+    )

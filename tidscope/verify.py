@@ -1,0 +1,217 @@
+"""``verify-flags``: run the experiments, judge them, and test combinations.
+
+A verdict is ``pass`` only when every observation that could be made shows
+the flag's effect with the flag, none shows it without, and at least one
+observation was made each way.  An experiment that cannot run is ``skip``
+(no privilege, no kernel support) or ``error``, never ``pass``.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tidscope import flags, lab
+from tidscope.clone import SpawnError
+from tidscope.experiments import EXPERIMENTS, Experiment, Run, Unobservable
+from tidscope.probes import spawn_one
+
+SIGCHLD = int(signal.SIGCHLD)
+
+# Errnos that mean "cannot be done here", not "the experiment broke".
+CANNOT = {errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOSPC, errno.EUSERS}
+
+COLUMNS = ("flag", "effect", "with_flag", "without_flag", "verdict", "reason")
+JSON_COLUMNS = ("flag", "effect", "method", "with_flag", "without_flag", "verdict", "reason")
+
+
+def _run_probe(exp: Experiment, value: int) -> dict[str, Any]:
+    """One clone of an experiment, inside the lab: what it showed, or why not."""
+    assert exp.probe is not None
+    try:
+        run: Run = exp.probe(value)
+    except Unobservable as err:
+        return {"unobservable": str(err)}
+    except SpawnError as err:
+        return {"errno": err.errno, "error": err.message}
+    except OSError as err:
+        return {"errno": err.errno, "error": f"{err.strerror} ({err.filename or 'syscall'})"}
+    return {"checks": run.checks, "evidence": run.evidence}
+
+
+def _lab_body(exp: Experiment) -> Callable[[], dict[str, Any]]:
+    def body() -> dict[str, Any]:
+        return {
+            "with": _run_probe(exp, exp.base | exp.bit),
+            "without": _run_probe(exp, exp.base),
+        }
+
+    return body
+
+
+def _describe(exp: Experiment, value: int) -> str:
+    text = flags.describe(value, clone3=exp.clone3)
+    return f"clone3({text}, exit SIGCHLD)" if exp.clone3 else text
+
+
+@dataclass
+class Row:
+    flag: str
+    effect: str
+    method: str
+    with_flag: str
+    without_flag: str
+    verdict: str
+    reason: str
+    evidence: dict[str, Any]
+
+
+def _summary(run: dict[str, Any]) -> str:
+    if "checks" not in run:
+        return run.get("error") or run.get("unobservable") or "-"
+    marks = {True: "yes", False: "no", None: "n/a"}
+    return " ".join(f"{k}={marks[v]}" for k, v in run["checks"].items())
+
+
+def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
+    """The verdict for one experiment's lab outcome."""
+    row = Row(f"CLONE_{exp.flag}", exp.effect, exp.method, "-", "-", "skip", "", outcome)
+    if exp.skip:
+        row.reason = exp.skip
+        return row
+    if "unavailable" in outcome:
+        row.reason = outcome["unavailable"]
+        return row
+    if "error" in outcome:
+        row.verdict, row.reason = "error", outcome["error"]
+        return row
+    with_, without = outcome["with"], outcome["without"]
+    row.with_flag, row.without_flag = _summary(with_), _summary(without)
+    for run, value in ((with_, exp.base | exp.bit), (without, exp.base)):
+        if "unobservable" in run:
+            row.reason = run["unobservable"]
+            return row
+        if "errno" in run:
+            row.verdict = "skip" if run["errno"] in CANNOT else "error"
+            row.reason = f"{_describe(exp, value)}: {run['error']}"
+            return row
+    seen_with = [v for v in with_["checks"].values() if v is not None]
+    seen_without = [v for v in without["checks"].values() if v is not None]
+    if not seen_with or not seen_without:
+        row.reason = "no observation could be made here"
+        return row
+    if all(seen_with) and not any(seen_without):
+        row.verdict = "pass"
+        row.reason = f"{len(seen_with)} observation(s) agree"
+        if outcome.get("lab", "").startswith("in a new user"):
+            row.reason += ", in a new user namespace"
+        return row
+    row.verdict = "fail"
+    missing = [k for k, v in with_["checks"].items() if v is False]
+    extra = [k for k, v in without["checks"].items() if v is True]
+    parts = ([f"absent with the flag: {', '.join(missing)}"] if missing else []) + (
+        [f"present without it: {', '.join(extra)}"] if extra else []
+    )
+    row.reason = "; ".join(parts)
+    return row
+
+
+def run_experiments(names: Iterable[str] | None = None) -> list[Row]:
+    chosen = [e for e in EXPERIMENTS if names is None or e.flag in set(names)]
+    rows = []
+    with lab.subreaper():
+        for exp in chosen:
+            outcome: dict[str, Any] = {}
+            if not exp.skip:
+                outcome = lab.run(_lab_body(exp), isolated=exp.isolated)
+            rows.append(judge(exp, outcome))
+    return rows
+
+
+def row_dict(row: Row, evidence: bool) -> dict[str, Any]:
+    out = asdict(row)
+    if not evidence:
+        out.pop("evidence")
+    return out
+
+
+# -- invalid combinations ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Combo:
+    name: str
+    value: int
+    clone3: bool = False
+    exit_signal: int = 0
+
+
+def _f(*names: str) -> int:
+    return flags.bits(*names)
+
+
+COMBOS: tuple[Combo, ...] = (
+    Combo("THREAD without SIGHAND", _f("VM", "THREAD")),
+    Combo("SIGHAND without VM", _f("SIGHAND") | SIGCHLD),
+    Combo("FS|NEWNS", _f("FS", "NEWNS") | SIGCHLD),
+    Combo("FS|NEWUSER", _f("FS", "NEWUSER") | SIGCHLD),
+    Combo("NEWIPC|SYSVSEM", _f("NEWIPC", "SYSVSEM") | SIGCHLD),
+    Combo("THREAD|NEWPID", _f("VM", "SIGHAND", "THREAD", "NEWPID")),
+    Combo("THREAD|NEWUSER", _f("VM", "SIGHAND", "THREAD", "NEWUSER")),
+    Combo("NEWPID|PARENT", _f("NEWPID", "PARENT") | SIGCHLD),
+    Combo("SIGHAND|CLEAR_SIGHAND", _f("VM", "SIGHAND", "CLEAR_SIGHAND"), True, SIGCHLD),
+    Combo("PIDFD|PARENT_SETTID", _f("PIDFD", "PARENT_SETTID") | SIGCHLD),
+    Combo("PIDFD|THREAD", _f("VM", "SIGHAND", "THREAD", "PIDFD")),
+    Combo("PIDFD|DETACHED", _f("PIDFD", "DETACHED") | SIGCHLD),
+    Combo("DETACHED (clone3)", _f("DETACHED"), True, SIGCHLD),
+    Combo("THREAD with an exit signal (clone3)", _f("VM", "SIGHAND", "THREAD"), True, SIGCHLD),
+    Combo("PARENT with an exit signal (clone3)", _f("PARENT"), True, SIGCHLD),
+    Combo("VM|SIGHAND|THREAD (valid)", _f("VM", "SIGHAND", "THREAD")),
+)
+
+COMBO_COLUMNS = ("combination", "flags", "documented", "kernel", "agrees")
+
+
+def _documented(c: Combo) -> str:
+    reasons = flags.einval_reasons(c.value, c.clone3, c.exit_signal)
+    return f"EINVAL ({reasons[0]})" if reasons else "accepted"
+
+
+def _try_combo(c: Combo) -> Callable[[], dict[str, Any]]:
+    def body() -> dict[str, Any]:
+        try:
+            with spawn_one(c.value, clone3=c.clone3, exit_signal=c.exit_signal):
+                pass
+        except SpawnError as err:
+            return {"errno": err.errno}
+        return {"errno": 0}
+
+    return body
+
+
+def run_combos() -> list[dict[str, Any]]:
+    rows = []
+    with lab.subreaper():
+        for c in COMBOS:
+            got = lab.run(_try_combo(c))
+            documented = _documented(c)
+            if "errno" in got:
+                code = got["errno"]
+                kernel = "accepted" if code == 0 else errno.errorcode.get(code, str(code))
+            else:
+                kernel = "not run: " + (got.get("unavailable") or got.get("error", "?"))
+            text = flags.describe(c.value, clone3=c.clone3) + (" (clone3)" if c.clone3 else "")
+            ran = not kernel.startswith("not run")
+            rows.append(
+                {
+                    "combination": c.name,
+                    "flags": text,
+                    "documented": documented,
+                    "kernel": kernel,
+                    "agrees": documented.split()[0] == kernel if ran else None,
+                }
+            )
+    return rows
