@@ -36,10 +36,12 @@ def ns_inode(pid: int, ns: str) -> int | None:
         return None
 
 
-def same_ns(pid: int, ns: str) -> bool | None:
-    """Is ``pid`` in our ``ns`` namespace?  None if /proc will not say."""
+def new_ns(pid: int, ns: str) -> tuple[bool | None, dict[str, int | None]]:
+    """Is ``pid`` in another ``ns`` namespace than ours (None if /proc will
+    not say)?  With both inodes, as evidence."""
     mine, theirs = ns_inode(os.getpid(), ns), ns_inode(pid, ns)
-    return None if mine is None or theirs is None else mine == theirs
+    new = None if mine is None or theirs is None else mine != theirs
+    return new, {f"our_{ns}_ns_inode": mine, f"child_{ns}_ns_inode": theirs}
 
 
 def status(tgid: int, tid: int | None = None) -> dict[str, str]:

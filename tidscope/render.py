@@ -72,6 +72,8 @@ def render(
 
 
 def _csv_cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):

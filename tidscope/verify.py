@@ -16,7 +16,7 @@ from typing import Any
 
 from tidscope import flags, lab
 from tidscope.clone import SpawnError
-from tidscope.experiments import EXPERIMENTS, Experiment, Run, Unobservable
+from tidscope.experiments import BY_FLAG, EXPERIMENTS, Experiment, Run, Unobservable
 from tidscope.probes import spawn_one
 
 SIGCHLD = int(signal.SIGCHLD)
@@ -78,7 +78,11 @@ def _summary(run: dict[str, Any]) -> str:
 
 def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
     """The verdict for one experiment's lab outcome."""
-    row = Row(f"CLONE_{exp.flag}", exp.effect, exp.method, "-", "-", "skip", "", outcome)
+    evidence = dict(outcome)
+    for label, value in (("with", exp.base | exp.bit), ("without", exp.base)):
+        if isinstance(evidence.get(label), dict):
+            evidence[label] = {"flags": _describe(exp, value), **evidence[label]}
+    row = Row(f"CLONE_{exp.flag}", exp.effect, exp.method, "-", "-", "skip", "", evidence)
     if exp.skip:
         row.reason = exp.skip
         return row
@@ -119,8 +123,25 @@ def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
     return row
 
 
+def parse_names(names: Iterable[str]) -> list[str]:
+    """``VM``, ``clone_vm``... as experiment names; usage errors name the fix."""
+    from tidscope.errors import UsageError
+
+    out: list[str] = []
+    for name in names:
+        bare = name.upper().removeprefix("CLONE_")
+        if bare not in BY_FLAG:
+            known = ", ".join(BY_FLAG)
+            raise UsageError(f"no experiment for flag {name!r}: choose from {known}")
+        if bare in out:
+            raise UsageError(f"flag {name!r} is given twice: name each flag once")
+        out.append(bare)
+    return out
+
+
 def run_experiments(names: Iterable[str] | None = None) -> list[Row]:
-    chosen = [e for e in EXPERIMENTS if names is None or e.flag in set(names)]
+    wanted = None if names is None else set(names)
+    chosen = [e for e in EXPERIMENTS if wanted is None or e.flag in wanted]
     rows = []
     with lab.subreaper():
         for exp in chosen:
@@ -136,6 +157,21 @@ def row_dict(row: Row, evidence: bool) -> dict[str, Any]:
     if not evidence:
         out.pop("evidence")
     return out
+
+
+def explain_lines(row: Row) -> list[str]:
+    """The evidence behind one row, for people."""
+    lines = [f"{row.flag} ({row.effect}): {row.verdict}, {row.reason}"]
+    if row.method:
+        lines.append(f"  method: {row.method}")
+    for label in ("with", "without"):
+        run = row.evidence.get(label)
+        if not isinstance(run, dict):
+            continue
+        lines.append(f"  {label:<7} {run.get('flags', '')}: {_summary(run)}")
+        for key, value in (run.get("evidence") or {}).items():
+            lines.append(f"          {key} = {value!r}")
+    return lines
 
 
 # -- invalid combinations ------------------------------------------------------

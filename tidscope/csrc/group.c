@@ -210,9 +210,12 @@ static int join_thread(struct ts_group *g, struct ts_child *c)
 	struct ts_slot *s = c->slot;
 
 	if (g->flags & CLONE_CHILD_CLEARTID) {
-		/* Shared wait: the kernel's wake on exit is not FUTEX_PRIVATE. */
+		/* Shared wait: the kernel's wake on exit is not FUTEX_PRIVATE.  It
+		 * wakes one waiter only, so someone else waiting on the word may
+		 * take it: the timeout makes us look at the word again. */
+		const struct timespec recheck = {0, 100000000};
 		for (int v; (v = __atomic_load_n(&s->ctid, __ATOMIC_ACQUIRE)) != 0;)
-			futex(&s->ctid, FUTEX_WAIT, v);
+			syscall(SYS_futex, &s->ctid, FUTEX_WAIT, v, &recheck, NULL, 0);
 		return 0;
 	}
 	const struct timespec tick = {0, 50000};

@@ -15,9 +15,9 @@ import struct
 import tempfile
 
 from tidscope.clone import Op, result, scratch
-from tidscope.experiments.base import Run, if_ran, negate
+from tidscope.experiments.base import Run, if_ran
 from tidscope.lab import cstr, sys
-from tidscope.probes import child_pid, same_ns, spawn_one
+from tidscope.probes import child_pid, new_ns, spawn_one
 
 SIGCHLD = int(signal.SIGCHLD)
 AT_FDCWD = -100
@@ -31,21 +31,21 @@ def probe_newuts(value: int) -> Run:
         value, [Op("sethostname", (scratch(0), len(name)))], scratch=name.encode()
     ) as ch:
         rep = ch.report(0)
-        new = negate(same_ns(child_pid(ch, rep), "uts"))
+        new, inodes = new_ns(child_pid(ch, rep), "uts")
         ours = os.uname().nodename
     return Run(
         {"inode": new, "hostname": if_ran(rep.results[0], ours != name)},
-        {"our_hostname": ours, "child_set": name},
+        {**inodes, "our_hostname": ours, "child_set": name},
     )
 
 
 def probe_newpid(value: int) -> Run:
     with spawn_one(value, [Op("getpid")]) as ch:
         rep = ch.report(0)
-        new = negate(same_ns(rep.tid, "pid"))
+        new, inodes = new_ns(rep.tid, "pid")
     return Run(
         {"inode": new, "pid1": rep.results[0] == 1},
-        {"child_getpid": rep.results[0], "pid_here": rep.tid},
+        {**inodes, "child_getpid": rep.results[0], "pid_here": rep.tid},
     )
 
 
@@ -60,7 +60,7 @@ def probe_newns(value: int) -> Run:
             value, [Op("mount", (scratch(0), scratch(16), scratch(8), 0, 0))], scratch=data
         ) as ch:
             rep = ch.report(0)
-            new = negate(same_ns(child_pid(ch, rep), "mnt"))
+            new, inodes = new_ns(child_pid(ch, rep), "mnt")
             seen = os.path.ismount(where)
     finally:
         if os.path.ismount(where):
@@ -68,14 +68,14 @@ def probe_newns(value: int) -> Run:
         os.rmdir(where)
     return Run(
         {"inode": new, "mount": if_ran(rep.results[0], not seen)},
-        {"child_mount": rep.results[0], "seen_by_us": seen},
+        {**inodes, "child_mount": rep.results[0], "seen_by_us": seen},
     )
 
 
 def probe_newipc(value: int) -> Run:
     with spawn_one(value, [Op("msgget", (0, 0o600 | IPC_CREAT))]) as ch:
         rep = ch.report(0)
-        new = negate(same_ns(child_pid(ch, rep), "ipc"))
+        new, inodes = new_ns(child_pid(ch, rep), "ipc")
         qid = rep.results[0]
         try:
             sys("msgctl", qid, IPC_STAT, bytearray(256))
@@ -84,7 +84,8 @@ def probe_newipc(value: int) -> Run:
         except OSError:
             seen = False
     return Run(
-        {"inode": new, "queue": if_ran(qid, not seen)}, {"child_msgget": qid, "seen_by_us": seen}
+        {"inode": new, "queue": if_ran(qid, not seen)},
+        {**inodes, "child_msgget": qid, "seen_by_us": seen},
     )
 
 
@@ -100,19 +101,19 @@ def probe_newnet(value: int) -> Run:
         ours.bind(name)  # abstract names are per network namespace
         with spawn_one(value, prog, scratch=addr) as ch:
             rep = ch.report(0)
-            new = negate(same_ns(child_pid(ch, rep), "net"))
+            new, inodes = new_ns(child_pid(ch, rep), "net")
     bound = rep.results[1]
     free = True if bound == 0 else False if bound == -errno.EADDRINUSE else None
-    return Run({"inode": new, "socket": free}, {"child_bind_same_abstract_name": bound})
+    return Run({"inode": new, "socket": free}, {**inodes, "child_bind_same_abstract_name": bound})
 
 
 def probe_newuser(value: int) -> Run:
     with spawn_one(value, [Op("getuid")]) as ch:
         rep = ch.report(0)
-        new = negate(same_ns(child_pid(ch, rep), "user"))
+        new, inodes = new_ns(child_pid(ch, rep), "user")
     return Run(
         {"inode": new, "uid": rep.results[0] != os.getuid()},
-        {"child_getuid": rep.results[0], "our_uid": os.getuid()},
+        {**inodes, "child_getuid": rep.results[0], "our_uid": os.getuid()},
     )
 
 
@@ -124,17 +125,19 @@ def probe_newcgroup(value: int) -> Run:
     ]
     with spawn_one(value, prog, scratch=b"/proc/self/cgroup\0") as ch:
         rep = ch.report(0)
-        new = negate(same_ns(child_pid(ch, rep), "cgroup"))
+        new, inodes = new_ns(child_pid(ch, rep), "cgroup")
     theirs = rep.scratch[32 : 32 + max(rep.results[1], 0)].decode(errors="replace")
     with open("/proc/self/cgroup") as f:
         mine = f.read()[:220]
     at_root = all(line.rpartition(":")[2] == "/" for line in mine.splitlines())
     rooted = None if at_root or rep.results[1] < 0 else theirs != mine
-    return Run({"inode": new, "view": rooted}, {"child_view": theirs, "our_view": mine})
+    return Run({"inode": new, "view": rooted}, {**inodes, "child_view": theirs, "our_view": mine})
 
 
 def probe_newtime(value: int) -> Run:
     with spawn_one(value, clone3=True, exit_signal=SIGCHLD) as ch:
         rep = ch.report(0)
-        new = negate(same_ns(child_pid(ch, rep), "time"))
-    return Run({"inode": new}, {"note": "a new time namespace starts with zero clock offsets"})
+        new, inodes = new_ns(child_pid(ch, rep), "time")
+    return Run(
+        {"inode": new}, {**inodes, "note": "a new time namespace starts with zero clock offsets"}
+    )

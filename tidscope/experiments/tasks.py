@@ -133,9 +133,12 @@ def probe_child_cleartid(value: int) -> Run:
         ch.join()
         waiter.join()
         word = ch.report(0).ctid_word
+    # Woken: the kernel's wake reached our waiter.  A timeout while the word
+    # was cleared means the one wake went to another waiter (the joiner), and
+    # EAGAIN that it was cleared before we slept: neither is evidence.
     woke: bool | None = "rc" in outcome
-    if outcome.get("errno") == errno.EAGAIN:
-        woke = None  # cleared before we slept on it: no evidence either way
+    if outcome.get("errno") == errno.EAGAIN or (not woke and word == 0):
+        woke = None
     return Run(
         {"cleared": word == 0, "woken": woke},
         {"child_tid_word_after_exit": word, "futex_wait": outcome or "woken"},

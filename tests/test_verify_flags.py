@@ -1,0 +1,175 @@
+"""``tidscope verify-flags`` on the running kernel, as root and as nobody."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from helpers import one_error_line, run, tidscope
+
+from tidscope.experiments import EXPERIMENTS
+
+NO_EXPERIMENT = {"PTRACE", "DETACHED", "UNTRACED"}
+FIELDS = {"flag", "effect", "method", "with_flag", "without_flag", "verdict", "reason"}
+
+
+def _userns_for_nobody() -> bool:
+    return run(["unshare", "--user", "true"], user=True).returncode == 0
+
+
+def _rows(*args: str, user: bool = False, **kw: Any) -> tuple[int, list[dict[str, Any]]]:
+    proc = tidscope("verify-flags", *args, "--format", "json", user=user, **kw)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("user", [False, True], ids=["root", "nobody"])
+@pytest.mark.parametrize("flag", [e.flag for e in EXPERIMENTS])
+def test_each_flag_experiment(flag: str, user: bool) -> None:
+    code, rows = _rows(flag, user=user)
+    (row,) = rows
+    assert set(row) == FIELDS
+    assert row["flag"] == f"CLONE_{flag}"
+    if flag in NO_EXPERIMENT:
+        assert (row["verdict"], code) == ("skip", 0)
+        assert row["reason"]
+        return
+    if user and flag == "INTO_CGROUP":
+        assert row["verdict"] == "skip" and "cannot create cgroup" in row["reason"]
+        return
+    isolated = next(e for e in EXPERIMENTS if e.flag == flag).isolated
+    if user and isolated and not _userns_for_nobody():
+        assert row["verdict"] == "skip"
+        return
+    assert (row["verdict"], code) == ("pass", 0), row
+    assert "=yes" in row["with_flag"] and "=yes" not in row["without_flag"]
+
+
+def test_all_flags_at_once_and_nothing_left_behind() -> None:
+    before = set(glob.glob("/tmp/tidscope-*"))
+    proc = tidscope("verify-flags", "--explain")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "kcmp_vm_same = True" in proc.stdout
+    assert set(glob.glob("/tmp/tidscope-*")) == before
+    assert not glob.glob("/sys/fs/cgroup/**/tidscope-*", recursive=True)
+
+
+def test_impossible_experiments_never_pass() -> None:
+    """RLIMIT_NPROC leaves room for the lab but not for its child: every
+    experiment that needs a clone must end in error, none in pass."""
+    proc = tidscope(
+        "verify-flags",
+        "VM",
+        "FILES",
+        "THREAD",
+        "--format",
+        "json",
+        user=True,
+        prefix=["prlimit", "--nproc=2", "--"],
+    )
+    rows = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert [r["verdict"] for r in rows] == ["error"] * 3
+    assert all("EAGAIN" in r["reason"] for r in rows)
+
+
+def test_user_namespace_limit_makes_newuser_a_skip() -> None:
+    """In a user namespace whose max_user_namespaces is 0, NEWUSER cannot be
+    observed: the row must say so instead of passing."""
+    script = (
+        "echo 0 > /proc/sys/user/max_user_namespaces && "
+        f"exec {sys.executable} -m tidscope verify-flags NEWUSER NEWUTS --format json"
+    )
+    proc = run(["unshare", "--user", "--map-root-user", "sh", "-c", script])
+    if "Permission denied" in proc.stderr or "Operation not permitted" in proc.stderr:
+        pytest.skip("cannot lower max_user_namespaces here")
+    rows = {r["flag"]: r for r in json.loads(proc.stdout)}
+    assert rows["CLONE_NEWUSER"]["verdict"] == "skip"
+    assert "ENOSPC" in rows["CLONE_NEWUSER"]["reason"]
+    assert rows["CLONE_NEWUTS"]["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("user", [False, True], ids=["root", "nobody"])
+def test_invalid_combinations_table(user: bool) -> None:
+    code, rows = _rows("--invalid", user=user)
+    assert code == 0
+    by = {r["combination"]: r for r in rows}
+    for r in by.values():
+        assert set(r) == {"combination", "flags", "documented", "kernel", "agrees"}
+        assert r["agrees"] == (r["documented"].split()[0] == r["kernel"]), r
+    for name in (
+        "THREAD without SIGHAND",
+        "SIGHAND without VM",
+        "FS|NEWNS",
+        "FS|NEWUSER",
+        "NEWIPC|SYSVSEM",
+        "THREAD|NEWPID",
+        "THREAD|NEWUSER",
+        "SIGHAND|CLEAR_SIGHAND",
+        "PIDFD|PARENT_SETTID",
+        "PIDFD|DETACHED",
+        "DETACHED (clone3)",
+        "THREAD with an exit signal (clone3)",
+        "PARENT with an exit signal (clone3)",
+    ):
+        assert by[name]["kernel"] == "EINVAL", by[name]
+    assert by["VM|SIGHAND|THREAD (valid)"]["kernel"] == "accepted"
+    major, minor = (int(x) for x in platform.release().split(".")[:2])
+    if (major, minor) >= (6, 9):  # pidfds for threads (PIDFD_THREAD) arrived in 6.9
+        assert by["PIDFD|THREAD"] == {**by["PIDFD|THREAD"], "kernel": "accepted", "agrees": False}
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["VMM"], "no experiment for flag 'VMM'"),
+        (["VM", "clone_vm"], "given twice"),
+        (["--invalid", "VM"], "give no FLAG with it"),
+        (["--format", "xml"], "'xml' is not one of"),
+    ],
+)
+def test_bad_input(args: list[str], needle: str) -> None:
+    proc = tidscope("verify-flags", *args)
+    assert proc.returncode == 2
+    assert needle in one_error_line(proc)
+    assert proc.stdout == ""
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for task in glob.glob("/proc/[0-9]*/status"):
+        try:
+            with open(task) as f:
+                fields = dict(line.split(":\t", 1) for line in f if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            out.append(int(fields["Pid"]))
+    return out
+
+
+@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_run_reaps_everything(signo: int) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidscope", "verify-flags", "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.6)
+    kids = _descendants(proc.pid)
+    proc.send_signal(signo)
+    assert proc.wait(15) == 128 + signo
+    assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+    for pid in kids:
+        assert not os.path.exists(f"/proc/{pid}"), f"lab {pid} left behind"
+    assert _descendants(proc.pid) == []
+    assert not glob.glob("/sys/fs/cgroup/**/tidscope-*", recursive=True)

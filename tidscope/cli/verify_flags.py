@@ -1,0 +1,56 @@
+"""``tidscope verify-flags``: what each CLONE_* flag does on this kernel."""
+
+from __future__ import annotations
+
+import click
+
+from tidscope.cli.options import output_options
+from tidscope.errors import UsageError
+from tidscope.render import render
+from tidscope.signals import terminating_signals
+
+
+@click.command("verify-flags")
+@click.argument("flag_names", metavar="[FLAG]...", nargs=-1)
+@click.option(
+    "--invalid",
+    is_flag=True,
+    help="Instead, try the flag combinations clone(2) documents as invalid and "
+    "show what this kernel did next to what the manual says.",
+)
+@click.option(
+    "--explain", "show_evidence", is_flag=True, help="Show the evidence behind each verdict."
+)
+@output_options()
+def command(
+    flag_names: tuple[str, ...], invalid: bool, show_evidence: bool, fmt: str, no_headers: bool
+) -> int:
+    """Prove what each clone flag does, by experiment, on the running kernel.
+
+    For every flag (or each FLAG given, e.g. VM or CLONE_NEWPID), clone a
+    raw child with and without it and observe both: kcmp(2) and /proc from
+    the parent's side, a syscall the child made from its side.  pass means
+    the effect was seen with the flag and not without it.  Exit status: 0
+    when no row failed, 1 when one failed or errored, 2 for usage errors.
+    """
+    from tidscope import verify
+
+    fmt = fmt.lower()
+    if invalid:
+        if flag_names:
+            raise UsageError("--invalid tries its own set of combinations: give no FLAG with it")
+        with terminating_signals():
+            combos = verify.run_combos()
+        render(combos, verify.COMBO_COLUMNS, fmt, headers=not no_headers)
+        return 1 if any(r["agrees"] is None for r in combos) else 0
+    names = verify.parse_names(flag_names) if flag_names else None
+    with terminating_signals():
+        rows = verify.run_experiments(names)
+    columns = verify.JSON_COLUMNS if fmt != "table" else verify.COLUMNS
+    if show_evidence and fmt != "table":
+        columns = (*columns, "evidence")
+    render([verify.row_dict(r, show_evidence) for r in rows], columns, fmt, headers=not no_headers)
+    if show_evidence and fmt == "table":
+        for row in rows:
+            click.echo("\n" + "\n".join(verify.explain_lines(row)))
+    return 1 if any(r.verdict in ("fail", "error") for r in rows) else 0
