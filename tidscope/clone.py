@@ -103,6 +103,7 @@ class Report:
     reaped: bool  # wait4 reaped it (a CLONE_PARENT child is not ours to reap)
     pidfd: int  # the pidfd clone gave us (closed once joined), or -1
     resumed_ns: int  # CLOCK_MONOTONIC when clone returned to the parent
+    state_at_resume: int  # the child's progress word then (2: it had reached SYS_exit)
 
 
 class SpawnError(TidscopeError):
@@ -267,6 +268,7 @@ class Children:
             reaped=bool(c["reaped"]),
             pidfd=c["pidfd"],
             resumed_ns=c["resumed_ns"],
+            state_at_resume=c["state_at_resume"],
         )
 
     def private(self) -> bytes:

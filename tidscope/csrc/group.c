@@ -155,6 +155,7 @@ int ts_spawn_one(struct ts_group *g)
 			     : ts_clone(g->flags, s, &s->ptid, &s->ctid, c->regs[5], s);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	c->state_at_resume = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 	unmask(&old);
 	c->resumed_ns = now.tv_sec * 1000000000L + now.tv_nsec;
 	if (tid < 0) {

@@ -72,6 +72,7 @@ struct ts_child {
 	int wstatus;            /* wait4 status for process-like children */
 	int reaped;             /* wait4 reaped it (not so after CLONE_PARENT) */
 	long resumed_ns;        /* CLOCK_MONOTONIC when clone returned to us */
+	int state_at_resume;    /* the child's state word when clone returned */
 	unsigned long regs[6];  /* syscall nr, flags, stack, ptid, ctid, tls */
 };
 

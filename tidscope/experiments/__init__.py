@@ -96,7 +96,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment(
         "VFORK",
         "caller suspended until the child exits",
-        "clone returns after the child's last syscall; child already exited",
+        "clone returns after the child's clock reading and its last progress word",
         SIGCHLD,
         probe_vfork,
     ),
