@@ -15,6 +15,7 @@ MIN_STACK: int
 SYSCALLS: dict[str, int]
 
 def syscall(nr: int, /, *args: int | bytearray | memoryview) -> int: ...
+
 @final
 class Group:
     """Raw clone(2) children sharing one flag set and one syscall program."""
