@@ -1,0 +1,76 @@
+"""``tidscope ps``: list processes or threads like procps ``ps -A`` / ``ps -AT``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tidscope.cli.options import output_options
+from tidscope.errors import UsageError
+from tidscope.procfs import PROC
+
+
+@click.command("ps")
+@click.option("-A", "-e", "all_", is_flag=True, help="All processes (the default; for ps habits).")
+@click.option("-T", "spid", is_flag=True, help="One row per thread, with an SPID column.")
+@click.option("-L", "lwp", is_flag=True, help="One row per thread, with an LWP column.")
+@click.option(
+    "-p",
+    "--pid",
+    "pids",
+    multiple=True,
+    metavar="PID[,PID...]",
+    help="Only these processes (with -T/-L: all their threads).",
+)
+@click.option(
+    "--tid",
+    "tids",
+    multiple=True,
+    metavar="TID[,TID...]",
+    help="Only these tasks, by thread ID; implies -T.",
+)
+@click.option(
+    "-o",
+    "--columns",
+    "formats",
+    multiple=True,
+    metavar="COL[,COL...]",
+    help="procps column names, e.g. pid,tid,ppid,nlwp,comm,s,tty,time,uid,user,args; "
+    "NAME=HEADER renames, NAME:WIDTH resizes.",
+)
+@click.option(
+    "--proc-root",
+    default=PROC,
+    show_default=True,
+    metavar="DIR",
+    help="Where procfs is mounted.",
+)
+@output_options()
+def command(
+    all_: bool,
+    spid: bool,
+    lwp: bool,
+    pids: tuple[str, ...],
+    tids: tuple[str, ...],
+    formats: tuple[str, ...],
+    proc_root: str,
+    fmt: str,
+    no_headers: bool,
+) -> int:
+    """List processes, or threads with -T/-L, as procps ps -A/-AT does.
+
+    The table is procps's, row for row; --format json|csv gives typed
+    values under the columns' keys.  Exit status 1 when no task matched.
+    """
+    from tidscope import pslist
+
+    if spid and lwp:
+        raise UsageError("-T and -L both list threads: give one of them")
+    pid_list = pslist.parse_ids(pids, "-p")
+    tid_list = pslist.parse_ids(tids, "--tid")
+    style = "L" if lwp else "T" if spid or tid_list else None
+    cols = pslist.columns(formats, style, proc_root)
+    query = pslist.Query(style is not None, pid_list, tid_list, proc_root)
+    count = pslist.ps(query, cols, fmt.lower(), sys.stdout, headers=not no_headers)
+    return 0 if count else 1

@@ -1,0 +1,53 @@
+"""``tidscope tree``: processes nested under their parents, threads under them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tidscope.cli.options import output_options
+from tidscope.errors import UsageError
+from tidscope.procfs import PROC
+
+
+@click.command("tree")
+@click.argument("pid", required=False, type=click.IntRange(min=1))
+@click.option(
+    "-u", "--user", metavar="USER", help="The trees of USER's topmost processes (name or uid)."
+)
+@click.option("--no-threads", is_flag=True, help="Processes only.")
+@click.option("--ascii", "ascii_", is_flag=True, help="Draw with ASCII, not Unicode box drawing.")
+@click.option(
+    "--proc-root",
+    default=PROC,
+    show_default=True,
+    metavar="DIR",
+    help="Where procfs is mounted.",
+)
+@output_options(("text", "json", "dot"), "text")
+def command(
+    pid: int | None,
+    user: str | None,
+    no_threads: bool,
+    ascii_: bool,
+    proc_root: str,
+    fmt: str,
+    no_headers: bool,
+) -> int:
+    """Show processes under their parents and threads under their process.
+
+    The root is PID, or pid 1 (every process whose parent is hidden when pid
+    1 is not visible).  Processes print as PID NAME, threads as
+    TID {NAME} thread of PID.
+    """
+    from tidscope import tree
+
+    if pid is not None and user is not None:
+        raise UsageError("give a PID or -u USER, not both")
+    uid = tree.user_id(user) if user is not None else None
+    forest = tree.read_forest(proc_root, threads=not no_threads)
+    tops = tree.roots(forest, pid, uid, proc_root)
+    enc = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    tree.print_tree(forest, tops, fmt.lower(), sys.stdout, ascii_ or enc != "utf8")
+    return 0

@@ -1,0 +1,293 @@
+"""The columns ``tidscope ps -o`` knows, with procps's names, headers and widths.
+
+Each column has two faces: ``text`` is the cell procps would print, and
+``value`` is the typed value JSON and CSV carry under ``key``.  ``needs``
+names the files beyond ``stat`` the column reads (see snapshot.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tidscope.errors import UsageError
+from tidscope.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
+from tidscope.snapshot import CMDLINE, UID
+
+RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
+PIDMAX = -1  # width: the digits of kernel.pid_max
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str  # as given to -o
+    key: str  # JSON/CSV key
+    header: str
+    width: int
+    just: int
+    needs: frozenset[str]
+    text: Callable[[Task, Context], str]
+    value: Callable[[Task, Context], Any]
+
+
+def printable(text: str) -> str:
+    """What procps prints for a name: control characters and bad bytes as ``?``."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(
+        "?" if (o := ord(ch)) < 0x20 or 0x7F <= o < 0xA0 or 0xD800 <= o < 0xE000 else ch
+        for ch in text
+    )
+
+
+def clean(text: str) -> str:
+    """Text JSON and CSV can carry: undecodable bytes become U+FFFD."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+_TIMES: dict[int, str] = {}
+
+
+def cpu_time(seconds: int) -> str:
+    """``[DD-]HH:MM:SS``, as procps's TIME column."""
+    text = _TIMES.get(seconds)
+    if text is None:
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        text = f"{hours:02}:{minutes:02}:{secs:02}"
+        text = _TIMES[seconds] = f"{days}-{text}" if days else text
+    return text
+
+
+class Context:
+    """What turning a task into cells needs once per run, with caches."""
+
+    def __init__(self, root: str = PROC) -> None:
+        self.root = root
+        self.hz = clock_ticks()
+        self.ttys = TtyNames(root)
+        self._users: dict[int, str] = {}
+        self._boot: int | None = None
+        self._now = time.time()
+
+    def tty(self, task: Task) -> str | None:
+        return self.ttys.name(task.tty_nr, task.tid) if task.tty_nr else None
+
+    def user(self, uid: int | None) -> str:
+        if uid is None:
+            return "?"
+        name = self._users.get(uid)
+        if name is None:
+            import pwd
+
+            try:
+                name = printable(pwd.getpwuid(uid).pw_name)
+            except KeyError:
+                name = str(uid)
+            self._users[uid] = name
+        return name
+
+    def started(self, task: Task) -> int:
+        """Start time in seconds since the epoch."""
+        if self._boot is None:
+            self._boot = boot_time(self.root) or 0
+        return self._boot + task.start_ticks // self.hz
+
+    def stime(self, task: Task) -> str:
+        """procps's STIME: HH:MM today, MmmDD this year, else the year."""
+        start = time.localtime(self.started(task))
+        now = time.localtime(self._now)
+        if start.tm_year != now.tm_year:
+            return time.strftime("%Y", start)
+        if start.tm_yday != now.tm_yday:
+            return time.strftime("%b%d", start)
+        return time.strftime("%H:%M", start)
+
+    def args(self, task: Task) -> str:
+        """procps's args: the command line, else ``[comm]``, marked if a zombie."""
+        if task.cmdline:
+            return printable(" ".join(task.cmdline).replace("\n", " "))
+        text = f"[{printable(task.name)}]"
+        return text + " <defunct>" if task.state == "Z" else text
+
+
+def _tty_value(t: Task, c: Context) -> str | None:
+    return c.tty(t)
+
+
+def _args_value(t: Task, c: Context) -> str:
+    return clean(" ".join(t.cmdline)) if t.cmdline else c.args(t)
+
+
+# name: (key, header, width, just, needs, text, value)
+_Spec = tuple[
+    str,
+    str,
+    int,
+    int,
+    frozenset[str],
+    Callable[[Task, Context], str],
+    Callable[[Task, Context], Any],
+]
+_N: frozenset[str] = frozenset()
+_U = frozenset({UID})
+_C = frozenset({CMDLINE})
+
+
+def _pid(header: str) -> _Spec:
+    return ("pid", header, PIDMAX, RIGHT, _N, lambda t, c: str(t.tgid), lambda t, c: t.tgid)
+
+
+def _tid(header: str) -> _Spec:
+    return ("tid", header, PIDMAX, RIGHT, _N, lambda t, c: str(t.tid), lambda t, c: t.tid)
+
+
+def _comm(header: str) -> _Spec:
+    return (
+        "comm",
+        header,
+        15,
+        TEXT,
+        _N,
+        lambda t, c: printable(t.name),
+        lambda t, c: clean(t.name),
+    )
+
+
+def _args(header: str) -> _Spec:
+    return ("args", header, 27, TEXT, _C, lambda t, c: c.args(t), _args_value)
+
+
+def _tty(header: str) -> _Spec:
+    return ("tty", header, 8, LEFT, _N, lambda t, c: c.tty(t) or "?", _tty_value)
+
+
+def _time(header: str) -> _Spec:
+    return (
+        "time",
+        header,
+        8,
+        RIGHT,
+        _N,
+        lambda t, c: cpu_time(t.cpu_ticks // c.hz),
+        lambda t, c: round(t.cpu_ticks / c.hz, 2),
+    )
+
+
+def _user(header: str) -> _Spec:
+    return ("user", header, 8, USER, _U, lambda t, c: c.user(t.uid), lambda t, c: c.user(t.uid))
+
+
+def _uid(header: str) -> _Spec:
+    return ("uid", header, 5, RIGHT, _U, lambda t, c: str(t.uid), lambda t, c: t.uid)
+
+
+def _state(header: str) -> _Spec:
+    return ("state", header, 1, LEFT, _N, lambda t, c: t.state, lambda t, c: t.state)
+
+
+def _nlwp(header: str, width: int) -> _Spec:
+    return ("nlwp", header, width, RIGHT, _N, lambda t, c: str(t.nlwp), lambda t, c: t.nlwp)
+
+
+def _start(header: str) -> _Spec:
+    return ("start", header, 5, RIGHT, _N, lambda t, c: c.stime(t), lambda t, c: c.started(t))
+
+
+SPECS: dict[str, _Spec] = {
+    "pid": _pid("PID"),
+    "tgid": ("tgid", "TGID", PIDMAX, RIGHT, _N, lambda t, c: str(t.tgid), lambda t, c: t.tgid),
+    "tid": _tid("TID"),
+    "spid": _tid("SPID"),
+    "lwp": _tid("LWP"),
+    "ppid": ("ppid", "PPID", PIDMAX, RIGHT, _N, lambda t, c: str(t.ppid), lambda t, c: t.ppid),
+    "nlwp": _nlwp("NLWP", 4),
+    "thcount": _nlwp("THCNT", 5),
+    "comm": _comm("COMMAND"),
+    "ucomm": _comm("COMMAND"),
+    "ucmd": _comm("CMD"),
+    "args": _args("COMMAND"),
+    "command": _args("COMMAND"),
+    "cmd": _args("CMD"),
+    "s": _state("S"),
+    "state": _state("S"),
+    "tty": _tty("TT"),
+    "tt": _tty("TT"),
+    "tname": _tty("TTY"),
+    "time": _time("TIME"),
+    "cputime": _time("TIME"),
+    "times": (
+        "times",
+        "TIME",
+        8,
+        RIGHT,
+        _N,
+        lambda t, c: str(t.cpu_ticks // c.hz),
+        lambda t, c: t.cpu_ticks // c.hz,
+    ),
+    "uid": _uid("UID"),
+    "euid": _uid("EUID"),
+    "user": _user("USER"),
+    "euser": _user("EUSER"),
+    "uname": _user("USER"),
+    "stime": _start("STIME"),
+    "start_time": _start("START"),
+}
+
+
+def column(name: str, pid_width: int) -> Column:
+    """Column ``name`` (a procps -o name); UsageError naming the valid ones."""
+    spec = SPECS.get(name)
+    if spec is None:
+        raise UsageError(f"unknown column {name!r} in -o: use one of {', '.join(sorted(SPECS))}")
+    key, header, width, just, needs, text, value = spec
+    if width == PIDMAX:
+        width = max(pid_width, len(header))
+    return Column(name, key, header, width, just, needs, text, value)
+
+
+def parse_format(specs: Sequence[str], pid_width: int) -> list[Column]:
+    """``-o`` lists: ``name[:width][=header]`` items split by commas or blanks."""
+    columns: list[Column] = []
+    for spec in specs:
+        items = spec.replace("\t", " ").replace("\n", " ").replace(",", " ").split(" ")
+        if items and not items[-1]:
+            items.pop()  # one trailing separator is allowed, as procps allows it
+        if not items or not all(items):
+            raise UsageError(f"-o {spec!r} is not a column list: give e.g. -o pid,tid,comm")
+        for item in items:
+            columns.append(_one(item, pid_width))
+    return _unique_keys(columns)
+
+
+def _one(item: str, pid_width: int) -> Column:
+    name, eq, header = item.partition("=")
+    name, colon, width = name.partition(":")
+    col = column(name.lower(), pid_width)
+    if eq:
+        col = replace(col, header=header, width=max(col.width, len(header)))
+    if colon:
+        if not width.isdigit() or int(width) <= 0:
+            raise UsageError(f"column width {width!r} in -o {item!r} is not a positive number")
+        col = replace(col, width=int(width))
+    return col
+
+
+def _unique_keys(columns: list[Column]) -> list[Column]:
+    """JSON keys are the columns' meanings; a repeated one takes its -o name."""
+    seen: set[str] = set()
+    out = []
+    for col in columns:
+        key, n = col.key, 2
+        if key in seen:
+            key = col.name
+            while key in seen:
+                key, n = f"{col.name}{n}", n + 1
+        seen.add(key)
+        out.append(col if key == col.key else replace(col, key=key))
+    return out

@@ -1,0 +1,273 @@
+"""``tidscope ps``: pick tasks and columns, print them as procps ``ps`` does.
+
+The table is procps's layout, not a generic one: every column has a fixed
+width (PID-like ones the digits of ``kernel.pid_max``), numbers are
+right-aligned in it, text is left-aligned, and a cell wider than its column
+pushes the rest of its row right until later columns win the room back.
+Rows are read, formatted and written one at a time, so memory does not grow
+with the number of tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from tidscope import snapshot
+from tidscope.columns import RIGHT, TEXT, USER, Column, Context, parse_format
+from tidscope.errors import UsageError
+from tidscope.procfs import PROC, Task, pid_width
+
+OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width
+MAX_GAP = 144  # procps pads with at most this many spaces at once
+BATCH = 512  # rows per write
+
+DEFAULT = "pid,tname,time,ucmd"  # ps -A
+DEFAULT_T = "pid,spid,tname,time,ucmd"  # ps -AT
+DEFAULT_L = "pid,lwp,tname,time,ucmd"  # ps -AL
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which tasks: all processes, or threads (``-T``/``-L``, or ``tids``), maybe only some."""
+
+    threads: bool = False
+    pids: tuple[int, ...] = ()
+    tids: tuple[int, ...] = ()
+    root: str = PROC
+
+    @property
+    def everything(self) -> bool:
+        return not self.pids and not self.tids
+
+
+def parse_ids(values: Iterable[str], option: str) -> tuple[int, ...]:
+    """``1,2 3`` lists (repeatable) as ints; UsageError on anything else."""
+    ids = []
+    for value in values:
+        for word in value.replace(",", " ").split():
+            if not word.isdigit() or int(word) == 0:
+                raise UsageError(
+                    f"{option} {value!r} is not a list of ids: give e.g. {option} 1,42"
+                )
+            ids.append(int(word))
+        if not value.replace(",", " ").split():
+            raise UsageError(f"{option} needs at least one id, e.g. {option} 1")
+    return tuple(ids)
+
+
+def columns(formats: Sequence[str], style: str | None, root: str = PROC) -> list[Column]:
+    """The ``-o`` columns, or procps's default for ``style`` (None, ``T`` or ``L``)."""
+    if not formats:
+        formats = [{None: DEFAULT, "T": DEFAULT_T, "L": DEFAULT_L}[style]]
+    return parse_format(formats, pid_width(root))
+
+
+def tasks(query: Query, want: frozenset[str]) -> Iterator[Task]:
+    """The tasks ``query`` selects, in /proc order, each read once."""
+    root = query.root
+    if query.threads or query.tids:
+        if query.everything:
+            return snapshot.tasks(root, want)
+        return snapshot.selected(query.pids, query.tids, root, want)
+    if query.everything:
+        return snapshot.processes(root, want)
+    return (
+        t
+        for t in (snapshot.process(pid, root, want) for pid in sorted(set(query.pids)))
+        if t is not None
+    )
+
+
+def screen_columns(out: IO[str]) -> int:
+    """procps's line width: $COLUMNS, else unlimited when not writing to a
+    terminal, else the first of stdout, stderr, stdin and /dev/tty with a
+    sane window size (both dimensions non-zero), else 80."""
+    cols = OUTBUF_SIZE
+    try:
+        tty = out.isatty()
+    except ValueError:
+        tty = False
+    if tty:
+        cols = _window_columns(out.fileno())
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and 0 < int(env) < OUTBUF_SIZE:
+        cols = int(env)
+    return cols
+
+
+def _window_columns(stdout: int) -> int:
+    for fd in (stdout, 2, 0):
+        try:
+            size = os.get_terminal_size(fd)
+        except OSError:
+            continue
+        if size.columns > 0 and size.lines > 0:
+            return size.columns
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return 80
+    try:
+        size = os.get_terminal_size(fd)
+        return size.columns if size.columns > 0 and size.lines > 0 else 80
+    except OSError:
+        return 80
+    finally:
+        os.close(fd)
+
+
+def cells(text: str) -> int:
+    """Screen cells ``text`` takes: wide characters two, combining ones none."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
+
+
+def clip(text: str, room: int) -> str:
+    """The first ``room`` cells of ``text``."""
+    if text.isascii():
+        return text[:room]
+    used = 0
+    for i, ch in enumerate(text):
+        used += cells(ch)
+        if used > room:
+            return text[:i]
+    return text
+
+
+class Layout:
+    """One line per task, placed as procps's ``show_one_proc`` places it."""
+
+    def __init__(self, cols: Sequence[Column], screen_cols: int = OUTBUF_SIZE) -> None:
+        self.cols = list(cols)
+        self.widths = [c.width for c in cols]
+        self.justs = [c.just for c in cols]
+        self.active = self._active(screen_cols)
+        # When every cell fits its column and the line fits the screen, the
+        # layout is this plain format, and a line of exactly the expected
+        # length proves every cell fitted; other rows take the long way.
+        # (Columns so wide that a gap could exceed MAX_GAP always do.)
+        last = len(cols) - 1
+        self.fast = all(2 * w < MAX_GAP for w in self.widths)
+        self.fmt = " ".join(
+            f"%{c.width}s" if c.just == RIGHT else "%s" if i == last else f"%-{c.width}s"
+            for i, c in enumerate(cols)
+        )
+        self.fixed = sum(self.widths[:-1]) + last
+        self.last_width = self.widths[-1] if self.justs[-1] == RIGHT else 0
+        self.texts = [c.text for c in cols]
+
+    def _active(self, screen_cols: int) -> int:
+        """procps's check_header_width: a whole number of screens that holds all."""
+        total = 0
+        for i, col in enumerate(self.cols):
+            last = i == len(self.cols) - 1
+            total += 3 if last and col.just == TEXT else col.width
+            total += 1 if i else 0
+        active = screen_cols
+        while active < total and active < OUTBUF_SIZE // 2:
+            active += screen_cols
+        return active
+
+    def header(self) -> str:
+        return self.line([c.header for c in self.cols], data=False)
+
+    def row(self, task: Task, ctx: Context) -> str:
+        texts = tuple([text(task, ctx) for text in self.texts])
+        if self.fast:
+            line = self.fmt % texts
+            size = len(line)
+            fits = size == self.fixed + max(self.last_width, len(texts[-1]))
+            if fits and size <= self.active and line.isascii():
+                return line
+        return self.line(texts)
+
+    def line(self, texts: Sequence[str], data: bool = True) -> str:
+        out = []
+        correct = actual = dospace = 0
+        last = len(texts) - 1
+        for i, cell in enumerate(texts):
+            width, just = self.widths[i], self.justs[i]
+            text = cell
+            if i < last:
+                room = width
+            elif correct - actual < 1:
+                room = self.active - actual - dospace
+            else:
+                room = self.active - correct
+            room = max(room, 0)
+            if data and just == TEXT:
+                text = clip(text, room if room >= 1 else 1)
+            elif data and just == USER and cells(text) > room >= 1:
+                text = clip(text, room - 1) + "+"
+            amount = cells(text)
+            leftpad = max(width - amount, 0) if just == RIGHT else 0
+            space = correct - actual + leftpad
+            if space < 1:
+                space = dospace
+            space = min(space, MAX_GAP)
+            out.append(" " * space + text)
+            actual += space + amount
+            correct += width + 1
+            dospace = 1
+        return "".join(out)
+
+
+def write_table(
+    rows: Iterable[Task],
+    cols: Sequence[Column],
+    ctx: Context,
+    out: IO[str],
+    headers: bool = True,
+    screen_cols: int = OUTBUF_SIZE,
+) -> int:
+    """procps's table of ``rows``; the number of rows written."""
+    layout = Layout(cols, screen_cols)
+    lines = []
+    # procps prints no header when every column's header is empty (``-o pid=``)
+    if headers and any(c.header for c in cols):
+        lines.append(layout.header())
+    count = 0
+    row = layout.row
+    for task in rows:
+        lines.append(row(task, ctx))
+        count += 1
+        if len(lines) >= BATCH:
+            out.write("\n".join(lines) + "\n")
+            lines.clear()
+    if lines:
+        out.write("\n".join(lines) + "\n")
+    return count
+
+
+def records(rows: Iterable[Task], cols: Sequence[Column], ctx: Context) -> list[dict[str, object]]:
+    """Typed rows for JSON and CSV, keyed by the columns' keys."""
+    return [{c.key: c.value(task, ctx) for c in cols} for task in rows]
+
+
+def ps(
+    query: Query,
+    cols: Sequence[Column],
+    fmt: str,
+    out: IO[str],
+    headers: bool = True,
+) -> int:
+    """Print the tasks ``query`` selects; the number of rows printed."""
+    want = frozenset().union(*(c.needs for c in cols))
+    ctx = Context(query.root)
+    selected = tasks(query, want)
+    if fmt == "table":
+        return write_table(selected, cols, ctx, out, headers, screen_columns(out))
+    from tidscope.render import render
+
+    rows = records(selected, cols, ctx)
+    render(rows, [c.key for c in cols], fmt, headers=headers, out=out)
+    return len(rows)
