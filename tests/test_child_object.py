@@ -73,3 +73,26 @@ def test_child_code_never_touches_the_thread_pointer() -> None:
     for addr, ins in _instructions():
         assert "%fs" not in ins and "%gs" not in ins, f"TLS access at {addr:#x}: {ins}"
         assert "tpidr_el0" not in ins, f"TLS access at {addr:#x}: {ins}"
+
+
+def _function(name: str) -> list[str]:
+    """The instructions of one function of the section."""
+    body, inside = [], False
+    for line in _disassembly().splitlines():
+        if line.endswith(f"<{name}>:"):
+            inside = True
+        elif inside and line.endswith(">:"):
+            break
+        elif inside and re.match(r"\s+[0-9a-f]+:", line):
+            body.append(line.split(":", 1)[1].strip())
+    assert body, f"{name} not found"
+    return body
+
+
+def test_child_loop_never_touches_its_stack() -> None:
+    """No push, pop, call or stack-pointer access: the stack we map for a
+    child stays untouched, so a held thread costs only its slot."""
+    for ins in _function("ts_child_main"):
+        op = ins.split()[0]
+        assert op not in ("push", "pop", "call", "ret", "stp", "ldp", "bl"), ins
+        assert "%rsp" not in ins and "sp," not in ins and "[sp" not in ins, ins

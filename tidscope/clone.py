@@ -59,6 +59,15 @@ def result(index: int) -> Ref:
     return Ref(3, index)
 
 
+def stack(offset: int = 0) -> Ref:
+    """``offset`` bytes from the lowest usable byte of the child's stack
+    (its guard page is at ``-PAGE_SIZE``)."""
+    return Ref(4, offset)
+
+
+KIND_BITS = 3  # TS_KIND_BITS in csrc/rawclone.h
+
+
 @dataclass(frozen=True)
 class Op:
     """One raw syscall of a child's program."""
@@ -71,7 +80,7 @@ class Op:
         kinds = 0
         for j, a in enumerate(self.args):
             if isinstance(a, Ref):
-                kinds |= a.kind << (2 * j)
+                kinds |= a.kind << (KIND_BITS * j)
         values = tuple(a.value if isinstance(a, Ref) else a for a in self.args)
         return SYSCALLS[self.name], values, kinds
 
@@ -166,11 +175,6 @@ class Children:
         ``foreign_parent`` allows CLONE_PARENT, whose children the caller's
         own parent has to reap."""
         check_flags(clone_flags, clone3=clone3, foreign_parent=foreign_parent)
-        if growsdown and not flags.has(clone_flags, "VM"):
-            raise UsageError(
-                "growsdown stacks are private mappings: they need CLONE_VM (use --stack-style"
-                " shared for processes)"
-            )
         if not 1 <= count <= MAX_CHILDREN:
             raise UsageError(f"child count {count} is out of range: use 1 to {MAX_CHILDREN}")
         if scratch is None:
@@ -179,7 +183,7 @@ class Children:
         self.count = count
         self.program = tuple(program)
         self.stack_size = stack_size
-        self.all_ran = False
+        self.park = park and not flags.has(clone_flags, "VFORK")
         try:
             self._group = _rawclone.Group(
                 clone_flags,
@@ -203,7 +207,10 @@ class Children:
     def __enter__(self) -> Children:
         try:
             self._group.spawn()
-            self.all_ran = self._group.wait_ran(RAN_TIMEOUT)
+            # Parked children are waited for until they report, so that what
+            # they report can be read at once; the others report by exiting.
+            if self.park:
+                self._group.wait_ran(RAN_TIMEOUT)
         except OSError as err:
             spawned, stage = self._group.spawned, self._group.failed_in or "clone"
             self.close()

@@ -33,7 +33,9 @@ def table(rows: Sequence[Row], columns: Sequence[str], headers: bool = True) -> 
     from tabulate import tabulate  # only tables pay for its import
 
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    align = ["right" if rows and all(_is_int(r.get(c)) for r in rows) else "left" for c in columns]
+    align = [
+        "right" if rows and all(_is_number(r.get(c)) for r in rows) else "left" for c in columns
+    ]
     text: str = tabulate(
         cells,
         headers=[c.upper() for c in columns] if headers else (),
@@ -44,8 +46,8 @@ def table(rows: Sequence[Row], columns: Sequence[str], headers: bool = True) -> 
     return text + "\n" if text else ""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def render(

@@ -102,7 +102,7 @@ def explain(children: Children, rep: Report) -> list[str]:
 
     stack_note = (
         f"stack top (the child's stack pointer); stack {rep.stack_low:#x}-{stack:#x},"
-        " guard page below, report slot above"
+        " guard page below"
     )
     if has("PIDFD"):
         ptid_note = f"parent_tid: the kernel stored pidfd {rep.ptid_word} here (CLONE_PIDFD)"

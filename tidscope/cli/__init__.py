@@ -25,6 +25,7 @@ COMMANDS = {
     "ps": "tidscope.cli.ps",
     "tree": "tidscope.cli.tree",
     "verify-flags": "tidscope.cli.verify_flags",
+    "bench-spawn": "tidscope.cli.bench_spawn",
 }
 
 

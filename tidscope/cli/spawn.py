@@ -65,11 +65,11 @@ def _hold_seconds(value: str | None) -> float | None:
 )
 @click.option(
     "--stack-style",
-    type=click.Choice(["shared", "growsdown"]),
-    default="shared",
+    type=click.Choice(["block", "growsdown"]),
+    default="block",
     show_default=True,
-    help="shared: one MAP_SHARED mapping, a guard page per stack; growsdown: "
-    "a MAP_GROWSDOWN mapping per child (needs CLONE_VM).",
+    help="block: all stacks in one mapping, a guard page below each; growsdown: "
+    "a MAP_GROWSDOWN mapping per child above a guard page, as in the classic article.",
 )
 @click.option(
     "--format",

@@ -18,7 +18,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,16 +79,10 @@ int ts_group_init(struct ts_group *g, unsigned long flags, int count,
 		err = -ENOMEM;
 		goto fail;
 	}
-	g->go = mmap(NULL, ts_page_size(), PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (g->go == MAP_FAILED) {
-		g->go = NULL;
-		err = -errno;
-		goto fail;
-	}
 	err = ts_stacks_map(&g->stacks, count, stack_size, growsdown);
 	if (err)
 		goto fail;
+	g->go = (int *)g->stacks.shared;
 	return 0;
 fail:
 	ts_group_free(g);
@@ -106,14 +99,13 @@ int ts_spawn_one(struct ts_group *g)
 	g->failed_in = "stack";
 	if (err)
 		return err;
-	/* The slot sits at the top; the stack starts 16-byte aligned below. */
-	struct ts_slot *s = (struct ts_slot *)((char *)top - sizeof(*s));
-	s = (struct ts_slot *)((unsigned long)s & ~63UL);
+	struct ts_slot *s = ts_slot_of(&g->stacks, g->spawned);
 	memset(s, 0, sizeof(*s));
 	s->ctid = -1; /* nonzero until the kernel clears it at exit */
 	s->ptid = -1; /* shows whether the kernel wrote a tid or pidfd here */
 	s->pidfd = -1;
 	s->priv = g->priv;
+	s->stack_low = (long)low;
 	s->nops = g->nops;
 	s->ops = g->ops;
 	s->park = g->park;
@@ -127,7 +119,7 @@ int ts_spawn_one(struct ts_group *g)
 	c->pidfd = -1;
 	c->regs[0] = SYS_clone;
 	c->regs[1] = g->flags;
-	c->regs[2] = (unsigned long)s;
+	c->regs[2] = (unsigned long)top; /* page-aligned, so 16-byte aligned */
 	c->regs[3] = (unsigned long)&s->ptid;
 	c->regs[4] = (unsigned long)&s->ctid;
 	c->regs[5] = g->flags & CLONE_SETTLS ? (unsigned long)s->tls : 0;
@@ -140,7 +132,7 @@ int ts_spawn_one(struct ts_group *g)
 		.parent_tid = (unsigned long)&s->ptid,
 		.exit_signal = g->exit_signal,
 		.stack = (unsigned long)low,
-		.stack_size = (unsigned long)((char *)s - (char *)low),
+		.stack_size = (unsigned long)((char *)top - (char *)low),
 		.tls = c->regs[5],
 		.cgroup = (unsigned long)(g->cgroup_fd < 0 ? 0 : g->cgroup_fd),
 	};
@@ -152,7 +144,7 @@ int ts_spawn_one(struct ts_group *g)
 	if (mask_all(&old) != 0)
 		return -errno;
 	long tid = g->clone3 ? ts_clone3(&args, sizeof(args), s)
-			     : ts_clone(g->flags, s, &s->ptid, &s->ctid, c->regs[5], s);
+			     : ts_clone(g->flags, top, &s->ptid, &s->ctid, c->regs[5], s);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	c->state_at_resume = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
@@ -261,11 +253,14 @@ int ts_join_one(struct ts_group *g, int i)
 
 void ts_group_free(struct ts_group *g)
 {
-	for (int i = 0; i < g->spawned; i++)
+	int reusable = 1;
+
+	for (int i = 0; i < g->spawned; i++) {
 		ts_join_one(g, i);
-	ts_stacks_unmap(&g->stacks, g->count);
-	if (g->go)
-		munmap(g->go, ts_page_size());
+		if (!(g->flags & CLONE_THREAD) && !g->child[i].reaped)
+			reusable = 0; /* e.g. a CLONE_PARENT child: not ours to wait for */
+	}
+	ts_stacks_unmap(&g->stacks, reusable);
 	free(g->child);
 	free(g->scratch);
 	memset(g, 0, sizeof(*g));

@@ -18,6 +18,10 @@
 
 #include "rawclone.h"
 
+/* A guard page and two pages of stack: children use none of it (see
+ * childloop.c), but a stack smaller than this is surely a mistake. */
+#define MIN_STACK_PAGES 3
+
 typedef struct {
 	PyObject_HEAD
 	struct ts_group g;
@@ -83,12 +87,17 @@ static int parse_op(PyObject *item, struct ts_op *op, Py_ssize_t index)
 		}
 	}
 	Py_DECREF(seq);
-	if (op->kinds >> (2 * TS_NARGS)) {
+	if (op->kinds >> (TS_KIND_BITS * TS_NARGS)) {
 		PyErr_SetString(PyExc_ValueError, "kinds names an argument past the sixth");
 		return -1;
 	}
 	for (int j = 0; j < TS_NARGS; j++) {
-		unsigned long kind = (op->kinds >> (2 * j)) & 3;
+		unsigned long kind = (op->kinds >> (TS_KIND_BITS * j)) & 7;
+		if (kind > TS_ARG_STACK) {
+			PyErr_Format(PyExc_ValueError, "op %zd: argument %d has no kind %lu",
+				     index, j, kind);
+			return -1;
+		}
 		long v = op->arg[j];
 		if (kind == TS_ARG_RESULT && (v < 0 || v >= index)) {
 			PyErr_Format(PyExc_ValueError, "op %zd: argument %d uses the result of op %ld,"
@@ -133,16 +142,11 @@ static int Group_init(Group *self, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_ValueError, "count must be at least 1");
 		return -1;
 	}
-	if (stack_size < (Py_ssize_t)(2 * page + sizeof(struct ts_slot)) ||
+	if (stack_size < (Py_ssize_t)MIN_STACK_PAGES * (Py_ssize_t)page ||
 	    (size_t)stack_size % page) {
 		PyErr_Format(PyExc_ValueError,
 			     "stack_size must be a multiple of %zu and at least %zu", page,
-			     2 * page + sizeof(struct ts_slot));
-		return -1;
-	}
-	if (growsdown && !(flags & CLONE_VM)) {
-		PyErr_SetString(PyExc_ValueError,
-				"growsdown stacks are private: they need CLONE_VM");
+			     MIN_STACK_PAGES * page);
 		return -1;
 	}
 	PyObject *opseq = PySequence_Fast(ops, "ops must be a sequence");
@@ -456,7 +460,38 @@ out:
 	return result;
 }
 
+/* pthread_bench(n, batch, stack_size=0) -> ns: pthreads timed in C. */
+static PyObject *pthread_bench(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+	int n, batch;
+	Py_ssize_t stack_size = 0;
+	long r;
+
+	if (!PyArg_ParseTuple(args, "ip|n", &n, &batch, &stack_size))
+		return NULL;
+	if (n < 1 || stack_size < 0) {
+		PyErr_SetString(PyExc_ValueError, "n must be positive, stack_size not negative");
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	r = ts_pthread_bench(n, batch, (size_t)stack_size);
+	Py_END_ALLOW_THREADS
+	if (r < 0)
+		return errno_error((int)r);
+	return PyLong_FromLong(r);
+}
+
+static PyObject *trim_stack_cache(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
+{
+	ts_stacks_trim();
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+	{"trim_stack_cache", trim_stack_cache, METH_NOARGS,
+	 "Unmap the stack mappings kept for reuse."},
+	{"pthread_bench", pthread_bench, METH_VARARGS,
+	 "pthread_bench(n, batch, stack_size=0) -> ns for n pthread_create/join pairs."},
 	{"syscall", raw_syscall, METH_VARARGS,
 	 "syscall(nr, *args) -> int: a raw syscall in this process; buffers pass by address."},
 	{NULL, NULL, 0, NULL},
@@ -541,8 +576,7 @@ static int add_constants(PyObject *m)
 	    PyModule_AddIntConstant(m, "SLOT_SIZE", (long)sizeof(struct ts_slot)) < 0 ||
 	    PyModule_AddIntConstant(m, "SCRATCH_OFFSET",
 				    (long)offsetof(struct ts_slot, scratch)) < 0 ||
-	    PyModule_AddIntConstant(m, "MIN_STACK",
-				    (long)(2 * ts_page_size() + sizeof(struct ts_slot))) < 0)
+	    PyModule_AddIntConstant(m, "MIN_STACK", (long)(MIN_STACK_PAGES * ts_page_size())) < 0)
 		return -1;
 	return 0;
 }

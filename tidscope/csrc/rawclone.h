@@ -1,10 +1,11 @@
 /* tidscope raw-clone core: shared declarations.
  *
  * A child created here runs only the code in the "tidscope_child" section
- * (child.c): raw syscalls issued by inline asm, no libc, no Python, no TLS.
- * Everything it needs is in its slot, at the top of its own stack mapping,
- * which is MAP_SHARED so that children which do not share our memory can
- * still report back.
+ * (child.c, childloop.c): raw syscalls issued by inline asm, no libc, no
+ * Python, no TLS - and no stack: the loop is compiled so that it saves no
+ * register, so a child never touches the stack we map for it.  Everything
+ * it reads or writes is in its slot, in a MAP_SHARED area beside the
+ * stacks, so that children that do not share our memory still report back.
  */
 #ifndef TIDSCOPE_RAWCLONE_H
 #define TIDSCOPE_RAWCLONE_H
@@ -19,16 +20,17 @@
 #define TS_MAX_OPS 16
 #define TS_NARGS 6
 #define TS_SCRATCH_SIZE 256 /* bytes of per-child scratch for pointer arguments */
-
 #define TS_PRIVATE_SIZE 256 /* bytes of the group's private (not shared) area */
+#define TS_KIND_BITS 3
 
-/* How a child reads arg[j] of an op: 2 bits per argument in ts_op.kinds. */
+/* How a child reads arg[j] of an op: TS_KIND_BITS per argument in kinds. */
 enum ts_arg_kind {
 	TS_ARG_LITERAL = 0, /* the value itself */
 	TS_ARG_SCRATCH = 1, /* an offset into the child's own scratch buffer */
-	TS_ARG_PRIVATE = 2,    /* an offset into the group's private area: with CLONE_VM
-			 * the parent's memory, otherwise the child's copy */
+	TS_ARG_PRIVATE = 2, /* an offset into the group's private area: with
+			     * CLONE_VM the parent's memory, else the child's copy */
 	TS_ARG_RESULT = 3,  /* the return value of an earlier op of the program */
+	TS_ARG_STACK = 4,   /* an offset from the lowest usable byte of its stack */
 };
 
 /* One raw syscall of a child's program. */
@@ -41,61 +43,67 @@ struct ts_op {
 enum ts_state {
 	TS_BORN = 0,    /* set by the parent before clone */
 	TS_RAN = 1,     /* the child ran its whole program */
-	TS_EXITING = 2, /* the child no longer reads its slot or stack */
+	TS_EXITING = 2, /* the child no longer reads its slot */
 };
 
-/* Lives at the top of the child's stack; the child's stack grows below it. */
+/* One child's words, results and scratch; the child touches nothing else. */
 struct ts_slot {
 	int ctid;  /* CLONE_CHILD_SETTID / CLONE_CHILD_CLEARTID word */
 	int ptid;  /* CLONE_PARENT_SETTID word, or the pidfd with clone(2)'s CLONE_PIDFD */
 	int pidfd; /* clone3's CLONE_PIDFD word */
 	int state; /* enum ts_state, written by the child */
 	int nops;
-	int park;          /* nonzero: wait for *go before exiting */
-	int go_wait_op;    /* FUTEX_WAIT, with FUTEX_PRIVATE_FLAG iff CLONE_VM */
-	int wake_op;       /* FUTEX_WAKE, likewise: wakes a parent waiting on state */
-	const int *go;     /* release word, in the group's shared page */
+	int park;       /* nonzero: wait for *go before exiting */
+	int go_wait_op; /* FUTEX_WAIT, with FUTEX_PRIVATE_FLAG iff CLONE_VM */
+	int wake_op;    /* FUTEX_WAKE, likewise: wakes a parent waiting on state */
+	const int *go;  /* release word, in the group's shared page */
 	const struct ts_op *ops;
-	unsigned char *priv; /* the group's private area */
+	unsigned char *priv;  /* the group's private area */
+	long stack_low;       /* base of TS_ARG_STACK arguments */
 	long ret[TS_MAX_OPS]; /* return value of each op (-errno on failure) */
 	unsigned long tls[8]; /* what CLONE_SETTLS points at; never read */
 	unsigned char scratch[TS_SCRATCH_SIZE];
-};
+} __attribute__((aligned(64)));
 
 /* Parent-side bookkeeping of one child. */
 struct ts_child {
 	struct ts_slot *slot;
-	void *stack_low;        /* lowest usable byte, above the guard page */
-	pid_t tid;              /* clone's return value, 0 before spawn */
-	int pidfd;              /* -1 unless CLONE_PIDFD */
+	void *stack_low;       /* lowest usable byte, above the guard page */
+	pid_t tid;             /* clone's return value, 0 before spawn */
+	int pidfd;             /* -1 unless CLONE_PIDFD */
 	int joined;
-	int wstatus;            /* wait4 status for process-like children */
-	int reaped;             /* wait4 reaped it (not so after CLONE_PARENT) */
-	long resumed_ns;        /* CLOCK_MONOTONIC when clone returned to us */
-	int state_at_resume;    /* the child's state word when clone returned */
-	unsigned long regs[6];  /* syscall nr, flags, stack, ptid, ctid, tls */
+	int wstatus;           /* wait4 status for process-like children */
+	int reaped;            /* wait4 reaped it (not so after CLONE_PARENT) */
+	int state_at_resume;   /* the child's state word when clone returned */
+	long resumed_ns;       /* CLOCK_MONOTONIC when clone returned to us */
+	unsigned long regs[6]; /* syscall nr, flags, stack, ptid, ctid, tls */
 };
 
+/* Where a group's children live: private stacks, one shared slot area. */
 struct ts_stacks {
-	void *base;      /* one mapping for all stacks of a group */
-	size_t size;     /* total bytes */
-	size_t each;     /* bytes per stack, guard page included */
-	int growsdown;   /* per-child MAP_GROWSDOWN mappings instead */
-	void **maps;     /* growsdown: each child's own mapping */
+	char *base;     /* all stacks, each with its guard page at the low end */
+	size_t size;    /* bytes of that mapping */
+	size_t each;    /* bytes per stack, guard page included */
+	int count;      /* stacks (and slots) */
+	int growsdown;  /* per-child MAP_GROWSDOWN mappings instead of base */
+	int guarded;    /* stacks [0, guarded) of base have their guard page */
+	void **maps;    /* growsdown: each child's own mapping */
+	char *shared;   /* MAP_SHARED: a page of group words, then the slots */
+	size_t shared_size;
 };
 
 struct ts_group {
-	unsigned long flags;     /* clone(2) flags, or clone3's flags | exit signal */
-	int clone3;              /* issue clone3(2) instead of clone(2) */
-	int cgroup_fd;           /* clone3's CLONE_INTO_CGROUP target, or -1 */
-	int exit_signal;         /* clone3's exit signal (clone(2): in flags) */
+	unsigned long flags; /* clone(2) flags, or clone3's 64-bit flags */
+	int clone3;          /* issue clone3(2) instead of clone(2) */
+	int cgroup_fd;       /* clone3's CLONE_INTO_CGROUP target, or -1 */
+	int exit_signal;     /* clone3's exit signal (clone(2): in flags) */
 	int count;
 	int spawned;
 	int released;
 	int nops;
 	int park;
 	const char *failed_in; /* "stack" or "clone": where the last spawn failed */
-	int *go; /* in its own MAP_SHARED page */
+	int *go;               /* release word, in the shared area's first page */
 	struct ts_op ops[TS_MAX_OPS];
 	unsigned char *scratch; /* count * TS_SCRATCH_SIZE bytes, copied into slots */
 	unsigned char priv[TS_PRIVATE_SIZE] __attribute__((aligned(64)));
@@ -103,18 +111,22 @@ struct ts_group {
 	struct ts_child *child;
 };
 
-/* child.c: issue clone(2); in the child, run slot's program and exit. */
+/* child.c: issue clone(2) or clone3(2); the child enters ts_child_main. */
 long ts_clone(unsigned long flags, void *stack_top, int *ptid, int *ctid,
 	      unsigned long tls, struct ts_slot *slot);
-/* child.c: issue clone3(2) with args (the child's stack is in it). */
 long ts_clone3(void *args, unsigned long size, struct ts_slot *slot);
+
+/* childloop.c: the child's whole program; never returns. */
+void ts_child_main(struct ts_slot *slot) __attribute__((noreturn));
 
 /* stacks.c: all return 0 or -errno. */
 size_t ts_page_size(void);
 int ts_stacks_map(struct ts_stacks *st, int count, size_t each, int growsdown);
 int ts_stack_get(struct ts_stacks *st, int i, void **low, void **top);
+struct ts_slot *ts_slot_of(struct ts_stacks *st, int i);
 void ts_stack_put(struct ts_stacks *st, int i);
-void ts_stacks_unmap(struct ts_stacks *st, int count);
+void ts_stacks_unmap(struct ts_stacks *st, int reusable);
+void ts_stacks_trim(void);
 
 /* group.c: all return 0 or -errno. */
 int ts_group_init(struct ts_group *g, unsigned long flags, int count,
@@ -124,5 +136,8 @@ void ts_release(struct ts_group *g);
 int ts_wait_ran(struct ts_group *g, int i, long timeout_ns);
 int ts_join_one(struct ts_group *g, int i);
 void ts_group_free(struct ts_group *g);
+
+/* bench.c: pthreads timed in C, for comparisons only. */
+long ts_pthread_bench(int n, int batch, size_t stack_size);
 
 #endif

@@ -1,0 +1,1 @@
+"""Reproducible performance comparisons of tidscope against its peers."""
