@@ -20,10 +20,11 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from tidscope import _rawclone
 from tidscope.clone import SYSCALLS
+from tidscope.signals import TERMINATING
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -130,34 +131,29 @@ def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) 
     """
     before = _child_pids()
     rfd, wfd = os.pipe()
+    # Terminating signals wait while we fork (Python's after-fork hooks must
+    # not be interrupted in the lab) and while we reap (every lab is reaped,
+    # however often tidscope is signalled); they are handled right after.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
     pid = os.fork()
     if pid == 0:  # the lab
         os.close(rfd)
-        code = 0
-        try:
-            how = isolate() if isolated else "unisolated"
-            value = fn()
-            if isinstance(value, dict):
-                value.setdefault("lab", how)
-        except LabUnavailable as err:
-            value = {"unavailable": str(err), "errno": err.errno}
-        except BaseException as err:  # report everything, even KeyboardInterrupt
-            value = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
-            code = 1
-        with contextlib.suppress(BaseException):
-            os.write(wfd, json.dumps(value).encode())
-        os._exit(code)
+        _lab(fn, isolated, wfd, mask)
     os.close(wfd)
+    data: bytes | None = b""
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         data = _read_all(rfd, timeout)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         raise
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
         os.close(rfd)
         _reap(pid, 2.0)
         _sweep(before)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     if data is None:
         return {"error": f"the lab did not answer within {timeout:g}s"}
     try:
@@ -165,6 +161,27 @@ def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) 
     except ValueError:
         value = {"error": "the lab answered garbage"}
     return value
+
+
+def _lab(
+    fn: Callable[[], Any], isolated: bool, wfd: int, mask: set[int | signal.Signals]
+) -> NoReturn:
+    """The lab's side of :func:`run`: report one JSON value, then exit."""
+    code = 0
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        how = isolate() if isolated else "unisolated"
+        value = fn()
+        if isinstance(value, dict):
+            value.setdefault("lab", how)
+    except LabUnavailable as err:
+        value = {"unavailable": str(err), "errno": err.errno}
+    except BaseException as err:  # report everything, even KeyboardInterrupt
+        value = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
+        code = 1
+    with contextlib.suppress(BaseException):
+        os.write(wfd, json.dumps(value).encode())
+    os._exit(code)
 
 
 def _read_all(fd: int, timeout: float) -> bytes | None:

@@ -13,8 +13,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-FORMATS = ("table", "json", "csv")
-
 Row = Mapping[str, Any]
 
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from tidscope.render import FORMATS
+FORMATS = ("table", "json", "csv")  # what render.render() writes
 
 F = TypeVar("F", bound=Callable[..., Any])
 

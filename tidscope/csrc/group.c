@@ -5,9 +5,8 @@
  *  - not CLONE_THREAD: the child is our child; wait4(__WALL) reaps it;
  *  - CLONE_THREAD with CLONE_CHILD_CLEARTID: wait until the kernel has
  *    cleared ctid (it also FUTEX_WAKEs it) - after that the task touches
- *    none of our memory;
- *  - CLONE_THREAD without it: wait for TS_EXITING, then until tgkill(0)
- *    says the task is gone.
+ *    none of our memory - then until tgkill(0) says it is gone;
+ *  - CLONE_THREAD without it: wait for TS_EXITING, then for tgkill(0).
  * No libc call here runs in a child: children only run child.c.
  */
 #define _GNU_SOURCE
@@ -198,6 +197,15 @@ int ts_wait_ran(struct ts_group *g, int i, long timeout_ns)
 	return 0;
 }
 
+/* The kernel clears the CLEARTID word when the thread stops using our
+ * memory, a moment before the task itself is gone from the thread group
+ * (and /proc/self/task); a join waits for both, as the tests require. */
+static void wait_gone(pid_t tid)
+{
+	while (syscall(SYS_tgkill, getpid(), tid, 0) == 0)
+		sched_yield();
+}
+
 static int join_thread(struct ts_group *g, struct ts_child *c)
 {
 	struct ts_slot *s = c->slot;
@@ -209,13 +217,12 @@ static int join_thread(struct ts_group *g, struct ts_child *c)
 		const struct timespec recheck = {0, 100000000};
 		for (int v; (v = __atomic_load_n(&s->ctid, __ATOMIC_ACQUIRE)) != 0;)
 			syscall(SYS_futex, &s->ctid, FUTEX_WAIT, v, &recheck, NULL, 0);
-		return 0;
+	} else {
+		const struct timespec tick = {0, 50000};
+		while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TS_EXITING)
+			nanosleep(&tick, NULL);
 	}
-	const struct timespec tick = {0, 50000};
-	while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TS_EXITING)
-		nanosleep(&tick, NULL);
-	while (syscall(SYS_tgkill, getpid(), c->tid, 0) == 0 || errno != ESRCH)
-		sched_yield();
+	wait_gone(c->tid);
 	return 0;
 }
 
