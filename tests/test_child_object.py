@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tidscope import _rawclone
 
 SECTION = "tidscope_child"
+ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump")
 
 
@@ -96,3 +99,68 @@ def test_child_loop_never_touches_its_stack() -> None:
         op = ins.split()[0]
         assert op not in ("push", "pop", "call", "ret", "stp", "ldp", "bl"), ins
         assert "%rsp" not in ins and "sp," not in ins and "[sp" not in ins, ins
+
+
+CROSS = "aarch64-linux-gnu-gcc"
+
+
+@pytest.mark.skipif(shutil.which(CROSS) is None, reason=f"needs {CROSS}")
+def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
+    """The same sources, cross-compiled for aarch64 with the flags setup.py
+    uses: no warning, and the child's loop stores nothing on the stack."""
+    setup = _setup_module()
+    csrc = ROOT / "tidscope" / "csrc"
+    for name in ("child.c", "group.c", "stacks.c", "bench.c"):
+        subprocess.run(
+            [
+                CROSS,
+                *setup.CFLAGS,
+                "-O2",
+                "-fPIC",
+                "-c",
+                str(csrc / name),
+                "-o",
+                str(tmp_path / f"{name}.o"),
+            ],
+            check=True,
+        )
+    loop = tmp_path / "childloop.o"
+    regs = [f"-fcall-used-{r}" for r in setup.CALL_USED["aarch64"]]
+    subprocess.run(
+        [
+            CROSS,
+            *setup.CFLAGS,
+            *regs,
+            "-O2",
+            "-fPIC",
+            "-c",
+            str(csrc / "childloop.c"),
+            "-o",
+            str(loop),
+        ],
+        check=True,
+    )
+    dump = subprocess.check_output(
+        ["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn", str(loop)], text=True
+    )
+    body = [
+        " ".join(ln.split(":", 1)[1].split())
+        for ln in dump.splitlines()
+        if re.match(r"\s+[0-9a-f]+:", ln)
+    ]
+    assert any(ins.startswith("svc") for ins in body)
+    for ins in body:
+        assert not ins.startswith(("stp", "ldp", "str x30", "bl ", "blr", "ret")), ins
+        assert "sp" not in re.split(r"[\s,\[\]!#]+", ins), ins
+
+
+def _setup_module() -> Any:
+    """setup.py's CFLAGS and CALL_USED, read without running setup()."""
+    import ast
+
+    values: dict[str, Any] = {}
+    for node in ast.parse((ROOT / "setup.py").read_text()).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id in ("CFLAGS", "CALL_USED"):
+            values[target.id] = ast.literal_eval(node.value)
+    return type("Setup", (), values)
