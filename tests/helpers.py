@@ -55,3 +55,44 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
+
+# -- nothing left behind ------------------------------------------------------
+
+TAG = "TIDSCOPE_TEST_TAG"
+
+
+def tagged(tag: str) -> list[int]:
+    """Processes whose environment carries ``TAG=tag``: everything a run
+    given that tag started (raw process children copy our environment, and
+    ``--run`` commands and labs inherit it) and that is still there."""
+    needle = f"{TAG}={tag}".encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if needle in f.read():
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def own_children() -> list[tuple[int, str]]:
+    """This process's children and their states (a zombie is ``Z``)."""
+    kids = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids = [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    kids.append((pid, f.read().rpartition(")")[2].split()[0]))
+            except OSError:
+                continue
+    return sorted(kids)

@@ -49,5 +49,7 @@ def test_runner_smoke() -> None:
     for needle in ("ps -AT", "peak RSS", "tree", "spawn+join", "RSS per held thread", "start-up"):
         assert any(needle in n for n in names), needle
     for r in report["results"]:
-        assert r["ratio"] > 0, r
+        assert isinstance(r["ratio"], float | int), r
         assert r["met"] in (True, False, None)
+        if "cost per extra task" not in r["benchmark"]:  # a slope: noise at tiny sizes
+            assert r["ratio"] > 0, r

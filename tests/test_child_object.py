@@ -160,7 +160,9 @@ def _setup_module() -> Any:
 
     values: dict[str, Any] = {}
     for node in ast.parse((ROOT / "setup.py").read_text()).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if not isinstance(node, ast.Assign):
+            continue
+        target = node.targets[0]
         if isinstance(target, ast.Name) and target.id in ("CFLAGS", "CALL_USED"):
             values[target.id] = ast.literal_eval(node.value)
     return type("Setup", (), values)

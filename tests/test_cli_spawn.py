@@ -172,41 +172,7 @@ def test_growsdown_stacks(flag_set: str) -> None:
     assert len(_lines(proc.stdout)) == 3
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "needle"),
-    [
-        (["-n", "-1"], 2, "-1 is not in the range"),
-        (["-n", "0"], 2, "0 is not in the range"),
-        (["-n", "x"], 2, "'x' is not a valid integer"),
-        (["-n", "99999999999999999999"], 2, "is not in the range"),
-        (["--flags", "bogus"], 2, "unknown clone flag 'bogus'"),
-        (["--flags", "VM,VM"], 2, "CLONE_VM is given twice"),
-        (["--flags", ""], 2, "empty flag set"),
-        (["--flags", "THREAD"], 2, "CLONE_THREAD requires CLONE_SIGHAND"),
-        (["--flags", "SIGHAND,THREAD"], 2, "CLONE_SIGHAND requires CLONE_VM"),
-        (["--flags", "process,NEWNS,FS"], 2, "CLONE_NEWNS cannot be combined with CLONE_FS"),
-        (["--flags", "NEWTIME"], 2, "exists only for clone3"),
-        (["--flags", "PARENT,SIGCHLD"], 2, "could not reap"),
-        (["--stack-size", "1"], 2, "too small"),
-        (["--stack-size", "4K"], 2, "too small"),
-        (["--stack-size", "10G"], 2, "too large"),
-        (["--stack-size", "lots"], 2, "is not a size"),
-        (["--stack-style", "heap"], 2, "'heap' is not one of"),
-        (["--format", "xml"], 2, "'xml' is not one of"),
-        (["--hold", "soon"], 2, "is not a number of seconds"),
-        (["--hold=-3"], 2, "no such option '-3'"),
-        (["--hold=inf"], 2, "is not a number of seconds"),
-        (["--hold", "1", "--run", "true"], 2, "give one of them"),
-        (["--bogus"], 2, "no such option"),
-    ],
-)
-def test_bad_input_one_line_and_exit_code(args: list[str], code: int, needle: str) -> None:
-    proc = tidscope("spawn", *args)
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    line = one_error_line(proc)
-    assert needle in line
-    assert line.startswith("tidscope spawn: ")
-    assert proc.stdout == ""
+# Bad input (counts, flags, stacks, --hold...): the table in test_bad_input.py.
 
 
 def test_namespace_flags_unprivileged_name_the_capability() -> None:

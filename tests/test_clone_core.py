@@ -202,7 +202,7 @@ def test_join_releases_the_gil() -> None:
         PRELUDE
         + """
 r, w = os.pipe()
-ch = Children(1, program=[Op('read', (r, scratch(0), 1))]).__enter__()
+ch = Children(1, program=[Op('read', (r, scratch(0), 1))], park=False).__enter__()
 joiner = threading.Thread(target=ch.join)
 joiner.start()
 time.sleep(0.2)

@@ -171,3 +171,24 @@ def test_a_deep_chain_and_a_hidden_root(tmp_path: Path) -> None:
     for _ in range(depth - 1):
         node = node["children"][0]
     assert node["pid"] == depth + 1 and node["children"] == []
+
+
+def test_table_and_csv_are_the_tree_flat() -> None:
+    with held(["t1", "t2"], kids=["kid1"]) as info:
+        pid = info["pid"]
+        csv = tidscope("tree", "--format", "csv", str(pid))
+        table = tidscope("tree", "--format", "table", "--no-headers", str(pid))
+        (node,) = json_tree(str(pid))
+    assert csv.returncode == table.returncode == 0, csv.stderr + table.stderr
+    head, *rows = csv.stdout.splitlines()
+    assert head == "depth,kind,pid,tid,ppid,name"
+    (kid,) = info["kids"]
+    assert rows == [
+        f"0,process,{pid},{pid},{node['ppid']},python",
+        *(
+            f"1,thread,{pid},{tid},{node['ppid']},{name}"
+            for tid, name in zip(info["tids"], ["t1", "t2"], strict=True)
+        ),
+        f"1,process,{kid},{kid},{pid},kid1",
+    ]
+    assert [r.split() for r in table.stdout.splitlines()] == [r.split(",") for r in rows]

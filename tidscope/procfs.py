@@ -22,6 +22,7 @@ READ = os.O_RDONLY | os.O_CLOEXEC
 DIRECTORY = READ | os.O_DIRECTORY
 CHUNK = 4096  # one read holds any stat line; longer files are read to EOF
 PID_WIDTH = 5  # procps's column width when pid_max cannot be read
+ID_MAX = 0x7FFFFFFF  # the largest pid_t: no task id is larger
 
 # What a vanished or hidden task raises: ENOENT, ESRCH, EACCES/EPERM, ENOTDIR.
 GONE = (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError)

@@ -18,7 +18,7 @@ from typing import IO
 from tidscope import snapshot
 from tidscope.columns import RIGHT, TEXT, USER, Column, Context, parse_format
 from tidscope.errors import UsageError
-from tidscope.procfs import PROC, Task, pid_width
+from tidscope.procfs import ID_MAX, PROC, Task, pid_width, tgid_of
 
 OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width
 MAX_GAP = 144  # procps pads with at most this many spaces at once
@@ -52,10 +52,31 @@ def parse_ids(values: Iterable[str], option: str) -> tuple[int, ...]:
                 raise UsageError(
                     f"{option} {value!r} is not a list of ids: give e.g. {option} 1,42"
                 )
+            if int(word) > ID_MAX:  # procps: "process ID out of range"
+                raise UsageError(f"{option} {word} is out of range: ids are 1 to {ID_MAX} (pid_t)")
             ids.append(int(word))
         if not value.replace(",", " ").split():
             raise UsageError(f"{option} needs at least one id, e.g. {option} 1")
     return tuple(ids)
+
+
+def unmatched(query: Query) -> str:
+    """Why ``query``, which names ids, matched no task: one line for stderr."""
+    root = query.root
+    snapshot.pid_names(root)  # raises if root is no proc mount at all
+    for pid in query.pids:
+        tgid = tgid_of(pid, root)
+        if tgid is not None and tgid != pid:
+            return (
+                f"{pid} is a thread of process {tgid}, not a process:"
+                f" use -T -p {tgid}, or --tid {pid}"
+            )
+    missing = []
+    if query.pids:
+        missing.append("no process " + ", ".join(map(str, query.pids)))
+    if query.tids:
+        missing.append("no thread " + ", ".join(map(str, query.tids)))
+    return " and ".join(missing) + ": see tidscope ps -AT for the tasks there are"
 
 
 def columns(formats: Sequence[str], style: str | None, root: str = PROC) -> list[Column]:

@@ -46,7 +46,12 @@ def pid_names(root: str = PROC) -> list[str]:
         raise TidscopeError(
             f"cannot list {root}: {err.strerror}: point --proc-root at a proc mount"
         ) from None
-    return sorted((n for n in names if n.isdigit()), key=int)
+    pids = sorted((n for n in names if n.isdigit()), key=int)
+    if not pids:  # a proc mount of our PID namespace shows at least ourselves
+        raise TidscopeError(
+            f"no processes are visible in {root}: point --proc-root at a proc mount"
+        )
+    return pids
 
 
 def _extras(task: Task, where: str, dir_fd: int | None, want: Collection[str]) -> bool:

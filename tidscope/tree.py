@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -19,6 +19,8 @@ from tidscope import snapshot
 from tidscope.columns import clean, printable
 from tidscope.errors import TidscopeError, UsageError
 from tidscope.procfs import GONE, PROC, tgid_of
+
+Row = dict[str, Any]
 
 UNICODE = ("├── ", "└── ", "│   ", "    ")
 ASCII = ("|-- ", "`-- ", "|   ", "    ")
@@ -102,7 +104,10 @@ def roots(
             if owners[p] == uid and (procs[p].ppid not in procs or owners[procs[p].ppid] != uid)
         ]
         if not found:
-            raise TidscopeError(f"uid {uid} has no processes here")
+            raise TidscopeError(
+                f"uid {uid} has no processes here: give the owner of one"
+                " (tidscope ps -o user,pid,comm lists them)"
+            )
         return found
     if 1 in procs:
         return [1]
@@ -198,10 +203,45 @@ def dot_lines(forest: Forest, tops: list[int]) -> Iterator[str]:
     yield "}"
 
 
+ROW_COLUMNS = ("depth", "kind", "pid", "tid", "ppid", "name")
+
+
+def rows(forest: Forest, tops: list[int], name: Callable[[str], str] = clean) -> Iterator[Row]:
+    """The trees flat, in drawing order: one row per process and per thread.
+
+    ``depth`` is the indentation level (0 for a root); a thread's ``pid`` is
+    its process, whose ``ppid`` it shows; ``tid`` is the task's own id.
+    """
+    for top in tops:
+        proc = forest.procs[top]
+        yield _row(0, "process", top, top, proc.ppid, name(proc.name))
+        for depth, _, is_thread, ident, parent, task_name in _walk(forest, top):
+            if is_thread:
+                ppid = forest.procs[parent].ppid
+                yield _row(depth, "thread", parent, ident, ppid, name(task_name))
+            else:
+                yield _row(depth, "process", ident, ident, parent, name(task_name))
+
+
+def _row(depth: int, kind: str, pid: int, tid: int, ppid: int, name: str) -> Row:
+    return {"depth": depth, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid, "name": name}
+
+
 def print_tree(
-    forest: Forest, tops: list[int], fmt: str, out: IO[str], ascii_: bool = False
+    forest: Forest,
+    tops: list[int],
+    fmt: str,
+    out: IO[str],
+    ascii_: bool = False,
+    headers: bool = True,
 ) -> None:
-    """Write the trees under ``tops`` as ``text``, ``json`` or ``dot``."""
+    """Write the trees under ``tops`` as ``text``, ``table``, ``json``, ``csv`` or ``dot``."""
+    if fmt in ("table", "csv"):
+        from tidscope.render import render
+
+        found = list(rows(forest, tops, printable if fmt == "table" else clean))
+        render(found, ROW_COLUMNS, fmt, headers=headers, out=out)
+        return
     if fmt == "json":
         depth = max((d for top in tops for d, *_ in _walk(forest, top)), default=0)
         if 2 * depth + 100 > sys.getrecursionlimit():  # json recurses per level

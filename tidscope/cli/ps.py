@@ -7,7 +7,7 @@ import sys
 import click
 
 from tidscope.cli.options import output_options
-from tidscope.errors import UsageError
+from tidscope.errors import TidscopeError, UsageError
 from tidscope.procfs import PROC
 
 
@@ -73,4 +73,7 @@ def command(
     cols = pslist.columns(formats, style, proc_root)
     query = pslist.Query(style is not None, pid_list, tid_list, proc_root)
     count = pslist.ps(query, cols, fmt.lower(), sys.stdout, headers=not no_headers)
+    if not count and (pid_list or tid_list):
+        # procps prints the header alone; we also say why on stderr
+        raise TidscopeError(pslist.unmatched(query))
     return 0 if count else 1

@@ -8,11 +8,11 @@ import click
 
 from tidscope.cli.options import output_options
 from tidscope.errors import UsageError
-from tidscope.procfs import PROC
+from tidscope.procfs import ID_MAX, PROC
 
 
 @click.command("tree")
-@click.argument("pid", required=False, type=click.IntRange(min=1))
+@click.argument("pid", required=False, type=click.IntRange(1, ID_MAX))
 @click.option(
     "-u", "--user", metavar="USER", help="The trees of USER's topmost processes (name or uid)."
 )
@@ -25,7 +25,7 @@ from tidscope.procfs import PROC
     metavar="DIR",
     help="Where procfs is mounted.",
 )
-@output_options(("text", "json", "dot"), "text")
+@output_options(("text", "table", "json", "csv", "dot"), "text")
 def command(
     pid: int | None,
     user: str | None,
@@ -49,5 +49,7 @@ def command(
     forest = tree.read_forest(proc_root, threads=not no_threads)
     tops = tree.roots(forest, pid, uid, proc_root)
     enc = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
-    tree.print_tree(forest, tops, fmt.lower(), sys.stdout, ascii_ or enc != "utf8")
+    tree.print_tree(
+        forest, tops, fmt.lower(), sys.stdout, ascii_ or enc != "utf8", headers=not no_headers
+    )
     return 0

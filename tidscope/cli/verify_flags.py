@@ -39,6 +39,11 @@ def command(
     if invalid:
         if flag_names:
             raise UsageError("--invalid tries its own set of combinations: give no FLAG with it")
+        if show_evidence:
+            raise UsageError(
+                "--explain shows the evidence of flag experiments and --invalid runs none:"
+                " give one of them"
+            )
         with terminating_signals():
             combos = verify.run_combos()
         render(combos, verify.COMBO_COLUMNS, fmt, headers=not no_headers)

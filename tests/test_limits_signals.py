@@ -1,0 +1,251 @@
+"""Limits and signals: every failure and every ending joins what was spawned.
+
+Each run carries a random tag in its environment, which raw process
+children, ``--run`` commands and verify-flags labs inherit: "nothing left
+behind" is "no process with the tag", zombies included (a zombie's
+``/proc/<pid>/environ`` is empty, so zombies are checked by pid too).
+Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from helpers import TAG, one_error_line, own_children, python, tagged, tidscope
+
+NPROC = ["prlimit", "--nproc=20", "--"]  # before setpriv: it must exec python itself
+MAX_MAP_COUNT = "/proc/sys/vm/max_map_count"
+
+
+def _until(what: Callable[[], object], timeout: float = 10.0) -> object:
+    """Poll ``what()`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := what()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+    return value
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` exists, zombie or not."""
+    return os.path.exists(f"/proc/{pid}")
+
+
+def _uid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+# -- RLIMIT_NPROC --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag_set", ["thread", "process"])
+def test_task_limit_fails_cleanly_and_leaves_no_task_of_nobody(flag_set: str) -> None:
+    tag = uuid.uuid4().hex
+    before = own_children()
+    proc = tidscope(
+        "spawn", "-n", "50", "--flags", flag_set, user=True, prefix=NPROC, env={TAG: tag}
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = one_error_line(proc)
+    assert "EAGAIN" in line and "RLIMIT_NPROC" in line and "lower -n" in line
+    assert proc.stdout == ""
+    assert [p for p in tagged(tag) if _uid(p) == 65534] == []
+    assert own_children() == before
+
+
+@pytest.mark.parametrize("flag_set", ["THREAD", "PROCESS"])
+def test_children_spawned_before_the_limit_are_joined_before_the_error(flag_set: str) -> None:
+    """Inside the failing process, when the error arrives: some children
+    had been spawned, and none of them is left, not even as a zombie."""
+    out = python(
+        f"""
+        import json, os
+        from tidscope import flags
+        from tidscope.clone import Children, SpawnError
+        me = os.getpid()
+        try:
+            with Children(50, flags.{flag_set}):
+                raise SystemExit("the limit was not reached")
+        except SpawnError as err:
+            spawned, message = err.spawned, err.message
+        tasks = sorted(int(t) for t in os.listdir("/proc/self/task"))
+        with open(f"/proc/self/task/{{me}}/children") as f:
+            kids = f.read().split()
+        print(json.dumps(dict(spawned=spawned, message=message, tasks=tasks, me=me, kids=kids)))
+        """,
+        user=True,
+        prefix=NPROC,
+    )
+    assert 0 < out["spawned"] < 50, out
+    assert "RLIMIT_NPROC" in out["message"]
+    assert out["tasks"] == [out["me"]] and out["kids"] == []
+
+
+# -- vm.max_map_count ------------------------------------------------------------
+
+HOLDER = """
+import sys
+from tidscope.cli import main
+import tidscope.cli.spawn, tidscope.clone  # loaded (and mapped) before the limit drops
+with open("/proc/self/maps") as f:
+    print(sum(1 for _ in f), flush=True)
+sys.stdin.readline()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_map_count_limit_names_vm_max_map_count_and_leaves_nothing() -> None:
+    """Growsdown stacks take two mappings per child (the stack and the
+    PROT_NONE page below it).  The sysctl is global: it is lowered only
+    while this one spawn runs, to 100 mappings above what the process
+    already has, and restored at once."""
+    if os.geteuid() != 0 or not os.access(MAX_MAP_COUNT, os.W_OK):
+        pytest.skip("lowering vm.max_map_count needs root")
+    tag = uuid.uuid4().hex
+    before = own_children()
+    args = ["spawn", "-n", "400", "--stack-style", "growsdown"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLDER), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, TAG: tag},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    with open(MAX_MAP_COUNT) as f:
+        saved = f.read().strip()
+    try:
+        maps = int(proc.stdout.readline())
+        limit = maps + 100
+        with open(MAX_MAP_COUNT, "w") as f:
+            f.write(str(limit))
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        with open(MAX_MAP_COUNT, "w") as f:
+            f.write(saved)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 1, out + err
+    (line,) = err.splitlines()
+    assert line.startswith("tidscope spawn: cannot map 400 stacks") and "Traceback" not in err
+    assert "ENOMEM" in line and f"vm.max_map_count={limit}" in line and "lower -n" in line
+    assert out == ""
+    assert tagged(tag) == [] and own_children() == before
+
+
+# -- signals -----------------------------------------------------------------------
+
+SIGNALS = [signal.SIGHUP, signal.SIGINT, signal.SIGTERM]
+
+
+def _start(*args: str, tag: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tidscope", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, TAG: tag},
+        cwd="/",
+    )
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _sleepers(tag: str) -> list[int]:
+    return [p for p in tagged(tag) if _comm(p) == "sleep"]
+
+
+@pytest.mark.parametrize("flag_set", ["thread", "process"])
+@pytest.mark.parametrize(
+    "cmd",
+    ["sleep 30", "sleep 30; exit 0", "sleep 30 & sleep 30; wait"],
+    ids=["exec", "fork", "background"],
+)
+@pytest.mark.parametrize("signo", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_signal_during_run_ends_the_command_too(
+    signo: signal.Signals, cmd: str, flag_set: str
+) -> None:
+    """Only tidscope is signalled (not its process group): CMD, what CMD
+    started and the raw children must all be gone when it exits 128+N."""
+    tag = uuid.uuid4().hex
+    before = own_children()
+    proc = _start("spawn", "-n", "3", "--flags", flag_set, "--run", cmd, tag=tag)
+    try:
+        want = 2 if "&" in cmd else 1
+        _until(lambda: len(_sleepers(tag)) == want)
+        started = [p for p in tagged(tag) if p != proc.pid]  # sh, sleep(s), raw processes
+        sleepers = _sleepers(tag)
+        assert len(sleepers) == want and set(sleepers) <= set(started)
+        assert len(started) >= len(sleepers) + (3 if flag_set == "process" else 0)
+        proc.send_signal(signo)
+        assert proc.wait(15) == 128 + signo
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.stderr is not None and proc.stdout is not None
+    assert proc.stderr.read() == ""
+    assert len(proc.stdout.read().splitlines()) == 4  # the classic lines, then CMD ran
+    assert tagged(tag) == []
+    assert [p for p in started if _alive(p)] == []  # zombies included
+    assert own_children() == before
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def test_sighup_during_verify_flags_reaps_every_lab() -> None:
+    """SIGHUP while a lab is running (SIGINT and SIGTERM: test_verify_flags.py)."""
+    tag = uuid.uuid4().hex
+    before = own_children()
+    proc = _start("verify-flags", "--format", "json", tag=tag)
+    try:
+        labs = _until(lambda: _children_of(proc.pid), timeout=30)
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(15) == 128 + signal.SIGHUP
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+    assert isinstance(labs, list) and [p for p in labs if _alive(p)] == []
+    assert tagged(tag) == [] and own_children() == before
+
+
+def test_nobody_is_not_stopped_by_the_limit_it_does_not_reach() -> None:
+    """The control for the limit tests: the same spawn as nobody, under the
+    same prlimit, with fewer children than the limit, succeeds."""
+    proc = tidscope("spawn", "-n", "5", "--flags", "process", user=True, prefix=NPROC)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 6
