@@ -19,10 +19,10 @@ import select
 import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-from tidscope import _rawclone
+from tidscope import _rawclone, reaper
 from tidscope.clone import SYSCALLS
 from tidscope.signals import TERMINATING
 
@@ -32,8 +32,6 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
-WALL = 0x40000000  # __WALL: wait for every kind of child
-PR_SET_CHILD_SUBREAPER = 36
 
 
 class LabUnavailable(Exception):
@@ -84,44 +82,6 @@ def isolate() -> str:
     return how
 
 
-def _child_pids() -> set[int]:
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children") as f:
-            return {int(p) for p in f.read().split()}
-    except OSError:
-        return set()
-
-
-def _reap(pid: int, timeout: float) -> None:
-    """Wait for ``pid``; SIGKILL it once ``timeout`` has passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG | WALL)
-        except ChildProcessError:
-            return
-        if done:
-            return
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = float("inf")
-        time.sleep(0.005)
-
-
-@contextlib.contextmanager
-def subreaper() -> Iterator[None]:
-    """Orphans of our labs become our children while labs run."""
-    with contextlib.suppress(OSError):
-        sys("prctl", PR_SET_CHILD_SUBREAPER, 1)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            sys("prctl", PR_SET_CHILD_SUBREAPER, 0)
-
-
 def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) -> Any:
     """``fn()`` in a new lab process; returns its JSON value.
 
@@ -129,7 +89,7 @@ def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) 
     that fails returns ``{"error": reason}``.  Children the lab left us
     (CLONE_PARENT children are ours to reap) are reaped here.
     """
-    before = _child_pids()
+    before = reaper.children()
     rfd, wfd = os.pipe()
     # Terminating signals wait while we fork (Python's after-fork hooks must
     # not be interrupted in the lab) and while we reap (every lab is reaped,
@@ -151,8 +111,9 @@ def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) 
     finally:
         signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
         os.close(rfd)
-        _reap(pid, 2.0)
-        _sweep(before)
+        reaper.reap(pid, 2.0)
+        for left in reaper.children() - before:  # CLONE_PARENT children, orphans
+            reaper.reap(left, 2.0)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     if data is None:
         return {"error": f"the lab did not answer within {timeout:g}s"}
@@ -198,9 +159,3 @@ def _read_all(fd: int, timeout: float) -> bytes | None:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
-
-
-def _sweep(before: set[int]) -> None:
-    """Reap every child a lab left us (CLONE_PARENT children, orphans)."""
-    for pid in _child_pids() - before:  # zombies included
-        _reap(pid, 2.0)

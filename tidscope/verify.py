@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tidscope import flags, lab
+from tidscope import flags, lab, reaper
 from tidscope.clone import SpawnError
 from tidscope.experiments import BY_FLAG, EXPERIMENTS, Experiment, Run, Unobservable
 from tidscope.probes import spawn_one
@@ -143,7 +143,7 @@ def run_experiments(names: Iterable[str] | None = None) -> list[Row]:
     wanted = None if names is None else set(names)
     chosen = [e for e in EXPERIMENTS if wanted is None or e.flag in wanted]
     rows = []
-    with lab.subreaper():
+    with reaper.subreaper():
         for exp in chosen:
             outcome: dict[str, Any] = {}
             if not exp.skip:
@@ -230,7 +230,7 @@ def _try_combo(c: Combo) -> Callable[[], dict[str, Any]]:
 
 def run_combos() -> list[dict[str, Any]]:
     rows = []
-    with lab.subreaper():
+    with reaper.subreaper():
         for c in COMBOS:
             got = lab.run(_try_combo(c))
             documented = _documented(c)

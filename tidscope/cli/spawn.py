@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -189,13 +188,13 @@ KILL_AFTER = 2.0  # seconds CMD has to end on the signal before SIGKILL
 
 
 def _run(cmd: str, children: Children) -> int:
-    from tidscope.lab import subreaper
+    from tidscope import reaper
 
     env = dict(os.environ)
     env["TIDSCOPE_PID"] = str(os.getpid())
     env["TIDSCOPE_TIDS"] = " ".join(str(t) for t in children.tids)
     ours = set() if children.is_thread else set(children.tids)
-    with subreaper():  # what CMD starts and leaves behind comes back to us
+    with reaper.subreaper():  # what CMD starts and leaves behind comes back to us
         proc = subprocess.Popen(cmd, shell=True, env=env)
         try:
             status = proc.wait()
@@ -203,7 +202,8 @@ def _run(cmd: str, children: Children) -> int:
             # a second Ctrl-C must not cut the cleanup short: it waits until after
             old = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
             try:
-                _end_command(proc, _signo(stop), ours)
+                reaper.end_all(_signo(stop), KILL_AFTER, keep=ours)
+                proc.poll()
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
             raise
@@ -215,45 +215,3 @@ def _signo(stop: BaseException) -> int:
     if isinstance(stop, Terminated):
         return stop.signo
     return signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
-
-
-def _end_command(proc: subprocess.Popen[bytes], signo: int, ours: set[int]) -> None:
-    """End CMD and everything it started (our descendants other than our own
-    raw children): ``signo`` once, SIGKILL after KILL_AFTER seconds, each reaped."""
-    deadline = time.monotonic() + KILL_AFTER
-    signalled: set[int] = set()
-    while pids := _descendants(os.getpid()) - ours:
-        late = time.monotonic() > deadline
-        for pid in pids:
-            if late or pid not in signalled:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL if late else signo)
-                signalled.add(pid)
-        for pid in pids:
-            if pid == proc.pid:
-                proc.poll()
-                continue
-            with contextlib.suppress(ChildProcessError):  # not (yet) ours to reap
-                os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.005)
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (children of any of its threads), zombies included."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tids = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{parent}/task/{tid}/children") as f:
-                    kids = {int(k) for k in f.read().split()} - found
-            except OSError:
-                continue
-            found |= kids
-            todo.extend(kids)
-    return found

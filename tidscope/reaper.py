@@ -1,0 +1,98 @@
+"""Finding and reaping the processes we are responsible for.
+
+Used wherever tidscope starts processes it must not leave behind: the
+verify-flags labs (and the CLONE_PARENT children they hand us) and the
+command ``spawn --run`` starts.  While :func:`subreaper` is active, orphans
+of our descendants become our children, so that they can be reaped too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
+
+from tidscope import _rawclone
+from tidscope.clone import SYSCALLS
+
+WALL = 0x40000000  # __WALL: wait for every kind of child
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def children(pid: int | None = None) -> set[int]:
+    """The children of every thread of ``pid`` (default: us), zombies included."""
+    pid = os.getpid() if pid is None else pid
+    found: set[int] = set()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.update(int(k) for k in f.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int | None = None) -> set[int]:
+    """Every process below ``pid`` (default: us)."""
+    found: set[int] = set()
+    todo = [os.getpid() if pid is None else pid]
+    while todo:
+        new = children(todo.pop()) - found
+        found |= new
+        todo.extend(new)
+    return found
+
+
+def reap(pid: int, kill_after: float) -> None:
+    """Wait for our child ``pid``; SIGKILL it once ``kill_after`` seconds passed."""
+    deadline = time.monotonic() + kill_after
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG | WALL)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.005)
+
+
+def end_all(signo: int, kill_after: float, keep: AbstractSet[int] = frozenset()) -> None:
+    """Send ``signo`` once to every descendant but ``keep``, SIGKILL those
+    still there after ``kill_after`` seconds, and reap each that is ours."""
+    deadline = time.monotonic() + kill_after
+    signalled: set[int] = set()
+    while pids := descendants() - keep:
+        late = time.monotonic() > deadline
+        for pid in pids:
+            if late or pid not in signalled:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL if late else signo)
+                signalled.add(pid)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):  # not (yet) ours to reap
+                os.waitpid(pid, os.WNOHANG | WALL)
+        time.sleep(0.005)
+
+
+@contextlib.contextmanager
+def subreaper() -> Iterator[None]:
+    """Orphans of our descendants become our children while this lasts."""
+    prctl = SYSCALLS["prctl"]
+    with contextlib.suppress(OSError):
+        _rawclone.syscall(prctl, PR_SET_CHILD_SUBREAPER, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            _rawclone.syscall(prctl, PR_SET_CHILD_SUBREAPER, 0)
