@@ -18,7 +18,8 @@ from helpers import run, tidscope
 from test_ps import held
 
 import tidscope as package
-from tidscope.cli import COMMANDS, cli
+from tidscope.cli import COMMANDS
+from tidscope.cli.app import cli
 
 BASE_FORMATS = {"table", "json", "csv"}
 EXTRA_FORMATS = {"spawn": {"text"}, "tree": {"text", "dot"}}

@@ -9,27 +9,48 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
 
 from tidscope.errors import UsageError
 from tidscope.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
 from tidscope.snapshot import CMDLINE, UID
 
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from typing import Any
+
 RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
 PIDMAX = -1  # width: the digits of kernel.pid_max
 
 
-@dataclass(frozen=True, slots=True)
 class Column:
-    name: str  # as given to -o
-    key: str  # JSON/CSV key
-    header: str
-    width: int
-    just: int
-    needs: frozenset[str]
-    text: Callable[[Task, Context], str]
-    value: Callable[[Task, Context], Any]
+    """One -o column; treated as immutable (``but`` makes a changed copy)."""
+
+    __slots__ = ("header", "just", "key", "name", "needs", "text", "value", "width")
+
+    def __init__(
+        self,
+        name: str,  # as given to -o
+        key: str,  # JSON/CSV key
+        header: str,
+        width: int,
+        just: int,
+        needs: frozenset[str],
+        text: Callable[[Task, Context], str],
+        value: Callable[[Task, Context], Any],
+    ) -> None:
+        self.name = name
+        self.key = key
+        self.header = header
+        self.width = width
+        self.just = just
+        self.needs = needs
+        self.text = text
+        self.value = value
+
+    def but(self, **changes: Any) -> Column:
+        """A copy with ``changes`` (header, width, key...)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return Column(**{**fields, **changes})
 
 
 def printable(text: str) -> str:
@@ -132,7 +153,7 @@ _Spec = tuple[
     int,
     frozenset[str],
     Callable[[Task, Context], str],
-    Callable[[Task, Context], Any],
+    "Callable[[Task, Context], Any]",  # a string: Any exists only for the type checker
 ]
 _N: frozenset[str] = frozenset()
 _U = frozenset({UID})
@@ -270,11 +291,11 @@ def _one(item: str, pid_width: int) -> Column:
     name, colon, width = name.partition(":")
     col = column(name.lower(), pid_width)
     if eq:
-        col = replace(col, header=header, width=max(col.width, len(header)))
+        col = col.but(header=header, width=max(col.width, len(header)))
     if colon:
         if not width.isdigit() or int(width) <= 0:
             raise UsageError(f"column width {width!r} in -o {item!r} is not a positive number")
-        col = replace(col, width=int(width))
+        col = col.but(width=int(width))
     return col
 
 
@@ -289,5 +310,5 @@ def _unique_keys(columns: list[Column]) -> list[Column]:
             while key in seen:
                 key, n = f"{col.name}{n}", n + 1
         seen.add(key)
-        out.append(col if key == col.key else replace(col, key=key))
+        out.append(col if key == col.key else col.but(key=key))
     return out

@@ -14,8 +14,6 @@ resolved here too, as procps resolves them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import NamedTuple
 
 PROC = "/proc"
 READ = os.O_RDONLY | os.O_CLOEXEC
@@ -28,39 +26,84 @@ ID_MAX = 0x7FFFFFFF  # the largest pid_t: no task id is larger
 GONE = (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError)
 
 
-class Status(NamedTuple):
+class Status:
     """What only ``status`` knows; read when a caller asks for it."""
 
-    tgid: int
-    nspid: tuple[int, ...]  # the task's id in each PID namespace, outermost first
-    nstgid: tuple[int, ...]
-    tracer_pid: int
-    threads: int
-    uids: tuple[int, ...]  # real, effective, saved, filesystem
+    __slots__ = ("nspid", "nstgid", "tgid", "threads", "tracer_pid", "uids")
+
+    def __init__(
+        self,
+        tgid: int,
+        nspid: tuple[int, ...],  # the task's id in each PID namespace, outermost first
+        nstgid: tuple[int, ...],
+        tracer_pid: int,
+        threads: int,
+        uids: tuple[int, ...],  # real, effective, saved, filesystem
+    ) -> None:
+        self.tgid = tgid
+        self.nspid = nspid
+        self.nstgid = nstgid
+        self.tracer_pid = tracer_pid
+        self.threads = threads
+        self.uids = uids
 
 
-@dataclass(slots=True)
 class Task:
     """One task as ``stat`` shows it.
 
     ``tgid`` is the directory the task was found under, never a guess.
     ``uid``, ``status`` and ``cmdline`` stay None unless asked for (and when
     unreadable); ``uid`` is the owner of the task's /proc directory, which is
-    the effective uid procps shows.
+    the effective uid procps shows.  (Plain classes rather than dataclasses
+    here and in pslist/columns: importing dataclasses, which imports inspect,
+    would cost a ``tidscope ps`` more than its own work.)
     """
 
-    tid: int
-    tgid: int
-    ppid: int
-    name: str  # comm, undecodable bytes kept as surrogates
-    state: str
-    tty_nr: int
-    cpu_ticks: int  # utime + stime, in clock ticks
-    start_ticks: int  # since boot, in clock ticks
-    nlwp: int
-    uid: int | None = None
-    status: Status | None = None
-    cmdline: tuple[str, ...] | None = None
+    __slots__ = (
+        "cmdline",
+        "cpu_ticks",
+        "name",
+        "nlwp",
+        "ppid",
+        "start_ticks",
+        "state",
+        "status",
+        "tgid",
+        "tid",
+        "tty_nr",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        tid: int,
+        tgid: int,
+        ppid: int,
+        name: str,  # comm, undecodable bytes kept as surrogates
+        state: str,
+        tty_nr: int,
+        cpu_ticks: int,  # utime + stime, in clock ticks
+        start_ticks: int,  # since boot, in clock ticks
+        nlwp: int,
+        uid: int | None = None,
+        status: Status | None = None,
+        cmdline: tuple[str, ...] | None = None,
+    ) -> None:
+        self.tid = tid
+        self.tgid = tgid
+        self.ppid = ppid
+        self.name = name
+        self.state = state
+        self.tty_nr = tty_nr
+        self.cpu_ticks = cpu_ticks
+        self.start_ticks = start_ticks
+        self.nlwp = nlwp
+        self.uid = uid
+        self.status = status
+        self.cmdline = cmdline
+
+    def __repr__(self) -> str:
+        return f"Task(tid={self.tid}, tgid={self.tgid}, name={self.name!r}, state={self.state!r})"
 
 
 def read(path: str, dir_fd: int | None = None) -> bytes | None:

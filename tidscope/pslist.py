@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import IO
 
 from tidscope import snapshot
 from tidscope.columns import RIGHT, TEXT, USER, Column, Context, parse_format
-from tidscope.errors import UsageError
+from tidscope.errors import TidscopeError, UsageError
 from tidscope.procfs import ID_MAX, PROC, Task, pid_width, tgid_of
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from typing import IO
 
 OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width
 MAX_GAP = 144  # procps pads with at most this many spaces at once
@@ -29,14 +31,22 @@ DEFAULT_T = "pid,spid,tname,time,ucmd"  # ps -AT
 DEFAULT_L = "pid,lwp,tname,time,ucmd"  # ps -AL
 
 
-@dataclass(frozen=True)
 class Query:
     """Which tasks: all processes, or threads (``-T``/``-L``, or ``tids``), maybe only some."""
 
-    threads: bool = False
-    pids: tuple[int, ...] = ()
-    tids: tuple[int, ...] = ()
-    root: str = PROC
+    __slots__ = ("pids", "root", "threads", "tids")
+
+    def __init__(
+        self,
+        threads: bool = False,
+        pids: tuple[int, ...] = (),
+        tids: tuple[int, ...] = (),
+        root: str = PROC,
+    ) -> None:
+        self.threads = threads
+        self.pids = pids
+        self.tids = tids
+        self.root = root
 
     @property
     def everything(self) -> bool:
@@ -292,3 +302,36 @@ def ps(
     rows = records(selected, cols, ctx)
     render(rows, [c.key for c in cols], fmt, headers=headers, out=out)
     return len(rows)
+
+
+def run(
+    all_: bool,
+    spid: bool,
+    lwp: bool,
+    pids: Sequence[str],
+    tids: Sequence[str],
+    formats: Sequence[str],
+    proc_root: str,
+    fmt: str,
+    no_headers: bool,
+) -> int:
+    """``tidscope ps`` itself, for click's command and the fast path alike.
+
+    ``all_`` is accepted for ps habits (-A, -e): listing everything is the
+    default.  Exit status 1 when no task matched.
+    """
+    import sys
+
+    del all_
+    if spid and lwp:
+        raise UsageError("-T and -L both list threads: give one of them")
+    pid_list = parse_ids(pids, "-p")
+    tid_list = parse_ids(tids, "--tid")
+    style = "L" if lwp else "T" if spid or tid_list else None
+    cols = columns(formats, style, proc_root)
+    query = Query(style is not None, pid_list, tid_list, proc_root)
+    count = ps(query, cols, fmt.lower(), sys.stdout, headers=not no_headers)
+    if not count and (pid_list or tid_list):
+        # procps prints the header alone; we also say why on stderr
+        raise TidscopeError(unmatched(query))
+    return 0 if count else 1

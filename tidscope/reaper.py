@@ -39,14 +39,16 @@ def children(pid: int | None = None) -> set[int]:
     return found
 
 
-def descendants(pid: int | None = None) -> set[int]:
-    """Every process below ``pid`` (default: us)."""
-    found: set[int] = set()
+def descendants(pid: int | None = None) -> list[int]:
+    """Every process below ``pid`` (default: us), parents before children."""
+    found: list[int] = []
+    seen: set[int] = set()
     todo = [os.getpid() if pid is None else pid]
     while todo:
-        new = children(todo.pop()) - found
-        found |= new
-        todo.extend(new)
+        new = sorted(children(todo.pop(0)) - seen)
+        seen.update(new)
+        found += new
+        todo += new
     return found
 
 
@@ -69,10 +71,13 @@ def reap(pid: int, kill_after: float) -> None:
 
 def end_all(signo: int, kill_after: float, keep: AbstractSet[int] = frozenset()) -> None:
     """Send ``signo`` once to every descendant but ``keep``, SIGKILL those
-    still there after ``kill_after`` seconds, and reap each that is ours."""
+    still there after ``kill_after`` seconds, and reap each that is ours.
+
+    Parents are signalled before their children, so that a shell running
+    CMD dies before it could see (and report) its child dying."""
     deadline = time.monotonic() + kill_after
     signalled: set[int] = set()
-    while pids := descendants() - keep:
+    while pids := [p for p in descendants() if p not in keep]:
         late = time.monotonic() > deadline
         for pid in pids:
             if late or pid not in signalled:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from tidscope.cli.options import output_options
-from tidscope.errors import TidscopeError, UsageError
 from tidscope.procfs import PROC
 
 
@@ -63,17 +60,6 @@ def command(
     The table is procps's, row for row; --format json|csv gives typed
     values under the columns' keys.  Exit status 1 when no task matched.
     """
-    from tidscope import pslist
+    from tidscope.pslist import run
 
-    if spid and lwp:
-        raise UsageError("-T and -L both list threads: give one of them")
-    pid_list = pslist.parse_ids(pids, "-p")
-    tid_list = pslist.parse_ids(tids, "--tid")
-    style = "L" if lwp else "T" if spid or tid_list else None
-    cols = pslist.columns(formats, style, proc_root)
-    query = pslist.Query(style is not None, pid_list, tid_list, proc_root)
-    count = pslist.ps(query, cols, fmt.lower(), sys.stdout, headers=not no_headers)
-    if not count and (pid_list or tid_list):
-        # procps prints the header alone; we also say why on stderr
-        raise TidscopeError(pslist.unmatched(query))
-    return 0 if count else 1
+    return run(all_, spid, lwp, pids, tids, formats, proc_root, fmt, no_headers)

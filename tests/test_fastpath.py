@@ -1,0 +1,85 @@
+"""The ps fast path parses exactly as click does, or leaves the line to click."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import click
+import pytest
+
+from tidscope.cli.app import cli
+from tidscope.cli.fastpath import parse_ps
+
+PLAIN = [
+    [],
+    ["-A"],
+    ["-e"],
+    ["-T"],
+    ["-AT"],
+    ["-eL"],
+    ["-L", "-A"],
+    ["-p", "1"],
+    ["-p", "1,2", "-p", "3"],
+    ["--pid", "1"],
+    ["--pid=1"],
+    ["-T", "-p", "1", "--no-headers"],
+    ["--tid", "1"],
+    ["--tid=1,2"],
+    ["-o", "pid,comm"],
+    ["-o", "pid", "-o", "tid=THREAD"],
+    ["--columns=pid,comm,state"],
+    ["--format", "json"],
+    ["--format=CSV"],
+    ["--proc-root", "/proc"],
+    ["--proc-root=/proc", "-AT", "--format", "table"],
+    ["-p", "abc"],  # a bad value: parsed here, refused by the command as by click's path
+]
+
+LEFT_TO_CLICK = [
+    ["--help"],
+    ["-h"],
+    ["-p1"],
+    ["-p"],
+    ["-p", "-1"],
+    ["--pid="],
+    ["--format", "xml"],
+    ["--bogus"],
+    ["-X"],
+    ["-AX"],
+    ["extra"],
+    ["--no-headers=1"],
+]
+
+
+def _click_params(argv: list[str]) -> dict[str, Any]:
+    group_ctx = click.Context(cli)
+    command = cli.get_command(group_ctx, "ps")
+    assert command is not None
+    with command.make_context("ps", list(argv), parent=group_ctx) as ctx:
+        return dict(ctx.params)
+
+
+@pytest.mark.parametrize("argv", PLAIN, ids=" ".join)
+def test_plain_lines_parse_as_click_parses_them(argv: list[str]) -> None:
+    fast = parse_ps(argv)
+    assert fast is not None, f"{argv} should take the fast path"
+    assert fast == _click_params(argv)
+
+
+@pytest.mark.parametrize("argv", LEFT_TO_CLICK, ids=" ".join)
+def test_everything_else_is_left_to_click(argv: list[str]) -> None:
+    assert parse_ps(argv) is None
+
+
+def test_ps_does_not_import_click() -> None:
+    code = (
+        "import sys; from tidscope.cli import main; rc = main(['ps', '-p', '1']); "
+        "print('click' in sys.modules, rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[-1] == "False 0"
+    assert out.splitlines()[0].split() == ["PID", "TTY", "TIME", "CMD"]
