@@ -296,6 +296,9 @@ def test_unprivileged_reads_what_it_may(holder: dict[str, Any]) -> None:
     same("-T", "-o", "pid,tid,user,comm,args,tty,time", "-p", f"1,{holder['pid']}", user=True)
 
 
+SHOWN = {"1": "noaccess", "2": "invisible"}  # how mountinfo names them
+
+
 @pytest.mark.parametrize("hidepid", ["1", "2"])
 def test_hidepid_shows_only_our_own(hidepid: str) -> None:
     where = tempfile.mkdtemp(prefix="tidscope-proc-")
@@ -312,6 +315,12 @@ def test_hidepid_shows_only_our_own(hidepid: str) -> None:
     finally:
         shutil.rmtree(where, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr
+    notes = proc.stderr.splitlines()
+    assert notes == [
+        f"tidscope {cmd}: note: {where} is mounted with hidepid={SHOWN[hidepid]}: only the "
+        "processes you may look into are shown"
+        for cmd in ("ps", "tree")
+    ]
     table, trees = proc.stdout.split("\n[", 1)
     users = {line.split()[2] for line in table.splitlines()[1:]}
     assert users == {"nobody"}

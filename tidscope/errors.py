@@ -29,3 +29,23 @@ class Terminated(BaseException):
     def __init__(self, signo: int) -> None:
         super().__init__(signo)
         self.signo = signo
+
+
+def note(command: str, text: str) -> None:
+    """One line on stderr about partial data: not an error, the exit code stays."""
+    import sys
+
+    print(f"tidscope {command}: note: {text}", file=sys.stderr, flush=True)
+
+
+def hidden_note(command: str, root: str) -> None:
+    """Say so when ``root`` hides other users' processes from us."""
+    from tidscope.procfs import hidepid
+
+    value = hidepid(root)
+    if value is not None:
+        note(
+            command,
+            f"{root} is mounted with hidepid={value}: only the processes you may "
+            "look into are shown",
+        )

@@ -231,6 +231,24 @@ def tgid_of(tid: int, root: str = PROC) -> int | None:
         return None
 
 
+def hidepid(root: str = PROC) -> str | None:
+    """The ``hidepid`` option ``root`` is mounted with, if it hides anything
+    from us: what a listing there cannot show, to say so."""
+    if os.geteuid() == 0:
+        return None  # root may look at every process
+    where = os.path.realpath(root)
+    data = read_all(f"{root}/self/mountinfo") or b""
+    for line in data.decode("utf-8", "replace").splitlines():
+        fields = line.split(" - ", 1)
+        left, right = fields[0].split(), (fields[1].split() if len(fields) > 1 else [])
+        if len(left) > 4 and left[4] == where and right[:1] == ["proc"]:
+            for option in right[-1].split(","):
+                name, _, value = option.partition("=")
+                if name == "hidepid" and value not in ("0", "off"):
+                    return value
+    return None
+
+
 def clock_ticks() -> int:
     """USER_HZ: the unit of every time in ``stat``."""
     return os.sysconf("SC_CLK_TCK")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from tidscope import snapshot
 from tidscope.columns import RIGHT, TEXT, USER, Column, Context, parse_format
-from tidscope.errors import TidscopeError, UsageError
+from tidscope.errors import TidscopeError, UsageError, hidden_note
 from tidscope.procfs import ID_MAX, PROC, Task, pid_width, tgid_of
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
@@ -331,6 +331,7 @@ def run(
     cols = columns(formats, style, proc_root)
     query = Query(style is not None, pid_list, tid_list, proc_root)
     count = ps(query, cols, fmt.lower(), sys.stdout, headers=not no_headers)
+    hidden_note("ps", proc_root)
     if not count and (pid_list or tid_list):
         # procps prints the header alone; we also say why on stderr
         raise TidscopeError(unmatched(query))

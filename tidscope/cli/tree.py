@@ -7,7 +7,7 @@ import sys
 import click
 
 from tidscope.cli.options import output_options
-from tidscope.errors import UsageError
+from tidscope.errors import UsageError, hidden_note
 from tidscope.procfs import ID_MAX, PROC
 
 
@@ -52,4 +52,5 @@ def command(
     tree.print_tree(
         forest, tops, fmt.lower(), sys.stdout, ascii_ or enc != "utf8", headers=not no_headers
     )
+    hidden_note("tree", proc_root)
     return 0
