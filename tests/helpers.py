@@ -80,8 +80,8 @@ def tagged(tag: str) -> list[int]:
     return found
 
 
-def own_children() -> list[tuple[int, str]]:
-    """This process's children and their states (a zombie is ``Z``)."""
+def own_children() -> list[tuple[int, bool]]:
+    """This process's children, each with whether it is a zombie."""
     kids = []
     for tid in os.listdir("/proc/self/task"):
         try:
@@ -92,7 +92,7 @@ def own_children() -> list[tuple[int, str]]:
         for pid in pids:
             try:
                 with open(f"/proc/{pid}/stat") as f:
-                    kids.append((pid, f.read().rpartition(")")[2].split()[0]))
+                    kids.append((pid, f.read().rpartition(")")[2].split()[0] == "Z"))
             except OSError:
                 continue
     return sorted(kids)

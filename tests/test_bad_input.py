@@ -285,8 +285,13 @@ def _fill(text: str, places: dict[str, str]) -> str:
     return text.format(**places) if "{" in text else text
 
 
+# What tidscope itself puts in /tmp (verify-flags' labs, benchmarks); tests
+# running beside these may make other tidscope-* entries of their own.
+PRODUCT_TMP = ("tidscope-fs-*", "tidscope-ns-*", "tidscope-bench-*")
+
+
 def _tmp_entries() -> set[str]:
-    return set(glob.glob("/tmp/tidscope-*"))
+    return {path for pattern in PRODUCT_TMP for path in glob.glob(f"/tmp/{pattern}")}
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
