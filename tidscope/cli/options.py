@@ -33,3 +33,16 @@ def output_options(formats: tuple[str, ...] = FORMATS, default: str = "table") -
         return fn
 
     return decorate
+
+
+def proc_root_option(fn: F) -> F:
+    """``--proc-root DIR``: read the task tables from another procfs mount."""
+    from tidscope.procfs import PROC
+
+    return click.option(
+        "--proc-root",
+        default=PROC,
+        show_default=True,
+        metavar="DIR",
+        help="Where procfs is mounted.",
+    )(fn)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tidscope.cli.options import output_options
-from tidscope.procfs import PROC
+from tidscope.cli.options import output_options, proc_root_option
 
 
 @click.command("ps")
@@ -36,13 +35,7 @@ from tidscope.procfs import PROC
     help="procps column names, e.g. pid,tid,ppid,nlwp,comm,s,tty,time,uid,user,args; "
     "NAME=HEADER renames, NAME:WIDTH resizes.",
 )
-@click.option(
-    "--proc-root",
-    default=PROC,
-    show_default=True,
-    metavar="DIR",
-    help="Where procfs is mounted.",
-)
+@proc_root_option
 @output_options()
 def command(
     all_: bool,

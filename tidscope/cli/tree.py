@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from tidscope.cli.options import output_options
+from tidscope.cli.options import output_options, proc_root_option
 from tidscope.errors import UsageError, hidden_note
-from tidscope.procfs import ID_MAX, PROC
+from tidscope.procfs import ID_MAX
 
 
 @click.command("tree")
@@ -18,13 +18,7 @@ from tidscope.procfs import ID_MAX, PROC
 )
 @click.option("--no-threads", is_flag=True, help="Processes only.")
 @click.option("--ascii", "ascii_", is_flag=True, help="Draw with ASCII, not Unicode box drawing.")
-@click.option(
-    "--proc-root",
-    default=PROC,
-    show_default=True,
-    metavar="DIR",
-    help="Where procfs is mounted.",
-)
+@proc_root_option
 @output_options(("text", "table", "json", "csv", "dot"), "text")
 def command(
     pid: int | None,
