@@ -10,7 +10,6 @@ MAX_OPS: int
 SCRATCH_SIZE: int
 PRIVATE_SIZE: int
 SLOT_SIZE: int
-SCRATCH_OFFSET: int
 MIN_STACK: int
 SYSCALLS: dict[str, int]
 

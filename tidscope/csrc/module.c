@@ -574,8 +574,6 @@ static int add_constants(PyObject *m)
 	    PyModule_AddIntConstant(m, "SCRATCH_SIZE", TS_SCRATCH_SIZE) < 0 ||
 	    PyModule_AddIntConstant(m, "PRIVATE_SIZE", TS_PRIVATE_SIZE) < 0 ||
 	    PyModule_AddIntConstant(m, "SLOT_SIZE", (long)sizeof(struct ts_slot)) < 0 ||
-	    PyModule_AddIntConstant(m, "SCRATCH_OFFSET",
-				    (long)offsetof(struct ts_slot, scratch)) < 0 ||
 	    PyModule_AddIntConstant(m, "MIN_STACK", (long)(MIN_STACK_PAGES * ts_page_size())) < 0)
 		return -1;
 	return 0;
