@@ -23,7 +23,7 @@ NODE = re.compile(r"(\{)?([^\s(){}|`+-][^\s(){}]*)\}?\((\d+)\)")
 def pstree_edges(pid: int) -> set[Edge]:
     """Parent edges of ``pstree -p -t PID``: a node's parent is the nearest
     node to its left that started in an earlier column."""
-    proc = run(["pstree", "-p", "-t", "-A", str(pid)])
+    proc = run(["pstree", "-p", "-t", "-A", "-l", str(pid)])  # -l: no 132-column cut
     assert proc.returncode == 0, proc.stderr
     edges: set[Edge] = set()
     stack: list[tuple[int, int]] = []  # (column, pid)
