@@ -220,7 +220,7 @@ CHURN = """
 import os, select, sys
 from tidscope import flags
 from tidscope.clone import Children
-name = f"ch{os.getpid()}"
+name = f"ch{os.getpid():07d}"
 print("ready", flush=True)
 while not select.select([sys.stdin], [], [], 0)[0]:  # until our stdin closes
     with Children(16, names=[name] * 16):
@@ -231,8 +231,12 @@ while not select.select([sys.stdin], [], [], 0)[0]:  # until our stdin closes
 
 
 def _consistent(task: Task) -> bool:
-    """Churned tasks carry their group in their name."""
-    if task.name.startswith("ch") and task.name[2:].isdigit():
+    """Churned threads carry their group in their name, all names 9 bytes
+    long.  /proc reads comm without a lock, so a thread read while it names
+    itself may show the new name cut short (seen in CI: 'ch2479' for a
+    thread renaming itself 'ch24792' over 'python'): such a torn name has
+    fewer than 9 bytes and vouches for nothing, a whole one must match."""
+    if task.name.startswith("ch") and task.name[2:].isdigit() and len(task.name) == 9:
         return task.tgid == int(task.name[2:])
     if task.name == "cp":
         return task.tid == task.tgid
