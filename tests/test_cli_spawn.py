@@ -140,21 +140,40 @@ def test_hold_until_signal_then_clean_up(signo: int, flag_set: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    hint = _wait_hint(proc)
-    assert f"ps -T -p {proc.pid}" in hint or f"--ppid {proc.pid}" in hint
-    if flag_set == "thread":
-        assert len(_tasks_of(proc.pid)) == 4
-    else:
-        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
-            kids = f.read().split()
-        assert len(kids) == 3
-    proc.send_signal(signo)
-    assert proc.wait(10) == 128 + signo
+    try:
+        hint = _wait_hint(proc)
+        assert f"ps -T -p {proc.pid}" in hint or f"--ppid {proc.pid}" in hint
+        kids = _children_by_ppid(proc.pid)
+        if flag_set == "thread":
+            assert len(_tasks_of(proc.pid)) == 4
+        else:
+            assert len(kids) == 3
+        proc.send_signal(signo)
+        assert proc.wait(10) == 128 + signo
+    finally:
+        if proc.poll() is None:  # a failed check must not leave the holder behind
+            proc.terminate()
+            proc.wait(10)
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
     assert proc.stdout is not None and len(proc.stdout.read().splitlines()) == 4
-    if flag_set == "process":
-        for pid in kids:
-            assert not os.path.exists(f"/proc/{pid}")
+    for pid in kids:
+        assert not os.path.exists(f"/proc/{pid}")
+
+
+def _children_by_ppid(parent: int) -> list[int]:
+    """Processes whose parent is ``parent``, from every /proc/<pid>/stat (the
+    task/*/children files may miss children while others are forking)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = int(f.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == parent:
+                kids.append(int(name))
+    return kids
 
 
 def test_hold_seconds() -> None:
