@@ -96,3 +96,19 @@ def own_children() -> list[tuple[int, bool]]:
             except OSError:
                 continue
     return sorted(kids)
+
+
+def children_by_ppid(parent: int) -> list[int]:
+    """Processes whose parent is ``parent``, from every /proc/<pid>/stat (the
+    task/*/children files may miss children while others are forking)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = int(f.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == parent:
+                kids.append(int(name))
+    return kids

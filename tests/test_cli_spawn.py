@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from helpers import one_error_line, tidscope
+from helpers import children_by_ppid, one_error_line, tidscope
 
 from tidscope import flags
 
@@ -143,7 +143,7 @@ def test_hold_until_signal_then_clean_up(signo: int, flag_set: str) -> None:
     try:
         hint = _wait_hint(proc)
         assert f"ps -T -p {proc.pid}" in hint or f"--ppid {proc.pid}" in hint
-        kids = _children_by_ppid(proc.pid)
+        kids = children_by_ppid(proc.pid)
         if flag_set == "thread":
             assert len(_tasks_of(proc.pid)) == 4
         else:
@@ -158,22 +158,6 @@ def test_hold_until_signal_then_clean_up(signo: int, flag_set: str) -> None:
     assert proc.stdout is not None and len(proc.stdout.read().splitlines()) == 4
     for pid in kids:
         assert not os.path.exists(f"/proc/{pid}")
-
-
-def _children_by_ppid(parent: int) -> list[int]:
-    """Processes whose parent is ``parent``, from every /proc/<pid>/stat (the
-    task/*/children files may miss children while others are forking)."""
-    kids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    ppid = int(f.read().rpartition(")")[2].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == parent:
-                kids.append(int(name))
-    return kids
 
 
 def test_hold_seconds() -> None:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from helpers import TAG, one_error_line, own_children, python, tagged, tidscope
+from helpers import TAG, children_by_ppid, one_error_line, own_children, python, tagged, tidscope
 
 NPROC = ["prlimit", "--nproc=20", "--"]  # before setpriv: it must exec python itself
 MAX_MAP_COUNT = "/proc/sys/vm/max_map_count"
@@ -217,21 +217,13 @@ def test_signal_during_run_ends_the_command_too(
     assert own_children() == before
 
 
-def _children_of(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
 def test_sighup_during_verify_flags_reaps_every_lab() -> None:
     """SIGHUP while a lab is running (SIGINT and SIGTERM: test_verify_flags.py)."""
     tag = uuid.uuid4().hex
     before = own_children()
     proc = _start("verify-flags", "--format", "json", tag=tag)
     try:
-        labs = _until(lambda: _children_of(proc.pid), timeout=30)
+        labs = _until(lambda: children_by_ppid(proc.pid), timeout=30)
         proc.send_signal(signal.SIGHUP)
         assert proc.wait(15) == 128 + signal.SIGHUP
     finally:

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from helpers import one_error_line, run, tidscope
+from helpers import children_by_ppid, one_error_line, run, tidscope
 
 from tidscope.experiments import EXPERIMENTS
 
@@ -143,19 +143,6 @@ def test_bad_input(args: list[str], needle: str) -> None:
     assert proc.stdout == ""
 
 
-def _descendants(pid: int) -> list[int]:
-    out = []
-    for task in glob.glob("/proc/[0-9]*/status"):
-        try:
-            with open(task) as f:
-                fields = dict(line.split(":\t", 1) for line in f if ":\t" in line)
-        except OSError:
-            continue
-        if fields.get("PPid", "").strip() == str(pid):
-            out.append(int(fields["Pid"]))
-    return out
-
-
 @pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_run_reaps_everything(signo: int) -> None:
     proc = subprocess.Popen(
@@ -165,11 +152,11 @@ def test_signal_mid_run_reaps_everything(signo: int) -> None:
         text=True,
     )
     time.sleep(0.6)
-    kids = _descendants(proc.pid)
+    kids = children_by_ppid(proc.pid)
     proc.send_signal(signo)
     assert proc.wait(15) == 128 + signo
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
     for pid in kids:
         assert not os.path.exists(f"/proc/{pid}"), f"lab {pid} left behind"
-    assert _descendants(proc.pid) == []
+    assert children_by_ppid(proc.pid) == []
     assert not glob.glob("/sys/fs/cgroup/**/tidscope-*", recursive=True)

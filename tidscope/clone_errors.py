@@ -11,6 +11,7 @@ import os
 import resource
 
 from tidscope import flags
+from tidscope.procfs import read
 
 
 def explain_errno(
@@ -47,11 +48,8 @@ def explain_errno(
 
 
 def _sysctl(path: str) -> str:
-    try:
-        with open(f"/proc/sys/{path}") as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
+    value = read(f"/proc/sys/{path}")
+    return value.decode().strip() if value is not None else "?"
 
 
 def task_limits() -> str:

@@ -7,6 +7,7 @@ words the kernel wrote.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Any
@@ -22,10 +23,24 @@ def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
     return [int(x) for x in field.split()]
 
 
+@functools.cache
+def _our_depth() -> int:
+    """How many PID namespaces we are in: a child's ppid is comparable with
+    /proc only when it is in as many."""
+    me = os.getpid()
+    return len(_ns_ids(procfs.task_status(me, me) or {}, "NSpid", "Pid"))
+
+
 def _row(
-    role: str, kind: str, seen: tuple[int, int, int], tid_here: int, tgid_dir: int, name: str
+    role: str,
+    kind: str,
+    seen: tuple[int, int, int],
+    tid_here: int,
+    tgid_dir: int,
+    name: str | None,
 ) -> dict[str, Any]:
-    """A task's own (pid, tid, ppid) against its /proc status."""
+    """A task's own (pid, tid, ppid) against its /proc status; ``name``, if
+    given, is the name the task was to give itself."""
     pid, tid, ppid = seen
     row: dict[str, Any] = {"role": role, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid}
     status = procfs.task_status(tgid_dir, tid_here)
@@ -34,16 +49,15 @@ def _row(
         return row
     nspid = _ns_ids(status, "NSpid", "Pid")
     nstgid = _ns_ids(status, "NStgid", "Tgid")
-    own_depth = len(_ns_ids(procfs.task_status(os.getpid(), os.getpid()) or {}, "NSpid", "Pid"))
     row.update(tgid=int(status["Tgid"]), proc_ppid=int(status["PPid"]), name=status.get("Name"))
     mismatch = []
     if nspid and (nspid[0] != tid_here or nspid[-1] != tid):
         mismatch.append("tid")
     if nstgid and nstgid[-1] != pid:
         mismatch.append("pid")
-    if len(nspid) == own_depth and row["proc_ppid"] != ppid:
+    if len(nspid) == _our_depth() and row["proc_ppid"] != ppid:
         mismatch.append("ppid")
-    if row["name"] != name:
+    if name is not None and row["name"] != name:
         mismatch.append("name")
     row.update(agrees=not mismatch, mismatch=mismatch)
     return row
@@ -52,8 +66,7 @@ def _row(
 def parent_row() -> dict[str, Any]:
     me = os.getpid()
     tid = threading.get_native_id()
-    name = (procfs.task_status(me, tid) or {}).get("Name", "")
-    return _row("parent", "thread", (me, tid, os.getppid()), tid, me, name)
+    return _row("parent", "thread", (me, tid, os.getppid()), tid, me, None)
 
 
 def child_rows(children: Children) -> list[dict[str, Any]]:
