@@ -335,3 +335,57 @@ print(json.dumps(res))
     )
     assert out["VFORK,VM,SIGCHLD"] > 0
     assert out["VM,SIGCHLD"] < 0
+
+
+@pytest.mark.parametrize("flag_set", ["process", "thread"])
+def test_guard_passes_and_parks_or_fails_and_exits_at_once(flag_set: str) -> None:
+    """A guarded getppid: the child whose guard holds parks until released;
+    the one whose guard fails skips the rest of its program and exits
+    while still held (a zombie, or gone from our task list, before any
+    release), and is reaped or joined all the same."""
+    out = python(
+        PRELUDE
+        + f"""
+def state(tid):
+    where = f'/proc/{{tid}}' if {flag_set!r} == 'process' else f'/proc/self/task/{{tid}}'
+    try:
+        return open(f'{{where}}/stat').read().rpartition(')')[2].split()[0]
+    except FileNotFoundError:
+        return 'gone'
+def settle(tid, want, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while state(tid) not in want and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return state(tid)
+me, value = os.getpid(), flags.parse({flag_set!r})
+ppid = me if {flag_set!r} == 'process' else os.getppid()
+fds, kids = sorted(os.listdir('/proc/self/fd')), open(f'/proc/self/task/{{me}}/children').read()
+res = {{}}
+for name, expect in (('pass', ppid), ('fail', ppid + 100000)):
+    prog = [Op('getppid', expect=expect), Op('getpid')]
+    with Children(1, value, program=prog) as ch:
+        tid = ch.tids[0]
+        word = ch._group.child(0)['state']  # 1: ran, parked or parking; 2: exiting
+        held = state(tid) if name == 'pass' else settle(tid, ('Z', 'gone'))
+        rep = ch.report(0)
+    res[name] = dict(word=word, held=held, ran=rep.ran, stopped_at=rep.stopped_at,
+        guard_failed=rep.guard_failed, results=rep.results, wstatus=rep.wstatus,
+        after=os.path.exists(f'/proc/{{tid}}'))
+res['tasks'] = tasks() == [me]
+res['kids'] = open(f'/proc/self/task/{{me}}/children').read() == kids
+res['fds'] = sorted(os.listdir('/proc/self/fd')) == fds
+res['ppid'] = ppid
+print(json.dumps(res))
+"""
+    )
+    passed, failed = out["pass"], out["fail"]
+    gone_while_held = "Z" if flag_set == "process" else "gone"
+    assert passed["word"] == 1 and passed["held"] in ("S", "R")  # parked until released
+    assert passed["ran"] and passed["stopped_at"] is None and not passed["guard_failed"]
+    assert passed["results"][0] == out["ppid"] and passed["results"][1] > 0
+    assert failed["word"] == 2 and failed["held"] == gone_while_held  # nobody released it
+    assert not failed["ran"] and failed["stopped_at"] == 0 and failed["guard_failed"]
+    assert failed["results"] == [out["ppid"], 0]  # the op after the guard never ran
+    for case in (passed, failed):
+        assert case["wstatus"] == 0 and case["after"] is False
+    assert out["tasks"] and out["kids"] and out["fds"]

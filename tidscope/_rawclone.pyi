@@ -26,7 +26,7 @@ class Group:
         flags: int,
         count: int,
         stack_size: int,
-        ops: Sequence[tuple[int, Sequence[int], int]],
+        ops: Sequence[tuple[int, Sequence[int], int, int, bool]],
         scratch: Sequence[bytes],
         park: bool = ...,
         growsdown: bool = ...,

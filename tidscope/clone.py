@@ -70,19 +70,25 @@ KIND_BITS = 3  # TS_KIND_BITS in csrc/rawclone.h
 
 @dataclass(frozen=True)
 class Op:
-    """One raw syscall of a child's program."""
+    """One raw syscall of a child's program.
+
+    With ``expect``, a guard: the child exits at once (no parking, its
+    state word set to TS_EXITING and its futex woken as on the normal exit
+    path) unless this op returned exactly ``expect``."""
 
     name: str
     args: tuple[int | Ref, ...] = ()
+    expect: int | None = None
 
-    def encode(self) -> tuple[int, tuple[int, ...], int]:
-        """(nr, args, kinds) as the core takes them."""
+    def encode(self) -> tuple[int, tuple[int, ...], int, int, bool]:
+        """(nr, args, kinds, expect, guarded) as the core takes them."""
         kinds = 0
         for j, a in enumerate(self.args):
             if isinstance(a, Ref):
                 kinds |= a.kind << (KIND_BITS * j)
         values = tuple(a.value if isinstance(a, Ref) else a for a in self.args)
-        return SYSCALLS[self.name], values, kinds
+        guarded = self.expect is not None
+        return SYSCALLS[self.name], values, kinds, self.expect or 0, guarded
 
 
 # What `tidscope spawn` children do: report what the kernel tells them, then
@@ -101,8 +107,9 @@ class Report:
 
     index: int
     tid: int  # clone's return value, in our PID namespace
-    results: tuple[int, ...]  # each op's return value, -errno on failure
+    results: tuple[int, ...]  # each op's return value, -errno on failure (0: not run)
     ran: bool  # the child ran its whole program
+    stopped_at: int | None  # the guarded op that returned something else, if one did
     ptid_word: int
     ctid_word: int
     regs: tuple[int, int, int, int, int, int]  # nr, flags, stack, ptid, ctid, tls
@@ -113,6 +120,11 @@ class Report:
     pidfd: int  # the pidfd clone gave us (closed once joined), or -1
     resumed_ns: int  # CLOCK_MONOTONIC when clone returned to the parent
     state_at_resume: int  # the child's progress word then (2: it had reached SYS_exit)
+
+    @property
+    def guard_failed(self) -> bool:
+        """A guard stopped the program: the child exited without parking."""
+        return self.stopped_at is not None
 
 
 class SpawnError(TidscopeError):
@@ -261,11 +273,13 @@ class Children:
 
     def report(self, i: int) -> Report:
         c = self._group.child(i)
+        stopped = c["stopped_at"] - 1 if c["stopped_at"] else None
         return Report(
             index=i,
             tid=c["tid"],
             results=tuple(c["results"]),
-            ran=c["state"] >= 1,
+            ran=c["state"] >= 1 and stopped is None,
+            stopped_at=stopped,
             ptid_word=c["ptid"],
             ctid_word=c["ctid"],
             regs=c["regs"],

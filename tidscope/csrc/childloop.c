@@ -1,4 +1,5 @@
-/* The child's whole program: run each op, report, park until released, exit.
+/* The child's whole program: run each op, report, park until released, exit
+ * (at once, unparked, when a guarded op returns anything but its expected value).
  *
  * Runs on a raw stack with the parent's thread pointer: calls nothing,
  * touches no libc state, no TLS - and no stack.  setup.py compiles this file
@@ -77,6 +78,10 @@ ts_child_main(struct ts_slot *s)
 
 		s->ret[i] = sys6(op->nr, arg(s, op, 0), arg(s, op, 1), arg(s, op, 2),
 				 arg(s, op, 3), arg(s, op, 4), arg(s, op, 5));
+		if (op->guarded && s->ret[i] != op->expect) {
+			s->stopped_at = i + 1;
+			goto leave;
+		}
 	}
 	__atomic_store_n(&s->state, TS_RAN, __ATOMIC_RELEASE);
 	sys6(SYS_futex, (long)&s->state, s->wake_op, 1, 0, 0, 0);
@@ -90,4 +95,19 @@ ts_child_main(struct ts_slot *s)
 	__atomic_store_n(&s->state, TS_EXITING, __ATOMIC_RELEASE);
 	for (;;)
 		sys6(SYS_exit, 0, 0, 0, 0, 0, 0);
+
+leave:
+	/* A failed guard: exit without parking, and wake a parent waiting for
+	 * us to run as the normal path does.  The wake only names the word's
+	 * address, which stays mapped while we exist (the parent unmaps slots
+	 * only after we are gone). */
+	{
+		long word = (long)&s->state, wake = s->wake_op;
+
+		__asm__ volatile("" : "+r"(word), "+r"(wake));
+		__atomic_store_n(&s->state, TS_EXITING, __ATOMIC_RELEASE);
+		sys6(SYS_futex, word, wake, 1, 0, 0, 0);
+		for (;;)
+			sys6(SYS_exit, 0, 0, 0, 0, 0, 0);
+	}
 }

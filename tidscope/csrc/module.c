@@ -67,9 +67,12 @@ static int parse_op(PyObject *item, struct ts_op *op, Py_ssize_t index)
 {
 	PyObject *args;
 	Py_ssize_t n;
+	int guarded = 0;
 
-	if (!PyArg_ParseTuple(item, "lOk", &op->nr, &args, &op->kinds))
+	/* (nr, args, kinds[, expect, guarded]) */
+	if (!PyArg_ParseTuple(item, "lOk|lp", &op->nr, &args, &op->kinds, &op->expect, &guarded))
 		return -1;
+	op->guarded = guarded;
 	PyObject *seq = PySequence_Fast(args, "op arguments must be a sequence");
 	if (!seq)
 		return -1;
@@ -315,16 +318,19 @@ static PyObject *Group_child(Group *self, PyObject *arg)
 		return NULL;
 	const struct ts_child *c = &self->g.child[i];
 	const struct ts_slot *s = c->slot;
+	/* stopped_at is written before state: read after it, it is current. */
+	const int state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+	const int stopped_at = __atomic_load_n(&s->stopped_at, __ATOMIC_RELAXED);
 	PyObject *ret = PyTuple_New(self->g.nops);
 	if (!ret)
 		return NULL;
 	for (int k = 0; k < self->g.nops; k++) {
-		long v = c->joined || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) ? s->ret[k] : 0;
+		long v = c->joined || state ? s->ret[k] : 0;
 		PyTuple_SET_ITEM(ret, k, PyLong_FromLong(v));
 	}
 	return Py_BuildValue(
-		"{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,s:y#,s:(kkkkkk),s:k,s:k,s:i,s:i,s:l,s:i}", "tid",
-		c->tid, "state", __atomic_load_n(&s->state, __ATOMIC_ACQUIRE), "ptid", s->ptid,
+		"{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,s:y#,s:(kkkkkk),s:k,s:k,s:i,s:i,s:l,s:i}",
+		"tid", c->tid, "state", state, "stopped_at", stopped_at, "ptid", s->ptid,
 		"ctid", __atomic_load_n(&s->ctid, __ATOMIC_ACQUIRE), "joined", c->joined,
 		"reaped", c->reaped, "wstatus", c->wstatus, "results", ret, "scratch",
 		s->scratch, (Py_ssize_t)TS_SCRATCH_SIZE, "regs", c->regs[0], c->regs[1], c->regs[2],

@@ -33,11 +33,15 @@ enum ts_arg_kind {
 	TS_ARG_STACK = 4,   /* an offset from the lowest usable byte of its stack */
 };
 
-/* One raw syscall of a child's program. */
+/* One raw syscall of a child's program.  A guarded op ends the program
+ * unless it returned exactly expect: the child then exits at once, without
+ * parking. */
 struct ts_op {
 	long nr;
 	long arg[TS_NARGS];
 	unsigned long kinds;
+	long expect;
+	int guarded;
 };
 
 enum ts_state {
@@ -52,6 +56,7 @@ struct ts_slot {
 	int ptid;  /* CLONE_PARENT_SETTID word, or the pidfd with clone(2)'s CLONE_PIDFD */
 	int pidfd; /* clone3's CLONE_PIDFD word */
 	int state; /* enum ts_state, written by the child */
+	int stopped_at; /* 1 + the index of the guarded op that failed, 0 if none */
 	int nops;
 	int park;       /* nonzero: wait for *go before exiting */
 	int go_wait_op; /* FUTEX_WAIT, with FUTEX_PRIVATE_FLAG iff CLONE_VM */
