@@ -3,10 +3,20 @@
 Experiments change what they observe (the working directory, signal
 dispositions, the hostname, mounts), so each runs in its own process, by
 default in private UTS, mount and IPC namespaces (inside a new user namespace
-when we are not root), and reports one JSON value through a pipe.  Whatever
-happens - an exception, a crash, a timeout, a signal to tidscope - the lab
-and every child it made are reaped: tidscope is a child subreaper while labs
-run, and raw process children of a lab die with it (PR_SET_PDEATHSIG).
+when we are not root), and reports through a pipe, one JSON line a message.
+
+Nothing a lab makes outlives it:
+ - the lab dies with tidscope (PR_SET_PDEATHSIG, checked against a parent
+   that died before it was set), and its raw process children die with the
+   lab the same way (see probes.spawn_one);
+ - tidscope is a child subreaper while labs run, and reaps every lab and
+   every child a lab hands it, whatever happens: an exception, a crash, a
+   timeout, a signal to tidscope;
+ - whatever a lab creates outside its own namespaces (a directory, a SysV
+   semaphore, a cgroup) is registered with tidscope *before* it is created,
+   and tidscope removes what is left once the lab is gone.
+Every failure, in the lab or in tidscope's own steps, comes back as
+``{"error": ...}`` naming the step: nothing a lab raises escapes it.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import contextlib
 import errno
 import json
 import os
+import secrets
 import select
 import signal
 import time
@@ -24,6 +35,8 @@ from typing import Any, NoReturn
 
 from tidscope import _rawclone, reaper
 from tidscope.clone import SYSCALLS
+from tidscope.clone_errors import task_limits
+from tidscope.errors import note
 from tidscope.signals import TERMINATING
 
 CLONE_NEWNS = 0x00020000
@@ -32,6 +45,10 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MNT_DETACH = 2
+IPC_RMID = 0
+PR_SET_PDEATHSIG = 1
+KILL_AFTER = 2.0  # seconds a lab has to end after SIGTERM, or a timeout
 
 
 class LabUnavailable(Exception):
@@ -43,12 +60,107 @@ class LabUnavailable(Exception):
 
 
 def sys(name: str, *args: int | bytearray) -> int:
-    """A raw syscall in this process (OSError on failure)."""
-    return _rawclone.syscall(SYSCALLS[name], *args)
+    """A raw syscall in this process; OSError names the syscall on failure."""
+    try:
+        return _rawclone.syscall(SYSCALLS[name], *args)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, name) from None
 
 
 def cstr(text: str) -> bytearray:
     return bytearray(text.encode() + b"\0")
+
+
+def errname(err: int) -> str:
+    return errno.errorcode.get(err, str(err))
+
+
+def step_error(step: str, err: OSError) -> str:
+    """``pipe2: EMFILE (Too many open files)``."""
+    return f"{step}: {errname(err.errno or 0)} ({err.strerror or os.strerror(err.errno or 0)})"
+
+
+# -- what a lab registers ---------------------------------------------------------
+
+_here = {"channel": -1}  # in a lab: its end of the report pipe
+
+
+def _send(message: dict[str, Any]) -> None:
+    data = (json.dumps(message, default=str) + "\n").encode()
+    while data:
+        data = data[os.write(_here["channel"], data) :]
+
+
+def register(kind: str, name: str | int) -> None:
+    """Tell tidscope, before it exists, about something this lab is about to
+    create outside its own namespaces: tidscope removes it if it is left."""
+    if _here["channel"] >= 0:
+        _send({"created": kind, "name": name})
+
+
+def make_dir(prefix: str) -> str:
+    """A new private directory under the temporary directory, registered."""
+    # Not tempfile.gettempdir(): it probes by creating files, and its error
+    # when it cannot is no one line.
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    path = os.path.join(tmp, f"{prefix}{secrets.token_hex(6)}")
+    register("dir", path)
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, f"mkdir {path}") from None
+    return path
+
+
+def sem_key() -> int:
+    """A fresh SysV IPC key for a semaphore set, registered."""
+    key = secrets.randbelow(1 << 30) + 1
+    register("sem", key)
+    return key
+
+
+def remove(kind: str, name: str | int) -> None:
+    """Remove one registered thing if it is still there; say so on stderr
+    when it cannot be removed."""
+    try:
+        if kind == "sem":
+            try:
+                sem = sys("semget", int(name), 0, 0)
+            except FileNotFoundError:
+                return
+            sys("semctl", sem, 0, IPC_RMID, 0)
+            return
+        path = str(name)
+        if kind == "dir":
+            with contextlib.suppress(OSError):  # a mount a child left on it
+                sys("umount2", cstr(path), MNT_DETACH)
+        for _ in range(200):  # a reaped task leaves its cgroup asynchronously
+            try:
+                os.rmdir(path)
+                return
+            except OSError as err:
+                if kind != "cgroup" or err.errno != errno.EBUSY:
+                    raise
+            time.sleep(0.01)
+        os.rmdir(path)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        if _here["channel"] >= 0:  # in the lab: tidscope tries again, and says so
+            return
+        step = "semctl IPC_RMID" if kind == "sem" else "rmdir"
+        what, how = (
+            (f"SysV semaphore key {name}", f"ipcrm -S {name}")
+            if kind == "sem"
+            else (str(name), f"rmdir {name}")
+        )
+        note(
+            "verify-flags",
+            f"could not remove {what}, made by a lab ({step_error(step, err)}): {how}",
+        )
+
+
+# -- namespaces --------------------------------------------------------------------
 
 
 def _write(path: str, text: str) -> None:
@@ -61,11 +173,11 @@ def enter_user_namespace() -> None:
     uid, gid = os.geteuid(), os.getegid()
     try:
         sys("unshare", CLONE_NEWUSER)
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"0 {uid} 1")
+        _write("/proc/self/gid_map", f"0 {gid} 1")
     except OSError as err:
         raise LabUnavailable("cannot create a user namespace", err.errno or 0) from None
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"0 {uid} 1")
-    _write("/proc/self/gid_map", f"0 {gid} 1")
 
 
 def isolate() -> str:
@@ -82,80 +194,144 @@ def isolate() -> str:
     return how
 
 
+# -- running a lab -----------------------------------------------------------------
+
+
 def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) -> Any:
     """``fn()`` in a new lab process; returns its JSON value.
 
     A lab that cannot be set up returns ``{"unavailable": reason}``; one
-    that fails returns ``{"error": reason}``.  Children the lab left us
-    (CLONE_PARENT children are ours to reap) are reaped here.
+    that fails, or that we could not start, watch or reap, returns
+    ``{"error": reason}``.  Children the lab left us (CLONE_PARENT children
+    are ours to reap) are reaped here, and what it registered is removed.
     """
-    before = reaper.children()
-    rfd, wfd = os.pipe()
+    try:
+        before = reaper.children()
+        rfd, wfd = os.pipe()
+    except OSError as err:
+        return {"error": "cannot start the lab: " + step_error("pipe2", err)}
+    try:
+        return _watch(fn, isolated, timeout, before, rfd, wfd)
+    finally:
+        for fd in (rfd, wfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _watch(
+    fn: Callable[[], Any], isolated: bool, timeout: float, before: set[int], rfd: int, wfd: int
+) -> Any:
     # Terminating signals wait while we fork (Python's after-fork hooks must
     # not be interrupted in the lab) and while we reap (every lab is reaped,
     # however often tidscope is signalled); they are handled right after.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
-    pid = os.fork()
-    if pid == 0:  # the lab
-        os.close(rfd)
-        _lab(fn, isolated, wfd, mask)
+    try:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
+    except OSError as err:
+        return {"error": "cannot start the lab: " + step_error("rt_sigprocmask", err)}
+    try:
+        parent = sys("getpid")  # os.getpid() would hide a failure as -1
+        pid = os.fork()
+    except OSError as err:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if err.filename == "getpid":
+            return {"error": "cannot start the lab: " + step_error("getpid", err)}
+        why = step_error("fork", err)
+        if err.errno == errno.EAGAIN:
+            why += f": {task_limits()}: raise it with prlimit --nproc, or end other tasks"
+        return {"error": "cannot fork the lab: " + why}
+    if pid == 0:  # the lab: never returns, whatever happens
+        try:
+            _here["channel"] = wfd
+            os.close(rfd)
+            _lab(fn, isolated, parent, mask)
+        finally:
+            os._exit(1)
     os.close(wfd)
-    data: bytes | None = b""
+    registered: list[tuple[str, str | int]] = []
+    outcome: dict[str, Any] = {}
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        data = _read_all(rfd, timeout)
+        outcome = _read(rfd, timeout, registered) or {
+            "error": f"the lab did not answer within {timeout:g}s"
+        }
+    except OSError as err:
+        outcome = {"error": "cannot watch the lab: " + step_error(err.filename or "read", err)}
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
         raise
     finally:
-        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
-        os.close(rfd)
-        reaper.reap(pid, 2.0)
+        with contextlib.suppress(OSError):
+            signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
+        if "error" in outcome:  # stuck, or we cannot watch it: no grace
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        reaped = reaper.reap(pid, KILL_AFTER)
         for left in reaper.children() - before:  # CLONE_PARENT children, orphans
-            reaper.reap(left, 2.0)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    if data is None:
-        return {"error": f"the lab did not answer within {timeout:g}s"}
-    try:
-        value = json.loads(data) if data else {"error": "the lab died without answering"}
-    except ValueError:
-        value = {"error": "the lab answered garbage"}
-    return value
+            reaper.reap(left, KILL_AFTER)
+        for kind, name in registered:
+            remove(kind, name)
+        with contextlib.suppress(OSError):
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    if reaped is not None and "error" not in outcome:
+        return {"error": f"cannot reap the lab: {reaped}"}
+    return outcome
 
 
-def _lab(
-    fn: Callable[[], Any], isolated: bool, wfd: int, mask: set[int | signal.Signals]
-) -> NoReturn:
+def _read(
+    fd: int, timeout: float, registered: list[tuple[str, str | int]]
+) -> dict[str, Any] | None:
+    """The lab's messages until it closes the pipe: registrations go to
+    ``registered``, the last ``result`` is returned (None: timed out)."""
+    buf = b""
+    result: dict[str, Any] | None = None
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 65536)
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                return {"error": "the lab answered garbage"}
+            if "created" in message:
+                registered.append((message["created"], message["name"]))
+            elif "result" in message:
+                result = message["result"]
+        if not chunk:
+            return result if result is not None else {"error": "the lab died without answering"}
+
+
+def _lab(fn: Callable[[], Any], isolated: bool, parent: int, mask: set[Any]) -> NoReturn:
     """The lab's side of :func:`run`: report one JSON value, then exit."""
     code = 0
     try:
+        # Die with tidscope; if it died before this took effect, we were
+        # reparented and no signal will come: leave now.
+        sys("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if sys("getppid") != parent:
+            os._exit(1)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        try:  # our caller's directory may be one we cannot enter again
+            os.chdir("/")
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, "chdir /") from None
         how = isolate() if isolated else "unisolated"
         value = fn()
         if isinstance(value, dict):
             value.setdefault("lab", how)
     except LabUnavailable as err:
         value = {"unavailable": str(err), "errno": err.errno}
+    except OSError as err:
+        value = {"error": "lab: " + step_error(err.filename or "syscall", err)}
+        code = 1
     except BaseException as err:  # report everything, even KeyboardInterrupt
         value = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
         code = 1
     with contextlib.suppress(BaseException):
-        os.write(wfd, json.dumps(value).encode())
+        _send({"result": value})
     os._exit(code)
-
-
-def _read_all(fd: int, timeout: float) -> bytes | None:
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            return None
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)

@@ -1,12 +1,13 @@
 """Observations of a child from its parent's side, for the flag experiments.
 
-Each returns what it saw, or None when the kernel would not let us look
-(kcmp compiled out or denied, /proc hidden): a missing observation is never
-counted as an effect.
+Each returns what it saw or, when a syscall of ours failed, the
+:class:`~tidscope.experiments.base.Failed` step: a look we could not take
+is never counted as an effect, present or absent.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 from tidscope import flags, procfs
 from tidscope.clone import Children, Op, Report
+from tidscope.experiments.base import Failed, ours
 from tidscope.lab import sys
 
 # kcmp(2) types for the resources clone flags share.
@@ -21,36 +23,68 @@ KCMP = {"VM": 1, "FILES": 2, "FS": 3, "SIGHAND": 4, "IO": 5, "SYSVSEM": 6}
 PR_SET_PDEATHSIG = 1
 
 
-def kcmp(pid1: int, pid2: int, resource: str) -> bool | None:
-    """Do the two tasks share ``resource``?  None if kcmp is unavailable."""
+def pid() -> int:
+    """Our pid, by the raw syscall: os.getpid() hides a failure as -1."""
+    return sys("getpid")
+
+
+def kcmp(pid1: int, pid2: int, resource: str) -> bool | Failed | None:
+    """Do the two tasks share ``resource``?  None if this kernel has no kcmp."""
     try:
         return sys("kcmp", pid1, pid2, KCMP[resource], 0, 0) == 0
-    except OSError:
-        return None
+    except OSError as err:
+        if err.errno == errno.ENOSYS:
+            return None
+        return Failed(f"kcmp KCMP_{resource}", err.errno or 0)
 
 
-def ns_inode(pid: int, ns: str) -> int | None:
+def ns_inode(task: int, ns: str) -> int | Failed:
+    path = f"/proc/{task}/ns/{ns}"
+    return ours(f"stat {path}", lambda: os.stat(path).st_ino)
+
+
+def new_ns(task: int, ns: str) -> tuple[bool | Failed, dict[str, Any]]:
+    """Is ``task`` in another ``ns`` namespace than ours?  With both inodes,
+    as evidence."""
+    mine, theirs = ns_inode(pid(), ns), ns_inode(task, ns)
+    new: bool | Failed
+    if isinstance(mine, Failed):
+        new = mine
+    elif isinstance(theirs, Failed):
+        new = theirs
+    else:
+        new = mine != theirs
+    return new, {f"our_{ns}_ns_inode": str(mine), f"child_{ns}_ns_inode": str(theirs)}
+
+
+def status(tgid: int, tid: int | None = None) -> dict[str, str] | Failed:
+    """A task's /proc status, or the failed read."""
+    tid = tgid if tid is None else tid
+    path = f"/proc/{tgid}/task/{tid}/status"
     try:
-        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino
-    except OSError:
-        return None
+        with open(path, "rb") as f:
+            data = f.read(1 << 16)
+    except OSError as err:
+        return Failed(f"read {path}", err.errno or 0)
+    return procfs.status_fields(data)
 
 
-def new_ns(pid: int, ns: str) -> tuple[bool | None, dict[str, int | None]]:
-    """Is ``pid`` in another ``ns`` namespace than ours (None if /proc will
-    not say)?  With both inodes, as evidence."""
-    mine, theirs = ns_inode(os.getpid(), ns), ns_inode(pid, ns)
-    new = None if mine is None or theirs is None else mine != theirs
-    return new, {f"our_{ns}_ns_inode": mine, f"child_{ns}_ns_inode": theirs}
+def signal_bit(fields: dict[str, str] | Failed, field: str, signo: int) -> bool | Failed:
+    if isinstance(fields, Failed):
+        return fields
+    mask = fields.get(field)
+    if mask is None:
+        return Failed(f"{field} in /proc status", errno.ENODATA)
+    return bool(int(mask, 16) >> (signo - 1) & 1)
 
 
-def status(tgid: int, tid: int | None = None) -> dict[str, str]:
-    return procfs.task_status(tgid, tid if tid is not None else tgid) or {}
-
-
-def signal_bit(status_fields: dict[str, str], field: str, signo: int) -> bool | None:
-    mask = status_fields.get(field)
-    return None if mask is None else bool(int(mask, 16) >> (signo - 1) & 1)
+def status_int(fields: dict[str, str] | Failed, field: str) -> int | Failed:
+    if isinstance(fields, Failed):
+        return fields
+    try:
+        return int(fields[field])
+    except (KeyError, ValueError):
+        return Failed(f"{field} in /proc status", errno.ENODATA)
 
 
 def spawn_one(
@@ -65,8 +99,8 @@ def spawn_one(
     """One parked raw child (enter it with ``with``); process children die
     with the lab.
 
-    The PR_SET_PDEATHSIG op goes last, so the program's result indices
-    stay as written."""
+    PR_SET_PDEATHSIG goes after the program, so the program's result
+    indices stay as written."""
     is_thread = flags.has(value, "THREAD")
     prog = list(program)
     if not is_thread:
@@ -85,4 +119,4 @@ def spawn_one(
 
 def child_pid(ch: Children, rep: Report) -> int:
     """The child's thread group leader, in our PID namespace."""
-    return ch.tgid(rep.tid)
+    return pid() if ch.is_thread else rep.tid

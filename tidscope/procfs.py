@@ -205,8 +205,11 @@ def parse_cmdline(data: bytes) -> tuple[str, ...]:
 def task_status(tgid: int, tid: int, root: str = PROC) -> dict[str, str] | None:
     """``/proc/<tgid>/task/<tid>/status`` as a dict, or None if unreadable."""
     data = read_all(f"{root}/{tgid}/task/{tid}/status")
-    if data is None:
-        return None
+    return None if data is None else status_fields(data)
+
+
+def status_fields(data: bytes) -> dict[str, str]:
+    """Every ``Key: value`` line of a status file."""
     status: dict[str, str] = {}
     for line in data.decode("utf-8", "surrogateescape").splitlines():
         key, sep, value = line.partition(":")

@@ -9,6 +9,7 @@ of our descendants become our children, so that they can be reaped too.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import time
@@ -52,21 +53,30 @@ def descendants(pid: int | None = None) -> list[int]:
     return found
 
 
-def reap(pid: int, kill_after: float) -> None:
-    """Wait for our child ``pid``; SIGKILL it once ``kill_after`` seconds passed."""
+def reap(pid: int, kill_after: float) -> str | None:
+    """Wait for our child ``pid``; SIGKILL it once ``kill_after`` seconds passed.
+
+    None once it is reaped (or is not ours to reap); else why it could not
+    be waited for (``wait4: EPERM``): it is killed then, and left to init.
+    """
     deadline = time.monotonic() + kill_after
     while True:
         try:
             done, _ = os.waitpid(pid, os.WNOHANG | WALL)
         except ChildProcessError:
-            return
+            return None
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            return f"wait4: {errno.errorcode.get(err.errno or 0, err.errno)}"
         if done:
-            return
+            return None
         if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
             deadline = float("inf")
-        time.sleep(0.005)
+        with contextlib.suppress(OSError):  # a failing nanosleep only makes us spin
+            time.sleep(0.005)
 
 
 def end_all(signo: int, kill_after: float, keep: AbstractSet[int] = frozenset()) -> None:

@@ -1,9 +1,12 @@
 """``verify-flags``: run the experiments, judge them, and test combinations.
 
-A verdict is ``pass`` only when every observation that could be made shows
-the flag's effect with the flag, none shows it without, and at least one
-observation was made each way.  An experiment that cannot run is ``skip``
-(no privilege, no kernel support) or ``error``, never ``pass``.
+A verdict is ``pass`` only when every observation was made, all show the
+flag's effect with the flag and none shows it without, at least one each
+way.  ``fail`` needs the same: every observation made, and one contradicting
+the documented effect.  An observation whose syscall failed is never
+evidence: its row is ``error``, naming the step and the errno.  An
+experiment that cannot run here is ``skip`` (no privilege, no kernel
+support) or ``error``, never ``pass``.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import Any
 
 from tidscope import flags, lab, reaper
 from tidscope.clone import SpawnError
-from tidscope.experiments import BY_FLAG, EXPERIMENTS, Experiment, Run, Unobservable
+from tidscope.experiments import BY_FLAG, EXPERIMENTS, Experiment, Failed, Run, Unobservable
+from tidscope.experiments.base import shown
 from tidscope.probes import spawn_one
 
 SIGCHLD = int(signal.SIGCHLD)
 
-# Errnos that mean "cannot be done here", not "the experiment broke".
+# Errnos with which the kernel refuses a flag it will not grant us here:
+# "cannot be done here", not "the experiment broke".
 CANNOT = {errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOSPC, errno.EUSERS}
 
 COLUMNS = ("flag", "effect", "with_flag", "without_flag", "verdict", "reason")
@@ -36,10 +41,14 @@ def _run_probe(exp: Experiment, value: int) -> dict[str, Any]:
     except Unobservable as err:
         return {"unobservable": str(err)}
     except SpawnError as err:
-        return {"errno": err.errno, "error": err.message}
+        return {"errno": err.errno, "error": err.message, "spawn": True}
     except OSError as err:
-        return {"errno": err.errno, "error": f"{err.strerror} ({err.filename or 'syscall'})"}
-    return {"checks": run.checks, "evidence": run.evidence}
+        return {"errno": err.errno, "error": lab.step_error(err.filename or "syscall", err)}
+    checks = {
+        k: {"failed": str(v), "errno": v.errno} if isinstance(v, Failed) else v
+        for k, v in run.checks.items()
+    }
+    return {"checks": checks, "evidence": {k: shown(v) for k, v in run.evidence.items()}}
 
 
 def _lab_body(exp: Experiment) -> Callable[[], dict[str, Any]]:
@@ -69,17 +78,22 @@ class Row:
     evidence: dict[str, Any]
 
 
+def _failed(check: Any) -> bool:
+    return isinstance(check, dict) and "failed" in check
+
+
 def _summary(run: dict[str, Any]) -> str:
     if "checks" not in run:
         return run.get("error") or run.get("unobservable") or "-"
     marks = {True: "yes", False: "no", None: "n/a"}
-    return " ".join(f"{k}={marks[v]}" for k, v in run["checks"].items())
+    return " ".join(f"{k}={'error' if _failed(v) else marks[v]}" for k, v in run["checks"].items())
 
 
 def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
     """The verdict for one experiment's lab outcome."""
     evidence = dict(outcome)
-    for label, value in (("with", exp.base | exp.bit), ("without", exp.base)):
+    runs = (("with", exp.base | exp.bit), ("without", exp.base))
+    for label, value in runs:
         if isinstance(evidence.get(label), dict):
             evidence[label] = {"flags": _describe(exp, value), **evidence[label]}
     row = Row(f"CLONE_{exp.flag}", exp.effect, exp.method, "-", "-", "skip", "", evidence)
@@ -94,14 +108,29 @@ def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
         return row
     with_, without = outcome["with"], outcome["without"]
     row.with_flag, row.without_flag = _summary(with_), _summary(without)
-    for run, value in ((with_, exp.base | exp.bit), (without, exp.base)):
+    # The run without the flag goes first: if even it could not clone, a
+    # refusal of the flag proves nothing about privilege.
+    for run, value in ((without, exp.base), (with_, exp.base | exp.bit)):
         if "unobservable" in run:
             row.reason = run["unobservable"]
             return row
         if "errno" in run:
-            row.verdict = "skip" if run["errno"] in CANNOT else "error"
+            refused = run is with_ and run.get("spawn") and run["errno"] in CANNOT
+            row.verdict = "skip" if refused else "error"
             row.reason = f"{_describe(exp, value)}: {run['error']}"
             return row
+    failed: dict[str, list[str]] = {}
+    for label, run in (("with", with_), ("without", without)):
+        for check in run["checks"].values():
+            if _failed(check):
+                failed.setdefault(check["failed"], []).append(label)
+    if failed:
+        row.verdict = "error"
+        row.reason = "not observed: " + "; ".join(
+            f"{step} ({' and '.join(dict.fromkeys(labels))} the flag)"
+            for step, labels in failed.items()
+        )
+        return row
     seen_with = [v for v in with_["checks"].values() if v is not None]
     seen_without = [v for v in without["checks"].values() if v is not None]
     if not seen_with or not seen_without:

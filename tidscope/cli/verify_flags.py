@@ -21,17 +21,29 @@ from tidscope.signals import terminating_signals
 @click.option(
     "--explain", "show_evidence", is_flag=True, help="Show the evidence behind each verdict."
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 unless every row passed (with --invalid: unless every row agrees).",
+)
 @output_options()
 def command(
-    flag_names: tuple[str, ...], invalid: bool, show_evidence: bool, fmt: str, no_headers: bool
+    flag_names: tuple[str, ...],
+    invalid: bool,
+    show_evidence: bool,
+    strict: bool,
+    fmt: str,
+    no_headers: bool,
 ) -> int:
     """Prove what each clone flag does, by experiment, on the running kernel.
 
     For every flag (or each FLAG given, e.g. VM or CLONE_NEWPID), clone a
     raw child with and without it and observe both: kcmp(2) and /proc from
     the parent's side, a syscall the child made from its side.  pass means
-    the effect was seen with the flag and not without it.  Exit status: 0
-    when no row failed, 1 when one failed or errored, 2 for usage errors.
+    the effect was seen with the flag and not without it; a look that could
+    not be taken makes the row error, never pass or fail.  Exit status: 0
+    when no row is fail or error (skip rows are fine, unless --strict), 1
+    otherwise, 2 for usage errors.
     """
     from tidscope import verify
 
@@ -47,6 +59,8 @@ def command(
         with terminating_signals():
             combos = verify.run_combos()
         render(combos, verify.COMBO_COLUMNS, fmt, headers=not no_headers)
+        if strict:
+            return 0 if all(r["agrees"] for r in combos) else 1
         return 1 if any(r["agrees"] is None for r in combos) else 0
     names = verify.parse_names(flag_names) if flag_names else None
     with terminating_signals():
@@ -58,4 +72,6 @@ def command(
     if show_evidence and fmt == "table":
         for row in rows:
             click.echo("\n" + "\n".join(verify.explain_lines(row)))
+    if strict:
+        return 0 if all(r.verdict == "pass" for r in rows) else 1
     return 1 if any(r.verdict in ("fail", "error") for r in rows) else 0

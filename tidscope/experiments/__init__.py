@@ -12,7 +12,7 @@ import signal
 
 from tidscope import flags
 from tidscope.clone import ARCH
-from tidscope.experiments.base import Experiment, Run, Unobservable
+from tidscope.experiments.base import Experiment, Failed, Run, Unobservable
 from tidscope.experiments.clone3 import probe_clear_sighand, probe_into_cgroup
 from tidscope.experiments.namespaces import (
     probe_newcgroup,
@@ -43,7 +43,7 @@ from tidscope.experiments.tasks import (
     probe_vfork,
 )
 
-__all__ = ["BY_FLAG", "EXPERIMENTS", "Experiment", "Run", "Unobservable"]
+__all__ = ["BY_FLAG", "EXPERIMENTS", "Experiment", "Failed", "Run", "Unobservable"]
 
 SIGCHLD = int(signal.SIGCHLD)
 

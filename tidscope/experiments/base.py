@@ -1,24 +1,49 @@
-"""What an experiment returns, and the verdict helpers its probes share."""
+"""What an experiment returns, and how its observations say whether they were made.
+
+An observation is a value or a :class:`Failed`: the step (a syscall, ours or
+the child's) that could not be carried out, with its errno.  A Failed value
+is never evidence: every check computed from it is that same Failed, and a
+row that cites one is an ``error``, never ``pass`` or ``fail``.
+"""
 
 from __future__ import annotations
 
+import errno as errnos
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tidscope import flags
+from tidscope.clone import Report
+
+T = TypeVar("T")
 
 
 class Unobservable(Exception):
     """The experiment cannot be set up here (the message says why)."""
 
 
+@dataclass(frozen=True)
+class Failed:
+    """An observation not made: ``step`` failed with ``errno``."""
+
+    step: str  # "child getuid", "kcmp", "read /proc/self/fdinfo/5"
+    errno: int
+
+    def __str__(self) -> str:
+        return f"{self.step}: {errnos.errorcode.get(self.errno, str(self.errno))}"
+
+
+# An observation's verdict: the effect showed (True), did not (False), cannot
+# be seen here by design (None), or could not be observed (Failed).
+Check = bool | Failed | None
+
+
 @dataclass
 class Run:
-    """One clone's observations: for each, whether the flag's effect showed
-    (True), did not (False) or could not be seen (None)."""
+    """One clone's observations, each a :data:`Check`."""
 
-    checks: dict[str, bool | None]
+    checks: dict[str, Check]
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
@@ -41,10 +66,44 @@ class Experiment:
         return flags.FLAGS[self.flag]
 
 
-def negate(value: bool | None) -> bool | None:
-    return None if value is None else not value
+def child(rep: Report, index: int, step: str) -> int | Failed:
+    """What op ``index`` of the child's program returned, or why it tells nothing."""
+    if not rep.ran:
+        return Failed(f"child {step} (the child did not run its program)", errnos.ETIMEDOUT)
+    rc = rep.results[index]
+    return Failed(f"child {step}", -rc) if rc < 0 else rc
 
 
-def if_ran(rc: int, effect: bool) -> bool | None:
-    """An effect that needs the child's syscall to have succeeded."""
-    return effect if rc >= 0 else None
+def ours(step: str, fn: Callable[..., T], *args: Any) -> T | Failed:
+    """``fn(*args)`` from our side, or the Failed step when it raised OSError."""
+    try:
+        return fn(*args)
+    except OSError as err:
+        return Failed(step, err.errno or 0)
+
+
+def need(step: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, a step the experiment cannot do without: its OSError
+    names ``step``, and the run becomes an error."""
+    try:
+        return fn(*args)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, step) from None
+
+
+def effect(test: Callable[..., bool | None], *values: Any) -> Check:
+    """``test(*values)``, unless one of the values was not observed: then
+    the first such Failed, which no verdict counts as evidence."""
+    for value in values:
+        if isinstance(value, Failed):
+            return value
+    return test(*values)
+
+
+def negate(value: Check) -> Check:
+    return value if value is None or isinstance(value, Failed) else not value
+
+
+def shown(value: Any) -> Any:
+    """An evidence value as JSON can carry it (a Failed as its text)."""
+    return str(value) if isinstance(value, Failed) else value

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import struct
-import time
 
-from tidscope import flags
+from tidscope import flags, lab
 from tidscope.clone import Op, scratch
-from tidscope.experiments.base import Run, Unobservable, if_ran, negate
+from tidscope.experiments.base import Run, Unobservable, child, effect, need, negate, ours
 from tidscope.probes import child_pid, signal_bit, spawn_one, status
 
 SIGCHLD = int(signal.SIGCHLD)
@@ -17,17 +17,18 @@ SIGUSR2 = int(signal.SIGUSR2)
 
 
 def probe_clear_sighand(value: int) -> Run:
-    signal.signal(SIGUSR2, lambda signo, frame: None)
+    need("rt_sigaction", signal.signal, SIGUSR2, lambda signo, frame: None)
     try:
         prog = [Op("rt_sigaction", (SIGUSR2, 0, scratch(0), 8))]
         with spawn_one(value, prog, clone3=True, exit_signal=SIGCHLD) as ch:
             rep = ch.report(0)
             caught = signal_bit(status(child_pid(ch, rep)), "SigCgt", SIGUSR2)
     finally:
-        signal.signal(SIGUSR2, signal.SIG_DFL)
+        need("rt_sigaction", signal.signal, SIGUSR2, signal.SIG_DFL)
     (handler,) = struct.unpack("Q", rep.scratch[:8])
+    got = child(rep, 0, "rt_sigaction")
     return Run(
-        {"sigcgt": negate(caught), "sigaction": if_ran(rep.results[0], handler == 0)},
+        {"sigcgt": negate(caught), "sigaction": effect(lambda _: handler == 0, got)},
         {"child_SigCgt_has_SIGUSR2": caught, "child_handler": hex(handler)},
     )
 
@@ -44,28 +45,40 @@ def _cgroup2() -> tuple[str, str]:
     return point, path
 
 
+def _cgroup_of(tid: int) -> str:
+    with open(f"/proc/{tid}/cgroup") as f:
+        return next(ln.strip().partition("::")[2] for ln in f if ln.startswith("0::"))
+
+
+def _listed(procs: str, tid: int) -> bool:
+    with open(procs) as f:
+        return str(tid) in f.read().split()
+
+
 def probe_into_cgroup(value: int) -> Run:
-    point, path = _cgroup2()
-    leaf = f"{path.rstrip('/')}/tidscope-{os.getpid()}"
+    point, path = need("read /proc/self/mountinfo", _cgroup2)
+    leaf = f"{path.rstrip('/')}/tidscope-{secrets.token_hex(6)}"
+    lab.register("cgroup", point + leaf)
     try:
         os.mkdir(point + leaf)
     except OSError as err:
         raise Unobservable(f"cannot create cgroup {leaf}: {os.strerror(err.errno or 0)}") from None
-    fd = os.open(point + leaf, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        into = flags.has(value, "INTO_CGROUP")
-        with spawn_one(value, clone3=True, exit_signal=SIGCHLD, cgroup_fd=fd if into else -1) as ch:
-            rep = ch.report(0)
-            with open(f"/proc/{rep.tid}/cgroup") as f:
-                where = next(ln.strip().partition("::")[2] for ln in f if ln.startswith("0::"))
-            with open(f"{point}{leaf}/cgroup.procs") as f:
-                listed = str(rep.tid) in f.read().split()
+        fd = need(f"open {point}{leaf}", os.open, point + leaf, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            into = flags.has(value, "INTO_CGROUP")
+            with spawn_one(
+                value, clone3=True, exit_signal=SIGCHLD, cgroup_fd=fd if into else -1
+            ) as ch:
+                rep = ch.report(0)
+                where = ours(f"read /proc/{rep.tid}/cgroup", _cgroup_of, rep.tid)
+                procs = f"{point}{leaf}/cgroup.procs"
+                listed = ours(f"read {procs}", _listed, procs, rep.tid)
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
-        for _ in range(100):  # the reaped child leaves the cgroup asynchronously
-            try:
-                os.rmdir(point + leaf)
-                break
-            except OSError:
-                time.sleep(0.01)
-    return Run({"cgroup": where == leaf, "procs": listed}, {"child_cgroup": where, "target": leaf})
+        lab.remove("cgroup", point + leaf)
+    return Run(
+        {"cgroup": effect(lambda w: w == leaf, where), "procs": listed},
+        {"child_cgroup": where, "target": leaf},
+    )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import signal
 import socket
 import struct
-import tempfile
 
+from tidscope import lab
 from tidscope.clone import Op, result, scratch
-from tidscope.experiments.base import Run, if_ran
+from tidscope.experiments.base import Failed, Run, child, effect, need, ours
 from tidscope.lab import cstr, sys
 from tidscope.probes import child_pid, new_ns, spawn_one
 
@@ -32,10 +33,11 @@ def probe_newuts(value: int) -> Run:
     ) as ch:
         rep = ch.report(0)
         new, inodes = new_ns(child_pid(ch, rep), "uts")
-        ours = os.uname().nodename
+        host = ours("uname", lambda: os.uname().nodename)
+    got = child(rep, 0, "sethostname")
     return Run(
-        {"inode": new, "hostname": if_ran(rep.results[0], ours != name)},
-        {**inodes, "our_hostname": ours, "child_set": name},
+        {"inode": new, "hostname": effect(lambda _, h: h != name, got, host)},
+        {**inodes, "our_hostname": host, "child_set": name},
     )
 
 
@@ -43,17 +45,20 @@ def probe_newpid(value: int) -> Run:
     with spawn_one(value, [Op("getpid")]) as ch:
         rep = ch.report(0)
         new, inodes = new_ns(rep.tid, "pid")
+    got = child(rep, 0, "getpid")
     return Run(
-        {"inode": new, "pid1": rep.results[0] == 1},
-        {**inodes, "child_getpid": rep.results[0], "pid_here": rep.tid},
+        {"inode": new, "pid1": effect(lambda p: p == 1, got)},
+        {**inodes, "child_getpid": got, "pid_here": rep.tid},
     )
 
 
-MNT_DETACH = 2
+def _mounted(path: str) -> bool:
+    """Is something mounted on ``path`` in our mount namespace?"""
+    return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
 
 
 def probe_newns(value: int) -> Run:
-    where = tempfile.mkdtemp(prefix="tidscope-ns-")
+    where = lab.make_dir("tidscope-ns-")
     data = b"none\0\0\0\0tmpfs\0\0\0" + where.encode() + b"\0"
     try:
         with spawn_one(
@@ -61,60 +66,81 @@ def probe_newns(value: int) -> Run:
         ) as ch:
             rep = ch.report(0)
             new, inodes = new_ns(child_pid(ch, rep), "mnt")
-            seen = os.path.ismount(where)
+            seen = ours(f"stat {where}", _mounted, where)
     finally:
-        if os.path.ismount(where):
+        if _mounted(where):
             sys("umount2", cstr(where), MNT_DETACH)
-        os.rmdir(where)
+        need("rmdir", os.rmdir, where)
+    got = child(rep, 0, "mount")
     return Run(
-        {"inode": new, "mount": if_ran(rep.results[0], not seen)},
-        {**inodes, "child_mount": rep.results[0], "seen_by_us": seen},
+        {"inode": new, "mount": effect(lambda _, s: not s, got, seen)},
+        {**inodes, "child_mount": got, "seen_by_us": seen},
     )
+
+
+def _queue_here(qid: int) -> bool | Failed:
+    """Does message queue ``qid`` exist in our IPC namespace (removing it)?"""
+    try:
+        sys("msgctl", qid, IPC_STAT, bytearray(256))
+    except OSError as err:
+        if err.errno in (errno.EINVAL, errno.EIDRM):
+            return False
+        return Failed("msgctl IPC_STAT", err.errno or 0)
+    sys("msgctl", qid, IPC_RMID, 0)
+    return True
 
 
 def probe_newipc(value: int) -> Run:
     with spawn_one(value, [Op("msgget", (0, 0o600 | IPC_CREAT))]) as ch:
         rep = ch.report(0)
         new, inodes = new_ns(child_pid(ch, rep), "ipc")
-        qid = rep.results[0]
-        try:
-            sys("msgctl", qid, IPC_STAT, bytearray(256))
-            seen = True
-            sys("msgctl", qid, IPC_RMID, 0)
-        except OSError:
-            seen = False
+        qid = child(rep, 0, "msgget")
+        seen = qid if isinstance(qid, Failed) else _queue_here(qid)
     return Run(
-        {"inode": new, "queue": if_ran(qid, not seen)},
+        {"inode": new, "queue": effect(lambda s: not s, seen)},
         {**inodes, "child_msgget": qid, "seen_by_us": seen},
     )
 
 
 def probe_newnet(value: int) -> Run:
-    name = b"\0tidscope-" + str(os.getpid()).encode()
+    name = b"\0tidscope-" + secrets.token_hex(8).encode()
     addr = struct.pack("H", socket.AF_UNIX) + name
     prog = [
         Op("socket", (socket.AF_UNIX, socket.SOCK_DGRAM, 0)),
         Op("bind", (result(0), scratch(0), len(addr))),
         Op("close", (result(0),)),
     ]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ours:
-        ours.bind(name)  # abstract names are per network namespace
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        need("bind", sock.bind, name)  # abstract names are per network namespace
         with spawn_one(value, prog, scratch=addr) as ch:
             rep = ch.report(0)
             new, inodes = new_ns(child_pid(ch, rep), "net")
+    made = child(rep, 0, "socket")
     bound = rep.results[1]
-    free = True if bound == 0 else False if bound == -errno.EADDRINUSE else None
-    return Run({"inode": new, "socket": free}, {**inodes, "child_bind_same_abstract_name": bound})
+    free: bool | Failed = bound == 0
+    if not isinstance(made, Failed) and bound < 0 and bound != -errno.EADDRINUSE:
+        free = Failed("child bind", -bound)
+    return Run(
+        {"inode": new, "socket": effect(lambda _, f: f, made, free)},
+        {**inodes, "child_socket": made, "child_bind_same_abstract_name": bound},
+    )
 
 
 def probe_newuser(value: int) -> Run:
+    uid = sys("getuid")
     with spawn_one(value, [Op("getuid")]) as ch:
         rep = ch.report(0)
         new, inodes = new_ns(child_pid(ch, rep), "user")
+    got = child(rep, 0, "getuid")
     return Run(
-        {"inode": new, "uid": rep.results[0] != os.getuid()},
-        {**inodes, "child_getuid": rep.results[0], "our_uid": os.getuid()},
+        {"inode": new, "uid": effect(lambda u: u != uid, got)},
+        {**inodes, "child_getuid": got, "our_uid": uid},
     )
+
+
+def _read_cgroup() -> str:
+    with open("/proc/self/cgroup") as f:
+        return f.read(4096)[:220]
 
 
 def probe_newcgroup(value: int) -> Run:
@@ -126,12 +152,19 @@ def probe_newcgroup(value: int) -> Run:
     with spawn_one(value, prog, scratch=b"/proc/self/cgroup\0") as ch:
         rep = ch.report(0)
         new, inodes = new_ns(child_pid(ch, rep), "cgroup")
+    opened, got = child(rep, 0, "openat"), child(rep, 1, "read")
     theirs = rep.scratch[32 : 32 + max(rep.results[1], 0)].decode(errors="replace")
-    with open("/proc/self/cgroup") as f:
-        mine = f.read()[:220]
-    at_root = all(line.rpartition(":")[2] == "/" for line in mine.splitlines())
-    rooted = None if at_root or rep.results[1] < 0 else theirs != mine
-    return Run({"inode": new, "view": rooted}, {**inodes, "child_view": theirs, "our_view": mine})
+    mine = ours("read /proc/self/cgroup", _read_cgroup)
+
+    def rooted(_: int, __: int, m: str) -> bool | None:
+        # At the root of the hierarchy a new namespace's view looks the same.
+        at_root = all(line.rpartition(":")[2] == "/" for line in m.splitlines())
+        return None if at_root else theirs != m
+
+    return Run(
+        {"inode": new, "view": effect(rooted, opened, got, mine)},
+        {**inodes, "child_view": theirs, "our_view": mine},
+    )
 
 
 def probe_newtime(value: int) -> Run:

@@ -3,48 +3,47 @@ VFORK, SETTLS, the tid words and PIDFD."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 import struct
 import threading
 import time
 
 from tidscope.clone import Op, scratch
-from tidscope.experiments.base import Run, if_ran
+from tidscope.experiments.base import Failed, Run, child, effect, ours
 from tidscope.lab import sys
-from tidscope.probes import spawn_one, status
+from tidscope.probes import pid, spawn_one, status, status_int
 
 ARCH_GET_FS = 0x1003
 FUTEX_WAIT = 0
 
 
 def probe_thread(value: int) -> Run:
+    me = pid()
     with spawn_one(value, [Op("getpid")]) as ch:
         rep = ch.report(0)
-        tgid = status(rep.tid).get("Tgid")
+        tgid = status_int(status(rep.tid), "Tgid")
+    got = child(rep, 0, "getpid")
     return Run(
         {
-            "getpid": rep.results[0] == os.getpid(),
-            "tgid": None if tgid is None else int(tgid) == os.getpid(),
+            "getpid": effect(lambda p: p == me, got),
+            "tgid": effect(lambda t: t == me, tgid),
         },
-        {"child_getpid": rep.results[0], "proc_tgid": tgid, "our_pid": os.getpid()},
+        {"child_getpid": got, "proc_tgid": tgid, "our_pid": me},
     )
 
 
 def probe_parent(value: int) -> Run:
+    me, grand = pid(), sys("getppid")
     with spawn_one(value, [Op("getppid")]) as ch:
         rep = ch.report(0)
-        ppid = status(rep.tid).get("PPid")
-    grand = os.getppid()
+        ppid = status_int(status(rep.tid), "PPid")
+    got = child(rep, 0, "getppid")
     return Run(
-        {"getppid": rep.results[0] == grand, "ppid": None if ppid is None else int(ppid) == grand},
         {
-            "child_getppid": rep.results[0],
-            "proc_ppid": ppid,
-            "our_parent": grand,
-            "us": os.getpid(),
+            "getppid": effect(lambda p: p == grand, got),
+            "ppid": effect(lambda p: p == grand, ppid),
         },
+        {"child_getppid": got, "proc_ppid": ppid, "our_parent": grand, "us": me},
     )
 
 
@@ -64,8 +63,12 @@ def probe_vfork(value: int) -> Run:
         rep = ch.report(0)
     sec, nsec = struct.unpack("qq", rep.scratch[16:32])
     lag = rep.resumed_ns - (sec * 10**9 + nsec)
+    slept, clock = child(rep, 0, "nanosleep"), child(rep, 1, "clock_gettime")
     return Run(
-        {"resumed": if_ran(rep.results[1], lag > 0), "exiting": rep.state_at_resume == TS_EXITING},
+        {
+            "resumed": effect(lambda *_: lag > 0, slept, clock),
+            "exiting": rep.state_at_resume == TS_EXITING,
+        },
         {"resumed_minus_child_clock_ns": lag, "child_state_word_at_resume": rep.state_at_resume},
     )
 
@@ -76,13 +79,14 @@ def probe_settls(value: int) -> Run:
     with spawn_one(value, [Op("arch_prctl", (ARCH_GET_FS, scratch(0)))]) as ch:
         rep = ch.report(0)
     (fs,) = struct.unpack("Q", rep.scratch[:8])
-    (ours,) = struct.unpack("Q", mine)
+    (ours_fs,) = struct.unpack("Q", mine)
+    got = child(rep, 0, "arch_prctl")
     return Run(
         {
-            "fs": if_ran(rep.results[0], fs != ours),
-            "tls": if_ran(rep.results[0], fs == rep.regs[5] != 0),
+            "fs": effect(lambda _: fs != ours_fs, got),
+            "tls": effect(lambda _: fs == rep.regs[5] != 0, got),
         },
-        {"child_fs_base": hex(fs), "our_fs_base": hex(ours), "tls_argument": hex(rep.regs[5])},
+        {"child_fs_base": hex(fs), "our_fs_base": hex(ours_fs), "tls_argument": hex(rep.regs[5])},
     )
 
 
@@ -100,9 +104,6 @@ def probe_child_settid(value: int) -> Run:
     return Run(
         {"word": rep.ctid_word == rep.tid}, {"child_tid_word": rep.ctid_word, "tid": rep.tid}
     )
-
-
-FUTEX_WAIT = 0
 
 
 def probe_child_cleartid(value: int) -> Run:
@@ -132,26 +133,33 @@ def probe_child_cleartid(value: int) -> Run:
         word = ch.report(0).ctid_word
     # Woken: the kernel's wake reached our waiter.  A timeout while the word
     # was cleared means the one wake went to another waiter (the joiner), and
-    # EAGAIN that it was cleared before we slept: neither is evidence.
-    woke: bool | None = "rc" in outcome
-    if outcome.get("errno") == errno.EAGAIN or (not woke and word == 0):
+    # EAGAIN that it was cleared before we slept: neither is evidence.  Any
+    # other failure means we could not wait at all.
+    woke: bool | Failed | None = "rc" in outcome
+    code = outcome.get("errno")
+    if code == errno.EAGAIN or (code == errno.ETIMEDOUT and word == 0):
         woke = None
+    elif code not in (None, errno.ETIMEDOUT):
+        woke = Failed("futex FUTEX_WAIT", code)
     return Run(
         {"cleared": word == 0, "woken": woke},
         {"child_tid_word_after_exit": word, "futex_wait": outcome or "woken"},
     )
 
 
+def _fdinfo_pid(fd: int) -> str | None:
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        info = f.read(4096)
+    return next((ln.split()[1] for ln in info.splitlines() if ln.startswith("Pid:")), None)
+
+
 def probe_pidfd(value: int) -> Run:
     with spawn_one(value) as ch:
         rep = ch.report(0)
         fd = rep.pidfd
-        info = ""
-        if fd >= 0:
-            with contextlib.suppress(OSError), open(f"/proc/self/fdinfo/{fd}") as f:
-                info = f.read()
-    pid_line = next((ln.split()[1] for ln in info.splitlines() if ln.startswith("Pid:")), None)
+        # Without a pidfd there is no fdinfo to read: the effect is absent.
+        named = ours(f"read /proc/self/fdinfo/{fd}", _fdinfo_pid, fd) if fd >= 0 else None
     return Run(
-        {"fd": fd >= 0, "fdinfo": pid_line == str(rep.tid)},
-        {"parent_tid_word": rep.ptid_word, "fdinfo_pid": pid_line, "child": rep.tid},
+        {"fd": fd >= 0, "fdinfo": effect(lambda p: p == str(rep.tid), named)},
+        {"parent_tid_word": rep.ptid_word, "fdinfo_pid": named, "child": rep.tid},
     )
