@@ -45,6 +45,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MS_NOSUID, MS_NODEV = 0x2, 0x4
 MNT_DETACH = 2
 IPC_RMID = 0
 PR_SET_PDEATHSIG = 1
@@ -191,6 +192,12 @@ def isolate() -> str:
         sys("mount", cstr("none"), cstr("/"), 0, MS_REC | MS_PRIVATE, 0)
     except OSError as err:
         raise LabUnavailable("cannot isolate the lab", err.errno or 0) from None
+    # A /tmp of our own: what we make there goes with our mount namespace,
+    # even if tidscope is killed before it could remove it.  Without it,
+    # the directories are still registered (see make_dir).
+    with contextlib.suppress(OSError):
+        sys("mount", cstr("tidscope"), cstr("/tmp"), cstr("tmpfs"), MS_NOSUID | MS_NODEV, 0)
+        os.environ["TMPDIR"] = "/tmp"
     return how
 
 

@@ -100,11 +100,20 @@ def spawn_one(
     with the lab.
 
     PR_SET_PDEATHSIG goes after the program, so the program's result
-    indices stay as written."""
-    is_thread = flags.has(value, "THREAD")
+    indices stay as written; a guarded getppid() after it makes a child
+    whose parent died before the prctl took effect exit at once.  (In a
+    new PID namespace getppid() is 0 whoever the parent is: that window
+    stays open there.)"""
     prog = list(program)
-    if not is_thread:
-        prog.append(Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))))
+    if not flags.has(value, "THREAD"):
+        if flags.has(value, "NEWPID"):
+            parent = 0
+        else:
+            parent = sys("getppid") if flags.has(value, "PARENT") else pid()
+        prog += [
+            Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))),
+            Op("getppid", expect=parent),
+        ]
     return Children(
         1,
         value,

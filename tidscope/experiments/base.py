@@ -68,7 +68,9 @@ class Experiment:
 
 def child(rep: Report, index: int, step: str) -> int | Failed:
     """What op ``index`` of the child's program returned, or why it tells nothing."""
-    if not rep.ran:
+    # A guard (see probes.spawn_one) stops a program only after the ops
+    # before it ran.
+    if not rep.ran and (rep.stopped_at is None or index >= rep.stopped_at):
         return Failed(f"child {step} (the child did not run its program)", errnos.ETIMEDOUT)
     rc = rep.results[index]
     return Failed(f"child {step}", -rc) if rc < 0 else rc
