@@ -110,12 +110,15 @@ def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
     row.with_flag, row.without_flag = _summary(with_), _summary(without)
     # The run without the flag goes first: if even it could not clone, a
     # refusal of the flag proves nothing about privilege.
-    for run, value in ((without, exp.base), (with_, exp.base | exp.bit)):
+    for label, run, value in (
+        ("without", without, exp.base),
+        ("with", with_, exp.base | exp.bit),
+    ):
         if "unobservable" in run:
             row.reason = run["unobservable"]
             return row
         if "errno" in run:
-            refused = run is with_ and run.get("spawn") and run["errno"] in CANNOT
+            refused = label == "with" and run.get("spawn") and run["errno"] in CANNOT
             row.verdict = "skip" if refused else "error"
             row.reason = f"{_describe(exp, value)}: {run['error']}"
             return row

@@ -1,0 +1,232 @@
+"""Verdicts come only from observations that were made; labs leave nothing.
+
+The judge is tested on outcomes as a lab reports them; labs are tested in
+fresh interpreters, with what they create checked on the real machine.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from helpers import run, tidscope
+
+from tidscope.experiments import BY_FLAG
+from tidscope.verify import judge
+
+VM = BY_FLAG["VM"]
+
+
+def _run(**checks: Any) -> dict[str, Any]:
+    return {"checks": checks, "evidence": {}}
+
+
+def _failed(step: str, err: int = 1) -> dict[str, Any]:
+    return {"failed": f"{step}: EPERM", "errno": err}
+
+
+# -- the judge -------------------------------------------------------------------
+
+
+def test_all_made_and_agreeing_is_pass() -> None:
+    row = judge(VM, {"with": _run(kcmp=True, write=True), "without": _run(kcmp=False, write=False)})
+    assert row.verdict == "pass"
+
+
+def test_a_made_contradiction_is_fail() -> None:
+    row = judge(
+        VM, {"with": _run(kcmp=True, write=False), "without": _run(kcmp=False, write=False)}
+    )
+    assert (row.verdict, row.reason) == ("fail", "absent with the flag: write")
+
+
+@pytest.mark.parametrize(
+    "with_, without",
+    [
+        # a failed look beside agreeing ones: no pass
+        (_run(kcmp=True, write=_failed("child getcwd")), _run(kcmp=False, write=False)),
+        # a failed look that would read as "absent with the flag": no fail
+        (_run(kcmp=_failed("kcmp KCMP_VM"), write=True), _run(kcmp=False, write=False)),
+        # ... or as "present without it"
+        (_run(kcmp=True, write=True), _run(kcmp=_failed("kcmp KCMP_VM"), write=False)),
+        # a made contradiction does not outweigh a look that was not made
+        (_run(kcmp=False, write=_failed("child getcwd")), _run(kcmp=False, write=False)),
+    ],
+)
+def test_an_observation_not_made_makes_the_row_an_error(
+    with_: dict[str, Any], without: dict[str, Any]
+) -> None:
+    row = judge(VM, {"with": with_, "without": without})
+    assert row.verdict == "error", row
+    assert row.reason.startswith("not observed: ")
+    assert "EPERM" in row.reason
+    assert "=error" in row.with_flag + row.without_flag
+
+
+def test_the_same_failure_both_ways_is_named_once() -> None:
+    failed = _failed("child getuid")
+    row = judge(VM, {"with": _run(uid=failed), "without": _run(uid=failed)})
+    assert row.reason == "not observed: child getuid: EPERM (with and without the flag)"
+
+
+def test_a_refused_flag_is_skip_only_when_the_clone_without_it_worked() -> None:
+    refused = {"errno": 1, "error": "clone(...): EPERM", "spawn": True}
+    row = judge(VM, {"with": refused, "without": _run(kcmp=False)})
+    assert row.verdict == "skip"
+    row = judge(VM, {"with": refused, "without": refused})
+    assert row.verdict == "error"
+    # a failing step of ours is no refusal of the flag
+    ours = {"errno": 1, "error": "semctl: EPERM"}
+    assert judge(VM, {"with": ours, "without": _run(kcmp=False)}).verdict == "error"
+
+
+# -- --strict --------------------------------------------------------------------
+
+
+def test_strict_needs_every_row_to_pass() -> None:
+    assert tidscope("verify-flags", "VM", "PTRACE").returncode == 0
+    proc = tidscope("verify-flags", "VM", "PTRACE", "--strict", "--format", "json")
+    assert proc.returncode == 1
+    assert [r["verdict"] for r in json.loads(proc.stdout)] == ["pass", "skip"]
+    assert tidscope("verify-flags", "VM", "--strict").returncode == 0
+
+
+# -- labs ------------------------------------------------------------------------
+
+
+def test_a_failing_lab_reports_once_and_never_runs_the_callers_code() -> None:
+    """An OSError in a lab is its answer; the lab never returns into the
+    code that started it (it used to print the error a second time, from
+    the forked copy of the CLI)."""
+    proc = run(
+        [
+            sys.executable,
+            "-c",
+            "import os; from tidscope import lab\n"
+            "print(lab.run(lambda: os.close(987654), isolated=False), flush=True)\n"
+            "print('after', flush=True)",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and lines[1] == "after", proc.stdout
+    assert "EBADF" in lines[0] and "error" in lines[0]
+    assert proc.stderr == ""
+
+
+def _sysv_keys() -> set[int]:
+    with open("/proc/sysvipc/sem") as f:
+        return {int(line.split()[0]) for line in f.readlines()[1:]}
+
+
+LAB_BODY = """
+import os, signal, sys, time
+from tidscope import lab
+
+def body():
+    d = lab.make_dir("tidscope-test-")
+    key = lab.sem_key()
+    lab.sys("semget", key, 1, 0o600 | 0o1000 | 0o2000)
+    print(f"made {d} {key}", file=sys.stderr, flush=True)
+    if ENDING == "timeout":
+        time.sleep(60)
+    elif ENDING == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise RuntimeError("boom")
+
+print(lab.run(body, isolated=False, timeout=2))
+"""
+
+
+@pytest.mark.parametrize("ending", ["timeout", "sigkill", "exception"])
+def test_what_a_lab_registered_is_removed_however_it_ends(ending: str) -> None:
+    """A directory and a SysV semaphore made outside the lab's namespaces
+    are gone once the lab is, even when it hangs past its timeout and is
+    killed, is killed, or raises."""
+    proc = run([sys.executable, "-c", f"ENDING = {ending!r}\n" + LAB_BODY])
+    assert proc.returncode == 0, proc.stderr
+    assert "error" in proc.stdout
+    made = [ln.split() for ln in proc.stderr.splitlines() if ln.startswith("made ")]
+    assert len(made) == 1, proc.stderr
+    _, path, key = made[0]
+    assert not os.path.exists(path)
+    assert int(key) not in _sysv_keys()
+
+
+def test_a_lab_dies_with_its_parent() -> None:
+    """SIGKILL of the process that started a lab takes the lab with it."""
+    script = (
+        "import time\n"
+        "from tidscope import lab\n"
+        "lab.run(lambda: time.sleep(60), isolated=False, timeout=120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not (kids := _children(proc.pid)):
+            assert time.monotonic() < deadline, "no lab appeared"
+            time.sleep(0.005)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    (lab_pid,) = kids
+    deadline = time.monotonic() + 10
+    while _state(lab_pid) not in ("gone", "Z"):
+        assert time.monotonic() < deadline, "the lab outlived its parent"
+        time.sleep(0.01)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_fs_as_nobody_from_a_directory_nobody_cannot_enter() -> None:
+    """Run from /root as uid 65534: the FS experiment works from /, passes,
+    and leaves no directory behind."""
+    if not os.path.isdir("/root") or os.stat("/root").st_mode & 0o001:
+        pytest.skip("/root is not closed to others here")
+    before = set(glob.glob("/tmp/tidscope-*"))
+    proc = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            sys.executable,
+            "-m",
+            "tidscope",
+            "verify-flags",
+            "FS",
+            "VM",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/root",
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert [r["verdict"] for r in json.loads(proc.stdout)] == ["pass", "pass"], proc.stdout
+    assert set(glob.glob("/tmp/tidscope-*")) <= before
