@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -30,6 +31,7 @@ SYSCALLS: dict[str, int] = _rawclone.SYSCALLS
 ARCH: str = _rawclone.ARCH
 
 RAN_TIMEOUT = 10.0  # seconds a child may take to run its program
+PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 TASK_COMM_LEN = 16
 
@@ -99,6 +101,32 @@ IDENTITY = (
     Op("getppid"),
     Op("prctl", (PR_SET_NAME, scratch(0))),
 )
+
+
+def die_with_parent(clone_flags: int) -> tuple[Op, ...]:
+    """Ops that make a process-like child die with its parent, even one
+    killed by SIGKILL: PR_SET_PDEATHSIG, then a guard that its parent is
+    still the one expected (had it died before the prctl, the child would
+    never be signalled: it exits at once instead).  Threads die with us
+    anyway: nothing to add.
+
+    The death signal fires when the parent *thread* exits: clone from a
+    thread that lives as long as the children (the main thread).  With
+    CLONE_PARENT the parent is our parent.  In a new PID namespace
+    getppid(2) returns 0 whoever the parent is: the guard then checks
+    nothing, and a parent that died before the prctl goes unnoticed."""
+    if flags.has(clone_flags, "THREAD"):
+        return ()
+    if flags.has(clone_flags, "NEWPID"):
+        parent = 0
+    elif flags.has(clone_flags, "PARENT"):
+        parent = os.getppid()
+    else:
+        parent = os.getpid()
+    return (
+        Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))),
+        Op("getppid", expect=parent),
+    )
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,15 @@ import threading
 from typing import Any
 
 from tidscope import flags, procfs
-from tidscope.clone import ARCH, SYSCALLS, Children, Report
+from tidscope.clone import ARCH, IDENTITY, SYSCALLS, Children, Op, Report, die_with_parent
 
 COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")
+
+
+def program(clone_flags: int) -> tuple[Op, ...]:
+    """What each child runs: IDENTITY (whose four results the rows show),
+    then, for a process-like child, what makes it die with tidscope."""
+    return IDENTITY + die_with_parent(clone_flags)
 
 
 def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
@@ -77,12 +83,14 @@ def child_rows(children: Children) -> list[dict[str, Any]]:
         want = rep.scratch.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         row = _row("child", kind, (pid, tid, ppid), rep.tid, children.tgid(rep.tid), want)
         row["clone_tid"] = rep.tid
-        row["errors"] = [
-            f"{op.name}: {os.strerror(-rc)}"
-            for op, rc in zip(children.program, rep.results, strict=True)
-            if rc < 0
-        ]
-        if not rep.ran:
+        ops = zip(children.program, rep.results, strict=True)
+        row["errors"] = [f"{op.name}: {os.strerror(-rc)}" for op, rc in ops if rc < 0]
+        if rep.stopped_at is not None:
+            op = children.program[rep.stopped_at]
+            row["errors"].append(
+                f"{op.name} returned {rep.results[rep.stopped_at]}, not {op.expect}: exited at once"
+            )
+        elif not rep.ran:
             row["errors"].append("did not run its program in time")
         if named < 0:
             row["agrees"] = False

@@ -16,7 +16,7 @@ from tidscope.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
 from tidscope.errors import Terminated, UsageError
 from tidscope.render import render
 from tidscope.signals import TERMINATING, terminating_signals
-from tidscope.spawn import COLUMNS, child_rows, classic_line, explain, parent_row
+from tidscope.spawn import COLUMNS, child_rows, classic_line, explain, parent_row, program
 
 FOREVER = "forever"
 
@@ -126,7 +126,8 @@ def command(
     if seconds is not None and command is not None:
         raise UsageError("--hold and --run both keep children alive: give one of them")
     growsdown = stack_style == "growsdown"
-    with terminating_signals(), Children(count, value, stack_size=size, growsdown=growsdown) as ch:
+    children = Children(count, value, program=program(value), stack_size=size, growsdown=growsdown)
+    with terminating_signals(), children as ch:
         rows = [parent_row(), *child_rows(ch)]
         _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
         if command is not None:
