@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 import pytest
-from helpers import run, tidscope
+from helpers import one_error_line, run, tidscope
 from test_ps import held
 
 import tidscope as package
@@ -171,6 +171,36 @@ def test_bash_completion_offers_commands_options_and_choices() -> None:
     assert _complete("tidscope tree --format ", 3) == [
         f"plain,{f}" for f in ("text", "table", "json", "csv", "dot")
     ]
+
+
+def test_verify_flags_completes_flag_names() -> None:
+    assert _complete("tidscope verify-flags NEWU", 2) == ["plain,NEWUSER"]
+    assert _complete("tidscope verify-flags clone_th", 2) == ["plain,THREAD"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"COMP_CWORD": "1"},  # no COMP_WORDS
+        {"COMP_WORDS": "tidscope sp", "COMP_CWORD": "abc"},
+        {"COMP_WORDS": "tidscope sp", "COMP_CWORD": "\u00b2"},
+        {"COMP_WORDS": "tidscope sp"},  # no COMP_CWORD
+    ],
+)
+def test_completion_in_a_broken_environment_is_one_line(env: dict[str, str]) -> None:
+    base = {k: v for k, v in os.environ.items() if k not in ("COMP_WORDS", "COMP_CWORD")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tidscope"],
+        env={**base, "_TIDSCOPE_COMPLETE": "bash_complete", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    line = one_error_line(proc)
+    assert "shell completion" in line and "bash_source" in line
 
 
 def test_the_documented_bash_line_completes_in_bash() -> None:

@@ -57,14 +57,30 @@ def _invoke(args: list[str]) -> object:
     own handling of EPIPE (print nothing, exit 1) is left to ``main``."""
     instruction = os.environ.get(COMPLETE_VAR)
     if instruction:  # eval "$(_TIDSCOPE_COMPLETE=bash_source tidscope)"
-        from click.shell_completion import shell_complete
-
-        return shell_complete(cli, {}, "tidscope", COMPLETE_VAR, instruction)
+        return _complete(instruction)
     try:
         with cli.make_context("tidscope", args) as ctx:
             return cli.invoke(ctx)
     except click.exceptions.Exit as done:  # --help, --version
         return done.exit_code
+
+
+def _complete(instruction: str) -> int:
+    """Shell completion, as click does it, except that an environment the
+    shell did not set up (no COMP_WORDS, a COMP_CWORD that is no number)
+    is one line, not a traceback."""
+    from click.shell_completion import shell_complete
+
+    try:
+        return shell_complete(cli, {}, "tidscope", COMPLETE_VAR, instruction)
+    except (KeyError, ValueError, IndexError) as err:
+        what = f"{err.args[0]} is not set" if isinstance(err, KeyError) else one_line(str(err))
+        click.echo(
+            f"tidscope: shell completion: {what}: let the shell call it, after"
+            f' eval "$({COMPLETE_VAR}=bash_source tidscope)"',
+            err=True,
+        )
+        return EXIT_USAGE
 
 
 def _usage_line(err: click.UsageError, args: list[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import click.shell_completion
 
 from tidscope.cli.options import output_options
 from tidscope.errors import UsageError
@@ -10,8 +11,21 @@ from tidscope.render import render
 from tidscope.signals import terminating_signals
 
 
+def _complete_flags(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from tidscope.experiments import BY_FLAG
+
+    bare = incomplete.upper().removeprefix("CLONE_")
+    return [
+        click.shell_completion.CompletionItem(name, help=exp.effect)
+        for name, exp in BY_FLAG.items()
+        if name.startswith(bare)
+    ]
+
+
 @click.command("verify-flags")
-@click.argument("flag_names", metavar="[FLAG]...", nargs=-1)
+@click.argument("flag_names", metavar="[FLAG]...", nargs=-1, shell_complete=_complete_flags)
 @click.option(
     "--invalid",
     is_flag=True,
