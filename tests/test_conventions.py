@@ -174,7 +174,7 @@ def test_bash_completion_offers_commands_options_and_choices() -> None:
 
 
 def test_verify_flags_completes_flag_names() -> None:
-    assert _complete("tidscope verify-flags NEWU", 2) == ["plain,NEWUSER"]
+    assert _complete("tidscope verify-flags NEWUS", 2) == ["plain,NEWUSER"]
     assert _complete("tidscope verify-flags clone_th", 2) == ["plain,THREAD"]
 
 
