@@ -130,7 +130,7 @@ def _wait_hint(proc: subprocess.Popen[str]) -> str:
     return line
 
 
-@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
 @pytest.mark.parametrize("flag_set", ["thread", "process"])
 def test_hold_until_signal_then_clean_up(signo: int, flag_set: str) -> None:
     proc = subprocess.Popen(

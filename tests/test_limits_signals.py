@@ -154,7 +154,7 @@ def test_map_count_limit_names_vm_max_map_count_and_leaves_nothing() -> None:
 
 # -- signals -----------------------------------------------------------------------
 
-SIGNALS = [signal.SIGHUP, signal.SIGINT, signal.SIGTERM]
+SIGNALS = [signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT]
 
 
 def _start(*args: str, tag: str) -> subprocess.Popen[str]:
@@ -217,15 +217,17 @@ def test_signal_during_run_ends_the_command_too(
     assert own_children() == before
 
 
-def test_sighup_during_verify_flags_reaps_every_lab() -> None:
-    """SIGHUP while a lab is running (SIGINT and SIGTERM: test_verify_flags.py)."""
+@pytest.mark.parametrize("signo", [signal.SIGHUP, signal.SIGQUIT], ids=["SIGHUP", "SIGQUIT"])
+def test_signal_during_verify_flags_reaps_every_lab(signo: signal.Signals) -> None:
+    """SIGHUP or SIGQUIT while a lab is running (SIGINT and SIGTERM:
+    test_verify_flags.py)."""
     tag = uuid.uuid4().hex
     before = own_children()
     proc = _start("verify-flags", "--format", "json", tag=tag)
     try:
         labs = _until(lambda: children_by_ppid(proc.pid), timeout=30)
-        proc.send_signal(signal.SIGHUP)
-        assert proc.wait(15) == 128 + signal.SIGHUP
+        proc.send_signal(signo)
+        assert proc.wait(15) == 128 + signo
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -9,7 +9,10 @@ from types import FrameType
 
 from tidscope.errors import Terminated
 
-TERMINATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# What asks tidscope to stop: each unwinds the stack (children joined, labs
+# and commands ended and reaped) and ends tidscope with 128+N.  SIGQUIT too,
+# rather than dumping core with children parked.
+TERMINATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def _raise(signo: int, frame: FrameType | None) -> None:
@@ -20,7 +23,7 @@ def _raise(signo: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def terminating_signals() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt, SIGTERM/SIGHUP raise Terminated.
+    """SIGINT raises KeyboardInterrupt, SIGTERM/SIGHUP/SIGQUIT raise Terminated.
 
     Installed even where the shell ignores SIGINT (a background job in a
     script), so that ``tidscope spawn --hold &`` ends cleanly on either.

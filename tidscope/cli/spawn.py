@@ -88,7 +88,7 @@ def _hold_seconds(value: str | None) -> float | None:
     default=None,
     metavar="[SECONDS]",
     help="Keep the children alive: SECONDS, or alone until Enter on a terminal or "
-    "SIGINT/SIGTERM/SIGHUP.",
+    "SIGINT/SIGTERM/SIGHUP/SIGQUIT.",
 )
 @click.option(
     "--run",
