@@ -112,3 +112,65 @@ def children_by_ppid(parent: int) -> list[int]:
             if ppid == parent:
                 kids.append(int(name))
     return kids
+
+
+# -- runs as a uid of their own, and orphans we adopt -----------------------------
+
+
+def unused_uid() -> int:
+    """A uid no task on this system has as real, effective, saved or fs uid:
+    limits counted per user (RLIMIT_NPROC) then count only what the test
+    started.  200000 + our pid, or the next free one after it."""
+    used: set[int] = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as f:
+                    line = next(ln for ln in f if ln.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue
+            used.update(int(u) for u in line.split()[1:])
+    uid = 200000 + os.getpid()
+    while uid in used:
+        uid += 1
+    return uid
+
+
+def as_uid(uid: int) -> list[str]:
+    """``setpriv`` to ``uid`` (and the same gid), no supplementary groups."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+
+
+PR_SET_CHILD_SUBREAPER = 36
+WALL = 0x40000000  # __WALL: raw children may exit with another signal than SIGCHLD
+
+
+def set_subreaper(on: bool) -> None:
+    """Orphans of our descendants become our children (pid 1 in some
+    containers never reaps them, and they would stay zombies forever)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def reap_zombie_children(keep: set[int]) -> list[int]:
+    """Reap every zombie child of ours not in ``keep``; the live ones left."""
+    import contextlib
+
+    live = []
+    for pid in children_by_ppid(os.getpid()):
+        if pid in keep:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                zombie = f.read().rpartition(")")[2].split()[0] == "Z"
+        except OSError:
+            continue
+        if zombie:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG | WALL)
+        else:
+            live.append(pid)
+    return live

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import glob
+import io
 import json
 import os
 import platform
@@ -13,7 +15,7 @@ import time
 from typing import Any
 
 import pytest
-from helpers import children_by_ppid, one_error_line, run, tidscope
+from helpers import as_uid, children_by_ppid, one_error_line, run, tidscope, unused_uid
 
 from tidscope.experiments import EXPERIMENTS
 
@@ -62,23 +64,52 @@ def test_all_flags_at_once_and_nothing_left_behind() -> None:
     assert not glob.glob("/sys/fs/cgroup/**/tidscope-*", recursive=True)
 
 
+def _own_uid(nproc: int) -> list[str]:
+    """Run as a uid no other task has, under RLIMIT_NPROC=``nproc``: the
+    limit then counts only what this run starts (prlimit goes first, as
+    root, and setpriv execs python as that uid)."""
+    return ["prlimit", f"--nproc={nproc}", "--", *as_uid(unused_uid())]
+
+
 def test_impossible_experiments_never_pass() -> None:
     """RLIMIT_NPROC leaves room for the lab but not for its child: every
     experiment that needs a clone must end in error, none in pass."""
-    proc = tidscope(
-        "verify-flags",
-        "VM",
-        "FILES",
-        "THREAD",
-        "--format",
-        "json",
-        user=True,
-        prefix=["prlimit", "--nproc=2", "--"],
-    )
+    proc = tidscope("verify-flags", "VM", "FILES", "THREAD", "--format", "json", prefix=_own_uid(2))
+    assert "Traceback" not in proc.stderr, proc.stderr
     rows = json.loads(proc.stdout)
     assert proc.returncode == 1
-    assert [r["verdict"] for r in rows] == ["error"] * 3
-    assert all("EAGAIN" in r["reason"] for r in rows)
+    assert [r["verdict"] for r in rows] == ["error"] * 3, rows
+    assert all("EAGAIN" in r["reason"] for r in rows), rows
+
+
+def _table_rows(text: str, fmt: str) -> list[dict[str, str]]:
+    if fmt == "json":
+        return list(json.loads(text))
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    header, *lines = text.splitlines()  # the reason is the last column
+    assert header.split()[:5] == ["FLAG", "EFFECT", "WITH_FLAG", "WITHOUT_FLAG", "VERDICT"]
+    rows = []
+    for line in lines:
+        flag = line.split()[0]
+        verdict = next(w for w in ("error", "skip", "pass", "fail") if f" {w} " in line)
+        rows.append({"flag": flag, "verdict": verdict, "reason": line.partition(f" {verdict} ")[2]})
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_a_lab_that_cannot_be_forked_is_an_error_row_per_flag(fmt: str) -> None:
+    """RLIMIT_NPROC=1 leaves no room for the lab itself: every row is still
+    printed, in the format asked for, as an error naming the limit and the fix."""
+    flags = ["VM", "FILES", "NEWUTS"]
+    proc = tidscope("verify-flags", *flags, "--format", fmt, prefix=_own_uid(1))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = _table_rows(proc.stdout, fmt)
+    assert [r["flag"] for r in rows] == [f"CLONE_{f}" for f in flags], proc.stdout
+    for r in rows:
+        assert r["verdict"] == "error", r
+        assert "RLIMIT_NPROC" in r["reason"] and "prlimit --nproc" in r["reason"], r
 
 
 def test_user_namespace_limit_makes_newuser_a_skip() -> None:
