@@ -10,13 +10,17 @@ timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pathlib
+import signal
 import sys
+import time
 import uuid
 
 import pytest
-from helpers import TAG, run, tagged
+from helpers import TAG, one_error_line, own_children, run, tagged, tidscope
 
 # Runs tidscope under a child subreaper, kills it with SIGKILL once it holds
 # its children, then reaps what comes back: each orphan with its status, and
@@ -80,3 +84,110 @@ def test_process_children_die_with_a_killed_tidscope(count: int, flag_set: str) 
     assert out["left"] == []  # none was still alive (parked) after 10 s
     assert out["status"] == {str(k): 9 for k in out["kids"]}  # each killed by SIGKILL
     assert tagged(tag) == []
+
+
+# -- --run: the signal that comes while CMD is being started ----------------------
+
+# tidscope's main with os.posix_spawn wrapped: SIGTERM comes just before the
+# shell is started, or just after the spawn returned and before tidscope could
+# note the pid.  The pid goes to the file named by PIDFILE.
+RACE = """
+import os, signal, sys
+real, when = os.posix_spawn, sys.argv[1]
+def spawn(*args, **kw):
+    if when == 'during':
+        os.kill(os.getpid(), signal.SIGTERM)
+    pid = real(*args, **kw)
+    with open(os.environ['PIDFILE'], 'a') as f:
+        f.write(f'{pid}\\n')
+    if when == 'after':
+        os.kill(os.getpid(), signal.SIGTERM)
+    return pid
+os.posix_spawn = spawn
+from tidscope.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _gone(pids: list[int], timeout: float = 10.0) -> bool:
+    """Every pid has left /proc (zombies included) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while any(os.path.exists(f"/proc/{p}") for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+@pytest.mark.parametrize("flag_set", ["thread", "process"])
+@pytest.mark.parametrize("when", ["during", "after"])
+def test_sigterm_while_the_shell_starts_ends_it(
+    when: str, flag_set: str, tmp_path: pathlib.Path
+) -> None:
+    tag, pidfile = uuid.uuid4().hex, tmp_path / "pid"
+    before = own_children()
+    args = ["spawn", "-n", "3", "--flags", flag_set, "--run", "sleep 30 & sleep 30; wait"]
+    proc = run([sys.executable, "-c", RACE, when, *args], env={TAG: tag, "PIDFILE": str(pidfile)})
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr == ""
+    assert len(proc.stdout.splitlines()) == 4  # the classic lines
+    (shell,) = [int(p) for p in pidfile.read_text().split()]
+    assert not os.path.exists(f"/proc/{shell}")  # ended and reaped before tidscope exited
+    assert tagged(tag) == [] and own_children() == before
+
+
+@pytest.mark.parametrize("flag_set", ["thread", "process"])
+def test_sigterm_from_the_command_at_its_start_ends_everything(flag_set: str) -> None:
+    tag = uuid.uuid4().hex
+    before = own_children()
+    cmd = "kill -TERM $TIDSCOPE_PID; sleep 30 & sleep 30"
+    proc = tidscope("spawn", "-n", "3", "--flags", flag_set, "--run", cmd, env={TAG: tag})
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr == ""
+    assert tagged(tag) == [] and own_children() == before
+
+
+# -- --run: what CMD leaves in the background ------------------------------------
+
+
+@pytest.mark.parametrize("flag_set", ["thread", "process"])
+def test_what_the_command_leaves_running_is_ended_with_it(flag_set: str) -> None:
+    tag = uuid.uuid4().hex
+    before = own_children()
+    cmd = "sleep 30 & echo $!; (sleep 30 &) ; exit 4"
+    proc = tidscope("spawn", "-n", "2", "--flags", flag_set, "--run", cmd, env={TAG: tag})
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr == ""
+    left = int(proc.stdout.splitlines()[-1])
+    assert not os.path.exists(f"/proc/{left}")  # ended and reaped, not even a zombie
+    assert tagged(tag) == [] and own_children() == before
+
+
+def test_keep_background_leaves_it_running() -> None:
+    tag = uuid.uuid4().hex
+    proc = tidscope(
+        "spawn",
+        "-n",
+        "2",
+        "--run",
+        "sleep 30 >/dev/null 2>&1 & echo $!",
+        "--keep-background",
+        env={TAG: tag},
+    )
+    kept = int(proc.stdout.splitlines()[-1])
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+        assert tagged(tag) == [kept]
+        with open(f"/proc/{kept}/stat") as f:
+            assert f.read().rpartition(")")[2].split()[0] in "RS"  # alive, not a zombie
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(kept, signal.SIGKILL)
+    assert _gone([kept])  # its new parent reaps it
+
+
+def test_keep_background_needs_run() -> None:
+    proc = tidscope("spawn", "--keep-background")
+    assert proc.returncode == 2
+    assert "give --run" in one_error_line(proc)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -95,7 +95,13 @@ def _hold_seconds(value: str | None) -> float | None:
     "command",
     metavar="CMD",
     help="Run CMD (with sh) while the children are alive, TIDSCOPE_PID and "
-    "TIDSCOPE_TIDS in its environment; exit with its status.",
+    "TIDSCOPE_TIDS in its environment; exit with its status.  What CMD leaves "
+    "running is ended with it.",
+)
+@click.option(
+    "--keep-background",
+    is_flag=True,
+    help="With --run: leave running what CMD put in the background when it exits.",
 )
 @click.option(
     "--explain", "explain_regs", is_flag=True, help="Print each clone call as the CPU sees it."
@@ -109,6 +115,7 @@ def command(
     no_headers: bool,
     hold: str | None,
     command: str | None,
+    keep_background: bool,
     explain_regs: bool,
 ) -> int:
     """Clone raw threads (or processes) and print what each one saw.
@@ -125,13 +132,15 @@ def command(
     seconds = _hold_seconds(hold)
     if seconds is not None and command is not None:
         raise UsageError("--hold and --run both keep children alive: give one of them")
+    if keep_background and command is None:
+        raise UsageError("--keep-background keeps what --run's CMD leaves running: give --run")
     growsdown = stack_style == "growsdown"
     children = Children(count, value, program=program(value), stack_size=size, growsdown=growsdown)
     with terminating_signals(), children as ch:
         rows = [parent_row(), *child_rows(ch)]
         _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
         if command is not None:
-            return _run(command, ch)
+            return _run(command, ch, keep_background)
         if seconds is not None:
             _hold(seconds, ch)
     return 0 if all(not r.get("errors") for r in rows) else 1
@@ -186,33 +195,64 @@ def _hold(seconds: float, children: Children) -> None:
 
 
 KILL_AFTER = 2.0  # seconds CMD has to end on the signal before SIGKILL
+SHELL = "/bin/sh"
+# What Python ignores and a command must not inherit ignored (what Popen's
+# restore_signals restores).
+PYTHON_IGNORES = (signal.SIGPIPE, signal.SIGXFSZ)
+# Taken synchronously while CMD runs: a request to stop, or CMD's end.
+WAKE = (*TERMINATING, signal.SIGCHLD)
 
 
-def _run(cmd: str, children: Children) -> int:
+def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[int] = ()) -> int:
+    """Run CMD and return its exit status; end what it left running unless
+    ``keep_background``.  ``ignored``: signals we set to SIG_IGN, which CMD
+    gets back at their default.
+
+    The terminating signals are blocked from before CMD is started until it
+    is reaped and everything it left is ended, and taken synchronously: none
+    can strike between the fork and the moment we know CMD's pid, nor cut
+    the cleanup short.  A signal N ends CMD and all it started with N (then
+    SIGKILL), and tidscope with 128+N."""
     from tidscope import reaper
 
     env = dict(os.environ)
     env["TIDSCOPE_PID"] = str(os.getpid())
     env["TIDSCOPE_TIDS"] = " ".join(str(t) for t in children.tids)
     ours = set() if children.is_thread else set(children.tids)
-    with reaper.subreaper():  # what CMD starts and leaves behind comes back to us
-        proc = subprocess.Popen(cmd, shell=True, env=env)
-        try:
-            status = proc.wait()
-        except BaseException as stop:
-            # a second Ctrl-C must not cut the cleanup short: it waits until after
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE)
+    try:
+        with reaper.subreaper():  # what CMD starts and leaves behind comes back to us
             try:
-                reaper.end_all(_signo(stop), KILL_AFTER, keep=ours)
-                proc.poll()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
-            raise
-    return 128 - status if status < 0 else status
+                pid = os.posix_spawn(
+                    SHELL,
+                    ["sh", "-c", cmd],
+                    env,
+                    setsigmask=mask,
+                    setsigdef=(*PYTHON_IGNORES, *ignored),
+                )
+                status, signo = _wait(pid)
+            except BaseException:
+                reaper.end_all(signal.SIGTERM, KILL_AFTER, keep=ours)
+                raise
+            if signo or not keep_background:
+                reaper.end_all(signo or signal.SIGTERM, KILL_AFTER, keep=ours)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    if signo == signal.SIGINT:
+        raise KeyboardInterrupt
+    if signo:
+        raise Terminated(signo)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
-def _signo(stop: BaseException) -> int:
-    """The signal that ``stop`` stands for (SIGTERM for any other exception)."""
-    if isinstance(stop, Terminated):
-        return stop.signo
-    return signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
+def _wait(pid: int) -> tuple[int, int]:
+    """(CMD's wait status, 0) once it ends, or (0, N) if terminating signal
+    N comes first; WAKE is blocked, so neither can be missed."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, 0
+        info = signal.sigtimedwait(WAKE, 1.0)  # SIGCHLD: some child changed state
+        if info is not None and info.si_signo in TERMINATING:
+            return 0, info.si_signo
