@@ -80,6 +80,9 @@ def test_impossible_experiments_never_pass() -> None:
     assert proc.returncode == 1
     assert [r["verdict"] for r in rows] == ["error"] * 3, rows
     assert all("EAGAIN" in r["reason"] for r in rows), rows
+    # The lab ran (its fork is the one the limit leaves room for): what
+    # failed is the child's clone, not the lab's fork.
+    assert all("clone" in r["reason"] for r in rows), rows
 
 
 def _table_rows(text: str, fmt: str) -> list[dict[str, str]]:
