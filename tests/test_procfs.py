@@ -91,9 +91,9 @@ def test_default_columns_need_stat_alone(monkeypatch: pytest.MonkeyPatch) -> Non
     paths: list[str] = []
 
     def spy(real: Any) -> Any:
-        def read(path: str, dir_fd: int | None = None) -> bytes | None:
+        def read(path: str, dir_fd: int | None = None, *rest: Any) -> bytes | None:
             paths.append(path)
-            return real(path, dir_fd)  # type: ignore[no-any-return]
+            return real(path, dir_fd, *rest)  # type: ignore[no-any-return]
 
         return read
 

@@ -66,3 +66,51 @@ def procps_list(text: str) -> list[str] | None:
         return None
     items.append(current)
     return items
+
+
+def entry_id(name: str) -> int | None:
+    """The id a ``/proc`` (or ``task/``) entry names: the kernel writes ids
+    as plain ASCII decimals from 1 to 2**31 - 1 with no leading zero, so
+    anything else (``²``, ``007``, ``self``) names no task."""
+    if name.isascii() and name.isdigit() and name[0] != "0":
+        value = int(name)
+        return value if value <= 0x7FFFFFFF else None
+    return None
+
+
+def entry_ids(names: list[str]) -> list[int | None]:
+    """:func:`entry_id` of each name; at C speed when all are plain digits,
+    as a ``task/`` directory of tens of thousands of threads is."""
+    joined = "".join(names)
+    if joined.isascii() and joined.isdigit():
+        return [v if (v := int(n)) <= 0x7FFFFFFF and n[0] != "0" else None for n in names]
+    return [entry_id(n) for n in names]
+
+
+def kernel_numbers(line: bytes) -> bool:
+    """Whether ``line`` holds nothing but what the kernel prints in /proc's
+    lines of numbers (``%d``, ``%u``, ``%llu`` separated by blanks): ASCII
+    digits, ``-`` signs, blanks and newlines.  Then ``int()`` of each
+    blank-separated word reads it as C would, or raises ValueError (``""``,
+    ``1-2``); without the check it would also take ``+1``, ``1_0`` and
+    ``\t1``."""
+    return line.translate(None, b" -\n").isdigit()
+
+
+def unsigned(*fields: bytes) -> bool:
+    """Whether each field is ASCII digits only (or empty, which ``int()``
+    refuses), as the kernel prints an unsigned number: one C-speed check for
+    the fields of a ``stat`` line, which ``ps -T`` reads by the thousand."""
+    return b"".join(fields).isdigit()
+
+
+def kernel_ints(*fields: bytes) -> tuple[int, ...] | None:
+    """Each field a number as the kernel prints it (see
+    :func:`kernel_numbers`), or None if any is anything else.  Range checks
+    are the caller's: it knows each field's C type."""
+    if not fields or not kernel_numbers(b" ".join(fields)):
+        return None
+    try:
+        return tuple(map(int, fields))
+    except ValueError:
+        return None

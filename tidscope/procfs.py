@@ -9,21 +9,45 @@ the file needs; the procfs root is a parameter so that tests, and users with
 a second proc mount, can point it elsewhere.  The numbers the tables hold
 that need a lookup to mean something (a terminal's device number) are
 resolved here too, as procps resolves them.
+
+A root that is not the kernel's (``--proc-root`` at a copy, or a hostile
+tree) may hold anything where a file should be: every open is non-blocking
+(a FIFO cannot hang us), every read is capped (``/dev/zero`` cannot fill
+memory), and anything but a regular file reads as unreadable, like a
+hidden one.  Only the per-task files of a root that is a proc mount skip
+that last check (one ``fstat`` per file, a tenth of a ``ps -T``): there the
+kernel makes every file, and every file is regular.  Numbers are taken only
+in the forms and ranges the kernel writes (tidscope/numbers.py); a line
+that holds anything else is no task.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+
+from tidscope.numbers import c_integer, decimal, entry_id, kernel_ints, unsigned
 
 PROC = "/proc"
-READ = os.O_RDONLY | os.O_CLOEXEC
+READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 DIRECTORY = READ | os.O_DIRECTORY
 CHUNK = 4096  # one read holds any stat line; longer files are read to EOF
 PID_WIDTH = 5  # procps's column width when pid_max cannot be read
 ID_MAX = 0x7FFFFFFF  # the largest pid_t: no task id is larger
+START_MAX = 1 << 62  # ticks: a billion years at any USER_HZ, and a time_t yet
+
+# The most of a file read: procps's cap for a command line; a status file
+# lists at most 65,536 supplementary groups; the system tables (mountinfo,
+# /proc/stat, tty/drivers) are read once.
+CMDLINE_MAX = 128 * 1024
+STATUS_MAX = 1024 * 1024
+TABLE_MAX = 4 * 1024 * 1024
 
 # What a vanished or hidden task raises: ENOENT, ESRCH, EACCES/EPERM, ENOTDIR.
 GONE = (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError)
+# Errors that are ours, not the file's: reported, never taken for a hidden task.
+EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 
 
 class Status:
@@ -106,35 +130,135 @@ class Task:
         return f"Task(tid={self.tid}, tgid={self.tgid}, name={self.name!r}, state={self.state!r})"
 
 
-def read(path: str, dir_fd: int | None = None) -> bytes | None:
-    """One read of a small file (``stat``), or None if it is gone or hidden."""
+def passable(err: OSError) -> bool:
+    """Whether ``err`` means "leave this file out" (gone, hidden, or not a
+    file /proc would hold: a socket, a symlink loop...) rather than a
+    failure of ours (no file descriptors or memory left), which is raised."""
+    return err.errno not in EXHAUSTED
+
+
+def kind(mode: int) -> str:
+    """What a file of ``mode`` is, for messages: ``a FIFO``, ``a directory``..."""
+    for test, name in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
+        if test(mode):
+            return name
+    return "no regular file"
+
+
+def _open(path: str, dir_fd: int | None, check: bool) -> int | None:
     try:
         fd = os.open(path, READ, dir_fd=dir_fd)
-    except GONE:
+    except OSError as err:
+        if passable(err):
+            return None
+        raise
+    if check:
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        if not regular:
+            os.close(fd)
+            return None
+    return fd
+
+
+def read(path: str, dir_fd: int | None = None, check: bool = True) -> bytes | None:
+    """One read of a small file (``stat``), or None if it is gone, hidden or
+    no regular file.  ``check=False`` skips the last test: for the kernel's
+    own files (see :func:`is_proc_mount`)."""
+    fd = _open(path, dir_fd, check)
+    if fd is None:
         return None
     try:
         return os.read(fd, CHUNK)
-    except GONE:
-        return None
+    except OSError as err:
+        if passable(err):
+            return None
+        raise
     finally:
         os.close(fd)
 
 
-def read_all(path: str, dir_fd: int | None = None) -> bytes | None:
-    """A whole file of any length (``status``, ``cmdline``), or None."""
-    try:
-        fd = os.open(path, READ, dir_fd=dir_fd)
-    except GONE:
+def read_all(
+    path: str, dir_fd: int | None = None, limit: int = STATUS_MAX, check: bool = True
+) -> bytes | None:
+    """A whole file (``status``, ``cmdline``) up to ``limit`` bytes, or None
+    as :func:`read`."""
+    fd = _open(path, dir_fd, check)
+    if fd is None:
         return None
     try:
         chunks = []
-        while chunk := os.read(fd, CHUNK * 4):
+        left = limit
+        while left > 0 and (chunk := os.read(fd, min(CHUNK * 4, left))):
             chunks.append(chunk)
+            left -= len(chunk)
         return b"".join(chunks)
-    except GONE:
-        return None
+    except OSError as err:
+        if passable(err):
+            return None
+        raise
     finally:
         os.close(fd)
+
+
+_PROC_MOUNTS: dict[str, bool] = {}
+
+
+def mounts(data: bytes) -> list[tuple[str, str, list[str]]]:
+    """``mountinfo`` lines as (mount point, filesystem type, super options);
+    the mount point with its octal escapes (``\\040``) undone."""
+    found = []
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if sep and len(fields) > 4 and len(tail) > 2:
+            found.append((_unescape(fields[4]), tail[0], tail[2].split(",")))
+    return found
+
+
+def _unescape(point: str) -> str:
+    """The kernel writes a blank, tab, newline or backslash in a mount
+    point as ``\\`` and three octal digits."""
+    if "\\" not in point:
+        return point
+    first, *rest = point.split("\\")
+    out = [first]
+    for part in rest:
+        code = c_integer(part[:3], 8) if len(part) > 2 and part[0] in "0123" else None
+        out.append(chr(code) + part[3:] if code is not None else "\\" + part)
+    return "".join(out)
+
+
+def is_proc_mount(root: str = PROC) -> bool:
+    """Whether ``root`` is a proc mount with nothing mounted over its tasks'
+    files, by the kernel's own ``/proc/self/mountinfo``: then every file
+    under ``root/<pid>`` is the kernel's, and regular.  Asked once per root."""
+    known = _PROC_MOUNTS.get(root)
+    if known is None:
+        known = _PROC_MOUNTS[root] = _is_proc_mount(root)
+    return known
+
+
+def _is_proc_mount(root: str) -> bool:
+    where = os.path.realpath(root)
+    below = where.rstrip("/") + "/"
+    proc = False
+    for point, fstype, _ in mounts(read_all(f"{PROC}/self/mountinfo", limit=TABLE_MAX) or b""):
+        if point == where:
+            proc = fstype == "proc"  # the last mount there is the one seen
+        elif point.startswith(below) and entry_id(point[len(below) :].split("/")[0]):
+            return False  # something mounted over a task's files
+    return proc
 
 
 def parse_stat(data: bytes, tid: int, tgid: int) -> Task | None:
@@ -142,6 +266,9 @@ def parse_stat(data: bytes, tid: int, tgid: int) -> Task | None:
 
     The name is everything between the first ``(`` and the *last* ``)``:
     comm may itself hold parentheses, spaces and digits (``a) b (c``).
+    Every number must be one the kernel could have written, in its C
+    type's range: anything else is a forged or garbled line, not a task.
+    ``tty_nr`` is kept as the unsigned 32-bit device number it encodes.
     """
     start = data.find(b"(")
     end = data.rfind(b")")
@@ -151,20 +278,28 @@ def parse_stat(data: bytes, tid: int, tgid: int) -> Task | None:
     # majflt cmajflt utime stime cutime cstime priority nice num_threads
     # itrealvalue starttime ...
     f = data[end + 2 :].split(b" ", 20)
-    try:
-        return Task(
-            tid,
-            tgid,
-            int(f[1]),
-            data[start + 1 : end].decode("utf-8", "surrogateescape"),
-            chr(f[0][0]),
-            int(f[4]),
-            int(f[11]) + int(f[12]),
-            int(f[19]),
-            int(f[17]),
-        )
-    except (IndexError, ValueError):
+    if len(f) < 20 or len(f[0]) != 1:
         return None
+    if not unsigned(f[1], f[4].removeprefix(b"-"), f[11], f[12], f[17], f[19]):
+        return None
+    try:
+        ppid, tty_nr, start_ticks = int(f[1]), int(f[4]), int(f[19])
+        utime, stime, nlwp = int(f[11]), int(f[12]), int(f[17])
+    except ValueError:
+        return None
+    if not (ppid <= ID_MAX and -0x80000000 <= tty_nr <= 0x7FFFFFFF and start_ticks < START_MAX):
+        return None
+    return Task(
+        tid,
+        tgid,
+        ppid,
+        data[start + 1 : end].decode("utf-8", "surrogateescape"),
+        chr(f[0][0]),
+        tty_nr & 0xFFFFFFFF,
+        utime + stime,
+        start_ticks,
+        nlwp,
+    )
 
 
 def parse_status(data: bytes) -> Status | None:
@@ -175,30 +310,35 @@ def parse_status(data: bytes) -> Status | None:
         if sep:
             fields[key] = value.strip()
     try:
-        tgid = int(fields[b"Tgid"])
+        (tgid,) = _ints(fields[b"Tgid"])
         nspid = _ints(fields.get(b"NSpid") or fields[b"Pid"])
         nstgid = _ints(fields.get(b"NStgid") or fields[b"Tgid"])
-        return Status(
-            tgid=tgid,
-            nspid=nspid,
-            nstgid=nstgid,
-            tracer_pid=int(fields.get(b"TracerPid", b"0")),
-            threads=int(fields.get(b"Threads", b"1")),
-            uids=_ints(fields.get(b"Uid", b"")),
-        )
+        (tracer_pid,) = _ints(fields.get(b"TracerPid", b"0"))
+        (threads,) = _ints(fields.get(b"Threads", b"1"))
+        uids = _ints(fields.get(b"Uid", b""), empty=True)
     except (KeyError, ValueError):
         return None
+    return Status(tgid, nspid, nstgid, tracer_pid, threads, uids)
 
 
-def _ints(field: bytes) -> tuple[int, ...]:
-    return tuple(int(x) for x in field.split())
+def _ints(field: bytes, empty: bool = False) -> tuple[int, ...]:
+    """Blank-separated kernel numbers; ValueError if any is not one."""
+    words = field.split()
+    values = kernel_ints(*words) if words else () if empty else None
+    if values is None:
+        raise ValueError(field)
+    return values
 
 
 def parse_cmdline(data: bytes) -> tuple[str, ...]:
-    """NUL-separated arguments; a kernel thread's (or zombie's) is empty."""
+    """NUL-separated arguments, trailing empty ones dropped; a kernel
+    thread's (or zombie's) is empty, but NULs alone (argv of empty strings,
+    or none at all: the kernel then gives one) are one empty argument."""
     args = data.split(b"\0")
-    while args and not args[-1]:
+    while len(args) > 1 and not args[-1]:
         args.pop()
+    if args == [b""] and not data:
+        return ()
     return tuple(a.decode("utf-8", "surrogateescape") for a in args)
 
 
@@ -228,10 +368,10 @@ def tgid_of(tid: int, root: str = PROC) -> int | None:
     if data is None:
         return None
     at = data.find(b"\nTgid:")
-    try:
-        return int(data[at + 6 :].split(b"\n", 1)[0]) if at >= 0 else None
-    except ValueError:
+    if at < 0:
         return None
+    values = kernel_ints(data[at + 6 :].split(b"\n", 1)[0].strip())
+    return values[0] if values and 0 < values[0] <= ID_MAX else None
 
 
 def hidepid(root: str = PROC) -> str | None:
@@ -240,12 +380,10 @@ def hidepid(root: str = PROC) -> str | None:
     if os.geteuid() == 0:
         return None  # root may look at every process
     where = os.path.realpath(root)
-    data = read_all(f"{root}/self/mountinfo") or b""
-    for line in data.decode("utf-8", "replace").splitlines():
-        fields = line.split(" - ", 1)
-        left, right = fields[0].split(), (fields[1].split() if len(fields) > 1 else [])
-        if len(left) > 4 and left[4] == where and right[:1] == ["proc"]:
-            for option in right[-1].split(","):
+    data = read_all(f"{root}/self/mountinfo", limit=TABLE_MAX) or b""
+    for point, fstype, options in mounts(data):
+        if point == where and fstype == "proc":
+            for option in options:
                 name, _, value = option.partition("=")
                 if name == "hidepid" and value not in ("0", "off"):
                     return value
@@ -259,19 +397,20 @@ def clock_ticks() -> int:
 
 def boot_time(root: str = PROC) -> int | None:
     """Seconds since the epoch at boot (``btime`` in ``/proc/stat``)."""
-    data = read_all(f"{root}/stat") or b""
+    data = read_all(f"{root}/stat", limit=TABLE_MAX) or b""
     at = data.find(b"\nbtime ")
-    try:
-        return int(data[at + 7 :].split(b"\n", 1)[0]) if at >= 0 else None
-    except ValueError:
+    if at < 0:
         return None
+    values = kernel_ints(data[at + 7 :].split(b"\n", 1)[0])
+    return values[0] if values and 0 <= values[0] < 1 << 40 else None  # a time_t yet
 
 
 def pid_width(root: str = PROC) -> int:
-    """Digits in ``kernel.pid_max``: procps's width for PID-like columns."""
-    data = read(f"{root}/sys/kernel/pid_max")
-    text = (data or b"").strip()
-    return len(text) if text else PID_WIDTH
+    """Digits in ``kernel.pid_max``: procps's width for PID-like columns
+    (procps's own default when the file holds no pid_max the kernel allows)."""
+    text = (read(f"{root}/sys/kernel/pid_max") or b"").decode("ascii", "replace").strip()
+    value = decimal(text)
+    return len(text) if value is not None and 0 < value <= ID_MAX + 1 else PID_WIDTH
 
 
 # -- terminals: procps's dev_to_tty ------------------------------------------
@@ -321,18 +460,19 @@ class TtyNames:
 
     def _load(self) -> list[tuple[str, bool, int, int, int]]:
         drivers = []
-        text = (read(f"{self.root}/tty/drivers") or b"").decode("ascii", "replace")
-        for line in text.splitlines():
+        data = read_all(f"{self.root}/tty/drivers", limit=TABLE_MAX)
+        for line in (data or b"").decode("ascii", "replace").splitlines():
             words = line.split()
             if len(words) < 4 or not words[1].startswith("/dev/"):
                 continue
             name = words[1][5:]
             numbered = name.endswith("%d")
             first, _, last = words[3].partition("-")
-            if not (words[2].isdigit() and first.isdigit() and (last or first).isdigit()):
+            major, low, high = decimal(words[2]), decimal(first), decimal(last or first)
+            if major is None or low is None or high is None:
                 continue
             name = name[:-2] if numbered else name
-            drivers.append((name, numbered, int(words[2]), int(first), int(last or first)))
+            drivers.append((name, numbered, major, low, high))
         drivers.reverse()  # procps searches the last-listed driver first
         return drivers
 

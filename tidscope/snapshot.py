@@ -9,23 +9,32 @@ itself names no thread group (a pid reused by a thread, or a tid given as a
 pid) and yields nothing.
 
 Records are yielded one at a time; only the files the caller's ``want``
-names are read beyond ``stat``.
+names are read beyond ``stat``.  An entry that cannot be read, or does not
+hold what the kernel writes there, is left out like a vanished task; when
+that leaves nothing at all, :func:`why_nothing` says what was wrong.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterable, Iterator
+from stat import S_ISREG
 
 from tidscope.errors import TidscopeError
+from tidscope.numbers import entry_id, entry_ids
 from tidscope.procfs import (
+    CMDLINE_MAX,
     DIRECTORY,
-    GONE,
     PROC,
+    READ,
+    STATUS_MAX,
     Task,
+    is_proc_mount,
+    kind,
     parse_cmdline,
     parse_stat,
     parse_status,
+    passable,
     read,
     read_all,
     tgid_of,
@@ -46,46 +55,50 @@ def pid_names(root: str = PROC) -> list[str]:
         raise TidscopeError(
             f"cannot list {root}: {err.strerror}: point --proc-root at a proc mount"
         ) from None
-    pids = sorted((n for n in names if n.isdigit()), key=int)
-    if not pids:  # a proc mount of our PID namespace shows at least ourselves
+    ids = sorted(i for i in map(entry_id, names) if i is not None)
+    if not ids:  # a proc mount of our PID namespace shows at least ourselves
         raise TidscopeError(
             f"no processes are visible in {root}: point --proc-root at a proc mount"
         )
-    return pids
+    return [str(i) for i in ids]
 
 
-def _extras(task: Task, where: str, dir_fd: int | None, want: Collection[str]) -> bool:
+def _extras(task: Task, where: str, dir_fd: int | None, want: Collection[str], check: bool) -> bool:
     """Read what ``want`` asks for; False if the task vanished meanwhile."""
     if UID in want:
         try:
             task.uid = os.stat(where, dir_fd=dir_fd).st_uid
-        except GONE:
-            return False
+        except OSError as err:
+            if passable(err):
+                return False
+            raise
     if STATUS in want:
-        data = read_all(f"{where}/status", dir_fd)
+        data = read_all(f"{where}/status", dir_fd, STATUS_MAX, check)
         task.status = parse_status(data) if data is not None else None
     if CMDLINE in want:
-        data = read_all(f"{where}/cmdline", dir_fd)
+        data = read_all(f"{where}/cmdline", dir_fd, CMDLINE_MAX, check)
         task.cmdline = parse_cmdline(data) if data is not None else None
     return True
 
 
-def _process(name: str, root: str, want: Collection[str]) -> Task | None:
+def _process(name: str, root: str, want: Collection[str], check: bool) -> Task | None:
     where = f"{root}/{name}"
-    data = read(f"{where}/stat")
+    data = read(f"{where}/stat", None, check)
     if data is None:
         return None
-    pid = int(name)
+    pid = int(name)  # a name pid_names or we made
     task = parse_stat(data, pid, pid)
-    if task is None or (want and not _extras(task, where, None, want)):
+    if task is None or (want and not _extras(task, where, None, want, check)):
         return None
     return task
 
 
 def processes(root: str = PROC, want: Collection[str] = NOTHING) -> Iterator[Task]:
     """Every process, from ``/proc/<pid>/stat``: process-wide times, the leader's name."""
-    for name in pid_names(root):
-        task = _process(name, root, want)
+    names = pid_names(root)
+    check = not is_proc_mount(root)
+    for name in names:
+        task = _process(name, root, want, check)
         if task is not None:
             yield task
 
@@ -94,7 +107,7 @@ def process(pid: int, root: str = PROC, want: Collection[str] = NOTHING) -> Task
     """Process ``pid``, or None if no thread group has that id."""
     if tgid_of(pid, root) != pid:
         return None
-    return _process(str(pid), root, want)
+    return _process(str(pid), root, want, not is_proc_mount(root))
 
 
 def group(
@@ -109,28 +122,33 @@ def group(
     its times are the whole process's.
     """
     name = str(tgid)
+    check = not is_proc_mount(root)
     try:
         task_fd = os.open(f"{root}/{name}/task", DIRECTORY)
-    except GONE:
-        return
+    except OSError as err:
+        if passable(err):
+            return
+        raise
     try:
         try:
             tids = os.listdir(task_fd)
-        except GONE:
-            return
+        except OSError as err:
+            if passable(err):
+                return
+            raise
         if not tids or tids[0] != name:
             return
         pid = int(name)
-        for tid in tids:
-            if only is not None and int(tid) not in only:
+        for tid, ident in zip(tids, entry_ids(tids), strict=True):
+            if ident is None or (only is not None and ident not in only):
                 continue
             # As procps: the leader's row is its process's (process-wide times).
             where = ".." if tid == name else tid
-            data = read(f"{where}/stat", task_fd)
+            data = read(f"{where}/stat", task_fd, check)
             if data is None:
                 continue
-            task = parse_stat(data, int(tid), pid)
-            if task is None or (want and not _extras(task, where, task_fd, want)):
+            task = parse_stat(data, ident, pid)
+            if task is None or (want and not _extras(task, where, task_fd, want, check)):
                 continue
             yield task
     finally:
@@ -159,3 +177,64 @@ def selected(
             some.setdefault(tgid, set()).add(tid)
     for tgid in sorted(whole | some.keys()):
         yield from group(tgid, root, want, None if tgid in whole else some[tgid])
+
+
+def why_nothing(root: str = PROC, threads: bool = False) -> str:
+    """Why a walk of ``root`` (of every thread, if ``threads``) showed no
+    task at all, as one line: what was wrong with its entries, and the fix.
+    Called only then, so the walk itself counts nothing."""
+    names = pid_names(root)  # raises if no entry even looks like a process
+    found: dict[str, list[str]] = {}
+    for name in names:
+        problem = _problem(root, name, threads)
+        if problem is not None:
+            found.setdefault(problem[1], []).append(problem[0])
+    if not found:
+        return f"every process in {root} vanished while it was read: run again"
+    parts = [
+        f"{paths[0]} {what}" + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
+        for what, paths in sorted(found.items(), key=lambda item: -len(item[1]))
+    ]
+    if not is_proc_mount(root):
+        fix = "point --proc-root at a proc mount"
+    elif all("EACCES" in what or "EPERM" in what for what in found):
+        fix = "run as root, or as the owner, to look into other users' processes"
+    else:
+        fix = "run again"
+    shown = "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
+    return f"no task in {root} could be read ({len(names)} entries): {shown}: {fix}"
+
+
+def _problem(root: str, name: str, threads: bool) -> tuple[str, str] | None:
+    """(path, what is wrong with it) for the first file of process ``name``
+    a walk could not use, or None if it can be read now."""
+    where = f"{root}/{name}"
+    if threads:
+        try:
+            tids = os.listdir(f"{where}/task")
+        except OSError as err:
+            return f"{where}/task", _failure(err)
+        if not tids or tids[0] != name:
+            return f"{where}/task", f"does not list its leader {name} first"
+    path = f"{where}/stat"
+    try:
+        mode = os.stat(path).st_mode  # no open: a FIFO must not be opened blocking
+        if not S_ISREG(mode):
+            return path, f"is {kind(mode)}"
+        os.close(os.open(path, READ))
+    except OSError as err:
+        return path, _failure(err)
+    data = read(path)
+    if data is None:
+        return path, "could not be read"
+    if parse_stat(data, 1, 1) is None:
+        return path, "is not a stat line"
+    return None
+
+
+def _failure(err: OSError) -> str:
+    import errno
+
+    if err.errno == errno.ENOENT:
+        return "is missing"
+    return f"cannot be read ({errno.errorcode.get(err.errno or 0, err.errno)})"
