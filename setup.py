@@ -50,7 +50,10 @@ setup(
     ext_modules=[
         Extension(
             "tidscope._rawclone",
-            sources=[CSRC + f for f in ("module.c", "group.c", "stacks.c", "child.c", "bench.c")],
+            sources=[
+                CSRC + f
+                for f in ("module.c", "group.c", "stacks.c", "child.c", "bench.c", "command.c")
+            ],
             depends=[CSRC + "rawclone.h", CSRC + "childloop.c"],
             extra_compile_args=CFLAGS,
         )

@@ -110,7 +110,7 @@ def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
     uses: no warning, and the child's loop stores nothing on the stack."""
     setup = _setup_module()
     csrc = ROOT / "tidscope" / "csrc"
-    for name in ("child.c", "group.c", "stacks.c", "bench.c"):
+    for name in ("child.c", "group.c", "stacks.c", "bench.c", "command.c"):
         subprocess.run(
             [
                 CROSS,

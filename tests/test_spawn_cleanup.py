@@ -15,12 +15,13 @@ import json
 import os
 import pathlib
 import signal
+import subprocess
 import sys
 import time
 import uuid
 
 import pytest
-from helpers import TAG, one_error_line, own_children, run, tagged, tidscope
+from helpers import TAG, one_error_line, own_children, python, run, tagged, tidscope
 
 # Runs tidscope under a child subreaper, kills it with SIGKILL once it holds
 # its children, then reaps what comes back: each orphan with its status, and
@@ -88,12 +89,13 @@ def test_process_children_die_with_a_killed_tidscope(count: int, flag_set: str) 
 
 # -- --run: the signal that comes while CMD is being started ----------------------
 
-# tidscope's main with os.posix_spawn wrapped: SIGTERM comes just before the
-# shell is started, or just after the spawn returned and before tidscope could
-# note the pid.  The pid goes to the file named by PIDFILE.
+# tidscope's main with shell.start wrapped: SIGTERM comes just before the
+# shell is started, or just after it was and before tidscope could note its
+# pid.  The pid goes to the file named by PIDFILE.
 RACE = """
 import os, signal, sys
-real, when = os.posix_spawn, sys.argv[1]
+from tidscope import shell
+real, when = shell.start, sys.argv[1]
 def spawn(*args, **kw):
     if when == 'during':
         os.kill(os.getpid(), signal.SIGTERM)
@@ -103,7 +105,7 @@ def spawn(*args, **kw):
     if when == 'after':
         os.kill(os.getpid(), signal.SIGTERM)
     return pid
-os.posix_spawn = spawn
+shell.start = spawn
 from tidscope.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -191,3 +193,89 @@ def test_keep_background_needs_run() -> None:
     proc = tidscope("spawn", "--keep-background")
     assert proc.returncode == 2
     assert "give --run" in one_error_line(proc)
+
+
+# -- children's exit signals ----------------------------------------------------------
+
+EXIT_SIGNALS = [
+    ("SIGUSR1", 0),  # default: terminate
+    ("VM,SIGSEGV", 0),  # a fault signal: ignored while the children live
+    ("FS,SIGTSTP", 0),  # default: stop
+    ("SIGRTMIN+1", 0),  # realtime: terminate
+    ("VFORK,VM,SIGALRM", 0),  # sent while clone has not yet returned
+    ("SIGKILL", 2),
+    ("SIGSTOP", 2),
+    ("SIGTERM", 2),
+    ("SIGQUIT", 2),
+    ("32", 2),  # glibc's own
+]
+
+
+@pytest.mark.parametrize(("flag_set", "status"), EXIT_SIGNALS)
+def test_an_exit_signal_neither_kills_nor_stops_tidscope(flag_set: str, status: int) -> None:
+    tag = uuid.uuid4().hex
+    before = own_children()
+    proc = tidscope("spawn", "-n", "5", "--flags", flag_set, env={TAG: tag}, timeout=30)
+    assert proc.returncode == status, proc.stderr
+    if status == 0:
+        assert proc.stderr == ""
+        lines = proc.stdout.splitlines()
+        assert len(lines) == 6 and all(" process, pid: " in line for line in lines[1:])
+        pids = [int(line.rpartition(" ")[2]) for line in lines[1:]]
+        assert [p for p in pids if os.path.exists(f"/proc/{p}")] == []  # reaped, no zombie
+    else:
+        assert "give another" in one_error_line(proc)
+        assert proc.stdout == ""
+    assert tagged(tag) == [] and own_children() == before
+
+
+def test_an_exit_signal_while_the_command_runs() -> None:
+    """A raw child killed while CMD runs sends its exit signal at once."""
+    tag = uuid.uuid4().hex
+    before = own_children()
+    cmd = "kill -KILL ${TIDSCOPE_TIDS%% *}; echo killed"
+    proc = tidscope("spawn", "-n", "3", "--flags", "SIGUSR1", "--run", cmd, env={TAG: tag})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and proc.stdout.endswith("killed\n")
+    assert tagged(tag) == [] and own_children() == before
+
+
+def _ignored(proc: subprocess.CompletedProcess[str]) -> int:
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.splitlines()[-1].split()[1], 16)
+
+
+def test_the_command_inherits_no_signal_tidscope_ignores() -> None:
+    """--run's shell ignores what tidscope's caller ignored, nothing else:
+    not the fault signal tidscope ignores as its children's exit signal,
+    nor SIGPIPE (Python), nor glibc's internal signals."""
+    look = "grep SigIgn /proc/$$/status"
+    plain = _ignored(tidscope("spawn", "-n", "1", "--run", look))
+    faulty = _ignored(tidscope("spawn", "-n", "1", "--flags", "VM,SIGSEGV", "--run", look))
+    caller = _ignored(
+        run(
+            [
+                "sh",
+                "-c",
+                f"trap '' USR2; exec {sys.executable} -m tidscope spawn -n 1 --run '{look}'",
+            ]
+        )
+    )
+    assert plain == faulty == 0
+    assert caller == 1 << (signal.SIGUSR2 - 1)
+
+
+def test_the_dispositions_are_restored_once_the_children_are_reaped() -> None:
+    out = python(
+        """
+        import contextlib, io, json, signal
+        from tidscope.cli import main
+        seen = {}
+        for flag_set, signo in (("SIGUSR1", signal.SIGUSR1), ("VM,SIGSEGV", signal.SIGSEGV)):
+            with contextlib.redirect_stdout(io.StringIO()):
+                status = main(["spawn", "-n", "2", "--flags", flag_set])
+            seen[flag_set] = [status, signal.getsignal(signo) == signal.SIG_DFL]
+        print(json.dumps(seen))
+        """
+    )
+    assert out == {"SIGUSR1": [0, True], "VM,SIGSEGV": [0, True]}

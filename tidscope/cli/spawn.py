@@ -15,7 +15,12 @@ from tidscope import flags
 from tidscope.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
 from tidscope.errors import Terminated, UsageError
 from tidscope.render import render
-from tidscope.signals import TERMINATING, terminating_signals
+from tidscope.signals import (
+    TERMINATING,
+    check_exit_signal,
+    exit_signal_absorbed,
+    terminating_signals,
+)
 from tidscope.spawn import COLUMNS, child_rows, classic_line, explain, parent_row, program
 
 FOREVER = "forever"
@@ -134,13 +139,17 @@ def command(
         raise UsageError("--hold and --run both keep children alive: give one of them")
     if keep_background and command is None:
         raise UsageError("--keep-background keeps what --run's CMD leaves running: give --run")
+    # A thread's exit signal is never sent (the kernel sets it to -1).
+    exit_signal = 0 if flags.has(value, "THREAD") else value & flags.CSIGNAL
+    check_exit_signal(exit_signal)
     growsdown = stack_style == "growsdown"
     children = Children(count, value, program=program(value), stack_size=size, growsdown=growsdown)
-    with terminating_signals(), children as ch:
+    # Left in this order: children reaped, then the signals restored.
+    with exit_signal_absorbed(exit_signal) as ignored, terminating_signals(), children as ch:
         rows = [parent_row(), *child_rows(ch)]
         _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
         if command is not None:
-            return _run(command, ch, keep_background)
+            return _run(command, ch, keep_background, ignored)
         if seconds is not None:
             _hold(seconds, ch)
     return 0 if all(not r.get("errors") for r in rows) else 1
@@ -195,10 +204,6 @@ def _hold(seconds: float, children: Children) -> None:
 
 
 KILL_AFTER = 2.0  # seconds CMD has to end on the signal before SIGKILL
-SHELL = "/bin/sh"
-# What Python ignores and a command must not inherit ignored (what Popen's
-# restore_signals restores).
-PYTHON_IGNORES = (signal.SIGPIPE, signal.SIGXFSZ)
 # Taken synchronously while CMD runs: a request to stop, or CMD's end.
 WAKE = (*TERMINATING, signal.SIGCHLD)
 
@@ -213,7 +218,7 @@ def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[
     can strike between the fork and the moment we know CMD's pid, nor cut
     the cleanup short.  A signal N ends CMD and all it started with N (then
     SIGKILL), and tidscope with 128+N."""
-    from tidscope import reaper
+    from tidscope import reaper, shell
 
     env = dict(os.environ)
     env["TIDSCOPE_PID"] = str(os.getpid())
@@ -223,13 +228,7 @@ def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[
     try:
         with reaper.subreaper():  # what CMD starts and leaves behind comes back to us
             try:
-                pid = os.posix_spawn(
-                    SHELL,
-                    ["sh", "-c", cmd],
-                    env,
-                    setsigmask=mask,
-                    setsigdef=(*PYTHON_IGNORES, *ignored),
-                )
+                pid = shell.start(cmd, env, mask, ignored)
                 status, signo = _wait(pid)
             except BaseException:
                 reaper.end_all(signal.SIGTERM, KILL_AFTER, keep=ours)

@@ -487,6 +487,58 @@ static PyObject *pthread_bench(PyObject *Py_UNUSED(mod), PyObject *args)
 	return PyLong_FromLong(r);
 }
 
+/* Each item of a list of bytes as a NULL-terminated array, valid while
+ * the list lives; NULL with an exception set on failure. */
+static char **byte_strings(PyObject *list, const char *what)
+{
+	if (!PyList_Check(list)) {
+		PyErr_Format(PyExc_TypeError, "%s must be a list of bytes", what);
+		return NULL;
+	}
+	Py_ssize_t n = PyList_GET_SIZE(list);
+	char **out = PyMem_Calloc((size_t)n + 1, sizeof(*out));
+	if (!out)
+		return (char **)PyErr_NoMemory();
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *item = PyList_GET_ITEM(list, i);
+		if (!PyBytes_Check(item) || strlen(PyBytes_AS_STRING(item)) !=
+						    (size_t)PyBytes_GET_SIZE(item)) {
+			PyMem_Free(out);
+			PyErr_Format(PyExc_ValueError, "%s must be bytes without NUL", what);
+			return NULL;
+		}
+		out[i] = PyBytes_AS_STRING(item);
+	}
+	return out;
+}
+
+/* spawn_command(path, argv, env, mask, defaults) -> pid */
+static PyObject *spawn_command(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+	const char *path;
+	PyObject *argv_list, *env_list;
+	unsigned long mask, defaults;
+	char **argv = NULL, **envp = NULL;
+	PyObject *result = NULL;
+
+	if (!PyArg_ParseTuple(args, "yO!O!kk", &path, &PyList_Type, &argv_list, &PyList_Type,
+			      &env_list, &mask, &defaults))
+		return NULL;
+	if (!(argv = byte_strings(argv_list, "argv")) || !(envp = byte_strings(env_list, "env")))
+		goto out;
+	pid_t pid = ts_spawn_command(path, argv, envp, mask, defaults);
+	if (pid < 0) {
+		errno = -pid;
+		PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+		goto out;
+	}
+	result = PyLong_FromLong(pid);
+out:
+	PyMem_Free(argv);
+	PyMem_Free(envp);
+	return result;
+}
+
 static PyObject *trim_stack_cache(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
 {
 	ts_stacks_trim();
@@ -498,6 +550,9 @@ static PyMethodDef module_methods[] = {
 	 "Unmap the stack mappings kept for reuse."},
 	{"pthread_bench", pthread_bench, METH_VARARGS,
 	 "pthread_bench(n, batch, stack_size=0) -> ns for n pthread_create/join pairs."},
+	{"spawn_command", spawn_command, METH_VARARGS,
+	 "spawn_command(path, argv, env, mask, defaults) -> pid: vfork and exec with that"
+	 " signal mask, and SIG_DFL for caught signals and those in defaults."},
 	{"syscall", raw_syscall, METH_VARARGS,
 	 "syscall(nr, *args) -> int: a raw syscall in this process; buffers pass by address."},
 	{NULL, NULL, 0, NULL},
