@@ -174,3 +174,64 @@ def reap_zombie_children(keep: set[int]) -> list[int]:
         else:
             live.append(pid)
     return live
+
+
+def own_cgroup() -> str | None:
+    """A new, empty cgroup2 directory under ours, for one run to be moved
+    into (None where none can be made): the tidscope-* cgroups a run makes
+    are then under it, apart from those of any other run on this machine."""
+    import uuid
+
+    with open("/proc/self/mountinfo") as f:
+        mounts = [ln.split() for ln in f]
+    point = next((m[4] for m in mounts if m[m.index("-") + 1] == "cgroup2"), None)
+    with open("/proc/self/cgroup") as f:
+        path = next((ln.strip().partition("::")[2] for ln in f if ln.startswith("0::")), None)
+    if point is None or path is None:
+        return None
+    where = os.path.join(point + path, f"test-{uuid.uuid4().hex[:12]}")
+    try:
+        os.mkdir(where)
+    except OSError:
+        return None
+    return where
+
+
+def into_cgroup(where: str | None) -> list[str]:
+    """A command prefix that moves the command into ``where`` first."""
+    import shlex
+
+    if where is None:
+        return []
+    procs = shlex.quote(os.path.join(where, "cgroup.procs"))
+    return ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh"]
+
+
+def cgroups_named(root: str | None, prefix: str = "tidscope-") -> list[str]:
+    """The cgroups under ``root`` whose name starts with ``prefix``."""
+    if root is None:
+        return []
+    return sorted(
+        os.path.relpath(os.path.join(d, n), root)
+        for d, dirs, _ in os.walk(root)
+        for n in dirs
+        if n.startswith(prefix)
+    )
+
+
+def remove_cgroup(root: str | None) -> None:
+    """rmdir ``root`` and every cgroup under it, deepest first (a reaped
+    task leaves its cgroup asynchronously, so each is retried a while)."""
+    import time
+
+    if root is None:
+        return
+    for d, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
+        for _ in range(200):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)

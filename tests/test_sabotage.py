@@ -40,7 +40,16 @@ from typing import Any
 
 import pytest
 import seccomp
-from helpers import TAG, reap_zombie_children, set_subreaper, tagged, tidscope
+from helpers import (
+    TAG,
+    cgroups_named,
+    own_cgroup,
+    reap_zombie_children,
+    remove_cgroup,
+    set_subreaper,
+    tagged,
+    tidscope,
+)
 
 from tidscope.experiments import EXPERIMENTS
 
@@ -231,14 +240,14 @@ class Sandbox:
         while _ipc_ns(self.holder.pid) in (ours, None):
             assert time.monotonic() < deadline, "unshare --ipc did not start"
             time.sleep(0.005)
-        self.cgroup = _own_cgroup()
+        self.cgroup = own_cgroup()
         self.runs: dict[tuple[str, str], Outcome] = {}
 
     def close(self) -> None:
         self.holder.kill()
         self.holder.wait(10)
         if self.cgroup:
-            _rmdir_tree(self.cgroup)
+            remove_cgroup(self.cgroup)
 
     def ipc(self) -> set[str]:
         """SysV semaphores and message queues in our IPC namespace."""
@@ -286,7 +295,7 @@ class Sandbox:
         left = {
             "tmp": sorted(os.listdir(tmp)),
             "ipc": sorted(self.ipc() - ipc_before),
-            "cgroup": _cgroups_in(self.cgroup) if self.cgroup else [],
+            "cgroup": cgroups_named(self.cgroup) if self.cgroup else [],
             "tasks": [str(p) for p in _lingering(tag)],
         }
         _clean(tag, tmp, self.cgroup)
@@ -302,32 +311,6 @@ def _ipc_ns(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/ns/ipc")
     except OSError:
         return None
-
-
-def _own_cgroup() -> str | None:
-    """A new cgroup2 directory under ours (None where we cannot make one)."""
-    with open("/proc/self/mountinfo") as f:
-        mounts = [ln.split() for ln in f]
-    point = next((m[4] for m in mounts if m[m.index("-") + 1] == "cgroup2"), None)
-    with open("/proc/self/cgroup") as f:
-        path = next((ln.strip().partition("::")[2] for ln in f if ln.startswith("0::")), None)
-    if point is None or path is None:
-        return None
-    where = os.path.join(point + path, f"sabotage-{uuid.uuid4().hex[:12]}")
-    try:
-        os.mkdir(where)
-    except OSError:
-        return None
-    return where
-
-
-def _cgroups_in(root: str) -> list[str]:
-    return sorted(
-        os.path.relpath(os.path.join(d, n), root)
-        for d, dirs, _ in os.walk(root)
-        for n in dirs
-        if n.startswith("tidscope-")
-    )
 
 
 def _lingering(tag: str) -> list[int]:
@@ -355,21 +338,8 @@ def _clean(tag: str, tmp: str, cgroup: str | None) -> None:
     reap_zombie_children(set())
     shutil.rmtree(tmp, ignore_errors=True)
     if cgroup:
-        for sub in reversed(_cgroups_in(cgroup)):
-            _rmdir_tree(os.path.join(cgroup, sub))
-
-
-def _rmdir_tree(path: str) -> None:
-    """rmdir a cgroup and its children (a reaped task leaves it asynchronously)."""
-    for d, _, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):
-        for _ in range(200):
-            try:
-                os.rmdir(d)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.01)
+        for sub in reversed(cgroups_named(cgroup)):
+            remove_cgroup(os.path.join(cgroup, sub))
 
 
 @pytest.fixture(scope="module")

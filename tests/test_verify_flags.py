@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import os
@@ -11,11 +10,23 @@ import platform
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
 import pytest
-from helpers import as_uid, children_by_ppid, one_error_line, run, tidscope, unused_uid
+from helpers import (
+    as_uid,
+    cgroups_named,
+    children_by_ppid,
+    into_cgroup,
+    one_error_line,
+    own_cgroup,
+    remove_cgroup,
+    run,
+    tidscope,
+    unused_uid,
+)
 
 from tidscope.experiments import EXPERIMENTS
 
@@ -56,12 +67,20 @@ def test_each_flag_experiment(flag: str, user: bool) -> None:
 
 
 def test_all_flags_at_once_and_nothing_left_behind() -> None:
-    before = set(glob.glob("/tmp/tidscope-*"))
-    proc = tidscope("verify-flags", "--explain")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "kcmp_vm_same = True" in proc.stdout
-    assert set(glob.glob("/tmp/tidscope-*")) == before
-    assert not glob.glob("/sys/fs/cgroup/**/tidscope-*", recursive=True)
+    """In a TMPDIR and a cgroup of its own, so that another run on this
+    machine can neither fake a leftover nor hide one."""
+    cgroup = own_cgroup()
+    try:
+        with tempfile.TemporaryDirectory(prefix="verify-flags-") as tmp:
+            proc = tidscope(
+                "verify-flags", "--explain", env={"TMPDIR": tmp}, prefix=into_cgroup(cgroup)
+            )
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert "kcmp_vm_same = True" in proc.stdout
+            assert os.listdir(tmp) == []
+        assert cgroups_named(cgroup) == []
+    finally:
+        remove_cgroup(cgroup)
 
 
 def _own_uid(nproc: int) -> list[str]:
@@ -179,18 +198,34 @@ def test_bad_input(args: list[str], needle: str) -> None:
 
 @pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_run_reaps_everything(signo: int) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tidscope", "verify-flags", "--format", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.6)
-    kids = children_by_ppid(proc.pid)
-    proc.send_signal(signo)
-    assert proc.wait(15) == 128 + signo
-    assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
-    for pid in kids:
-        assert not os.path.exists(f"/proc/{pid}"), f"lab {pid} left behind"
-    assert children_by_ppid(proc.pid) == []
-    assert not glob.glob("/sys/fs/cgroup/**/tidscope-*", recursive=True)
+    """Signalled once a lab runs (tidscope handles the signal by then, which
+    a fixed delay does not ensure on a loaded machine)."""
+    cgroup = own_cgroup()
+    try:
+        with tempfile.TemporaryDirectory(prefix="verify-flags-") as tmp:
+            proc = subprocess.Popen(
+                [*into_cgroup(cgroup), sys.executable, "-m", "tidscope", "verify-flags"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "TMPDIR": tmp},
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while not (kids := children_by_ppid(proc.pid)):
+                    assert proc.poll() is None and time.monotonic() < deadline, "no lab ran"
+                    time.sleep(0.002)
+                proc.send_signal(signo)
+                assert proc.wait(15) == 128 + signo
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
+            assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+            for pid in kids:
+                assert not os.path.exists(f"/proc/{pid}"), f"lab {pid} left behind"
+            assert children_by_ppid(proc.pid) == []
+            assert os.listdir(tmp) == []
+        assert cgroups_named(cgroup) == []
+    finally:
+        remove_cgroup(cgroup)
