@@ -22,6 +22,9 @@ from tidscope.errors import UsageError
         ("vm,SIGCHLD", 0x100 | int(signal.SIGCHLD)),
         ("thread,SETTLS", flags.THREAD | flags.FLAGS["SETTLS"]),
         ("0x100", 0x100),
+        ("SIGRTMIN", int(signal.SIGRTMIN)),
+        ("SIGRTMIN+2", int(signal.SIGRTMIN) + 2),  # not SIGRTMIN|2
+        ("vm+sigrtmax-3", 0x100 | int(signal.SIGRTMAX) - 3),
     ],
 )
 def test_parse_accepts_every_spelling(text: str, value: int) -> None:
@@ -50,6 +53,9 @@ def test_thread_preset_is_what_a_pthread_library_passes_minus_tls() -> None:
         ("VM,VM", "given twice"),
         ("SIGCHLD,SIGUSR1", "two exit signals"),
         ("process,SIGUSR1", "two exit signals"),
+        ("SIGUSR1,SIGRTMIN+1", r"\(SIGUSR1, SIGRTMIN\+1\)"),
+        ("SIGRTMAX+1", "not a realtime signal"),
+        ("SIGRTMIN-1", "not a realtime signal"),
     ],
 )
 def test_parse_rejects_with_the_fix(text: str, needle: str) -> None:
@@ -61,6 +67,9 @@ def test_describe_round_trips() -> None:
     value = flags.THREAD | flags.FLAGS["SETTLS"]
     assert flags.parse(flags.describe(value)) == value
     assert flags.describe(int(signal.SIGCHLD)) == "SIGCHLD"
+    realtime = flags.FLAGS["VM"] | int(signal.SIGRTMIN) + 5
+    assert flags.describe(realtime) == "CLONE_VM|SIGRTMIN+5"
+    assert flags.parse(flags.describe(realtime)) == realtime
 
 
 def test_einval_reasons_name_the_rule() -> None:

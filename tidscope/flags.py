@@ -70,6 +70,8 @@ PROCESS = int(signal.SIGCHLD)
 PRESETS: dict[str, int] = {"thread": THREAD, "process": PROCESS}
 
 _SPLIT = re.compile(r"[,|+\s]+")
+# SIGRTMIN+N and SIGRTMAX-N, read before the set is split at "+".
+_REALTIME = re.compile(r"SIGRT(MIN|MAX)([+-])([0-9]+)", re.IGNORECASE)
 
 
 def parse(text: str) -> int:
@@ -80,7 +82,15 @@ def parse(text: str) -> int:
     ``thread`` and ``process`` (``THREAD`` is the flag alone) and combine
     with flags (``thread,SETTLS``).
     """
-    tokens = [t for t in _SPLIT.split(text.strip()) if t]
+    spelled: dict[str, str] = {}  # each realtime signal's token, as given
+
+    def realtime(m: re.Match[str]) -> str:
+        base = signal.SIGRTMIN if m[1].upper() == "MIN" else signal.SIGRTMAX
+        token = f"SIGRT={base + int(m[3]) * (1 if m[2] == '+' else -1)}"
+        spelled[token] = m[0]
+        return token
+
+    tokens = [t for t in _SPLIT.split(_REALTIME.sub(realtime, text.strip())) if t]
     if not tokens:
         raise UsageError("empty flag set: give a preset (thread, process) or flag names like VM,FS")
     value = 0
@@ -102,13 +112,14 @@ def parse(text: str) -> int:
                 raise UsageError(f"CLONE_{bare} is given twice in {text!r}: name each flag once")
             seen.add(bare)
             value |= FLAGS[bare]
-        elif key.startswith("SIG") and key in signal.Signals.__members__:
+        elif (key in signal.Signals.__members__ and key.startswith("SIG")) or key in spelled:
+            name = spelled.get(key, key)
             if exit_signal is not None:
                 raise UsageError(
-                    f"two exit signals in {text!r} ({exit_signal}, {key}): a child has one"
+                    f"two exit signals in {text!r} ({exit_signal}, {name}): a child has one"
                 )
-            exit_signal = key
-            value |= int(signal.Signals[key])
+            exit_signal = name
+            value |= _signal_number(key, name)
         elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", token):
             value |= int(token, 0)
         else:
@@ -116,6 +127,29 @@ def parse(text: str) -> int:
     if exit_signal is not None and "process" in tokens:
         raise UsageError(f"two exit signals in {text!r}: 'process' already sets SIGCHLD")
     return value
+
+
+def _signal_number(key: str, name: str) -> int:
+    if not key.startswith("SIGRT="):
+        return int(signal.Signals[key])
+    number = int(key.removeprefix("SIGRT="))
+    if not signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+        raise UsageError(
+            f"{name} is not a realtime signal: they are SIGRTMIN ({int(signal.SIGRTMIN)}) to"
+            f" SIGRTMAX ({int(signal.SIGRTMAX)}), e.g. SIGRTMIN+1"
+        )
+    return number
+
+
+def signal_name(number: int) -> str:
+    """``SIGUSR1``, ``SIGRTMIN+1``: the name parse() reads back."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        pass
+    if signal.SIGRTMIN < number < signal.SIGRTMAX:
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+    return f"signal {number}"
 
 
 def _suggest(bare: str) -> str:
@@ -138,10 +172,7 @@ def names(value: int, clone3: bool = False) -> list[str]:
     out = [f"CLONE_{n}" for n, bit in FLAGS.items() if value & bit and bit & ~CSIGNAL]
     sig = value & CSIGNAL
     if sig:
-        try:
-            out.append(signal.Signals(sig).name)
-        except ValueError:
-            out.append(f"signal {sig}")
+        out.append(signal_name(sig))
     unknown = value & ~(CSIGNAL | sum(FLAGS.values()))
     if unknown:
         out.append(hex(unknown))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from tidscope import flags
 from tidscope.errors import Terminated, UsageError
 
 # What asks tidscope to stop: each unwinds the stack (children joined, labs
@@ -51,17 +52,10 @@ LIBC_RESERVED = range(32, signal.SIGRTMIN)  # glibc's SIGCANCEL and SIGSETXID
 INSTEAD = "give another, e.g. SIGCHLD (as fork does) or SIGUSR1"
 
 
-def _name(signo: int) -> str:
-    try:
-        return signal.Signals(signo).name
-    except ValueError:
-        return f"signal {signo}"
-
-
 def check_exit_signal(signo: int) -> None:
     """Refuse an exit signal of our children that we could not survive, or
     that would look like a request to stop tidscope."""
-    name = _name(signo)
+    name = flags.signal_name(signo)
     if signo in (signal.SIGKILL, signal.SIGSTOP):
         does = "kill" if signo == signal.SIGKILL else "stop"
         raise UsageError(
