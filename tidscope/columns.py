@@ -11,15 +11,24 @@ import time
 from collections.abc import Callable, Sequence
 
 from tidscope.errors import UsageError
+from tidscope.numbers import is_decimal
 from tidscope.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
 from tidscope.snapshot import CMDLINE, UID
+from tidscope.text import clean, escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
     from typing import Any
 
+printable = escape  # the old name: tidscope.text is the escaper
+__all__ = [  # the names other modules use, clean and printable for old callers
+    "LEFT", "PIDMAX", "RIGHT", "SPECS", "TEXT", "USER", "Column", "Context",
+    "check_keys", "clean", "column", "cpu_time", "parse_format", "printable",
+]  # fmt: skip
+
 RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
 PIDMAX = -1  # width: the digits of kernel.pid_max
+LONG_MAX = (1 << 63) - 1
 
 
 class Column:
@@ -51,23 +60,6 @@ class Column:
         """A copy with ``changes`` (header, width, key...)."""
         fields = {name: getattr(self, name) for name in self.__slots__}
         return Column(**{**fields, **changes})
-
-
-def printable(text: str) -> str:
-    """What procps prints for a name: control characters and bad bytes as ``?``."""
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(
-        "?" if (o := ord(ch)) < 0x20 or 0x7F <= o < 0xA0 or 0xD800 <= o < 0xE000 else ch
-        for ch in text
-    )
-
-
-def clean(text: str) -> str:
-    """Text JSON and CSV can carry: undecodable bytes become U+FFFD."""
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 _TIMES: dict[int, str] = {}
@@ -107,7 +99,7 @@ class Context:
             import pwd
 
             try:
-                name = printable(pwd.getpwuid(uid).pw_name)
+                name = escape(pwd.getpwuid(uid).pw_name)
             except KeyError:
                 name = str(uid)
             self._users[uid] = name
@@ -130,10 +122,12 @@ class Context:
         return time.strftime("%H:%M", start)
 
     def args(self, task: Task) -> str:
-        """procps's args: the command line, else ``[comm]``, marked if a zombie."""
+        """procps's args: the command line, arguments joined by blanks (and
+        newlines made blanks); ``?`` if that prints as nothing (arguments
+        that are all empty); ``[comm]`` if there is none, marked if a zombie."""
         if task.cmdline:
-            return printable(" ".join(task.cmdline).replace("\n", " "))
-        text = f"[{printable(task.name)}]"
+            return escape(" ".join(task.cmdline).replace("\n", " ")) or "?"
+        text = f"[{escape(task.name)}]"
         return text + " <defunct>" if task.state == "Z" else text
 
 
@@ -175,7 +169,7 @@ def _comm(header: str) -> _Spec:
         15,
         TEXT,
         _N,
-        lambda t, c: printable(t.name),
+        lambda t, c: escape(t.name),
         lambda t, c: clean(t.name),
     )
 
@@ -265,6 +259,10 @@ def column(name: str, pid_width: int) -> Column:
     """Column ``name`` (a procps -o name); UsageError naming the valid ones."""
     spec = SPECS.get(name)
     if spec is None:
+        if name.lower() in SPECS:  # procps: unknown user-defined format specifier
+            raise UsageError(
+                f"unknown column {name!r} in -o: column names are lower case, e.g. {name.lower()}"
+            )
         raise UsageError(f"unknown column {name!r} in -o: use one of {', '.join(sorted(SPECS))}")
     key, header, width, just, needs, text, value = spec
     if width == PIDMAX:
@@ -283,32 +281,44 @@ def parse_format(specs: Sequence[str], pid_width: int) -> list[Column]:
             raise UsageError(f"-o {spec!r} is not a column list: give e.g. -o pid,tid,comm")
         for item in items:
             columns.append(_one(item, pid_width))
-    return _unique_keys(columns)
+    return columns
 
 
 def _one(item: str, pid_width: int) -> Column:
     name, eq, header = item.partition("=")
     name, colon, width = name.partition(":")
-    col = column(name.lower(), pid_width)
+    col = column(name, pid_width)
     if eq:
-        col = col.but(header=header, width=max(col.width, len(header)))
+        size = len(header.encode("utf-8", "surrogateescape"))  # procps: strlen
+        col = col.but(header=header, width=max(col.width, size))
     if colon:
-        if not width.isdigit() or int(width) <= 0:
-            raise UsageError(f"column width {width!r} in -o {item!r} is not a positive number")
-        col = col.but(width=int(width))
+        col = col.but(width=_width(width, item))
     return col
 
 
-def _unique_keys(columns: list[Column]) -> list[Column]:
-    """JSON keys are the columns' meanings; a repeated one takes its -o name."""
-    seen: set[str] = set()
-    out = []
+def _width(text: str, item: str) -> int:
+    """procps's column width: ASCII digits, no leading 0, read as C's
+    ``atoi`` reads them into an int (so 4294967297 is 1)."""
+    if not is_decimal(text) or text[0] == "0":
+        raise UsageError(
+            f"column width {text!r} in -o {item!r} is not a positive number:"
+            " give ASCII digits, e.g. pid:8"
+        )
+    number = min(int(text), LONG_MAX) & 0xFFFFFFFF  # strtol saturates; int keeps 32 bits
+    if number == 0 or number >= 1 << 31:
+        raise UsageError(
+            f"column width {text!r} in -o {item!r} is out of range: give 1 to {(1 << 31) - 1}"
+        )
+    return number
+
+
+def check_keys(columns: Sequence[Column]) -> None:
+    """JSON and CSV name each value by its column's key (see tidscope-ps(1));
+    UsageError if two columns of ``columns`` share one."""
+    seen: dict[str, str] = {}
     for col in columns:
-        key, n = col.key, 2
-        if key in seen:
-            key = col.name
-            while key in seen:
-                key, n = f"{col.name}{n}", n + 1
-        seen.add(key)
-        out.append(col if key == col.key else col.but(key=key))
-    return out
+        if col.key in seen:
+            first = seen[col.key]
+            same = "is given twice" if first == col.name else f"and {col.name} are the same column"
+            raise UsageError(f"-o {first} {same} (JSON/CSV key {col.key!r}): give it once")
+        seen[col.key] = col.name

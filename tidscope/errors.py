@@ -35,7 +35,8 @@ def note(command: str, text: str) -> None:
     """One line on stderr about partial data: not an error, the exit code stays."""
     import sys
 
-    print(f"tidscope {command}: note: {text}", file=sys.stderr, flush=True)
+    if sys.stderr is not None:  # closed (2>&-): print(file=None) would use stdout
+        print(f"tidscope {command}: note: {text}", file=sys.stderr, flush=True)
 
 
 def hidden_note(command: str, root: str) -> None:

@@ -14,9 +14,11 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 
 from tidscope import snapshot
-from tidscope.columns import RIGHT, TEXT, USER, Column, Context, parse_format
+from tidscope.columns import RIGHT, TEXT, USER, Column, Context, check_keys, parse_format
 from tidscope.errors import TidscopeError, UsageError, hidden_note
+from tidscope.numbers import c_integer, procps_list
 from tidscope.procfs import ID_MAX, PROC, Task, pid_width, tgid_of
+from tidscope.text import cells, clip
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width
 MAX_GAP = 144  # procps pads with at most this many spaces at once
 BATCH = 512  # rows per write
+C_SPACE = " \t\n\v\f\r"  # what strtol skips first
 
 DEFAULT = "pid,tname,time,ucmd"  # ps -A
 DEFAULT_T = "pid,spid,tname,time,ucmd"  # ps -AT
@@ -54,20 +57,31 @@ class Query:
 
 
 def parse_ids(values: Iterable[str], option: str) -> tuple[int, ...]:
-    """``1,2 3`` lists (repeatable) as ints; UsageError on anything else."""
+    """procps's process ID lists (repeatable): items split by one comma,
+    blank or tab each, every item read as C's ``strtol(item, &end, 0)``
+    reads it (``+1``, ``010`` is 8, ``0x10`` is 16), 1 to INT_MAX; UsageError,
+    naming the problem and the fix, on anything else."""
     ids = []
     for value in values:
-        for word in value.replace(",", " ").split():
-            if not word.isdigit() or int(word) == 0:
-                raise UsageError(
-                    f"{option} {value!r} is not a list of ids: give e.g. {option} 1,42"
-                )
-            if int(word) > ID_MAX:  # procps: "process ID out of range"
-                raise UsageError(f"{option} {word} is out of range: ids are 1 to {ID_MAX} (pid_t)")
-            ids.append(int(word))
-        if not value.replace(",", " ").split():
+        if not value:
             raise UsageError(f"{option} needs at least one id, e.g. {option} 1")
+        items = procps_list(value)
+        if items is None:
+            why = "improper list (one comma or blank between ids, none before or after)"
+            raise _bad_ids(option, value, why)
+        for item in items:
+            number = c_integer(item)
+            if number is None:
+                why = f"{item!r} is not a number (decimal, 0x hex or 0 octal, ASCII digits)"
+                raise _bad_ids(option, value, why)
+            if not 0 < number <= ID_MAX:  # procps: "process ID out of range"
+                raise _bad_ids(option, value, f"{item} is out of range: ids are 1 to {ID_MAX}")
+            ids.append(number)
     return tuple(ids)
+
+
+def _bad_ids(option: str, value: str, why: str) -> UsageError:
+    return UsageError(f"{option} {value!r} is not a list of ids: {why}: give e.g. {option} 1,42")
 
 
 def unmatched(query: Query) -> str:
@@ -123,9 +137,9 @@ def screen_columns(out: IO[str]) -> int:
         tty = False
     if tty:
         cols = _window_columns(out.fileno())
-    env = os.environ.get("COLUMNS", "")
-    if env.isdigit() and 0 < int(env) < OUTBUF_SIZE:
-        cols = int(env)
+    env = c_integer(os.environ.get("COLUMNS", "").lstrip(C_SPACE))  # as strtol
+    if env is not None and 0 < env < OUTBUF_SIZE:
+        cols = env
     return cols
 
 
@@ -148,30 +162,6 @@ def _window_columns(stdout: int) -> int:
         return 80
     finally:
         os.close(fd)
-
-
-def cells(text: str) -> int:
-    """Screen cells ``text`` takes: wide characters two, combining ones none."""
-    if text.isascii():
-        return len(text)
-    import unicodedata
-
-    return sum(
-        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-        for ch in text
-    )
-
-
-def clip(text: str, room: int) -> str:
-    """The first ``room`` cells of ``text``."""
-    if text.isascii():
-        return text[:room]
-    used = 0
-    for i, ch in enumerate(text):
-        used += cells(ch)
-        if used > room:
-            return text[:i]
-    return text
 
 
 class Layout:
@@ -235,11 +225,14 @@ class Layout:
             else:
                 room = self.active - correct
             room = max(room, 0)
-            if data and just == TEXT:
-                text = clip(text, room if room >= 1 else 1)
-            elif data and just == USER and cells(text) > room >= 1:
-                text = clip(text, room - 1) + "+"
-            amount = cells(text)
+            if not data:  # headers are printed as given, and counted in bytes
+                amount = len(text.encode("utf-8", "surrogateescape"))
+            else:
+                if just == TEXT:
+                    text = clip(text, room if room >= 1 else 1)
+                elif just == USER and cells(text) > room >= 1:
+                    text = clip(text, room - 1) + "+"
+                amount = cells(text)
             leftpad = max(width - amount, 0) if just == RIGHT else 0
             space = correct - actual + leftpad
             if space < 1:
@@ -317,22 +310,29 @@ def run(
 ) -> int:
     """``tidscope ps`` itself, for click's command and the fast path alike.
 
-    ``all_`` is accepted for ps habits (-A, -e): listing everything is the
-    default.  Exit status 1 when no task matched.
+    As in procps, selections add up: -A/-e (every process) with -p or --tid
+    is every process (every task with -T, -L or --tid).  Without any, every
+    process is listed too.  Exit status 1 when no task matched.
     """
     import sys
 
-    del all_
     if spid and lwp:
         raise UsageError("-T and -L both list threads: give one of them")
     pid_list = parse_ids(pids, "-p")
     tid_list = parse_ids(tids, "--tid")
+    fmt = fmt.lower()
     style = "L" if lwp else "T" if spid or tid_list else None
     cols = columns(formats, style, proc_root)
+    if fmt != "table":
+        check_keys(cols)
+    if all_:
+        pid_list = tid_list = ()
     query = Query(style is not None, pid_list, tid_list, proc_root)
-    count = ps(query, cols, fmt.lower(), sys.stdout, headers=not no_headers)
+    count = ps(query, cols, fmt, sys.stdout, headers=not no_headers)
     hidden_note("ps", proc_root)
     if not count and (pid_list or tid_list):
         # procps prints the header alone; we also say why on stderr
         raise TidscopeError(unmatched(query))
-    return 0 if count else 1
+    if not count:  # every entry unreadable or garbled: say which, and how
+        raise TidscopeError(snapshot.why_nothing(proc_root, query.threads))
+    return 0

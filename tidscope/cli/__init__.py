@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with standard output closed (>&-)
         _error(args, "standard output is closed: redirect it, e.g. >/dev/null")
         return EXIT_FAILURE
+    # What the output's encoding cannot carry prints as "?", as procps prints
+    # it (PYTHONIOENCODING=ascii, a Latin-1 locale), never a traceback.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
     try:
         try:
             rv = _dispatch(args)
@@ -85,6 +89,8 @@ def command_path(args: list[str]) -> str:
 
 
 def _error(args: list[str], message: str) -> None:
+    if sys.stderr is None:  # started with standard error closed (2>&-): say nothing
+        return  # (print(file=None) would write the message to stdout)
     print(f"{command_path(args)}: {message}", file=sys.stderr, flush=True)
 
 
