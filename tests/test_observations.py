@@ -120,20 +120,28 @@ def test_a_failing_lab_reports_once_and_never_runs_the_callers_code() -> None:
     assert proc.stderr == ""
 
 
-def _sysv_keys() -> set[int]:
-    with open("/proc/sysvipc/sem") as f:
-        return {int(line.split()[0]) for line in f.readlines()[1:]}
+def _cgroup2_dir() -> str | None:
+    """Our own cgroup2 directory, if there is a cgroup2 hierarchy."""
+    with open("/proc/self/mountinfo") as f:
+        mounts = [ln.split() for ln in f]
+    point = next((m[4] for m in mounts if "-" in m and m[m.index("-") + 1] == "cgroup2"), None)
+    with open("/proc/self/cgroup") as f:
+        path = next((ln.strip()[3:] for ln in f if ln.startswith("0::")), None)
+    return None if point is None or path is None else point + path.rstrip("/")
 
 
 LAB_BODY = """
-import os, signal, sys, time
+import os, secrets, signal, sys, time
 from tidscope import lab
 
 def body():
     d = lab.make_dir("tidscope-test-")
-    key = lab.sem_key()
-    lab.sys("semget", key, 1, 0o600 | 0o1000 | 0o2000)
-    print(f"made {d} {key}", file=sys.stderr, flush=True)
+    print(f"made {d}", file=sys.stderr, flush=True)
+    if CGROUP:
+        g = f"{CGROUP}/tidscope-test-{secrets.token_hex(4)}"
+        lab.register("cgroup", g)
+        os.mkdir(g)
+        print(f"made {g}", file=sys.stderr, flush=True)
     if ENDING == "timeout":
         time.sleep(60)
     elif ENDING == "sigkill":
@@ -146,17 +154,17 @@ print(lab.run(body, isolated=False, timeout=2))
 
 @pytest.mark.parametrize("ending", ["timeout", "sigkill", "exception"])
 def test_what_a_lab_registered_is_removed_however_it_ends(ending: str) -> None:
-    """A directory and a SysV semaphore made outside the lab's namespaces
-    are gone once the lab is, even when it hangs past its timeout and is
-    killed, is killed, or raises."""
-    proc = run([sys.executable, "-c", f"ENDING = {ending!r}\n" + LAB_BODY])
+    """A directory and a cgroup a lab made outside its namespaces are gone
+    once the lab is, even when it hangs past its timeout and is killed, is
+    killed, or raises."""
+    cgroup = _cgroup2_dir() if os.geteuid() == 0 else None
+    setup = f"ENDING = {ending!r}\nCGROUP = {cgroup!r}\n"
+    proc = run([sys.executable, "-c", setup + LAB_BODY])
     assert proc.returncode == 0, proc.stderr
     assert "error" in proc.stdout
-    made = [ln.split() for ln in proc.stderr.splitlines() if ln.startswith("made ")]
-    assert len(made) == 1, proc.stderr
-    _, path, key = made[0]
-    assert not os.path.exists(path)
-    assert int(key) not in _sysv_keys()
+    made = [ln.split()[1] for ln in proc.stderr.splitlines() if ln.startswith("made ")]
+    assert len(made) == (2 if cgroup else 1), proc.stderr
+    assert [p for p in made if os.path.exists(p)] == []
 
 
 def test_a_lab_dies_with_its_parent() -> None:

@@ -69,18 +69,18 @@ LAB = ("unshare", "mount")
 NEW_NS = ("stat", *LAB)  # /proc/<pid>/ns/<type> inodes, stat(2) by the parent
 NEEDS: dict[str, tuple[str, ...]] = {
     "VM": ("getcwd", "kcmp"),  # child getcwd() into private memory; our getcwd()
-    "FS": ("chdir", "umask", "getcwd", "mkdir", "kcmp"),  # mkdtemp target; child chdir/umask
+    "FS": ("chdir", "umask", "getcwd", "kcmp"),  # child chdir(/proc), umask(); ours
     "FILES": ("open", "close", "stat", "kcmp"),  # open /dev/null; child close(); our fstat()
     "SIGHAND": ("rt_sigaction", "open", "kcmp"),  # child rt_sigaction(); our /proc status
     "PIDFD": ("open",),  # /proc/self/fdinfo/<pidfd>
     "VFORK": ("nanosleep", "clock_gettime"),  # the child's sleep and clock reading
     "PARENT": ("getppid", "open"),  # child getppid(); /proc/<child>/status PPid
     "THREAD": ("getpid", "open"),  # child getpid(); /proc/<child>/status Tgid
-    "NEWNS": ("mkdir", "mount", *NEW_NS),  # mkdtemp mount point; child mount(); ismount
-    "SYSVSEM": ("semget", "semctl", "semop", "kcmp"),  # ours and the child's semop()
+    "NEWNS": ("mkdir", "mount", *NEW_NS),  # the mount point; child mount(); our stat()
+    "SYSVSEM": ("semget", "semctl", "semop", "kcmp", *LAB),  # ours and the child's semop()
     "SETTLS": ("arch_prctl",),  # ours and the child's ARCH_GET_FS
     "PARENT_SETTID": (),  # only clone's own words
-    "CHILD_CLEARTID": ("clone3",),  # the futex waiter is a pthread (clone3 first)
+    "CHILD_CLEARTID": (),  # a raw thread of ours sleeps on the word: futex (see below)
     "CHILD_SETTID": (),
     "NEWCGROUP": ("open", *NEW_NS),  # child openat/read of /proc/self/cgroup; ours
     "NEWUTS": ("sethostname", "uname", *NEW_NS),  # child sethostname(); our uname()
@@ -93,8 +93,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "CLEAR_SIGHAND": ("clone3", "rt_sigaction", "open"),  # our handler; child's; SigCgt
     "INTO_CGROUP": ("clone3", "mkdir", "open"),  # mkdir the cgroup; open it and /proc
 }
-# glibc's pthread_create falls back to clone(2) when clone3 is ENOSYS.
-NOT_NEEDED = {("clone3", "ENOSYS"): {"CHILD_CLEARTID"}}
+NOT_NEEDED: dict[tuple[str, str], set[str]] = {}
 # Denied too, with no verdict required: only cleanup needs them (rmdir,
 # umount2: whatever they would remove must still not be left), or nothing
 # observed does (prctl: PR_SET_PDEATHSIG).  futex is not denied: glibc

@@ -12,9 +12,11 @@ Nothing a lab makes outlives it:
  - tidscope is a child subreaper while labs run, and reaps every lab and
    every child a lab hands it, whatever happens: an exception, a crash, a
    timeout, a signal to tidscope;
- - whatever a lab creates outside its own namespaces (a directory, a SysV
-   semaphore, a cgroup) is registered with tidscope *before* it is created,
-   and tidscope removes what is left once the lab is gone.
+ - what a lab makes in its own namespaces (a SysV semaphore, a mount, a
+   directory on its own /tmp) goes with them; what it must make outside
+   (a cgroup, a directory when it has no /tmp of its own) is registered
+   with tidscope *before* it is made, and tidscope removes what is left
+   once the lab is gone.
 Every failure, in the lab or in tidscope's own steps, comes back as
 ``{"error": ...}`` naming the step: nothing a lab raises escapes it.
 """
@@ -31,7 +33,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from tidscope import _rawclone, reaper
 from tidscope.clone import SYSCALLS
@@ -52,12 +54,16 @@ PR_SET_PDEATHSIG = 1
 KILL_AFTER = 2.0  # seconds a lab has to end after SIGTERM, or a timeout
 
 
-class LabUnavailable(Exception):
-    """The lab's namespaces could not be set up; ``errno`` says why."""
+T = TypeVar("T")
 
-    def __init__(self, what: str, err: int) -> None:
-        super().__init__(f"{what}: {errno.errorcode.get(err, err)} ({os.strerror(err)})")
-        self.errno = err
+
+class LabUnavailable(Exception):
+    """The lab's namespaces could not be set up; the message names the
+    step that failed and its errno."""
+
+    def __init__(self, what: str, err: OSError) -> None:
+        super().__init__(f"{what}: {step_error(err.filename or 'syscall', err)}")
+        self.errno = err.errno or 0
 
 
 def sys(name: str, *args: int | bytearray) -> int:
@@ -66,6 +72,15 @@ def sys(name: str, *args: int | bytearray) -> int:
         return _rawclone.syscall(SYSCALLS[name], *args)
     except OSError as err:
         raise OSError(err.errno, err.strerror, name) from None
+
+
+def need(step: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, whose OSError then names ``step`` (os.close, select
+    and friends name none themselves)."""
+    try:
+        return fn(*args)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, step) from None
 
 
 def cstr(text: str) -> bytearray:
@@ -92,11 +107,12 @@ def _send(message: dict[str, Any]) -> None:
         data = data[os.write(_here["channel"], data) :]
 
 
-def register(kind: str, name: str | int) -> None:
-    """Tell tidscope, before it exists, about something this lab is about to
-    create outside its own namespaces: tidscope removes it if it is left."""
+def register(kind: str, path: str) -> None:
+    """Tell tidscope, before it exists, about a directory (``dir``) or a
+    cgroup (``cgroup``) this lab is about to create outside its own
+    namespaces: tidscope removes it if it is left."""
     if _here["channel"] >= 0:
-        _send({"created": kind, "name": name})
+        _send({"created": kind, "name": path})
 
 
 def make_dir(prefix: str) -> str:
@@ -106,32 +122,14 @@ def make_dir(prefix: str) -> str:
     tmp = os.environ.get("TMPDIR") or "/tmp"
     path = os.path.join(tmp, f"{prefix}{secrets.token_hex(6)}")
     register("dir", path)
-    try:
-        os.mkdir(path, 0o700)
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, f"mkdir {path}") from None
+    need(f"mkdir {path}", os.mkdir, path, 0o700)
     return path
 
 
-def sem_key() -> int:
-    """A fresh SysV IPC key for a semaphore set, registered."""
-    key = secrets.randbelow(1 << 30) + 1
-    register("sem", key)
-    return key
-
-
-def remove(kind: str, name: str | int) -> None:
-    """Remove one registered thing if it is still there; say so on stderr
-    when it cannot be removed."""
+def remove(kind: str, path: str) -> None:
+    """Remove one registered directory or cgroup if it is still there; say
+    so on stderr when it cannot be removed."""
     try:
-        if kind == "sem":
-            try:
-                sem = sys("semget", int(name), 0, 0)
-            except FileNotFoundError:
-                return
-            sys("semctl", sem, 0, IPC_RMID, 0)
-            return
-        path = str(name)
         if kind == "dir":
             with contextlib.suppress(OSError):  # a mount a child left on it
                 sys("umount2", cstr(path), MNT_DETACH)
@@ -147,26 +145,23 @@ def remove(kind: str, name: str | int) -> None:
     except FileNotFoundError:
         return
     except OSError as err:
-        if _here["channel"] >= 0:  # in the lab: tidscope tries again, and says so
-            return
-        step = "semctl IPC_RMID" if kind == "sem" else "rmdir"
-        what, how = (
-            (f"SysV semaphore key {name}", f"ipcrm -S {name}")
-            if kind == "sem"
-            else (str(name), f"rmdir {name}")
-        )
-        note(
-            "verify-flags",
-            f"could not remove {what}, made by a lab ({step_error(step, err)}): {how}",
-        )
+        if _here["channel"] < 0:  # in a lab, tidscope tries again and says so
+            note(
+                "verify-flags",
+                f"could not remove {path}, made by a lab ({step_error('rmdir', err)}):"
+                f" rmdir {path}",
+            )
 
 
 # -- namespaces --------------------------------------------------------------------
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)
+    def write() -> None:
+        with open(path, "w") as f:
+            f.write(text)
+
+    need(f"write {path}", write)
 
 
 def enter_user_namespace() -> None:
@@ -178,7 +173,7 @@ def enter_user_namespace() -> None:
         _write("/proc/self/uid_map", f"0 {uid} 1")
         _write("/proc/self/gid_map", f"0 {gid} 1")
     except OSError as err:
-        raise LabUnavailable("cannot create a user namespace", err.errno or 0) from None
+        raise LabUnavailable("cannot create a user namespace", err) from None
 
 
 def isolate() -> str:
@@ -191,7 +186,7 @@ def isolate() -> str:
         sys("unshare", CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC)
         sys("mount", cstr("none"), cstr("/"), 0, MS_REC | MS_PRIVATE, 0)
     except OSError as err:
-        raise LabUnavailable("cannot isolate the lab", err.errno or 0) from None
+        raise LabUnavailable("cannot isolate the lab", err) from None
     # A /tmp of our own: what we make there goes with our mount namespace,
     # even if tidscope is killed before it could remove it.  Without it,
     # the directories are still registered (see make_dir).
@@ -253,11 +248,11 @@ def _watch(
             _lab(fn, isolated, parent, mask)
         finally:
             os._exit(1)
-    os.close(wfd)
-    registered: list[tuple[str, str | int]] = []
+    registered: list[tuple[str, str]] = []
     outcome: dict[str, Any] = {}
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        need("close", os.close, wfd)  # else we would never see the pipe's end
         outcome = _read(rfd, timeout, registered) or {
             "error": f"the lab did not answer within {timeout:g}s"
         }
@@ -285,9 +280,7 @@ def _watch(
     return outcome
 
 
-def _read(
-    fd: int, timeout: float, registered: list[tuple[str, str | int]]
-) -> dict[str, Any] | None:
+def _read(fd: int, timeout: float, registered: list[tuple[str, str]]) -> dict[str, Any] | None:
     """The lab's messages until it closes the pipe: registrations go to
     ``registered``, the last ``result`` is returned (None: timed out)."""
     buf = b""
@@ -295,9 +288,9 @@ def _read(
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not need("select", select.select, [fd], [], [], left)[0]:
             return None
-        chunk = os.read(fd, 65536)
+        chunk = need("read", os.read, fd, 65536)
         buf += chunk
         *lines, buf = buf.split(b"\n")
         for line in lines:
@@ -323,10 +316,7 @@ def _lab(fn: Callable[[], Any], isolated: bool, parent: int, mask: set[Any]) -> 
         if sys("getppid") != parent:
             os._exit(1)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        try:  # our caller's directory may be one we cannot enter again
-            os.chdir("/")
-        except OSError as err:
-            raise OSError(err.errno, err.strerror, "chdir /") from None
+        need("chdir /", os.chdir, "/")  # our caller's directory may be closed to us
         how = isolate() if isolated else "unisolated"
         value = fn()
         if isinstance(value, dict):

@@ -7,6 +7,7 @@ is never counted as an effect, present or absent.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -28,13 +29,12 @@ def pid() -> int:
     return sys("getpid")
 
 
-def kcmp(pid1: int, pid2: int, resource: str) -> bool | Failed | None:
-    """Do the two tasks share ``resource``?  None if this kernel has no kcmp."""
+def kcmp(pid1: int, pid2: int, resource: str) -> bool | Failed:
+    """Do the two tasks share ``resource``?  (A kernel without kcmp, ENOSYS,
+    is a look not taken like any other.)"""
     try:
         return sys("kcmp", pid1, pid2, KCMP[resource], 0, 0) == 0
     except OSError as err:
-        if err.errno == errno.ENOSYS:
-            return None
         return Failed(f"kcmp KCMP_{resource}", err.errno or 0)
 
 
@@ -57,16 +57,36 @@ def new_ns(task: int, ns: str) -> tuple[bool | Failed, dict[str, Any]]:
     return new, {f"our_{ns}_ns_inode": str(mine), f"child_{ns}_ns_inode": str(theirs)}
 
 
-def status(tgid: int, tid: int | None = None) -> dict[str, str] | Failed:
-    """A task's /proc status, or the failed read."""
-    tid = tgid if tid is None else tid
-    path = f"/proc/{tgid}/task/{tid}/status"
+def read_file(path: str, limit: int = 1 << 16) -> bytes | Failed:
+    """Up to ``limit`` bytes of ``path``, or the step that failed: its
+    ``open`` or its ``read``."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 16)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as err:
+        return Failed(f"open {path}", err.errno or 0)
+    try:
+        return os.read(fd, limit)
     except OSError as err:
         return Failed(f"read {path}", err.errno or 0)
-    return procfs.status_fields(data)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def need_file(path: str, limit: int = 1 << 16) -> bytes:
+    """:func:`read_file`, for a read the experiment cannot do without: its
+    failure is an OSError that names the step."""
+    data = read_file(path, limit)
+    if isinstance(data, Failed):
+        raise OSError(data.errno, os.strerror(data.errno), data.step)
+    return data
+
+
+def status(tgid: int, tid: int | None = None) -> dict[str, str] | Failed:
+    """A task's /proc status, or the failed step."""
+    tid = tgid if tid is None else tid
+    data = read_file(f"/proc/{tgid}/task/{tid}/status")
+    return data if isinstance(data, Failed) else procfs.status_fields(data)
 
 
 def signal_bit(fields: dict[str, str] | Failed, field: str, signo: int) -> bool | Failed:

@@ -171,17 +171,25 @@ def parse_names(names: Iterable[str]) -> list[str]:
     return out
 
 
-def run_experiments(names: Iterable[str] | None = None) -> list[Row]:
+def _chosen(names: Iterable[str] | None) -> list[Experiment]:
     wanted = None if names is None else set(names)
-    chosen = [e for e in EXPERIMENTS if wanted is None or e.flag in wanted]
+    return [e for e in EXPERIMENTS if wanted is None or e.flag in wanted]
+
+
+def run_experiments(names: Iterable[str] | None = None) -> list[Row]:
     rows = []
     with reaper.subreaper():
-        for exp in chosen:
+        for exp in _chosen(names):
             outcome: dict[str, Any] = {}
             if not exp.skip:
                 outcome = lab.run(_lab_body(exp), isolated=exp.isolated)
             rows.append(judge(exp, outcome))
     return rows
+
+
+def not_run(names: Iterable[str] | None, reason: str) -> list[Row]:
+    """The rows of experiments that could not even start: ``reason``."""
+    return [judge(exp, {"error": reason}) for exp in _chosen(names)]
 
 
 def row_dict(row: Row, evidence: bool) -> dict[str, Any]:
@@ -250,8 +258,10 @@ def _documented(c: Combo) -> str:
 
 def _try_combo(c: Combo) -> Callable[[], dict[str, Any]]:
     def body() -> dict[str, Any]:
+        # Mapping the stack may fail too: that is no answer from clone.
+        children = spawn_one(c.value, clone3=c.clone3, exit_signal=c.exit_signal)
         try:
-            with spawn_one(c.value, clone3=c.clone3, exit_signal=c.exit_signal):
+            with children:
                 pass
         except SpawnError as err:
             return {"errno": err.errno}
@@ -260,26 +270,27 @@ def _try_combo(c: Combo) -> Callable[[], dict[str, Any]]:
     return body
 
 
+def _combo_row(c: Combo, got: dict[str, Any]) -> dict[str, Any]:
+    documented = _documented(c)
+    if "unavailable" in got or "error" in got or "errno" not in got:
+        kernel = "not run: " + (got.get("unavailable") or got.get("error") or "?")
+    else:
+        code = got["errno"]
+        kernel = "accepted" if code == 0 else errno.errorcode.get(code, str(code))
+    ran = not kernel.startswith("not run")
+    return {
+        "combination": c.name,
+        "flags": flags.describe(c.value, clone3=c.clone3) + (" (clone3)" if c.clone3 else ""),
+        "documented": documented,
+        "kernel": kernel,
+        "agrees": documented.split()[0] == kernel if ran else None,
+    }
+
+
 def run_combos() -> list[dict[str, Any]]:
-    rows = []
     with reaper.subreaper():
-        for c in COMBOS:
-            got = lab.run(_try_combo(c))
-            documented = _documented(c)
-            if "errno" in got:
-                code = got["errno"]
-                kernel = "accepted" if code == 0 else errno.errorcode.get(code, str(code))
-            else:
-                kernel = "not run: " + (got.get("unavailable") or got.get("error", "?"))
-            text = flags.describe(c.value, clone3=c.clone3) + (" (clone3)" if c.clone3 else "")
-            ran = not kernel.startswith("not run")
-            rows.append(
-                {
-                    "combination": c.name,
-                    "flags": text,
-                    "documented": documented,
-                    "kernel": kernel,
-                    "agrees": documented.split()[0] == kernel if ran else None,
-                }
-            )
-    return rows
+        return [_combo_row(c, lab.run(_try_combo(c))) for c in COMBOS]
+
+
+def combos_not_run(reason: str) -> list[dict[str, Any]]:
+    return [_combo_row(c, {"error": reason}) for c in COMBOS]

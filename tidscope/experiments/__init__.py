@@ -61,7 +61,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment(
         "FS",
         "cwd, root and umask",
-        "kcmp KCMP_FS; child's chdir() and umask() seen by us",
+        "kcmp KCMP_FS; child's chdir(/proc) and umask() seen by us",
         SIGCHLD,
         probe_fs,
     ),
@@ -128,6 +128,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "kcmp KCMP_SYSVSEM; child's SEM_UNDO not undone at its exit",
         SIGCHLD,
         probe_sysvsem,
+        isolated=True,
     ),
     Experiment(
         "SETTLS",

@@ -84,16 +84,7 @@ def ours(step: str, fn: Callable[..., T], *args: Any) -> T | Failed:
         return Failed(step, err.errno or 0)
 
 
-def need(step: str, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)``, a step the experiment cannot do without: its OSError
-    names ``step``, and the run becomes an error."""
-    try:
-        return fn(*args)
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, step) from None
-
-
-def effect(test: Callable[..., bool | None], *values: Any) -> Check:
+def effect(test: Callable[..., T], *values: Any) -> T | Failed:
     """``test(*values)``, unless one of the values was not observed: then
     the first such Failed, which no verdict counts as evidence."""
     for value in values:

@@ -9,8 +9,9 @@ import struct
 
 from tidscope import flags, lab
 from tidscope.clone import Op, scratch
-from tidscope.experiments.base import Run, Unobservable, child, effect, need, negate, ours
-from tidscope.probes import child_pid, signal_bit, spawn_one, status
+from tidscope.experiments.base import Run, Unobservable, child, effect, negate
+from tidscope.lab import need
+from tidscope.probes import child_pid, need_file, read_file, signal_bit, spawn_one, status
 
 SIGCHLD = int(signal.SIGCHLD)
 SIGUSR2 = int(signal.SIGUSR2)
@@ -33,36 +34,35 @@ def probe_clear_sighand(value: int) -> Run:
     )
 
 
+def _cgroup_path(data: bytes) -> str:
+    """The cgroup2 path in a /proc/<pid>/cgroup file."""
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("0::"):
+            return line[3:].strip()
+    raise Unobservable("no cgroup2 hierarchy is mounted")
+
+
 def _cgroup2() -> tuple[str, str]:
     """(cgroup2 mount point, our path in it)."""
-    with open("/proc/self/mountinfo") as f:
-        mounts = [ln.split() for ln in f]
-    point = next((m[4] for m in mounts if m[m.index("-") + 1] == "cgroup2"), None)
+    mounts = [ln.split() for ln in need_file("/proc/self/mountinfo", 1 << 20).decode().splitlines()]
+    point = next((m[4] for m in mounts if "-" in m and m[m.index("-") + 1] == "cgroup2"), None)
     if point is None:
         raise Unobservable("no cgroup2 hierarchy is mounted")
-    with open("/proc/self/cgroup") as f:
-        path = next(ln.strip().partition("::")[2] for ln in f if ln.startswith("0::"))
-    return point, path
+    return point, _cgroup_path(need_file("/proc/self/cgroup"))
 
 
-def _cgroup_of(tid: int) -> str:
-    with open(f"/proc/{tid}/cgroup") as f:
-        return next(ln.strip().partition("::")[2] for ln in f if ln.startswith("0::"))
-
-
-def _listed(procs: str, tid: int) -> bool:
-    with open(procs) as f:
-        return str(tid) in f.read().split()
+def _listed(data: bytes, tid: int) -> bool:
+    return str(tid).encode() in data.split()
 
 
 def probe_into_cgroup(value: int) -> Run:
-    point, path = need("read /proc/self/mountinfo", _cgroup2)
+    point, path = _cgroup2()
     leaf = f"{path.rstrip('/')}/tidscope-{secrets.token_hex(6)}"
     lab.register("cgroup", point + leaf)
     try:
         os.mkdir(point + leaf)
     except OSError as err:
-        raise Unobservable(f"cannot create cgroup {leaf}: {os.strerror(err.errno or 0)}") from None
+        raise Unobservable(f"cannot create cgroup {leaf}: {lab.step_error('mkdir', err)}") from None
     try:
         fd = need(f"open {point}{leaf}", os.open, point + leaf, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -71,9 +71,8 @@ def probe_into_cgroup(value: int) -> Run:
                 value, clone3=True, exit_signal=SIGCHLD, cgroup_fd=fd if into else -1
             ) as ch:
                 rep = ch.report(0)
-                where = ours(f"read /proc/{rep.tid}/cgroup", _cgroup_of, rep.tid)
-                procs = f"{point}{leaf}/cgroup.procs"
-                listed = ours(f"read {procs}", _listed, procs, rep.tid)
+                where = effect(_cgroup_path, read_file(f"/proc/{rep.tid}/cgroup"))
+                listed = effect(_listed, read_file(f"{point}{leaf}/cgroup.procs"), rep.tid)
         finally:
             os.close(fd)
     finally:

@@ -16,9 +16,9 @@ import struct
 
 from tidscope import lab
 from tidscope.clone import Op, result, scratch
-from tidscope.experiments.base import Failed, Run, child, effect, need, ours
-from tidscope.lab import cstr, sys
-from tidscope.probes import child_pid, new_ns, spawn_one
+from tidscope.experiments.base import Failed, Run, child, effect, ours
+from tidscope.lab import cstr, need, sys
+from tidscope.probes import child_pid, new_ns, read_file, spawn_one
 
 SIGCHLD = int(signal.SIGCHLD)
 AT_FDCWD = -100
@@ -54,7 +54,10 @@ def probe_newpid(value: int) -> Run:
 
 def _mounted(path: str) -> bool:
     """Is something mounted on ``path`` in our mount namespace?"""
-    return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+    try:
+        return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, f"stat {path}") from None
 
 
 def probe_newns(value: int) -> Run:
@@ -66,7 +69,7 @@ def probe_newns(value: int) -> Run:
         ) as ch:
             rep = ch.report(0)
             new, inodes = new_ns(child_pid(ch, rep), "mnt")
-            seen = ours(f"stat {where}", _mounted, where)
+            seen = ours(f"stat {where}", _mounted, where)  # names its step itself
     finally:
         if _mounted(where):
             sys("umount2", cstr(where), MNT_DETACH)
@@ -110,7 +113,7 @@ def probe_newnet(value: int) -> Run:
         Op("bind", (result(0), scratch(0), len(addr))),
         Op("close", (result(0),)),
     ]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+    with need("socket", socket.socket, socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         need("bind", sock.bind, name)  # abstract names are per network namespace
         with spawn_one(value, prog, scratch=addr) as ch:
             rep = ch.report(0)
@@ -138,11 +141,6 @@ def probe_newuser(value: int) -> Run:
     )
 
 
-def _read_cgroup() -> str:
-    with open("/proc/self/cgroup") as f:
-        return f.read(4096)[:220]
-
-
 def probe_newcgroup(value: int) -> Run:
     prog = [
         Op("openat", (AT_FDCWD, scratch(0), os.O_RDONLY)),
@@ -154,7 +152,7 @@ def probe_newcgroup(value: int) -> Run:
         new, inodes = new_ns(child_pid(ch, rep), "cgroup")
     opened, got = child(rep, 0, "openat"), child(rep, 1, "read")
     theirs = rep.scratch[32 : 32 + max(rep.results[1], 0)].decode(errors="replace")
-    mine = ours("read /proc/self/cgroup", _read_cgroup)
+    mine = effect(lambda d: d.decode(errors="replace")[:220], read_file("/proc/self/cgroup"))
 
     def rooted(_: int, __: int, m: str) -> bool | None:
         # At the root of the hierarchy a new namespace's view looks the same.

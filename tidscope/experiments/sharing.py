@@ -11,10 +11,9 @@ import os
 import signal
 import struct
 
-from tidscope import lab
 from tidscope.clone import Op, private, scratch
-from tidscope.experiments.base import Failed, Run, child, effect, need, ours
-from tidscope.lab import sys
+from tidscope.experiments.base import Failed, Run, child, effect, ours
+from tidscope.lab import need, sys
 from tidscope.probes import child_pid, kcmp, pid, signal_bit, spawn_one, status
 
 SIGUSR2 = int(signal.SIGUSR2)
@@ -63,13 +62,15 @@ def probe_files(value: int) -> Run:
     )
 
 
+FS_TARGET = "/proc"  # a directory that is surely there and is not the lab's "/"
+
+
 def probe_fs(value: int) -> Run:
     # umask by the raw syscall: glibc's wrapper cannot report a failure.
     here, mask = need("getcwd", os.getcwd), sys("umask", 0o022)
-    target = lab.make_dir("tidscope-fs-")
     try:
         prog = [Op("chdir", (scratch(0),)), Op("umask", (0o077,))]
-        with spawn_one(value, prog, scratch=target.encode() + b"\0") as ch:
+        with spawn_one(value, prog, scratch=FS_TARGET.encode() + b"\0") as ch:
             rep = ch.report(0)
             same = kcmp(pid(), child_pid(ch, rep), "FS")
             cwd = ours("getcwd", os.getcwd)
@@ -77,16 +78,14 @@ def probe_fs(value: int) -> Run:
     finally:
         need("chdir", os.chdir, here)
         sys("umask", mask)
-        need("rmdir", os.rmdir, target)
-    real = os.path.realpath(target)
-    moved = effect(lambda _, c: os.path.realpath(c) == real, child(rep, 0, "chdir"), cwd)
+    moved = effect(lambda _, c: c == FS_TARGET, child(rep, 0, "chdir"), cwd)
     return Run(
         {
             "kcmp": same,
             "chdir": moved,
             "umask": effect(lambda _, m: m == 0o077, child(rep, 1, "umask"), now),
         },
-        {"target": target, "our_cwd_after": cwd, "our_umask_after": now},
+        {"target": FS_TARGET, "our_cwd_after": cwd, "our_umask_after": now},
     )
 
 
@@ -126,11 +125,12 @@ def probe_io(value: int) -> Run:
     )
 
 
-IPC_CREAT, IPC_EXCL, IPC_RMID, GETVAL, SETVAL, SEM_UNDO = 0o1000, 0o2000, 0, 12, 16, 0x1000
+IPC_PRIVATE, IPC_CREAT, IPC_RMID, GETVAL, SETVAL, SEM_UNDO = 0, 0o1000, 0, 12, 16, 0x1000
 
 
 def probe_sysvsem(value: int) -> Run:
-    sem = sys("semget", lab.sem_key(), 1, 0o600 | IPC_CREAT | IPC_EXCL)
+    """In a lab with its own IPC namespace: the semaphore goes with it."""
+    sem = sys("semget", IPC_PRIVATE, 1, 0o600 | IPC_CREAT)
     try:
         down = struct.pack("Hhh", 0, -1, SEM_UNDO)
         sys("semctl", sem, 0, SETVAL, 5)

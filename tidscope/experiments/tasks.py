@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import errno
 import struct
-import threading
 import time
 
-from tidscope.clone import Op, scratch
-from tidscope.experiments.base import Failed, Run, child, effect, ours
+from tidscope import flags
+from tidscope.clone import Children, Op, scratch
+from tidscope.experiments.base import Failed, Run, child, effect
 from tidscope.lab import sys
-from tidscope.probes import pid, spawn_one, status, status_int
+from tidscope.probes import pid, read_file, spawn_one, status, status_int
 
 ARCH_GET_FS = 0x1003
 FUTEX_WAIT = 0
@@ -107,50 +107,37 @@ def probe_child_settid(value: int) -> Run:
 
 
 def probe_child_cleartid(value: int) -> Run:
-    outcome: dict[str, int] = {}
+    """A second raw thread of ours sleeps on the child's tid word (no
+    pthread, so no clone3 behind our back); the kernel's wake at the
+    child's exit ends its sleep."""
+    timeout = struct.pack("qq", 0, 500_000_000)
     with spawn_one(value) as ch:
-        addr = ch.report(0).regs[4]
-
-        def wait() -> None:
-            try:
-                outcome["rc"] = sys(
-                    "futex",
-                    addr,
-                    FUTEX_WAIT,
-                    -1,
-                    bytearray(struct.pack("qq", 0, 500_000_000)),
-                    0,
-                    0,
-                )
-            except OSError as err:
-                outcome["errno"] = err.errno or 0
-
-        waiter = threading.Thread(target=wait)
-        waiter.start()
-        time.sleep(0.05)  # let it sleep on the word before the child exits
-        ch.join()
-        waiter.join()
+        word_at = ch.report(0).regs[4]
+        sleep_on_word = Op("futex", (word_at, FUTEX_WAIT, -1, scratch(0), 0, 0))
+        with Children(1, flags.THREAD, program=[sleep_on_word], scratch=[timeout], park=False) as w:
+            time.sleep(0.05)  # let it sleep on the word before the child exits
+            ch.join()
+            w.join()
+            waited = child(w.report(0), 0, "futex FUTEX_WAIT (our waiter thread)")
         word = ch.report(0).ctid_word
     # Woken: the kernel's wake reached our waiter.  A timeout while the word
     # was cleared means the one wake went to another waiter (the joiner), and
-    # EAGAIN that it was cleared before we slept: neither is evidence.  Any
-    # other failure means we could not wait at all.
-    woke: bool | Failed | None = "rc" in outcome
-    code = outcome.get("errno")
+    # EAGAIN that it was cleared before we slept: neither is evidence.
+    woke: bool | Failed | None = effect(lambda rc: rc == 0, waited)
+    code = waited.errno if isinstance(waited, Failed) else 0
     if code == errno.EAGAIN or (code == errno.ETIMEDOUT and word == 0):
         woke = None
-    elif code not in (None, errno.ETIMEDOUT):
-        woke = Failed("futex FUTEX_WAIT", code)
+    elif code == errno.ETIMEDOUT:
+        woke = False
     return Run(
         {"cleared": word == 0, "woken": woke},
-        {"child_tid_word_after_exit": word, "futex_wait": outcome or "woken"},
+        {"child_tid_word_after_exit": word, "futex_wait": str(waited)},
     )
 
 
-def _fdinfo_pid(fd: int) -> str | None:
-    with open(f"/proc/self/fdinfo/{fd}") as f:
-        info = f.read(4096)
-    return next((ln.split()[1] for ln in info.splitlines() if ln.startswith("Pid:")), None)
+def _fdinfo_pid(info: bytes) -> str | None:
+    lines = info.decode(errors="replace").splitlines()
+    return next((ln.split()[1] for ln in lines if ln.startswith("Pid:")), None)
 
 
 def probe_pidfd(value: int) -> Run:
@@ -158,7 +145,7 @@ def probe_pidfd(value: int) -> Run:
         rep = ch.report(0)
         fd = rep.pidfd
         # Without a pidfd there is no fdinfo to read: the effect is absent.
-        named = ours(f"read /proc/self/fdinfo/{fd}", _fdinfo_pid, fd) if fd >= 0 else None
+        named = effect(_fdinfo_pid, read_file(f"/proc/self/fdinfo/{fd}")) if fd >= 0 else None
     return Run(
         {"fd": fd >= 0, "fdinfo": effect(lambda p: p == str(rep.tid), named)},
         {"parent_tid_word": rep.ptid_word, "fdinfo_pid": named, "child": rep.tid},
