@@ -10,18 +10,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 from collections.abc import Sequence
 from typing import Any
 
-from tidscope import flags, procfs
-from tidscope.clone import Children, Op, Report
+from tidscope import procfs
+from tidscope.clone import Children, Op, Report, die_with_parent
 from tidscope.experiments.base import Failed, ours
 from tidscope.lab import sys
 
 # kcmp(2) types for the resources clone flags share.
 KCMP = {"VM": 1, "FILES": 2, "FS": 3, "SIGHAND": 4, "IO": 5, "SYSVSEM": 6}
-PR_SET_PDEATHSIG = 1
 
 
 def pid() -> int:
@@ -117,23 +115,9 @@ def spawn_one(
     **kw: Any,
 ) -> Children:
     """One parked raw child (enter it with ``with``); process children die
-    with the lab.
-
-    PR_SET_PDEATHSIG goes after the program, so the program's result
-    indices stay as written; a guarded getppid() after it makes a child
-    whose parent died before the prctl took effect exit at once.  (In a
-    new PID namespace getppid() is 0 whoever the parent is: that window
-    stays open there.)"""
-    prog = list(program)
-    if not flags.has(value, "THREAD"):
-        if flags.has(value, "NEWPID"):
-            parent = 0
-        else:
-            parent = sys("getppid") if flags.has(value, "PARENT") else pid()
-        prog += [
-            Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))),
-            Op("getppid", expect=parent),
-        ]
+    with the lab (see clone.die_with_parent: after the program, so that
+    the program's result indices stay as written)."""
+    prog = [*program, *die_with_parent(value)]
     return Children(
         1,
         value,
