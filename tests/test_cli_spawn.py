@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from helpers import children_by_ppid, one_error_line, tidscope
+from helpers import as_uid, children_by_ppid, one_error_line, run, tidscope, unused_uid
 
 from tidscope import flags
 
@@ -186,18 +186,33 @@ def test_namespace_flags_unprivileged_name_the_capability() -> None:
 
 
 def test_task_limit_names_rlimit_nproc_and_leaves_nothing_behind() -> None:
-    # prlimit first: setpriv must exec python itself (its home may be closed to nobody).
-    proc = tidscope(
-        "spawn", "-n", "50", "--format", "json", user=True, prefix=["prlimit", "--nproc=20", "--"]
+    """As a uid no other task has, so that RLIMIT_NPROC counts only ours and
+    whatever is left of ours is found by uid."""
+    uid = unused_uid()
+    # prlimit first: setpriv must exec python itself (its home may be closed to others).
+    proc = run(
+        [*as_uid(uid), sys.executable, "-m", "tidscope", "spawn", "-n", "50", "--format", "json"],
+        prefix=["prlimit", "--nproc=20", "--"],
     )
     assert proc.returncode == 1, proc.stderr
     line = one_error_line(proc)
     assert "EAGAIN" in line and "RLIMIT_NPROC" in line
     assert proc.stdout == ""
-    leftovers = subprocess.run(
-        ["pgrep", "-u", "65534", "-f", "tidscope"], capture_output=True, check=False
-    )
-    assert leftovers.stdout == b""
+    assert _processes_of(uid) == []
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as f:
+                    line = next(ln for ln in f if ln.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue
+            if uid in (int(u) for u in line.split()[1:]):
+                found.append(int(name))
+    return found
 
 
 def test_stack_memory_exhaustion_names_enomem() -> None:
