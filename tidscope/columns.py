@@ -301,8 +301,8 @@ def _width(text: str, item: str) -> int:
     ``atoi`` reads them into an int (so 4294967297 is 1)."""
     if not is_decimal(text) or text[0] == "0":
         raise UsageError(
-            f"column width {text!r} in -o {item!r} is not a positive number:"
-            " give ASCII digits, e.g. pid:8"
+            f"column width {text!r} in -o {item!r} is not a positive number in"
+            " ASCII digits without a leading 0: give e.g. pid:8"
         )
     number = min(int(text), LONG_MAX) & 0xFFFFFFFF  # strtol saturates; int keeps 32 bits
     if number == 0 or number >= 1 << 31:
