@@ -181,8 +181,9 @@ def names() -> Iterator[dict[str, Any]]:
 
 @pytest.mark.parametrize("where", LOCALES, ids=list(LOCALES))
 def test_names_print_as_procps_prints_them(names: dict[str, Any], where: str) -> None:
-    for spec in SPECS:
-        for columns in (None, "12", "22"):
+    full = where in ("C", "unset", "C.UTF-8")  # the others differ only in the locale chosen
+    for spec in SPECS if full else ["pid,tid,comm,tid", "comm,args"]:
+        for columns in (None, "12", "22") if full else (None,):
             env = environment(**LOCALES[where], **({"COLUMNS": columns} if columns else {}))
             theirs, ours = both(["-T", "-o", spec, "-p", names["all"]], env)
             assert ours == theirs, (spec, columns, ours.decode(errors="replace"))
