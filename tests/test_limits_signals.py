@@ -19,9 +19,26 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from helpers import TAG, children_by_ppid, one_error_line, own_children, python, tagged, tidscope
+from helpers import (
+    TAG,
+    as_uid,
+    children_by_ppid,
+    one_error_line,
+    own_children,
+    python,
+    tagged,
+    tidscope,
+    unused_uid,
+)
 
-NPROC = ["prlimit", "--nproc=20", "--"]  # before setpriv: it must exec python itself
+
+def _nproc(uid: int) -> list[str]:
+    """RLIMIT_NPROC=20 for ``uid``, a uid no other task has (so that the limit
+    counts only what the test started): prlimit first, setpriv must exec
+    python itself."""
+    return ["prlimit", "--nproc=20", "--", *as_uid(uid)]
+
+
 MAX_MAP_COUNT = "/proc/sys/vm/max_map_count"
 
 
@@ -55,16 +72,14 @@ def _uid(pid: int) -> int | None:
 
 @pytest.mark.parametrize("flag_set", ["thread", "process"])
 def test_task_limit_fails_cleanly_and_leaves_no_task_of_nobody(flag_set: str) -> None:
-    tag = uuid.uuid4().hex
+    tag, uid = uuid.uuid4().hex, unused_uid()
     before = own_children()
-    proc = tidscope(
-        "spawn", "-n", "50", "--flags", flag_set, user=True, prefix=NPROC, env={TAG: tag}
-    )
+    proc = tidscope("spawn", "-n", "50", "--flags", flag_set, prefix=_nproc(uid), env={TAG: tag})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = one_error_line(proc)
     assert "EAGAIN" in line and "RLIMIT_NPROC" in line and "lower -n" in line
     assert proc.stdout == ""
-    assert [p for p in tagged(tag) if _uid(p) == 65534] == []
+    assert [p for p in tagged(tag) if _uid(p) == uid] == []
     assert own_children() == before
 
 
@@ -88,8 +103,7 @@ def test_children_spawned_before_the_limit_are_joined_before_the_error(flag_set:
             kids = f.read().split()
         print(json.dumps(dict(spawned=spawned, message=message, tasks=tasks, me=me, kids=kids)))
         """,
-        user=True,
-        prefix=NPROC,
+        prefix=_nproc(unused_uid()),
     )
     assert 0 < out["spawned"] < 50, out
     assert "RLIMIT_NPROC" in out["message"]
@@ -240,6 +254,6 @@ def test_signal_during_verify_flags_reaps_every_lab(signo: signal.Signals) -> No
 def test_nobody_is_not_stopped_by_the_limit_it_does_not_reach() -> None:
     """The control for the limit tests: the same spawn as nobody, under the
     same prlimit, with fewer children than the limit, succeeds."""
-    proc = tidscope("spawn", "-n", "5", "--flags", "process", user=True, prefix=NPROC)
+    proc = tidscope("spawn", "-n", "5", "--flags", "process", prefix=_nproc(unused_uid()))
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 6
