@@ -102,6 +102,30 @@ CASES: dict[str, Case] = {
         "--tid {tid}",
         ("-T", "-p", "{tid}"),
     ),
+    # -- ps: numbers as procps reads them (ASCII, strtol base 0, its list rule) ----
+    "ps-pid-improper-list": usage("ps", "-p", "1,,2", problem="improper list", fix="-p 1,42"),
+    "ps-pid-leading-blank": usage("ps", "-p", " 1", problem="improper list", fix="-p 1,42"),
+    "ps-pid-trailing-comma": usage("ps", "-p", "1,", problem="improper list", fix="-p 1,42"),
+    "ps-pid-superscript": usage("ps", "-p", "\u00b2", problem="is not a number", fix="-p 1,42"),
+    "ps-pid-arabic-digit": usage("ps", "-p", "\u0661", problem="is not a number", fix="-p 1,42"),
+    "ps-pid-bad-octal": usage("ps", "-p", "08", problem="'08' is not a number", fix="-p 1,42"),
+    "ps-tid-superscript": usage(
+        "ps", "--tid", "\u00b2", problem="is not a number", fix="--tid 1,42"
+    ),
+    "ps-width-superscript": usage("ps", "-o", "pid:\u00b2", problem="column width", fix="pid:8"),
+    "ps-width-leading-zero": usage("ps", "-o", "pid:010", problem="column width", fix="pid:8"),
+    "ps-width-huge": usage(
+        "ps", "-o", "pid:2147483648", problem="out of range", fix="give 1 to 2147483647"
+    ),
+    "ps-column-upper-case": usage(
+        "ps", "-o", "PID,COMM", problem="unknown column 'PID'", fix="lower case"
+    ),
+    "ps-json-same-column": usage(
+        "ps", "-o", "s,state", "--format", "json", problem="the same column", fix="give it once"
+    ),
+    "ps-csv-column-twice": usage(
+        "ps", "-o", "pid,pid", "--format", "csv", problem="given twice", fix="give it once"
+    ),
     # -- ps: options -----------------------------------------------------------
     "ps-T-and-L": usage("ps", "-T", "-L", problem="-T and -L both list threads", fix="give one"),
     "ps-unknown-column": usage("ps", "-o", "pid,bogus", problem="'bogus'", fix="nlwp"),
@@ -145,6 +169,9 @@ CASES: dict[str, Case] = {
     ),
     "tree-unknown-user": usage(
         "tree", "-u", "no-such-user", problem="no user 'no-such-user'", fix="numeric uid"
+    ),
+    "tree-user-superscript": usage(
+        "tree", "-u", "\u00b2", problem="no user '\u00b2'", fix="numeric uid"
     ),
     "tree-user-without-processes": Case(
         ("tree", "-u", "99999"), EXIT_FAILURE, "uid 99999 has no processes", "tidscope ps -o"
@@ -218,6 +245,24 @@ CASES: dict[str, Case] = {
     "spawn-stack-garbage": usage(
         "spawn", "--stack-size", "lots", problem="is not a size", fix="e.g. 64K"
     ),
+    "spawn-stack-superscript": usage(
+        "spawn", "--stack-size", "\u00b2K", problem="is not a size", fix="e.g. 64K"
+    ),
+    "spawn-flags-trailing-separator": usage(
+        "spawn", "--flags", "VM|", problem="an empty flag name", fix="separate flags with one"
+    ),
+    "spawn-flags-double-separator": usage(
+        "spawn", "--flags", "VM,,FS", problem="an empty flag name", fix="e.g. VM,FS"
+    ),
+    "spawn-flags-leading-separator": usage(
+        "spawn", "--flags", "|VM", problem="an empty flag name", fix="e.g. VM,FS"
+    ),
+    "spawn-exit-signal-sigkill": usage(
+        "spawn", "--flags", "VM,SIGKILL", problem="SIGKILL would kill tidscope", fix="SIGCHLD"
+    ),
+    "spawn-exit-signal-sigstop": usage(
+        "spawn", "--flags", "SIGSTOP", problem="SIGSTOP would stop tidscope", fix="SIGCHLD"
+    ),
     "spawn-bad-stack-style": usage("spawn", "--stack-style", "heap", problem="'heap' is not one"),
     "spawn-bad-format": usage("spawn", "--format", "xml", problem="'xml' is not one of"),
     "spawn-hold-garbage": usage(
@@ -229,6 +274,18 @@ CASES: dict[str, Case] = {
     ),
     "spawn-hold-nan": usage(
         "spawn", "--hold", "nan", problem="is not a number of seconds", fix="--hold 5"
+    ),
+    "spawn-hold-exponent": usage(
+        "spawn", "--hold", "1e10", problem="is not a number of seconds", fix="--hold 0.5"
+    ),
+    "spawn-hold-arabic-digit": usage(
+        "spawn", "--hold", "\u0663", problem="is not a number of seconds", fix="--hold 5"
+    ),
+    "spawn-hold-underscore": usage(
+        "spawn", "--hold", "1_0", problem="is not a number of seconds", fix="--hold 5"
+    ),
+    "spawn-hold-too-long": usage(
+        "spawn", "--hold", "1000000001", problem="is too long", fix="--hold alone"
     ),
     "spawn-hold-and-run": usage(
         "spawn", "--hold", "1", "--run", "true", problem="both keep children", fix="give one"

@@ -244,3 +244,19 @@ def test_hold_on_a_terminal_waits_for_enter() -> None:
     proc.stdin.write("\n")
     proc.stdin.flush()
     assert proc.wait(10) == 0
+
+
+def test_hold_with_standard_input_closed_waits_for_a_signal() -> None:
+    """``spawn --hold <&-``: no Enter can come, so a signal releases them."""
+    cmd = f"exec {sys.executable} -m tidscope spawn --hold <&-"
+    proc = subprocess.Popen(["sh", "-c", cmd], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        hint = proc.stderr.readline()
+        assert "release with: kill" in hint, hint
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

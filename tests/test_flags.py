@@ -22,6 +22,10 @@ from tidscope.errors import UsageError
         ("vm,SIGCHLD", 0x100 | int(signal.SIGCHLD)),
         ("thread,SETTLS", flags.THREAD | flags.FLAGS["SETTLS"]),
         ("0x100", 0x100),
+        ("0400", 0x100),  # as C's strtoul reads it: octal
+        ("256", 0x100),
+        ("VM FS", 0x300),
+        ("VM, FS", 0x300),
         ("SIGRTMIN", int(signal.SIGRTMIN)),
         ("SIGRTMIN+2", int(signal.SIGRTMIN) + 2),  # not SIGRTMIN|2
         ("vm+sigrtmax-3", 0x100 | int(signal.SIGRTMAX) - 3),
@@ -56,6 +60,13 @@ def test_thread_preset_is_what_a_pthread_library_passes_minus_tls() -> None:
         ("SIGUSR1,SIGRTMIN+1", r"\(SIGUSR1, SIGRTMIN\+1\)"),
         ("SIGRTMAX+1", "not a realtime signal"),
         ("SIGRTMIN-1", "not a realtime signal"),
+        ("VM|", "an empty flag name"),
+        ("VM,,FS", "an empty flag name"),
+        (",VM", "an empty flag name"),
+        ("VM, ,FS", "an empty flag name"),
+        ("08", "unknown clone flag '08'"),  # no octal digit 8, as in C
+        ("\u00b2", "unknown clone flag"),
+        ("-1", "unknown clone flag '-1'"),
     ],
 )
 def test_parse_rejects_with_the_fix(text: str, needle: str) -> None:

@@ -20,6 +20,7 @@ from types import TracebackType
 from tidscope import _rawclone, flags
 from tidscope.clone_errors import explain_errno
 from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
+from tidscope.numbers import decimal
 
 PAGE_SIZE: int = _rawclone.PAGE_SIZE
 MIN_STACK: int = -(-_rawclone.MIN_STACK // PAGE_SIZE) * PAGE_SIZE
@@ -170,10 +171,10 @@ def parse_size(text: str) -> int:
     """``65536``, ``64K``, ``1M``... rounded up to whole pages and bounded."""
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
-    digits = t[:-1] if scale > 1 else t
-    if not digits.isdigit():
+    number = decimal(t[:-1] if scale > 1 else t)
+    if number is None:
         raise UsageError(f"stack size {text!r} is not a size: use bytes or K/M suffixes, e.g. 64K")
-    size = -(-int(digits) * scale // PAGE_SIZE) * PAGE_SIZE
+    size = -(-number * scale // PAGE_SIZE) * PAGE_SIZE
     if size < MIN_STACK:
         raise UsageError(
             f"stack size {text!r} is too small: the minimum is {MIN_STACK // 1024}K "

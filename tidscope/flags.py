@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidscope.errors import UsageError
+from tidscope.numbers import c_integer
 
 CSIGNAL = 0x000000FF  # low byte of clone(2)'s flags: the exit signal
 
@@ -69,7 +70,7 @@ PROCESS = int(signal.SIGCHLD)
 
 PRESETS: dict[str, int] = {"thread": THREAD, "process": PROCESS}
 
-_SPLIT = re.compile(r"[,|+\s]+")
+_SPLIT = re.compile(r"[,|+]")  # and blanks, within each item
 # SIGRTMIN+N and SIGRTMAX-N, read before the set is split at "+".
 _REALTIME = re.compile(r"SIGRT(MIN|MAX)([+-])([0-9]+)", re.IGNORECASE)
 
@@ -90,9 +91,16 @@ def parse(text: str) -> int:
         spelled[token] = m[0]
         return token
 
-    tokens = [t for t in _SPLIT.split(_REALTIME.sub(realtime, text.strip())) if t]
-    if not tokens:
+    if not text.strip():
         raise UsageError("empty flag set: give a preset (thread, process) or flag names like VM,FS")
+    tokens: list[str] = []
+    for item in _SPLIT.split(_REALTIME.sub(realtime, text)):
+        if not item.split():
+            raise UsageError(
+                f"an empty flag name in {text!r}: separate flags with one ',', '|' or '+'"
+                " and end with a flag, e.g. VM,FS"
+            )
+        tokens += item.split()
     value = 0
     seen: set[str] = set()
     exit_signal: str | None = None
@@ -120,8 +128,8 @@ def parse(text: str) -> int:
                 )
             exit_signal = name
             value |= _signal_number(key, name)
-        elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", token):
-            value |= int(token, 0)
+        elif token[:1] not in "+-" and (number := c_integer(token)) is not None:
+            value |= number  # as C reads it: 0x100, 0400 (octal), 256
         else:
             raise UsageError(f"unknown clone flag {token!r}: {_suggest(bare)}")
     if exit_signal is not None and "process" in tokens:

@@ -114,3 +114,14 @@ def kernel_ints(*fields: bytes) -> tuple[int, ...] | None:
         return tuple(map(int, fields))
     except ValueError:
         return None
+
+
+def decimal_fraction(text: str) -> float | None:
+    """``5``, ``0.25``, ``.5``: ASCII digits with at most one point, no sign,
+    exponent, blank or ``_`` (all of which ``float()`` takes), or None."""
+    whole, point, fraction = text.partition(".")
+    if not (whole or fraction) or not all(p == "" or is_decimal(p) for p in (whole, fraction)):
+        return None
+    if point and not fraction:
+        return None
+    return float(text)

@@ -14,6 +14,7 @@ import click
 from tidscope import flags
 from tidscope.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
 from tidscope.errors import Terminated, UsageError
+from tidscope.numbers import decimal_fraction
 from tidscope.render import render
 from tidscope.signals import (
     TERMINATING,
@@ -24,6 +25,7 @@ from tidscope.signals import (
 from tidscope.spawn import COLUMNS, child_rows, classic_line, explain, parent_row, program
 
 FOREVER = "forever"
+MAX_HOLD = 10**9  # seconds (31 years): what time.sleep() takes on every platform
 
 
 def _hold_seconds(value: str | None) -> float | None:
@@ -32,13 +34,16 @@ def _hold_seconds(value: str | None) -> float | None:
         return None
     if value == FOREVER:
         return float("inf")
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
+    seconds = decimal_fraction(value)
+    if seconds is None:
         raise UsageError(
-            f"--hold {value!r} is not a number of seconds: give e.g. --hold 5, or --hold alone"
+            f"--hold {value!r} is not a number of seconds: give e.g. --hold 5 or --hold 0.5,"
+            " or --hold alone"
+        )
+    if seconds > MAX_HOLD:
+        raise UsageError(
+            f"--hold {value} is too long: give at most {MAX_HOLD} seconds, or --hold alone"
+            " to hold until a signal"
         )
     return seconds
 
@@ -194,7 +199,9 @@ def _hold(seconds: float, children: Children) -> None:
         click.echo(f"{hint}; releasing in {seconds:g}s", err=True)
         time.sleep(seconds)
         return
-    if sys.stdin.isatty() and os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp():
+    # stdin may be closed (<&-): then, as in a script, a signal releases them
+    tty = sys.stdin is not None and sys.stdin.isatty()
+    if tty and os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp():
         click.echo(f"{hint}; press Enter (or Ctrl-C) to release", err=True)
         sys.stdin.readline()
         return
