@@ -127,8 +127,8 @@ def test_errors_are_one_line() -> None:
 
 
 def test_user_trees() -> None:
-    # pid 1 and kthreadd: root's processes whose parents are not root's (or not there)
-    assert [n["pid"] for n in json_tree("-u", "root", "--no-threads")] == [1, 2]
+    # as pstree USER: the topmost of root's processes under pid 1, so not kthreadd
+    assert [n["pid"] for n in json_tree("-u", "root", "--no-threads")] == [1]
     nobody = subprocess.Popen(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"]
     )
@@ -157,9 +157,10 @@ def test_a_deep_chain_and_a_hidden_root(tmp_path: Path) -> None:
     forest = tree.read_forest(str(tmp_path))
     assert tree.roots(forest) == [2]
     lines = list(tree.text_lines(forest, [2], ascii_=True))
-    assert (
-        len(lines) == depth and lines[-1] == " " * 4 * (depth - 2) + f"`-- {depth + 1} p{depth + 1}"
-    )
+    # every DEPTH levels the drawing starts again: one more line each time
+    assert len(lines) == depth + (depth - 2) // tree.DEPTH
+    last = (depth - 1) % tree.DEPTH
+    assert lines[-1] == " " * 4 * (last - 1) + f"`-- {depth + 1} p{depth + 1}"
     proc = tidscope("tree", "--proc-root", str(tmp_path), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     limit = sys.getrecursionlimit()

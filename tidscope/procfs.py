@@ -160,32 +160,40 @@ def _open(path: str, dir_fd: int | None, check: bool) -> int | None:
         if passable(err):
             return None
         raise
-    if check:
-        try:
-            regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        except OSError:
-            regular = False
-        if not regular:
-            os.close(fd)
-            return None
+    if check and not _regular(fd):
+        os.close(fd)
+        return None
     return fd
 
 
 def read(path: str, dir_fd: int | None = None, check: bool = True) -> bytes | None:
     """One read of a small file (``stat``), or None if it is gone, hidden or
     no regular file.  ``check=False`` skips the last test: for the kernel's
-    own files (see :func:`is_proc_mount`)."""
-    fd = _open(path, dir_fd, check)
-    if fd is None:
+    own files (see :func:`is_proc_mount`).  (The hot path of ``ps -T``:
+    :func:`_open` inlined.)"""
+    try:
+        fd = os.open(path, READ, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno in EXHAUSTED:
+            raise
         return None
     try:
+        if check and not _regular(fd):
+            return None
         return os.read(fd, CHUNK)
     except OSError as err:
-        if passable(err):
-            return None
-        raise
+        if err.errno in EXHAUSTED:
+            raise
+        return None
     finally:
         os.close(fd)
+
+
+def _regular(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 def read_all(

@@ -3,27 +3,36 @@
 One walk of /proc builds a parent -> children index, and every task is
 visited once when printing, so the cost per task is flat however the tasks
 are spread (pstree searches its process list for each parent).  Walks are
-iterative: a chain of thousands of nested processes is fine.
+iterative and every format's output is linear in the number of tasks, however
+deep the tree: the text drawing starts a subtree deeper than ``DEPTH`` levels
+again as a tree of its own below, and JSON stops indenting deeper (its
+structure stays whole).
+
+A snapshot can hold parent cycles (a pid reused while the walk ran, or a
+forged /proc): each is cut at its lowest pid, which is then drawn as a root.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from tidscope import snapshot
-from tidscope.columns import clean, printable
 from tidscope.errors import TidscopeError, UsageError
-from tidscope.procfs import GONE, PROC, tgid_of
+from tidscope.numbers import decimal
+from tidscope.procfs import PROC, passable, tgid_of
+from tidscope.text import clean
+from tidscope.text import escape as printable  # procps's rules, per locale
 
 Row = dict[str, Any]
 
 UNICODE = ("├── ", "└── ", "│   ", "    ")
 ASCII = ("|-- ", "`-- ", "|   ", "    ")
+DEPTH = 50  # levels a text drawing nests before a subtree starts again below
+UID_MAX = 0xFFFFFFFE  # (uid_t)-1 is no user
 
 
 @dataclass(slots=True)
@@ -36,58 +45,108 @@ class Proc:
 
 @dataclass
 class Forest:
-    """The processes of one snapshot, indexed by parent."""
+    """The processes of one snapshot, indexed by parent, parent cycles cut.
+
+    ``tops`` are where a whole-system tree starts: pid 1, or every process
+    whose parent is not visible (e.g. under hidepid); ``cycles`` holds each
+    parent cycle found, lowest pid first, and that pid is a top too.
+    """
 
     procs: dict[int, Proc]
     threads: bool  # whether threads were read
     children: dict[int, list[int]] = field(default_factory=dict)
+    tops: list[int] = field(default_factory=list)
+    cycles: list[list[int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for pid, proc in self.procs.items():  # ascending pid: children come out sorted
-            if proc.ppid in self.procs and proc.ppid != pid:
+        procs = self.procs
+        for pid, proc in procs.items():  # ascending pid: children come out sorted
+            if proc.ppid in procs and proc.ppid != pid:
                 self.children.setdefault(proc.ppid, []).append(pid)
+        if 1 in procs:
+            self.tops = [1]
+        else:
+            self.tops = [p for p, proc in procs.items() if proc.ppid not in procs or proc.ppid == p]
+        for cycle in _cycles(procs):
+            low = min(cycle)
+            self.children[procs[low].ppid].remove(low)  # low's parent is its descendant
+            self.cycles.append(cycle[cycle.index(low) :] + cycle[: cycle.index(low)])
+            self.tops.append(low)
+        self.tops.sort()
+
+
+def _cycles(procs: dict[int, Proc]) -> list[list[int]]:
+    """Every parent cycle (pids in child-to-parent order), each found once:
+    every pid is followed up its parents at most once in all."""
+    done: set[int] = set()
+    found = []
+    for start in procs:
+        path: dict[int, int] = {}  # pid -> its place on this climb
+        pid = start
+        while pid in procs and pid not in done and pid not in path:
+            path[pid] = len(path)
+            parent = procs[pid].ppid
+            if parent == pid:
+                break
+            pid = parent
+        else:
+            if pid in path:  # climbed back onto this climb: a cycle
+                found.append(list(path)[path[pid] :])
+        done.update(path)
+    return found
 
 
 def read_forest(root: str = PROC, threads: bool = True) -> Forest:
-    """Every process, and unless ``threads`` is False every thread, in one walk."""
+    """Every process, and unless ``threads`` is False every thread, in one walk.
+
+    TidscopeError, naming what was wrong, when no process at all could be read.
+    """
     procs: dict[int, Proc] = {}
     if not threads:
         for t in snapshot.processes(root):
             procs[t.tgid] = Proc(t.tgid, t.ppid, t.name)
-        return Forest(procs, False)
-    for t in snapshot.tasks(root):
-        if t.tid == t.tgid:
-            procs[t.tgid] = Proc(t.tgid, t.ppid, t.name)
-        elif t.tgid in procs:  # else its leader vanished mid-walk
-            procs[t.tgid].threads.append((t.tid, t.name))
-    return Forest(procs, True)
+    else:
+        for t in snapshot.tasks(root):
+            if t.tid == t.tgid:
+                procs[t.tgid] = Proc(t.tgid, t.ppid, t.name)
+            elif t.tgid in procs:  # else its leader vanished mid-walk
+                procs[t.tgid].threads.append((t.tid, t.name))
+    if not procs:
+        raise TidscopeError(snapshot.why_nothing(root, threads))
+    return Forest(procs, threads)
 
 
 def owner(pid: int, root: str = PROC) -> int | None:
     """The effective uid of process ``pid`` (the owner of its /proc directory)."""
     try:
         return os.stat(f"{root}/{pid}").st_uid
-    except GONE:
-        return None
+    except OSError as err:
+        if passable(err):
+            return None
+        raise
 
 
 def user_id(user: str) -> int:
-    """A user name or numeric uid; UsageError if neither."""
-    if user.isdigit():
-        return int(user)
+    """A user name or numeric uid (ASCII digits); UsageError if neither."""
+    uid = decimal(user)
+    if uid is not None:
+        if uid > UID_MAX:
+            raise UsageError(f"uid {user} is out of range: uids are 0 to {UID_MAX}")
+        return uid
     import pwd
 
     try:
         return pwd.getpwnam(user).pw_uid
-    except KeyError:
+    except (KeyError, ValueError):  # ValueError: a name with a NUL in it
         raise UsageError(f"no user {user!r}: give a user name or a numeric uid") from None
 
 
 def roots(
     forest: Forest, pid: int | None = None, uid: int | None = None, root: str = PROC
 ) -> list[int]:
-    """Where to start: ``pid``; the topmost processes of ``uid``; else pid 1,
-    or every process whose parent is not visible (e.g. under hidepid)."""
+    """Where to start: ``pid``; else the forest's tops, or with ``uid`` the
+    topmost processes of ``uid`` in the trees under them, as ``pstree
+    USER`` finds them (so kernel threads, under kthreadd, are no user's)."""
     procs = forest.procs
     if pid is not None:
         if pid in procs:
@@ -96,22 +155,34 @@ def roots(
         if tgid is not None and tgid != pid:
             raise TidscopeError(f"{pid} is a thread of pid {tgid}: use tidscope tree {tgid}")
         raise TidscopeError(f"no process {pid}: see tidscope ps for the processes there are")
-    if uid is not None:
-        owners = {p: owner(p, root) for p in procs}
-        found = [
-            p
-            for p in procs
-            if owners[p] == uid and (procs[p].ppid not in procs or owners[procs[p].ppid] != uid)
-        ]
-        if not found:
-            raise TidscopeError(
-                f"uid {uid} has no processes here: give the owner of one"
-                " (tidscope ps -o user,pid,comm lists them)"
-            )
-        return found
-    if 1 in procs:
-        return [1]
-    return [p for p, proc in procs.items() if proc.ppid not in procs or proc.ppid == p]
+    if uid is None:
+        return list(forest.tops)
+    found = []
+    todo = list(reversed(forest.tops))
+    while todo:
+        p = todo.pop()
+        if owner(p, root) == uid:
+            found.append(p)
+        else:
+            todo.extend(reversed(forest.children.get(p, ())))
+    if not found:
+        raise TidscopeError(
+            f"uid {uid} has no processes here: give the owner of one"
+            " (tidscope ps -o user,pid,comm lists them)"
+        )
+    return found
+
+
+def cycles_note(forest: Forest) -> str | None:
+    """One line about the parent cycles cut, if any."""
+    if not forest.cycles:
+        return None
+    shown = "; ".join(" -> ".join(map(str, [*c, c[0]])) for c in forest.cycles[:3])
+    more = f" and {len(forest.cycles) - 3} more" if len(forest.cycles) > 3 else ""
+    return (
+        f"parent cycles (each pid's parent is its child: {shown}{more}):"
+        " each is drawn from its lowest pid"
+    )
 
 
 def _items(forest: Forest, pid: int) -> list[tuple[bool, int, str]]:
@@ -122,8 +193,13 @@ def _items(forest: Forest, pid: int) -> list[tuple[bool, int, str]]:
     return threads + kids
 
 
-def _walk(forest: Forest, top: int) -> Iterator[tuple[int, bool, bool, int, int, str]]:
-    """Pre-order (depth, is_last, is_thread, id, tgid-or-ppid, name) below ``top``."""
+Step = tuple[int, bool, bool, int, int, str, bool]
+
+
+def _walk(forest: Forest, top: int, limit: int | None = None) -> Iterator[Step]:
+    """Pre-order (depth, is_last, is_thread, id, tgid-or-ppid, name, cut)
+    below ``top``; with ``limit``, a process at that depth with anything
+    under it is yielded with ``cut`` set and not descended into."""
     seen = {top}
     stack = [(_items(forest, top), 0, 1, top)]
     while stack:
@@ -132,51 +208,111 @@ def _walk(forest: Forest, top: int) -> Iterator[tuple[int, bool, bool, int, int,
             continue
         stack.append((items, i + 1, depth, parent))
         is_thread, ident, name = items[i]
-        yield depth, i == len(items) - 1, is_thread, ident, parent, name
-        if not is_thread and ident not in seen:  # a pid-reuse cycle is cut here
+        below = not is_thread and ident not in seen  # seen: never, cycles are cut
+        under = below and _has_items(forest, ident)
+        cut = under and limit is not None and depth >= limit
+        yield depth, i == len(items) - 1, is_thread, ident, parent, name, cut
+        if under and not cut:
             seen.add(ident)
             stack.append((_items(forest, ident), 0, depth + 1, ident))
 
 
+def _has_items(forest: Forest, pid: int) -> bool:
+    return bool(forest.procs[pid].threads or forest.children.get(pid))
+
+
 def text_lines(forest: Forest, tops: list[int], ascii_: bool = False) -> Iterator[str]:
-    """The tree as lines: ``PID NAME``, threads as ``TID {NAME} thread of PID``."""
+    """The tree as lines: ``PID NAME``, threads as ``TID {NAME} thread of PID``.
+
+    A process ``DEPTH`` levels down with anything under it ends its line
+    with ``[continued below]``; once the tree it is in is drawn, it starts
+    one of its own (``PID NAME [continued]``), so no line grows without end.
+    """
     branch, last, bar, blank = ASCII if ascii_ else UNICODE
-    for top in tops:
-        yield f"{top} {printable(forest.procs[top].name)}"
+    todo = [(top, False) for top in reversed(tops)]
+    while todo:
+        top, continued = todo.pop()
+        yield f"{top} {printable(forest.procs[top].name)}" + (" [continued]" if continued else "")
         prefix: list[str] = []
-        for depth, is_last, is_thread, ident, parent, name in _walk(forest, top):
+        later = []
+        for depth, is_last, is_thread, ident, parent, name, cut in _walk(forest, top, DEPTH):
             del prefix[depth - 1 :]
             label = (
                 f"{ident} {{{printable(name)}}} thread of {parent}"
                 if is_thread
                 else f"{ident} {printable(name)}"
             )
+            if cut:
+                label += " [continued below]"
+                later.append((ident, True))
             yield "".join(prefix) + (last if is_last else branch) + label
             prefix.append(blank if is_last else bar)
+        todo.extend(reversed(later))
 
 
 def nested(forest: Forest, tops: list[int]) -> list[dict[str, Any]]:
     """The tree as JSON-ready nested objects, one per root."""
-
-    def node(pid: int) -> dict[str, Any]:
-        proc = forest.procs[pid]
-        obj: dict[str, Any] = {"pid": pid, "ppid": proc.ppid, "name": clean(proc.name)}
-        if forest.threads:
-            obj["threads"] = [
-                {"tid": tid, "tgid": pid, "name": clean(name)} for tid, name in proc.threads
-            ]
-        obj["children"] = []
-        return obj
-
     out = []
     for top in tops:
-        objs = {top: node(top)}
-        for _, _, is_thread, ident, parent, _ in _walk(forest, top):
+        objs = {top: _node(forest, top)}
+        for _, _, is_thread, ident, parent, _, _ in _walk(forest, top):
             if not is_thread and ident not in objs:
-                objs[ident] = node(ident)
+                objs[ident] = _node(forest, ident)
                 objs[parent]["children"].append(objs[ident])
         out.append(objs[top])
     return out
+
+
+def _node(forest: Forest, pid: int) -> dict[str, Any]:
+    proc = forest.procs[pid]
+    obj: dict[str, Any] = {"pid": pid, "ppid": proc.ppid, "name": clean(proc.name)}
+    if forest.threads:
+        obj["threads"] = [
+            {"tid": tid, "tgid": pid, "name": clean(name)} for tid, name in proc.threads
+        ]
+    obj["children"] = []
+    return obj
+
+
+def json_chunks(forest: Forest, tops: list[int]) -> Iterator[str]:
+    """``json.dump(nested(forest, tops), indent=2)``, written as it goes:
+    no recursion, and indentation stops growing ``DEPTH`` levels down, so
+    the text stays linear in the number of tasks however deep the tree."""
+    if not tops:
+        yield "[]"
+        return
+    yield "["
+    for n, top in enumerate(tops):
+        yield ("," if n else "") + _json_open(forest, top, 1)
+        stack = [(forest.children.get(top, []), 0, 1)] if forest.children.get(top) else []
+        while stack:
+            kids, i, level = stack[-1]
+            if i < len(kids):
+                stack[-1] = (kids, i + 1, level)
+                yield ("," if i else "") + _json_open(forest, kids[i], level + 2)
+                if forest.children.get(kids[i]):
+                    stack.append((forest.children[kids[i]], 0, level + 2))
+            else:
+                stack.pop()
+                yield _indent(level + 1) + "]" + _indent(level) + "}"
+    yield "\n]"
+
+
+def _indent(level: int) -> str:
+    return "\n" + "  " * min(level, 2 * DEPTH + 1)
+
+
+def _json_open(forest: Forest, pid: int, level: int) -> str:
+    """A process object up to its open ``children`` array (closed if empty)."""
+    obj = _node(forest, pid)
+    inner = _indent(level + 1)
+    parts = [
+        f"{inner}{json.dumps(key)}: {json.dumps(value, indent=2).replace(chr(10), inner)}"
+        for key, value in obj.items()
+        if key != "children"
+    ]
+    head = _indent(level) + "{" + ",".join(parts) + "," + inner + '"children": '
+    return head + ("[" if forest.children.get(pid) else "[]" + _indent(level) + "}")
 
 
 def _dot_label(text: str) -> str:
@@ -190,7 +326,7 @@ def dot_lines(forest: Forest, tops: list[int]) -> Iterator[str]:
     yield '  node [shape=box, fontname="monospace"];'
     for top in tops:
         yield f'  p{top} [label="{_dot_label(forest.procs[top].name)}\\npid {top}"];'
-        for _, _, is_thread, ident, parent, name in _walk(forest, top):
+        for _, _, is_thread, ident, parent, name, _ in _walk(forest, top):
             if is_thread:
                 yield (
                     f'  t{ident} [label="{_dot_label(name)}\\ntid {ident} of {parent}",'
@@ -215,7 +351,7 @@ def rows(forest: Forest, tops: list[int], name: Callable[[str], str] = clean) ->
     for top in tops:
         proc = forest.procs[top]
         yield _row(0, "process", top, top, proc.ppid, name(proc.name))
-        for depth, _, is_thread, ident, parent, task_name in _walk(forest, top):
+        for depth, _, is_thread, ident, parent, task_name, _ in _walk(forest, top):
             if is_thread:
                 ppid = forest.procs[parent].ppid
                 yield _row(depth, "thread", parent, ident, ppid, name(task_name))
@@ -243,18 +379,19 @@ def print_tree(
         render(found, ROW_COLUMNS, fmt, headers=headers, out=out)
         return
     if fmt == "json":
-        depth = max((d for top in tops for d, *_ in _walk(forest, top)), default=0)
-        if 2 * depth + 100 > sys.getrecursionlimit():  # json recurses per level
-            sys.setrecursionlimit(2 * depth + 100)
-        json.dump(nested(forest, tops), out, indent=2)
+        _write(out, json_chunks(forest, tops), "")
         out.write("\n")
         return
     lines = dot_lines(forest, tops) if fmt == "dot" else text_lines(forest, tops, ascii_)
+    _write(out, lines, "\n")
+
+
+def _write(out: IO[str], pieces: Iterator[str], sep: str) -> None:
     batch: list[str] = []
-    for line in lines:
-        batch.append(line)
+    for piece in pieces:
+        batch.append(piece)
         if len(batch) >= 512:
-            out.write("\n".join(batch) + "\n")
+            out.write(sep.join(batch) + sep)
             batch.clear()
     if batch:
-        out.write("\n".join(batch) + "\n")
+        out.write(sep.join(batch) + sep)

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from tidscope.cli.options import output_options, proc_root_option
-from tidscope.errors import UsageError, hidden_note
+from tidscope.errors import TidscopeError, UsageError, hidden_note, note
+from tidscope.numbers import c_integer
 from tidscope.procfs import ID_MAX
 
 
+class PidRange(click.IntRange):
+    """click's IntRange on ASCII decimals only: ``int()`` alone takes ``\\u0661``
+    (an Arabic-Indic one), ``1_0`` and `` 1 ``."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            number = c_integer(value, 10)
+            if number is None:
+                self.fail(f"{value!r} is not a valid integer.", param, ctx)
+            value = number
+        return super().convert(value, param, ctx)
+
+
 @click.command("tree")
-@click.argument("pid", required=False, type=click.IntRange(1, ID_MAX))
+@click.argument("pid", required=False, type=PidRange(1, ID_MAX))
 @click.option(
     "-u", "--user", metavar="USER", help="The trees of USER's topmost processes (name or uid)."
 )
@@ -41,10 +56,17 @@ def command(
         raise UsageError("give a PID or -u USER, not both")
     uid = tree.user_id(user) if user is not None else None
     forest = tree.read_forest(proc_root, threads=not no_threads)
-    tops = tree.roots(forest, pid, uid, proc_root)
+    try:
+        tops = tree.roots(forest, pid, uid, proc_root)
+    except TidscopeError:
+        hidden_note("tree", proc_root)  # what may hide the process asked for, as ps -p says
+        raise
     enc = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
     tree.print_tree(
         forest, tops, fmt.lower(), sys.stdout, ascii_ or enc != "utf8", headers=not no_headers
     )
+    cycles = tree.cycles_note(forest) if pid is None else None
+    if cycles is not None:
+        note("tree", cycles)
     hidden_note("tree", proc_root)
     return 0
