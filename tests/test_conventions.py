@@ -173,6 +173,16 @@ def test_bash_completion_offers_commands_options_and_choices() -> None:
     ]
 
 
+def test_list_values_complete_their_last_item() -> None:
+    assert _complete("tidscope ps -o pid,ti", 3) == [
+        "plain,pid,tid",
+        "plain,pid,time",
+        "plain,pid,times",
+    ]
+    assert _complete("tidscope spawn --flags VM|NEWUS", 3) == ["plain,VM|NEWUSER"]
+    assert _complete("tidscope spawn --flags proc", 3) == ["plain,process"]
+
+
 def test_verify_flags_completes_flag_names() -> None:
     assert _complete("tidscope verify-flags NEWUS", 2) == ["plain,NEWUSER"]
     assert _complete("tidscope verify-flags clone_th", 2) == ["plain,THREAD"]

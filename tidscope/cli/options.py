@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
@@ -46,3 +46,21 @@ def proc_root_option(fn: F) -> F:
         metavar="DIR",
         help="Where procfs is mounted.",
     )(fn)
+
+
+def complete_list(
+    names: Callable[[], Iterable[str]], separators: str = ","
+) -> Callable[[click.Context, click.Parameter, str], list[Any]]:
+    """Shell completion for a list value (``pid,ti`` -> ``pid,tid``...):
+    the last item is completed from ``names()``, the rest kept as typed."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        cut = max(incomplete.rfind(sep) for sep in separators) + 1
+        done, last = incomplete[:cut], incomplete[cut:]
+        return [
+            CompletionItem(done + name) for name in names() if name.lower().startswith(last.lower())
+        ]
+
+    return complete

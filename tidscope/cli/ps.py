@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from tidscope.cli.options import output_options, proc_root_option
+from tidscope.cli.options import complete_list, output_options, proc_root_option
+
+
+def _column_names() -> list[str]:
+    from tidscope.columns import SPECS
+
+    return sorted(SPECS)
 
 
 @click.command("ps")
@@ -34,6 +40,7 @@ from tidscope.cli.options import output_options, proc_root_option
     metavar="COL[,COL...]",
     help="procps column names, e.g. pid,tid,ppid,nlwp,comm,s,tty,time,uid,user,args; "
     "NAME=HEADER renames, NAME:WIDTH resizes.",
+    shell_complete=complete_list(_column_names),
 )
 @proc_root_option
 @output_options()

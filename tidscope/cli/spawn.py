@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from tidscope import flags
+from tidscope.cli.options import complete_list
 from tidscope.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
 from tidscope.errors import Terminated, UsageError
 from tidscope.numbers import decimal_fraction
@@ -66,6 +67,9 @@ def _hold_seconds(value: str | None) -> float | None:
     metavar="SET",
     help="Clone flags: a preset (thread, process), names like VM,FS,FILES or "
     "CLONE_VM|CLONE_FS, a SIG* exit signal, or a number.",
+    shell_complete=complete_list(
+        lambda: [*flags.PRESETS, *flags.FLAGS, "SIGCHLD", "SIGUSR1", "SIGRTMIN"], ",|+"
+    ),
 )
 @click.option(
     "--stack-size",
