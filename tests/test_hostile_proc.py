@@ -530,3 +530,20 @@ def test_the_snapshot_api_skips_what_it_cannot_use(fake: FakeProc) -> None:
     assert [t.tgid for t in snapshot.processes(root)] == [1, 100]
     assert [t.tid for t in snapshot.tasks(root, snapshot.EXTRAS)] == [1, 100, 101]
     assert snapshot.process(200, root) is None and snapshot.process(100, root) is not None
+
+
+def test_the_kernels_files_read_alike_checked_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proc mount skips the checks (its files are the kernel's): the same
+    tasks come out as when every file and number is checked."""
+
+    def seen() -> list[tuple[int, int, int, str, int, int]]:
+        return [(t.tgid, t.tid, t.ppid, t.name, t.tty_nr, t.nlwp) for t in snapshot.group(1)]
+
+    assert procfs.is_proc_mount(procfs.PROC)
+    trusted = seen()
+    monkeypatch.setitem(procfs._PROC_MOUNTS, procfs.PROC, False)
+    assert not procfs.is_proc_mount(procfs.PROC)
+    assert seen() == trusted and trusted
+    line = stat_line(5, "x", 1)
+    assert procfs.parse_stat(line, 5, 5, check=False) is not None
+    assert procfs.parse_stat(forged(5, "x", {"stime": "+5"}), 5, 5, check=False) is not None

@@ -14,11 +14,12 @@ A root that is not the kernel's (``--proc-root`` at a copy, or a hostile
 tree) may hold anything where a file should be: every open is non-blocking
 (a FIFO cannot hang us), every read is capped (``/dev/zero`` cannot fill
 memory), and anything but a regular file reads as unreadable, like a
-hidden one.  Only the per-task files of a root that is a proc mount skip
-that last check (one ``fstat`` per file, a tenth of a ``ps -T``): there the
-kernel makes every file, and every file is regular.  Numbers are taken only
-in the forms and ranges the kernel writes (tidscope/numbers.py); a line
-that holds anything else is no task.
+hidden one.  Numbers are taken only in the forms and ranges the kernel
+writes (tidscope/numbers.py); a line that holds anything else is no task.
+The per-task files of a root that is a proc mount skip the last two
+checks (an ``fstat`` per file would cost a tenth of a ``ps -T``, the
+number checks a twentieth): there the kernel makes every file, regular,
+and writes every number in them.
 """
 
 from __future__ import annotations
@@ -269,14 +270,18 @@ def _is_proc_mount(root: str) -> bool:
     return proc
 
 
-def parse_stat(data: bytes, tid: int, tgid: int) -> Task | None:
+def parse_stat(data: bytes, tid: int, tgid: int, check: bool = True) -> Task | None:
     """A ``stat`` line as a :class:`Task`, or None if it is not one.
 
     The name is everything between the first ``(`` and the *last* ``)``:
     comm may itself hold parentheses, spaces and digits (``a) b (c``).
     Every number must be one the kernel could have written, in its C
     type's range: anything else is a forged or garbled line, not a task.
-    ``tty_nr`` is kept as the unsigned 32-bit device number it encodes.
+    ``check=False`` (a line read from a proc mount, see :func:`is_proc_mount`)
+    skips those tests, as :func:`read` skips the one that the file is
+    regular: the kernel wrote the line (and the tests would cost a quarter
+    of this function, on the hot path of ``ps -T``).  ``tty_nr`` is kept as
+    the unsigned 32-bit device number it encodes.
     """
     start = data.find(b"(")
     end = data.rfind(b")")
@@ -286,23 +291,26 @@ def parse_stat(data: bytes, tid: int, tgid: int) -> Task | None:
     # majflt cmajflt utime stime cutime cstime priority nice num_threads
     # itrealvalue starttime ...
     f = data[end + 2 :].split(b" ", 20)
-    if len(f) < 20 or len(f[0]) != 1:
-        return None
-    if not unsigned(f[1], f[4].removeprefix(b"-"), f[11], f[12], f[17], f[19]):
-        return None
     try:
         ppid, tty_nr, start_ticks = int(f[1]), int(f[4]), int(f[19])
         utime, stime, nlwp = int(f[11]), int(f[12]), int(f[17])
-    except ValueError:
+        state = chr(f[0][0])
+    except (IndexError, ValueError):
         return None
-    if not (ppid <= ID_MAX and -0x80000000 <= tty_nr <= 0x7FFFFFFF and start_ticks < START_MAX):
+    if check and not (
+        len(f[0]) == 1
+        and unsigned(f[1], f[4].removeprefix(b"-"), f[11], f[12], f[17], f[19])
+        and ppid <= ID_MAX
+        and -0x80000000 <= tty_nr <= 0x7FFFFFFF
+        and start_ticks < START_MAX
+    ):
         return None
     return Task(
         tid,
         tgid,
         ppid,
         data[start + 1 : end].decode("utf-8", "surrogateescape"),
-        chr(f[0][0]),
+        state,
         tty_nr & 0xFFFFFFFF,
         utime + stime,
         start_ticks,

@@ -87,7 +87,7 @@ def _process(name: str, root: str, want: Collection[str], check: bool) -> Task |
     if data is None:
         return None
     pid = int(name)  # a name pid_names or we made
-    task = parse_stat(data, pid, pid)
+    task = parse_stat(data, pid, pid, check)
     if task is None or (want and not _extras(task, where, None, want, check)):
         return None
     return task
@@ -139,7 +139,9 @@ def group(
         if not tids or tids[0] != name:
             return
         pid = int(name)
-        for tid, ident in zip(tids, entry_ids(tids), strict=True):
+        # a proc mount's names are the kernel's own plain ids (see procfs.parse_stat)
+        ids = entry_ids(tids) if check else map(int, tids)
+        for tid, ident in zip(tids, ids, strict=True):
             if ident is None or (only is not None and ident not in only):
                 continue
             # As procps: the leader's row is its process's (process-wide times).
@@ -147,7 +149,7 @@ def group(
             data = read(f"{where}/stat", task_fd, check)
             if data is None:
                 continue
-            task = parse_stat(data, ident, pid)
+            task = parse_stat(data, ident, pid, check)
             if task is None or (want and not _extras(task, where, task_fd, want, check)):
                 continue
             yield task
