@@ -547,3 +547,15 @@ def test_the_kernels_files_read_alike_checked_or_not(monkeypatch: pytest.MonkeyP
     line = stat_line(5, "x", 1)
     assert procfs.parse_stat(line, 5, 5, check=False) is not None
     assert procfs.parse_stat(forged(5, "x", {"stime": "+5"}), 5, 5, check=False) is not None
+
+
+def test_tree_of_a_process_that_cannot_be_read_says_why(fake: FakeProc) -> None:
+    (fake.root / "200" / "stat").write_bytes(forged(200, "sleeper", {"utime": "1_0"}))
+    proc = tree_(fake.root, "200")
+    clean_run(proc, 1)
+    assert one_error_line(proc) == (
+        f"tidscope tree: process 200 could not be read: {fake.root}/200/stat is not a stat line"
+    )
+    proc = tree_(fake.root, "300")
+    clean_run(proc, 1)
+    assert "no process 300" in one_error_line(proc)

@@ -188,7 +188,7 @@ def why_nothing(root: str = PROC, threads: bool = False) -> str:
     names = pid_names(root)  # raises if no entry even looks like a process
     found: dict[str, list[str]] = {}
     for name in names:
-        problem = _problem(root, name, threads)
+        problem = unreadable(root, name, threads)
         if problem is not None:
             found.setdefault(problem[1], []).append(problem[0])
     if not found:
@@ -207,7 +207,7 @@ def why_nothing(root: str = PROC, threads: bool = False) -> str:
     return f"no task in {root} could be read ({len(names)} entries): {shown}: {fix}"
 
 
-def _problem(root: str, name: str, threads: bool) -> tuple[str, str] | None:
+def unreadable(root: str, name: str, threads: bool = False) -> tuple[str, str] | None:
     """(path, what is wrong with it) for the first file of process ``name``
     a walk could not use, or None if it can be read now."""
     where = f"{root}/{name}"

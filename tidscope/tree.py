@@ -154,6 +154,9 @@ def roots(
         tgid = tgid_of(pid, root)
         if tgid is not None and tgid != pid:
             raise TidscopeError(f"{pid} is a thread of pid {tgid}: use tidscope tree {tgid}")
+        why = snapshot.unreadable(root, str(pid), forest.threads) if tgid == pid else None
+        if why is not None:  # there, but not as the kernel writes it
+            raise TidscopeError(f"process {pid} could not be read: {why[0]} {why[1]}")
         raise TidscopeError(f"no process {pid}: see tidscope ps for the processes there are")
     if uid is None:
         return list(forest.tops)
