@@ -20,12 +20,6 @@ TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
     from typing import Any
 
-printable = escape  # the old name: tidscope.text is the escaper
-__all__ = [  # the names other modules use, clean and printable for old callers
-    "LEFT", "PIDMAX", "RIGHT", "SPECS", "TEXT", "USER", "Column", "Context",
-    "check_keys", "clean", "column", "cpu_time", "parse_format", "printable",
-]  # fmt: skip
-
 RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
 PIDMAX = -1  # width: the digits of kernel.pid_max
 LONG_MAX = (1 << 63) - 1

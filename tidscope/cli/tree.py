@@ -61,10 +61,13 @@ def command(
     except TidscopeError:
         hidden_note("tree", proc_root)  # what may hide the process asked for, as ps -p says
         raise
+    # Box drawing only where a UTF-8 locale and output can carry it (Python
+    # itself writes UTF-8 even under LANG=C: ask the locale, as procps does).
+    from tidscope.text import procps_utf8
+
     enc = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
-    tree.print_tree(
-        forest, tops, fmt.lower(), sys.stdout, ascii_ or enc != "utf8", headers=not no_headers
-    )
+    ascii_ = ascii_ or enc != "utf8" or not procps_utf8()
+    tree.print_tree(forest, tops, fmt.lower(), sys.stdout, ascii_, headers=not no_headers)
     cycles = tree.cycles_note(forest) if pid is None else None
     if cycles is not None:
         note("tree", cycles)
