@@ -91,7 +91,7 @@ def own_children() -> list[tuple[int, bool]]:
             continue
         for pid in pids:
             try:
-                with open(f"/proc/{pid}/stat") as f:
+                with open(f"/proc/{pid}/stat", errors="surrogateescape") as f:
                     kids.append((pid, f.read().rpartition(")")[2].split()[0] == "Z"))
             except OSError:
                 continue
@@ -105,7 +105,7 @@ def children_by_ppid(parent: int) -> list[int]:
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                with open(f"/proc/{name}/stat") as f:
+                with open(f"/proc/{name}/stat", errors="surrogateescape") as f:
                     ppid = int(f.read().rpartition(")")[2].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
@@ -125,7 +125,7 @@ def unused_uid() -> int:
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                with open(f"/proc/{name}/status") as f:
+                with open(f"/proc/{name}/status", errors="surrogateescape") as f:
                     line = next(ln for ln in f if ln.startswith("Uid:"))
             except (OSError, StopIteration):
                 continue
@@ -164,7 +164,7 @@ def reap_zombie_children(keep: set[int]) -> list[int]:
         if pid in keep:
             continue
         try:
-            with open(f"/proc/{pid}/stat") as f:
+            with open(f"/proc/{pid}/stat", errors="surrogateescape") as f:
                 zombie = f.read().rpartition(")")[2].split()[0] == "Z"
         except OSError:
             continue

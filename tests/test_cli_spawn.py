@@ -206,7 +206,7 @@ def _processes_of(uid: int) -> list[int]:
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                with open(f"/proc/{name}/status") as f:
+                with open(f"/proc/{name}/status", errors="surrogateescape") as f:
                     line = next(ln for ln in f if ln.startswith("Uid:"))
             except (OSError, StopIteration):
                 continue

@@ -58,7 +58,7 @@ def _alive(pid: int) -> bool:
 
 def _uid(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/status", errors="surrogateescape") as f:
             for line in f:
                 if line.startswith("Uid:"):
                     return int(line.split()[1])

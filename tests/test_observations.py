@@ -200,7 +200,7 @@ def _children(pid: int) -> list[int]:
 
 def _state(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"/proc/{pid}/stat", errors="surrogateescape") as f:
             return f.read().rpartition(")")[2].split()[0]
     except OSError:
         return "gone"

@@ -61,7 +61,7 @@ def _alive(pid: int) -> bool:
 
 def _state(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"/proc/{pid}/stat", errors="surrogateescape") as f:
             return f.read().rpartition(")")[2].split()[0]
     except OSError:
         return ""
@@ -69,7 +69,7 @@ def _state(pid: int) -> str:
 
 def _ppid(pid: int) -> int:
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"/proc/{pid}/stat", errors="surrogateescape") as f:
             return int(f.read().rpartition(")")[2].split()[1])
     except (OSError, ValueError, IndexError):
         return 0
