@@ -35,10 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with standard output closed (>&-)
         _error(args, "standard output is closed: redirect it, e.g. >/dev/null")
         return EXIT_FAILURE
-    # What the output's encoding cannot carry prints as "?", as procps prints
-    # it (PYTHONIOENCODING=ascii, a Latin-1 locale), never a traceback.
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(errors="replace")
+    from tidscope.cli import streams
+
+    streams.install()
     try:
         try:
             rv = _dispatch(args)
@@ -59,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
     except OSError as err:
         _error(args, _os_error(err))
+        try:  # what is still buffered, if the error was not stdout's own
+            sys.stdout.flush()
+        except OSError:
+            _silence_stdout()  # else the interpreter's final flush fails again
         return EXIT_FAILURE
     return rv if isinstance(rv, int) else 0
 
@@ -101,7 +104,10 @@ def _os_error(err: OSError) -> str:
         return one_line(str(err))
     name = errno.errorcode.get(err.errno, str(err.errno))
     where = f"{err.filename}: " if err.filename else ""
-    return f"{where}{name}: {err.strerror}"
+    text = f"{where}{name}: {err.strerror}"
+    if err.filename == "standard output":
+        text += ": the output is incomplete: make room (disk space, ulimit -f) or write elsewhere"
+    return text
 
 
 def _silence_stdout() -> None:
