@@ -24,7 +24,9 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def children(pid: int | None = None) -> set[int]:
-    """The children of every thread of ``pid`` (default: us), zombies included."""
+    """The children of every thread of ``pid`` (default: us), zombies included;
+    what cannot be listed or read (a task that went away, a failing read)
+    is left out."""
     pid = os.getpid() if pid is None else pid
     found: set[int] = set()
     try:
@@ -33,10 +35,15 @@ def children(pid: int | None = None) -> set[int]:
         return found
     for tid in tids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                found.update(int(k) for k in f.read().split())
+            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue
+        try:
+            found.update(int(k) for k in os.read(fd, 1 << 20).split())
+        except (OSError, ValueError):
+            continue
+        finally:
+            os.close(fd)
     return found
 
 

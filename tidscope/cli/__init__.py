@@ -27,6 +27,7 @@ COMMANDS = {
     "bench-spawn": "tidscope.cli.bench_spawn",
 }
 COMPLETE_VAR = "_TIDSCOPE_COMPLETE"
+DEBUG_VAR = "TIDSCOPE_DEBUG"  # set: an internal error shows its traceback
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,12 +59,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
     except OSError as err:
         _error(args, _os_error(err))
-        try:  # what is still buffered, if the error was not stdout's own
-            sys.stdout.flush()
-        except OSError:
-            _silence_stdout()  # else the interpreter's final flush fails again
-        return EXIT_FAILURE
+        return _flushed(EXIT_FAILURE)
+    except Exception as err:  # a bug of ours: one line, unless asked for more
+        if os.environ.get(DEBUG_VAR):
+            raise
+        _error(
+            args,
+            f"internal error: {type(err).__name__}: {one_line(str(err))}"
+            f" (run again with {DEBUG_VAR}=1 for the traceback, and report it)",
+        )
+        return _flushed(EXIT_FAILURE)
     return rv if isinstance(rv, int) else 0
+
+
+def _flushed(code: int) -> int:
+    """``code``, once what stdout still buffers is written or dropped."""
+    try:  # what is still buffered, if the error was not stdout's own
+        sys.stdout.flush()
+    except OSError:
+        _silence_stdout()  # else the interpreter's final flush fails again
+    return code
 
 
 def _dispatch(args: list[str]) -> object:
