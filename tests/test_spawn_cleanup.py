@@ -21,7 +21,17 @@ import time
 import uuid
 
 import pytest
-from helpers import TAG, one_error_line, own_children, python, run, tagged, tidscope
+from helpers import (
+    TAG,
+    one_error_line,
+    own_children,
+    python,
+    reap_zombie_children,
+    run,
+    set_subreaper,
+    tagged,
+    tidscope,
+)
 
 # Runs tidscope under a child subreaper, kills it with SIGKILL once it holds
 # its children, then reaps what comes back: each orphan with its status, and
@@ -279,3 +289,38 @@ def test_the_dispositions_are_restored_once_the_children_are_reaped() -> None:
         """
     )
     assert out == {"SIGUSR1": [0, True], "VM,SIGSEGV": [0, True]}
+
+
+def test_the_shell_of_run_dies_with_a_killed_tidscope() -> None:
+    """kill -9 of ``spawn --run``: its shell has PR_SET_PDEATHSIG, so a
+    command it ``exec``s goes too.  (What the shell forks is beyond reach
+    once tidscope is gone: documented.)  We are the subreaper meanwhile,
+    so what dies comes back to us to be reaped, not to a pid 1 that may
+    never reap it."""
+    tag = uuid.uuid4().hex
+    before = {p for p, _ in own_children()}
+    set_subreaper(True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidscope", "spawn", "-n", "1", "--run", "exec sleep 30"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, TAG: tag},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (shell := [p for p in tagged(tag) if p != proc.pid]):
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.005)
+        proc.kill()
+        assert proc.wait(10) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while [p for p in shell if os.path.exists(f"/proc/{p}")]:
+            reap_zombie_children(before)
+            assert time.monotonic() < deadline, f"still there: {shell}"
+            time.sleep(0.01)
+    finally:
+        for pid in tagged(tag):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        set_subreaper(False)
+        reap_zombie_children(before)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,8 +28,17 @@ struct ksigaction {
 };
 
 static void child(const char *path, char *const argv[], char *const envp[],
-		  unsigned long mask, unsigned long defaults, volatile int *err)
+		  unsigned long mask, unsigned long defaults, pid_t parent,
+		  volatile int *err)
 {
+	/* The shell dies with us, even when we are SIGKILLed (what it starts
+	 * does not: nothing is left to end it then); a parent that died
+	 * before this took effect is seen at once. */
+	if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+	    syscall(SYS_getppid) != parent) {
+		*err = errno ? errno : ESRCH;
+		_exit(127);
+	}
 	for (int sig = 1; sig <= NSIGNALS; sig++) {
 		struct ksigaction sa;
 
@@ -54,12 +64,13 @@ pid_t ts_spawn_command(const char *path, char *const argv[], char *const envp[],
 {
 	unsigned long all = ~0UL, old;
 	volatile int err = 0;
+	const pid_t parent = getpid();
 
 	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all)) != 0)
 		return -errno;
 	pid_t pid = vfork();
 	if (pid == 0)
-		child(path, argv, envp, mask, defaults, &err);
+		child(path, argv, envp, mask, defaults, parent, &err);
 	int failed = pid < 0 ? errno : err;
 	if (pid > 0 && failed) /* exec failed: the child has exited */
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
