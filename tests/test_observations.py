@@ -6,6 +6,7 @@ fresh interpreters, with what they create checked on the real machine.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -238,3 +239,27 @@ def test_fs_as_nobody_from_a_directory_nobody_cannot_enter() -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     assert [r["verdict"] for r in json.loads(proc.stdout)] == ["pass", "pass"], proc.stdout
     assert set(glob.glob("/tmp/tidscope-*")) <= before
+
+
+def test_a_cgroup_left_by_a_killed_tidscope_is_swept_by_the_next_run() -> None:
+    """Nothing removes the INTO_CGROUP cgroup of a tidscope killed by
+    SIGKILL at that moment; the next run removes those whose tidscope is
+    gone, and leaves the cgroups of one that is still there."""
+    where = _cgroup2_dir()
+    if os.geteuid() != 0 or where is None:
+        pytest.skip("needs root and a cgroup2 hierarchy")
+    dead = 1
+    while os.path.exists(f"/proc/{dead}"):
+        dead += 7919
+    stale, live = f"{where}/tidscope-{dead}-abc123", f"{where}/tidscope-{os.getpid()}-abc123"
+    os.mkdir(stale)
+    os.mkdir(live)
+    try:
+        proc = tidscope("verify-flags", "INTO_CGROUP", "--format", "json")
+        assert json.loads(proc.stdout)[0]["verdict"] == "pass", proc.stdout
+        assert not os.path.exists(stale)
+        assert os.path.exists(live)
+    finally:
+        for path in (stale, live):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
