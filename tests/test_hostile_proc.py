@@ -559,3 +559,21 @@ def test_tree_of_a_process_that_cannot_be_read_says_why(fake: FakeProc) -> None:
     proc = tree_(fake.root, "300")
     clean_run(proc, 1)
     assert "no process 300" in one_error_line(proc)
+
+
+@pytest.mark.parametrize("args", [("-p", "200"), ("-T", "-p", "200")])
+def test_ps_of_a_process_that_cannot_be_read_says_why(
+    fake: FakeProc, args: tuple[str, ...]
+) -> None:
+    stat = fake.root / "200" / "stat"
+    stat.unlink()
+    os.mkfifo(stat)
+    proc = ps(fake.root, *args)
+    clean_run(proc, 1)
+    assert one_error_line(proc) == (
+        f"tidscope ps: process 200 could not be read: {stat} is a FIFO:"
+        " point --proc-root at a proc mount"
+    )
+    proc = ps(fake.root, "-p", "300")
+    clean_run(proc, 1)
+    assert "no process 300" in one_error_line(proc)

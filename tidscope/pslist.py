@@ -17,7 +17,7 @@ from tidscope import snapshot
 from tidscope.columns import RIGHT, TEXT, USER, Column, Context, check_keys, parse_format
 from tidscope.errors import TidscopeError, UsageError, hidden_note
 from tidscope.numbers import c_integer, procps_list
-from tidscope.procfs import ID_MAX, PROC, Task, pid_width, tgid_of
+from tidscope.procfs import ID_MAX, PROC, Task, is_proc_mount, pid_width, tgid_of
 from tidscope.text import cells, clip
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
@@ -95,6 +95,14 @@ def unmatched(query: Query) -> str:
                 f"{pid} is a thread of process {tgid}, not a process:"
                 f" use -T -p {tgid}, or --tid {pid}"
             )
+    for pid in query.pids:  # there, but not to be read: say what was wrong
+        if os.path.lexists(f"{root}/{pid}"):
+            problem = snapshot.unreadable(root, str(pid), query.threads)
+            if problem is not None:
+                fix = "run again"
+                if root != PROC and not is_proc_mount(root):
+                    fix = "point --proc-root at a proc mount"
+                return f"process {pid} could not be read: {problem[0]} {problem[1]}: {fix}"
     missing = []
     if query.pids:
         missing.append("no process " + ", ".join(map(str, query.pids)))
