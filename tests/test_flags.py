@@ -67,6 +67,7 @@ def test_thread_preset_is_what_a_pthread_library_passes_minus_tls() -> None:
         ("08", "unknown clone flag '08'"),  # no octal digit 8, as in C
         ("\u00b2", "unknown clone flag"),
         ("-1", "unknown clone flag '-1'"),
+        ("99999999999999999999", "at most 64 bits"),
     ],
 )
 def test_parse_rejects_with_the_fix(text: str, needle: str) -> None:

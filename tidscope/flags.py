@@ -129,6 +129,11 @@ def parse(text: str) -> int:
             exit_signal = name
             value |= _signal_number(key, name)
         elif token[:1] not in "+-" and (number := c_integer(token)) is not None:
+            if number >> 64:
+                raise UsageError(
+                    f"{token} is no clone flag set: flags are at most 64 bits (clone3),"
+                    " 32 for clone(2): give names, e.g. VM,FS"
+                )
             value |= number  # as C reads it: 0x100, 0400 (octal), 256
         else:
             raise UsageError(f"unknown clone flag {token!r}: {_suggest(bare)}")
