@@ -117,11 +117,9 @@ def children_by_ppid(parent: int) -> list[int]:
 # -- runs as a uid of their own, and orphans we adopt -----------------------------
 
 
-def unused_uid() -> int:
-    """A uid no task on this system has as real, effective, saved or fs uid:
-    limits counted per user (RLIMIT_NPROC) then count only what the test
-    started.  200000 + our pid, or the next free one after it."""
-    used: set[int] = set()
+def task_uids() -> dict[int, set[int]]:
+    """Every process's real, effective, saved and fs uids, by pid."""
+    uids: dict[int, set[int]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
@@ -129,7 +127,15 @@ def unused_uid() -> int:
                     line = next(ln for ln in f if ln.startswith("Uid:"))
             except (OSError, StopIteration):
                 continue
-            used.update(int(u) for u in line.split()[1:])
+            uids[int(name)] = {int(u) for u in line.split()[1:]}
+    return uids
+
+
+def unused_uid() -> int:
+    """A uid no task on this system has as real, effective, saved or fs uid:
+    limits counted per user (RLIMIT_NPROC) then count only what the test
+    started.  200000 + our pid, or the next free one after it."""
+    used = set().union(*task_uids().values())
     uid = 200000 + os.getpid()
     while uid in used:
         uid += 1

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from helpers import as_uid, children_by_ppid, one_error_line, run, tidscope, unused_uid
+from helpers import as_uid, children_by_ppid, one_error_line, run, task_uids, tidscope, unused_uid
 
 from tidscope import flags
 
@@ -198,21 +198,7 @@ def test_task_limit_names_rlimit_nproc_and_leaves_nothing_behind() -> None:
     line = one_error_line(proc)
     assert "EAGAIN" in line and "RLIMIT_NPROC" in line
     assert proc.stdout == ""
-    assert _processes_of(uid) == []
-
-
-def _processes_of(uid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/status", errors="surrogateescape") as f:
-                    line = next(ln for ln in f if ln.startswith("Uid:"))
-            except (OSError, StopIteration):
-                continue
-            if uid in (int(u) for u in line.split()[1:]):
-                found.append(int(name))
-    return found
+    assert [p for p, uids in task_uids().items() if uid in uids] == []
 
 
 def test_stack_memory_exhaustion_names_enomem() -> None:
