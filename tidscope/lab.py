@@ -207,8 +207,8 @@ def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) 
     ``{"error": reason}``.  Children the lab left us (CLONE_PARENT children
     are ours to reap) are reaped here, and what it registered is removed.
     """
+    before = reaper.children()
     try:
-        before = reaper.children()
         rfd, wfd = os.pipe()
     except OSError as err:
         return {"error": "cannot start the lab: " + step_error("pipe2", err)}

@@ -43,7 +43,8 @@ def children(pid: int | None = None) -> set[int]:
         except (OSError, ValueError):
             continue
         finally:
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
     return found
 
 
