@@ -75,10 +75,40 @@ def _ppid(pid: int) -> int:
         return 0
 
 
-def _in_experiment(tidscope: int, tasks: set[int]) -> set[int]:
-    """The labs (tidscope's children) among ``tasks`` that have a child."""
-    parents = {_ppid(p) for p in tasks}
-    return {p for p in tasks if _ppid(p) == tidscope and p in parents}
+def _kids(pid: int) -> set[int]:
+    """The children of every thread of ``pid``: a cheap look, unlike a walk
+    of every process's environment, so that short windows are caught."""
+    found: set[int] = set()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.update(int(k) for k in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _stopped_in_experiment(lab: int) -> bool:
+    """Stop ``lab``; keep it stopped if it is in its experiment (it has a
+    raw child, so it is long past the PR_SET_PDEATHSIG it makes first),
+    else let it go on.  (Stopping first and looking then catches windows
+    that looking first under load would miss.)"""
+    try:
+        os.kill(lab, signal.SIGSTOP)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + 1
+    while _state(lab) not in ("T", "Z", "") and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    if _state(lab) == "T" and _kids(lab):
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(lab, signal.SIGCONT)
+    return False
 
 
 def _start_with_a_lab(
@@ -99,17 +129,11 @@ def _start_with_a_lab(
         )
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
-            labs = set(tagged(tag)) - {proc.pid}
-            if stop and _in_experiment(proc.pid, labs):
-                os.kill(proc.pid, signal.SIGSTOP)  # no new lab from now on
-                for pid in _in_experiment(proc.pid, set(tagged(tag))):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGSTOP)
-                labs = {p for p in _in_experiment(proc.pid, set(tagged(tag))) if _state(p) == "T"}
-                if not labs:  # the lab ended before it could be stopped
-                    break
-            elif stop:
-                labs = set()
+            labs = _kids(proc.pid)
+            if stop:
+                labs = {lab for lab in labs if _stopped_in_experiment(lab)}
+                if labs:
+                    os.kill(proc.pid, signal.SIGSTOP)  # no new lab from now on
             if labs and proc.poll() is None:
                 return proc, labs
             time.sleep(0.001)
