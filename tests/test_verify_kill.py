@@ -37,6 +37,8 @@ from collections.abc import Iterator
 import pytest
 from helpers import TAG, children_by_ppid, reap_zombie_children, set_subreaper, tagged
 
+from tidscope.reaper import children  # cheap: short windows are caught
+
 RUNS = [[], ["--invalid"]]
 IDS = ["experiments", "invalid"]
 ATTEMPTS = 20  # --invalid may end before a poll sees one of its short-lived labs
@@ -75,23 +77,6 @@ def _ppid(pid: int) -> int:
         return 0
 
 
-def _kids(pid: int) -> set[int]:
-    """The children of every thread of ``pid``: a cheap look, unlike a walk
-    of every process's environment, so that short windows are caught."""
-    found: set[int] = set()
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                found.update(int(k) for k in f.read().split())
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def _stopped_in_experiment(lab: int) -> bool:
     """Stop ``lab``; keep it stopped if it is in its experiment (it has a
     raw child, so it is long past the PR_SET_PDEATHSIG it makes first),
@@ -104,7 +89,7 @@ def _stopped_in_experiment(lab: int) -> bool:
     deadline = time.monotonic() + 1
     while _state(lab) not in ("T", "Z", "") and time.monotonic() < deadline:
         time.sleep(0.0005)
-    if _state(lab) == "T" and _kids(lab):
+    if _state(lab) == "T" and children(lab):
         return True
     with contextlib.suppress(ProcessLookupError):
         os.kill(lab, signal.SIGCONT)
@@ -129,7 +114,7 @@ def _start_with_a_lab(
         )
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
-            labs = _kids(proc.pid)
+            labs = children(proc.pid)
             if stop:
                 labs = {lab for lab in labs if _stopped_in_experiment(lab)}
                 if labs:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from tidscope import _rawclone, reaper
-from tidscope.clone import SYSCALLS
+from tidscope.clone import PR_SET_PDEATHSIG, SYSCALLS
 from tidscope.clone_errors import task_limits
 from tidscope.errors import note
 from tidscope.signals import TERMINATING
@@ -49,8 +49,6 @@ MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MS_NOSUID, MS_NODEV = 0x2, 0x4
 MNT_DETACH = 2
-IPC_RMID = 0
-PR_SET_PDEATHSIG = 1
 KILL_AFTER = 2.0  # seconds a lab has to end after SIGTERM, or a timeout
 
 

@@ -17,12 +17,11 @@ import struct
 from tidscope import lab
 from tidscope.clone import Op, result, scratch
 from tidscope.experiments.base import Failed, Run, child, effect, ours
-from tidscope.lab import cstr, need, sys
+from tidscope.lab import MNT_DETACH, cstr, need, sys
 from tidscope.probes import child_pid, new_ns, read_file, spawn_one
 
 SIGCHLD = int(signal.SIGCHLD)
 AT_FDCWD = -100
-MNT_DETACH = 2
 IPC_CREAT, IPC_RMID, IPC_STAT = 0o1000, 0, 2
 
 
