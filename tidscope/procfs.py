@@ -30,6 +30,10 @@ import stat
 
 from tidscope.numbers import c_integer, decimal, entry_id, kernel_ints, unsigned
 
+TYPE_CHECKING = False  # typing is not imported at run time: see Task
+if TYPE_CHECKING:
+    from typing import Any
+
 PROC = "/proc"
 READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 DIRECTORY = READ | os.O_DIRECTORY
@@ -87,9 +91,12 @@ class Task:
     __slots__ = (
         "cmdline",
         "cpu_ticks",
+        "extra",
+        "fields",
         "name",
         "nlwp",
         "ppid",
+        "rest",
         "start_ticks",
         "state",
         "status",
@@ -113,6 +120,7 @@ class Task:
         uid: int | None = None,
         status: Status | None = None,
         cmdline: tuple[str, ...] | None = None,
+        rest: bytes = b"",  # the stat line after the name's ") ": see field()
     ) -> None:
         self.tid = tid
         self.tgid = tgid
@@ -126,6 +134,20 @@ class Task:
         self.uid = uid
         self.status = status
         self.cmdline = cmdline
+        self.rest = rest
+        self.fields: list[bytes] | None = None
+        # what other files a column asked for (snapshot.py reads them), by name
+        self.extra: dict[str, Any] | None = None
+
+    def field(self, number: int) -> bytes:
+        """Field ``number`` of the stat line, numbered as proc(5) numbers
+        them (3 is the state, 4 the ppid... 52 the exit code); b"" if the
+        kernel wrote no such field.  The line is split once, when first asked."""
+        fields = self.fields
+        if fields is None:
+            fields = self.fields = self.rest.split(b" ")
+        index = number - 3
+        return fields[index] if 0 <= index < len(fields) else b""
 
     def __repr__(self) -> str:
         return f"Task(tid={self.tid}, tgid={self.tgid}, name={self.name!r}, state={self.state!r})"
@@ -315,6 +337,7 @@ def parse_stat(data: bytes, tid: int, tgid: int, check: bool = True) -> Task | N
         utime + stime,
         start_ticks,
         nlwp,
+        rest=data[end + 2 :].rstrip(b"\n"),
     )
 
 
