@@ -74,8 +74,12 @@ def cpu_time(seconds: int) -> str:
 class Context:
     """What turning a task into cells needs once per run, with caches."""
 
-    def __init__(self, root: str = PROC) -> None:
+    def __init__(self, root: str = PROC, signames: bool = False) -> None:
         self.root = root
+        self.signames = signames  # signal masks as names (--signames), not hex
+        # per-run lookups of the column modules (meminfo, uptime, group
+        # names...), each under its module's own key
+        self.cache: dict[str, Any] = {}
         self.hz = clock_ticks()
         self.ttys = TtyNames(root)
         self._users: dict[int, str] = {}
