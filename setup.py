@@ -31,9 +31,12 @@ CALL_USED = {
 
 
 class BuildExt(build_ext):
-    """Compile childloop.c with its own flags, then the extension as usual."""
+    """Compile childloop.c with its own flags, then the raw-clone core as usual."""
 
     def build_extension(self, ext: Extension) -> None:
+        if ext.name != "tidscope._rawclone":
+            super().build_extension(ext)
+            return
         regs = CALL_USED.get(platform.machine(), [])
         objects = self.compiler.compile(
             [CSRC + "childloop.c"],
@@ -56,6 +59,12 @@ setup(
             ],
             depends=[CSRC + "rawclone.h", CSRC + "childloop.c"],
             extra_compile_args=CFLAGS,
-        )
+        ),
+        Extension(
+            "tidscope._procread",
+            sources=[CSRC + "reader.c"],
+            extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
+            extra_link_args=["-pthread"],
+        ),
     ],
 )

@@ -14,7 +14,10 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from typing import Any
 
 STDOUT = "standard output"  # how a failed write names its file
 

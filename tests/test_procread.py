@@ -1,0 +1,262 @@
+"""The C reader (tidscope._procread) against the Python one it stands in for.
+
+snapshot.py walks a proc mount with the C reader and anything else with
+procfs.read/parse_stat; both must give the same tasks.  Crafted lines go
+through read_stats from a directory of our own, so every form a line can
+take is held to parse_stat's answer; the real /proc is compared on held
+raw threads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tidscope import _procread, snapshot
+from tidscope.clone import Children
+from tidscope.procfs import Task, parse_stat
+
+SLOTS = [s for s in Task.__slots__ if s not in ("fields", "extra")]
+KERNEL = b"1 (%s) S 0 1 1 34816 1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 99 10 20 30 40\n"
+
+LINES = [
+    KERNEL % b"plain",
+    KERNEL % b"a) b (c",
+    KERNEL % b"w) 9 9 9 9 9",
+    KERNEL % b"\xff\xfe bad utf-8",
+    KERNEL % "naïve 名前".encode(),
+    KERNEL % b"",
+    (KERNEL % b"no newline").rstrip(b"\n"),
+    b"1 (x) S 0 1 1 -1 1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 99\n",  # negative tty, ends at 22
+    b"1 (x) S 0 1 1 0 1 0 1 2 3 4 18446744073709551615 6 7 8 20 0 1 0 99\n",  # u64 utime
+    b"1 (x) S 0 1 1 0 1 0 1 2 3 4 9223372036854775807 9223372036854775807 7 8 20 0 1 0 99\n",
+    b"1 (x) S 0 1 1 0 1 0 1 2 3 4 99999999999999999999999 6 7 8 20 0 1 0 99\n",
+    b"1 (x) S +0 1 1 0 1 0 1 2 3 4 5 6 7 8 20 0 1 0 99\n",  # int() takes "+0"
+    b"1 (x) SS 0 1 1 0 1 0 1 2 3 4 5 6 7 8 20 0 1 0 99\n",  # a state of two letters
+    b"1 (x) S 0 1 1 0 1 0 1 2 3 4 5 6 7 8 20 0 1 0\n",  # one field short
+    b"1 (x) S 0 1 1 0 1 0 1 2 3 4 5 6 7 8 20 0 1 0 9x\n",
+    b"1 (x) S 0  1 1 0 1 0 1 2 3 4 5 6 7 8 20 0 1 0 99\n",  # two blanks
+    b"1 (x)\n",
+    b"1 (x",
+    b"",
+    b"no parenthesis at all",
+    b"1 (x) \n",
+    b"1 (x) S",
+]
+
+
+def same(a: Task | None, b: Task | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return all(getattr(a, s) == getattr(b, s) for s in SLOTS)
+
+
+def kernel_stat(data: bytes, tid: int, tgid: int) -> Task | None:
+    return parse_stat(data, tid, tgid, False)
+
+
+def read(fd: int, ids: list[int], tgid: int = 0, uid: bool = False) -> list[Task]:
+    return _procread.read_stats(fd, ids, tgid, uid, Task, kernel_stat)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    yield tmp_path, fd
+    os.close(fd)
+
+
+def write(where: Path, data: bytes) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "stat").write_bytes(data)
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_every_line_parses_as_parse_stat_parses_it(tree: tuple[Path, int], line: bytes) -> None:
+    root, fd = tree
+    write(root / "7", line)
+    expected = parse_stat(line, 7, 7, False)
+    got = read(fd, [7])
+    assert len(got) == (expected is not None)
+    assert same(got[0] if got else None, expected)
+
+
+def test_many_lines_in_order_on_both_threads(tree: tuple[Path, int]) -> None:
+    """Enough ids for the helper thread; missing ones are left out, the
+    rest keep their order, each with its own uid."""
+    root, fd = tree
+    ids = list(range(1, 600))
+    for i in ids:
+        if i % 7:
+            write(root / str(i), LINES[i % len(LINES)])
+            os.chown(root / str(i), i, 0)
+    got = read(fd, ids, uid=True)
+    want = []
+    for i in ids:
+        if i % 7:
+            task = parse_stat(LINES[i % len(LINES)], i, i, False)
+            if task is not None:
+                task.uid = i
+                want.append(task)
+    assert len(got) == len(want)
+    assert all(same(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_a_groups_leader_reads_its_process_stat(tree: tuple[Path, int]) -> None:
+    root, _ = tree
+    write(root / "100", KERNEL % b"process")
+    write(root / "100" / "task" / "101", KERNEL % b"thread")
+    write(root / "100" / "task" / "100", KERNEL % b"leader's own")
+    task_fd = os.open(root / "100" / "task", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        got = read(task_fd, [100, 101], tgid=100)
+    finally:
+        os.close(task_fd)
+    assert [(t.tid, t.tgid, t.name) for t in got] == [(100, 100, "process"), (101, 100, "thread")]
+
+
+def test_ids_out_of_range_and_too_many_are_errors(tree: tuple[Path, int]) -> None:
+    _, fd = tree
+    for ids in ([0], [-1], [1 << 31]):
+        with pytest.raises(ValueError, match="out of range"):
+            read(fd, ids)
+    with pytest.raises(ValueError, match="at most"):
+        read(fd, [1] * (_procread.MAX_IDS + 1))
+    with pytest.raises(TypeError):
+        read(fd, ["1"])  # type: ignore[list-item]
+
+
+def test_a_raising_constructor_is_raised(tree: tuple[Path, int]) -> None:
+    root, fd = tree
+    write(root / "1", KERNEL % b"x")
+
+    def broken(*args: object) -> Task:
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError, match="no"):
+        _procread.read_stats(fd, [1], 0, False, broken, kernel_stat)
+
+
+def test_running_out_of_descriptors_is_raised_not_skipped() -> None:
+    """EMFILE is ours, not the task's: an OSError, as procfs.read raises it."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+            import errno, os, resource
+            from tidscope import _procread, procfs
+            fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+            ids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+            # the listing's own descriptor is the highest, and closed after it
+            highest = max(int(f) for f in os.listdir("/proc/self/fd"))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (highest, highest))
+            try:
+                _procread.read_stats(fd, ids[:100], 0, False, procfs.Task, None)
+            except OSError as err:
+                print(errno.errorcode[err.errno])
+            """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.stdout.strip() == "EMFILE", out.stderr
+
+
+def test_the_real_proc_gives_the_tasks_the_python_walk_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Held raw threads, idle: the C and the Python walk agree on each of
+    them, and on which tasks of this process exist."""
+    names = [f"held{i}" for i in range(150)] + ["a) b (c"]
+    with Children(len(names), names=names) as held:
+        pid = os.getpid()
+        want = frozenset({snapshot.UID, snapshot.STATUS, snapshot.CMDLINE})
+        fast = {t.tid: t for t in snapshot.group(pid, want=want)}
+        monkeypatch.setattr(snapshot, "_procread", None)
+        slow = {t.tid: t for t in snapshot.group(pid, want=want)}
+        assert fast.keys() == slow.keys()
+        assert set(held.tids) <= fast.keys()
+        for tid in held.tids:
+            a, b = fast[tid], slow[tid]
+            assert all(getattr(a, s) == getattr(b, s) for s in SLOTS if s not in ("status", "rest"))
+            assert a.status is not None and b.status is not None
+            assert a.status.uids == b.status.uids
+        procs = {t.tid for t in snapshot.processes()}
+        monkeypatch.setattr(snapshot, "_procread", _procread)
+        assert pid in procs and pid in {t.tid for t in snapshot.processes()}
+
+
+def test_ps_uses_the_c_reader_and_prints_what_the_python_walk_prints() -> None:
+    """A ``ps -T -p`` of held threads is the same either way (the Python
+    walk forced by pointing --proc-root at a bind mount's path, which is
+    still the kernel's proc, and so reads through C too: compare instead
+    with the reader switched off in process)."""
+    code = textwrap.dedent(
+        """
+        import io, os, sys
+        from tidscope import pslist, snapshot
+        from tidscope.clone import Children
+        names = ["x%d" % i for i in range(100)]
+        with Children(len(names), names=names):
+            q = pslist.Query(True, (os.getpid(),))
+            cols = pslist.columns([], "T")
+            out = []
+            for reader in (snapshot._procread, None):
+                snapshot._procread = reader
+                buf = io.StringIO()
+                pslist.ps(q, cols, "table", buf)
+                out.append(buf.getvalue())
+        print(out[0] == out[1], out[0].count("\\n"))
+        """
+    )
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    same_text, lines = got.stdout.split()
+    assert same_text == "True" and int(lines) >= 101
+
+
+def test_only_a_proc_mount_is_read_by_c(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The kernel's /proc goes through C; a root that is not a proc mount
+    (a copy, a hostile tree) through procfs's checked reads."""
+    calls: list[object] = []
+
+    def record(*args: object) -> list[Task]:
+        calls.append(args)
+        return []
+
+    monkeypatch.setattr(_procread, "read_stats", record)
+    list(snapshot.group(os.getpid()))
+    assert len(calls) == 1
+    write(tmp_path / "5", KERNEL % b"fake")
+    write(tmp_path / "5" / "task" / "5", KERNEL % b"fake")
+    assert [t.name for t in snapshot.processes(str(tmp_path))] == ["fake"]
+    assert [t.name for t in snapshot.group(5, str(tmp_path))] == ["fake"]
+    assert len(calls) == 1
+
+
+def test_our_own_process_is_read_without_the_helper_thread() -> None:
+    """The helper thread would be one more task of ours: our own row must
+    show the one thread a single-threaded reader sees, in either walk."""
+    code = textwrap.dedent(
+        """
+        import os
+        from tidscope import _procread, procfs, snapshot
+        fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+        ids = [1] * 200 + [os.getpid()] + [1] * 200  # enough for the helper
+        got = _procread.read_stats(fd, ids, 0, False, procfs.Task, None)
+        mine = [t.nlwp for t in got if t.tid == os.getpid()]
+        group = [t.nlwp for t in snapshot.group(os.getpid())]
+        print(mine, group)
+        """
+    )
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.split() == ["[1]", "[1]"]
