@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from tidscope import colspec
 from tidscope.errors import UsageError
 from tidscope.numbers import is_decimal
 from tidscope.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
@@ -20,8 +21,15 @@ TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
     from typing import Any
 
-RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
-PIDMAX = -1  # width: the digits of kernel.pid_max
+# procps's justifications and the PID width marker (colspec.py: the column
+# modules' shared words), named here too for pslist
+RIGHT, LEFT, USER, TEXT, PIDMAX = (
+    colspec.RIGHT,
+    colspec.LEFT,
+    colspec.USER,
+    colspec.TEXT,
+    colspec.PIDMAX,
+)
 LONG_MAX = (1 << 63) - 1
 
 
@@ -137,16 +145,7 @@ def _args_value(t: Task, c: Context) -> str:
     return clean(" ".join(t.cmdline)) if t.cmdline else c.args(t)
 
 
-# name: (key, header, width, just, needs, text, value)
-_Spec = tuple[
-    str,
-    str,
-    int,
-    int,
-    frozenset[str],
-    Callable[[Task, Context], str],
-    "Callable[[Task, Context], Any]",  # a string: Any exists only for the type checker
-]
+_Spec = colspec.Spec  # name: (key, header, width, just, needs, text, value)
 _N: frozenset[str] = frozenset()
 _U = frozenset({UID})
 _C = frozenset({CMDLINE})

@@ -56,9 +56,12 @@ EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 
 
 class Status:
-    """What only ``status`` knows; read when a caller asks for it."""
+    """What only ``status`` knows; read when a caller asks for it.
 
-    __slots__ = ("nspid", "nstgid", "tgid", "threads", "tracer_pid", "uids")
+    ``fields`` keeps every ``Key: value`` line, raw and stripped, for the
+    columns that show other lines (``VmLck`` for ps's ``stat``...)."""
+
+    __slots__ = ("fields", "nspid", "nstgid", "tgid", "threads", "tracer_pid", "uids")
 
     def __init__(
         self,
@@ -68,7 +71,9 @@ class Status:
         tracer_pid: int,
         threads: int,
         uids: tuple[int, ...],  # real, effective, saved, filesystem
+        fields: dict[bytes, bytes] | None = None,
     ) -> None:
+        self.fields = fields if fields is not None else {}
         self.tgid = tgid
         self.nspid = nspid
         self.nstgid = nstgid
@@ -357,7 +362,7 @@ def parse_status(data: bytes) -> Status | None:
         uids = _ints(fields.get(b"Uid", b""), empty=True)
     except (KeyError, ValueError):
         return None
-    return Status(tgid, nspid, nstgid, tracer_pid, threads, uids)
+    return Status(tgid, nspid, nstgid, tracer_pid, threads, uids, fields)
 
 
 def _ints(field: bytes, empty: bool = False) -> tuple[int, ...]:

@@ -1,0 +1,37 @@
+"""The vocabulary every ``-o`` column module shares.
+
+columns.py holds the table (``SPECS``) and the column modules
+(stat_columns.py...) add theirs to it; both import their words from here, so
+no column module needs columns.py at import time (which imports them).
+
+A spec is ``(key, header, width, justification, needs, text, value)``:
+``key`` names the typed value in JSON and CSV (columns that show the same
+datum share it), ``width`` is procps's (or :data:`PIDMAX`), ``needs`` the
+files beyond ``stat`` the column reads (snapshot.py), ``text`` the cell
+procps prints and ``value`` the typed value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tidscope.columns import Context
+    from tidscope.procfs import Task
+
+RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
+PIDMAX = -1  # width: the digits of kernel.pid_max
+
+# name: (key, header, width, just, needs, text, value)
+Spec = tuple[
+    str,
+    str,
+    int,
+    int,
+    frozenset[str],
+    "Callable[[Task, Context], str]",  # strings: these names exist only for the type checker
+    "Callable[[Task, Context], Any]",
+]
