@@ -99,6 +99,10 @@ def test_default_columns_need_stat_alone(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr("tidscope.snapshot.read", spy(procfs.read))
     monkeypatch.setattr("tidscope.snapshot.read_all", spy(procfs.read_all))
+    # the C reader reads stat files alone, by construction: nothing else is read
+    assert list(snapshot.tasks()) and list(snapshot.processes())
+    assert paths == []
+    monkeypatch.setattr("tidscope.snapshot._procread", None)  # the Python walk
     assert list(snapshot.tasks()) and list(snapshot.processes())
     assert paths and all(p.endswith("/stat") for p in paths)
 
@@ -133,6 +137,7 @@ def test_a_task_that_vanishes_or_hides_is_skipped(
 
     monkeypatch.setattr(os, "open", fake_open)
     monkeypatch.setattr(os, "read", fake_read)
+    monkeypatch.setattr(snapshot, "_procread", None)  # the mock reaches the Python walk only
     seen = [t.tid for t in snapshot.group(me)]
     assert int(gone) not in seen and {tids[0], tids[2]} <= set(seen)
     assert [t.tid for t in snapshot.selected([me], want=snapshot.EXTRAS)] == seen
@@ -147,9 +152,25 @@ def test_an_unreadable_process_is_skipped(monkeypatch: pytest.MonkeyPatch) -> No
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
     monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(snapshot, "_procread", None)  # the mock reaches the Python walk only
     assert 1 not in {t.tgid for t in snapshot.processes()}
     assert 1 not in {t.tgid for t in snapshot.tasks()}
     assert os.getpid() in {t.tgid for t in snapshot.tasks()}
+
+
+def test_the_c_reader_leaves_out_tasks_gone_since_the_listing() -> None:
+    """Really gone, not mocked: threads listed, then joined, then read."""
+    from tidscope import _procread
+
+    me = os.getpid()
+    with Children(3, names=["g1", "g2", "g3"]) as ch:
+        tids = ch.tids
+    fd = os.open(f"/proc/{me}/task", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        got = _procread.read_stats(fd, [me, *tids], me, True, procfs.Task, None)
+    finally:
+        os.close(fd)
+    assert [t.tid for t in got] == [me]
 
 
 def test_a_thread_id_names_no_process() -> None:

@@ -11,7 +11,6 @@ stderr and a stable exit code (0 ok, 1 runtime failure, 2 usage error,
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +26,9 @@ COMMANDS = {
     "bench-spawn": "tidscope.cli.bench_spawn",
 }
 COMPLETE_VAR = "_TIDSCOPE_COMPLETE"
+# Linux's numbers on every architecture we build for (importing the signal
+# module, which imports enum, would cost a ps start-up a fifth of its time)
+SIGINT, SIGPIPE = 2, 13
 DEBUG_VAR = "TIDSCOPE_DEBUG"  # set: an internal error shows its traceback
 
 
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(args, one_line(err.message))
         return err.exit_code
     except KeyboardInterrupt:
-        return 128 + signal.SIGINT
+        return 128 + SIGINT
     except Terminated as sig:
         return 128 + sig.signo
     except BrokenPipeError:
@@ -56,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a process killed by SIGPIPE, every child joined by then.  (procps
         # ps exits 0 here; pstree and coreutils die of SIGPIPE.)
         _silence_stdout()
-        return 128 + signal.SIGPIPE
+        return 128 + SIGPIPE
     except OSError as err:
         _error(args, _os_error(err))
         return _flushed(EXIT_FAILURE)
