@@ -260,3 +260,28 @@ def test_our_own_process_is_read_without_the_helper_thread() -> None:
     )
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert got.stdout.split() == ["[1]", "[1]"]
+
+
+def test_without_a_helper_thread_this_thread_reads_all() -> None:
+    """clone denied (no helper thread can start): the same rows."""
+    code = textwrap.dedent(
+        """
+        import os, subprocess, sys
+        from tidscope.clone import Children
+        names = ["n%d" % i for i in range(200)]
+        with Children(len(names), names=names):
+            cmd = ["ps", "-T", "-p", str(os.getpid()), "-o", "tid,comm,nlwp"]
+            plain = subprocess.run([sys.executable, "-m", "tidscope", *cmd],
+                                   capture_output=True, text=True)
+            denied = subprocess.run(
+                [sys.executable, "tests/seccomp.py", "--deny", "clone,clone3", "--", *cmd],
+                capture_output=True, text=True)
+        print(plain.returncode, denied.returncode, plain.stdout == denied.stdout,
+              plain.stdout.count("\\n"), repr(denied.stderr))
+        """
+    )
+    root = Path(__file__).resolve().parent.parent
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert got.stdout.split() == ["0", "0", "True", "202", "''"]
