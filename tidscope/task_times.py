@@ -69,6 +69,7 @@ def utilization(task: Task, ctx: Context, ticks: int) -> float:
 def etime_text(task: Task, ctx: Context) -> str:
     """``[[DD-]HH:]MM:SS`` of whole seconds since the start."""
     days, rest = divmod(int(elapsed(task, ctx)) & U64, 86400)
+    days &= U32  # procps keeps the days in an unsigned int
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
     text = f"{minutes:02}:{seconds:02}"
