@@ -512,3 +512,27 @@ def test_sgi_p_shows_the_cpu_of_a_running_task(holder: dict[str, Any]) -> None:
     ours, theirs = _forged(files, ["-T", "-p", str(pid), "-o", "tid,s,sgi_p,psr,stat"], {})
     assert ours == theirs, f"\n{ours}---\n{theirs}"
     assert f"{tid} R 1   1 RLsl" in ours
+
+
+def test_every_column_here_is_in_the_man_page() -> None:
+    """Each name of stat_columns.py and nop_columns.py (and the aliases
+    columns.py adds for them) is in tidscope-ps(1)'s COLUMNS, with its key."""
+    from tidscope import nop_columns, stat_columns
+
+    page = os.path.join(os.path.dirname(__file__), "..", "man", "tidscope-ps.1")
+    with open(page) as f:
+        text = f.read()
+    columns = text.split(".Ss COLUMNS", 1)[1].split(".Ss JSON AND CSV", 1)[0]
+    documented = {
+        word
+        for line in columns.splitlines()
+        if line.startswith((".It Cm ", ".Cm "))
+        for word in line.split(" Ta ")[0].split()[1:]
+        if word not in ("Cm", ",", "and")
+    }
+    names = {*stat_columns.SPECS, *nop_columns.SPECS, "atime", "cputimes", "longtname", "tty8"}
+    assert names - documented == set()
+    keys = {spec[0] for spec in stat_columns.SPECS.values()}
+    json_part = text.split(".Ss JSON AND CSV", 1)[1].split(".Sh ", 1)[0]
+    listed = {w for line in json_part.splitlines() if line.startswith(".Cm ") for w in line.split()}
+    assert keys - listed == set()
