@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from tidscope.procfs import Task
 
 RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
+# procps's CF_SIGNAL (a mask, right-aligned in 9 or 16: see pslist.Layout) and
+# CF_WCHAN (left-aligned, cut to its room, never pushing the row right)
+SIGNAL, WCHAN = 4, 5
 PIDMAX = -1  # width: the digits of kernel.pid_max
 
 # name: (key, header, width, just, needs, text, value)

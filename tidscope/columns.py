@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from tidscope import colspec
+from tidscope import colspec, file_columns
 from tidscope.errors import UsageError
 from tidscope.numbers import is_decimal
 from tidscope.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
@@ -31,6 +31,7 @@ RIGHT, LEFT, USER, TEXT, PIDMAX = (
     colspec.PIDMAX,
 )
 LONG_MAX = (1 << 63) - 1
+NAME_MAX = file_columns.NAME_MAX
 
 
 class Column:
@@ -105,9 +106,12 @@ class Context:
             import pwd
 
             try:
-                name = escape(pwd.getpwuid(uid).pw_name)
+                raw = pwd.getpwuid(uid).pw_name
             except KeyError:
-                name = str(uid)
+                raw = None
+            # procps shows the number for a name of NAME_MAX bytes or more
+            long = raw is not None and len(raw.encode("utf-8", "surrogateescape")) >= NAME_MAX
+            name = str(uid) if raw is None or long else escape(raw)
             self._users[uid] = name
         return name
 
@@ -319,3 +323,7 @@ def check_keys(columns: Sequence[Column]) -> None:
             same = "is given twice" if first == col.name else f"and {col.name} are the same column"
             raise UsageError(f"-o {first} {same} (JSON/CSV key {col.key!r}): give it once")
         seen[col.key] = col.name
+
+
+# the columns that read status and the other per-task files (file_columns.py)
+SPECS.update(file_columns.SPECS)

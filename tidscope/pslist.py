@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 
 from tidscope import snapshot
+from tidscope.colspec import SIGNAL, WCHAN
 from tidscope.columns import RIGHT, TEXT, USER, Column, Context, check_keys, parse_format
 from tidscope.errors import TidscopeError, UsageError, hidden_note
 from tidscope.numbers import c_integer, procps_list
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width
 MAX_GAP = 144  # procps pads with at most this many spaces at once
+SIGNAME_WIDTH = 27  # procps's narrowest column of signal names
 BATCH = 512  # rows per write
 C_SPACE = " \t\n\v\f\r"  # what strtol skips first
 
@@ -173,34 +175,78 @@ def _window_columns(stdout: int) -> int:
 
 
 class Layout:
-    """One line per task, placed as procps's ``show_one_proc`` places it."""
+    """One line per task, placed as procps's ``show_one_proc`` places it.
 
-    def __init__(self, cols: Sequence[Column], screen_cols: int = OUTBUF_SIZE) -> None:
-        self.cols = list(cols)
-        self.widths = [c.width for c in cols]
-        self.justs = [c.just for c in cols]
-        self.active = self._active(screen_cols)
+    Two kinds of column are placed by rules of their own.  A signal mask
+    (SIGNAL) is right-aligned in 16 when the screen holds every column with
+    7 more for each mask, and then takes those 7 too; otherwise in 9, cut
+    to its last 8 hex digits (``<`` first if more were set).  With
+    ``signames`` a mask column becomes text at least 27 wide, its names
+    listed as far as they fit, ``+`` for the rest.  A WCHAN column is
+    cut to its room and never pushes the row right.
+    """
+
+    def __init__(
+        self, cols: Sequence[Column], screen_cols: int = OUTBUF_SIZE, signames: bool = False
+    ) -> None:
+        # procps's check_header_width turns mask columns into text for names
+        self.names = [signames and c.just == SIGNAL for c in cols]
+        self.cols = [
+            c.but(just=TEXT, width=max(c.width, SIGNAME_WIDTH)) if named else c
+            for c, named in zip(cols, self.names, strict=True)
+        ]
+        self.widths = [c.width for c in self.cols]
+        self.justs = [c.just for c in self.cols]
+        total = self._total()
+        self.active = self._active(screen_cols, total)
+        masks = sum(self.names) + self.justs.count(SIGNAL)
+        self.wide = total + 7 * masks <= self.active
+        # where a right-aligned cell ends (0: left-aligned) and how far each
+        # column moves the next one
+        mask = 16 if self.wide else 9
+        self.pads = [
+            w if j == RIGHT else mask if j == SIGNAL else 0
+            for w, j in zip(self.widths, self.justs, strict=True)
+        ]
+        self.advances = [
+            w + 7 if j == SIGNAL and self.wide else w
+            for w, j in zip(self.widths, self.justs, strict=True)
+        ]
         # When every cell fits its column and the line fits the screen, the
         # layout is this plain format, and a line of exactly the expected
         # length proves every cell fitted; other rows take the long way.
-        # (Columns so wide that a gap could exceed MAX_GAP always do.)
+        # (Columns so wide that a gap could exceed MAX_GAP always do, and so
+        # do signal names, which are cut short of their room.)
         last = len(cols) - 1
-        self.fast = all(2 * w < MAX_GAP for w in self.widths)
-        self.fmt = " ".join(
-            f"%{c.width}s" if c.just == RIGHT else "%s" if i == last else f"%-{c.width}s"
-            for i, c in enumerate(cols)
+        self.fast = (
+            all(2 * w < MAX_GAP for w in self.advances)
+            and self.pads == [w if p else 0 for w, p in zip(self.advances, self.pads, strict=True)]
+            and not any(self.names)
         )
-        self.fixed = sum(self.widths[:-1]) + last
-        self.last_width = self.widths[-1] if self.justs[-1] == RIGHT else 0
-        self.texts = [c.text for c in cols]
+        self.fmt = " ".join(
+            f"%{p}s" if p else "%s" if i == last else f"%-{w}s"
+            for i, (w, p) in enumerate(zip(self.advances, self.pads, strict=True))
+        )
+        self.fixed = sum(self.advances[:-1]) + last
+        self.last_width = self.pads[-1]
+        wide = self.wide
+        self.texts = [
+            (lambda t, c, text=c.text: mask_cell(text(t, c), wide)) if c.just == SIGNAL else c.text
+            for c in self.cols
+        ]
 
-    def _active(self, screen_cols: int) -> int:
-        """procps's check_header_width: a whole number of screens that holds all."""
+    def _total(self) -> int:
+        """procps's check_header_width: the width all columns want."""
         total = 0
         for i, col in enumerate(self.cols):
             last = i == len(self.cols) - 1
             total += 3 if last and col.just == TEXT else col.width
             total += 1 if i else 0
+        return total
+
+    @staticmethod
+    def _active(screen_cols: int, total: int) -> int:
+        """procps's check_header_width: a whole number of screens that holds all."""
         active = screen_cols
         while active < total and active < OUTBUF_SIZE // 2:
             active += screen_cols
@@ -232,25 +278,57 @@ class Layout:
                 room = self.active - actual - dospace
             else:
                 room = self.active - correct
-            room = max(room, 0)
+            if room < 0:  # procps's unsigned sum: below 0 wraps round to no limit
+                room = OUTBUF_SIZE - 1
             if not data:  # headers are printed as given, and counted in bytes
                 amount = len(text.encode("utf-8", "surrogateescape"))
             else:
-                if just == TEXT:
-                    text = clip(text, room if room >= 1 else 1)
+                if self.names[i]:
+                    text = fit_names(text, room) if text else mask_cell(text, self.wide)
+                elif just == TEXT:
+                    text = clip(text, room)  # none when there is no room: procps too
                 elif just == USER and cells(text) > room >= 1:
                     text = clip(text, room - 1) + "+"
+                elif just == WCHAN:
+                    text = clip(text, room)
                 amount = cells(text)
-            leftpad = max(width - amount, 0) if just == RIGHT else 0
+            leftpad = max(self.pads[i] - amount, 0)
             space = correct - actual + leftpad
             if space < 1:
                 space = dospace
             space = min(space, MAX_GAP)
             out.append(" " * space + text)
             actual += space + amount
-            correct += width + 1
+            correct += self.advances[i] + 1
             dospace = 1
         return "".join(out)
+
+
+def mask_cell(mask: str, wide: bool) -> str:
+    """procps's help_pr_sig: a hex mask in 16 digits when ``wide``, else
+    in its last 8, ``<`` first when more than 8 are significant."""
+    size = len(mask)
+    if wide:
+        return mask if size > 8 else "00000000" + mask
+    if len(mask.lstrip("0")) > 8:
+        return "<" + mask[-8:]
+    return mask.rjust(8, "0") if size < 8 else mask[-8:]
+
+
+def fit_names(names: str, room: int) -> str:
+    """procps's signal names in ``room`` columns: each next name (with its
+    comma) only while it leaves a column free, else ``+`` and no more."""
+    if names == "-":
+        return names
+    out = []
+    for name in names.split(","):
+        if len(name) + 1 >= room:
+            out.append("+")
+            break
+        piece = "," + name if out else name
+        out.append(piece)
+        room -= len(piece)
+    return "".join(out)
 
 
 def write_table(
@@ -262,7 +340,7 @@ def write_table(
     screen_cols: int = OUTBUF_SIZE,
 ) -> int:
     """procps's table of ``rows``; the number of rows written."""
-    layout = Layout(cols, screen_cols)
+    layout = Layout(cols, screen_cols, ctx.signames)
     lines = []
     # procps prints no header when every column's header is empty (``-o pid=``)
     if headers and any(c.header for c in cols):

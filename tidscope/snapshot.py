@@ -20,6 +20,7 @@ import os
 from collections.abc import Collection, Iterable, Iterator
 from stat import S_ISREG
 
+from tidscope import taskfiles
 from tidscope.errors import TidscopeError
 from tidscope.numbers import entry_id, entry_ids
 from tidscope.procfs import (
@@ -85,6 +86,8 @@ def _extras(task: Task, where: str, dir_fd: int | None, want: Collection[str], c
     if CMDLINE in want:
         data = read_all(f"{where}/cmdline", dir_fd, CMDLINE_MAX, check)
         task.cmdline = parse_cmdline(data) if data is not None else None
+    if not EXTRAS.issuperset(want):  # wchan, cgroup, ns/*...: taskfiles.py
+        taskfiles.read_into(task, where, dir_fd, want, check)
     return True
 
 
