@@ -207,6 +207,16 @@ def test_held_threads_match_procps(holder: dict[str, Any]) -> None:
     same("-o", f"pid,{STILL}", "-p", f"{pid},{holder['zombie']}")
 
 
+def test_cells_keep_procps_padding_in_narrow_columns(holder: dict[str, Any]) -> None:
+    """procps pads some cells itself (C's ``%2u``, CP's ``%3u``, LIM's
+    ``%5lu``...): that padding stays when -o makes the column narrower."""
+    narrow = "c,util,cp,pmem,lim,bsdtime,start,lstart,bsdstart,stackp,etime,cuu,tid"
+    cols = ",".join(f"{name}:1" for name in narrow.split(","))
+    args = ["-T", "-p", f"{holder['pid']},{holder['zombie']}", "-o", f"{cols},comm"]
+    ours, theirs = _forged(_boot_files(0, 0), args, {})  # the uptime stands still
+    assert ours == theirs, f"\n{ours}---\n{theirs}"
+
+
 def test_classes_and_priorities_match_procps(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     cols = "tid,cls,class,policy,sched,rtprio,ni,pri,priority,opri,pri_api,pri_foo,stat,comm"

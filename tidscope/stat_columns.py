@@ -229,8 +229,15 @@ def _pcpu(header: str) -> Spec:
     )
 
 
-def _c(header: str) -> Spec:
-    return _number("c", header, 2, lambda t, c: min(per(t, c, 100), 99))
+def _padded(key: str, header: str, scale: int, most: int) -> Spec:
+    """procps's C (per cent) and CP (per mille): whole, capped at ``most``,
+    and padded to its digits inside the cell (``%2u``, ``%3u``)."""
+    digits = len(str(most))
+
+    def value(t: Task, c: Context) -> int:
+        return min(per(t, c, scale), most)
+
+    return (key, header, digits, RIGHT, _N, lambda t, c: f"{value(t, c):{digits}}", value)
 
 
 def _pmem(header: str) -> Spec:
@@ -350,9 +357,9 @@ def _tty(header: str, width: int, text: Callable[[Task, Context], str]) -> Spec:
 SPECS: dict[str, Spec] = {
     "pcpu": _pcpu("%CPU"),
     "%cpu": _pcpu("%CPU"),
-    "c": _c("C"),
-    "util": _c("C"),
-    "cp": _number("cp", "CP", 3, lambda t, c: min(per(t, c, 1000), 999)),
+    "c": _padded("c", "C", 100, 99),
+    "util": _padded("c", "C", 100, 99),
+    "cp": _padded("cp", "CP", 1000, 999),
     "cuu": _utilization("cuu", "%CUU", 6, lambda t: t.cpu_ticks),
     "cuc": _utilization("cuc", "%CUC", 7, _children),
     "pmem": _pmem("%MEM"),
