@@ -217,6 +217,30 @@ def test_cells_keep_procps_padding_in_narrow_columns(holder: dict[str, Any]) -> 
     assert ours == theirs, f"\n{ours}---\n{theirs}"
 
 
+NAMED = """
+import ctypes, sys
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME
+print(flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+@pytest.mark.parametrize("name", ["日本語テスト", "a\u0301bcdefghij", "\x01tab\tx", "twelve chars"])
+def test_fname_cuts_the_name_to_8_cells(locale: str, name: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NAMED, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdout.readline()
+        ours, theirs = both("-o", "fname,comm,pid", "-p", str(proc.pid), env={"LC_ALL": locale})
+        assert ours == theirs, f"\n{ours}---\n{theirs}"
+    finally:
+        proc.stdin.close()
+        proc.wait()
+
+
 def test_classes_and_priorities_match_procps(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     cols = "tid,cls,class,policy,sched,rtprio,ni,pri,priority,opri,pri_api,pri_foo,stat,comm"
