@@ -281,26 +281,49 @@ def test_unprivileged_sees_what_procps_sees(holder: dict[str, Any]) -> None:
     same("-o", EVERY, "-p", f"1,{holder['all']}", user=True)
 
 
-def stable_rows(first: str, second: str) -> dict[tuple[str, str], str]:
-    """Rows (by their first two cells) the same in two runs of procps."""
+def switches() -> dict[tuple[str, str], str]:
+    """Every task's context switch counts, by (pid, tid): a task whose
+    counts did not move did not run, so nothing it does itself changed."""
+    counts = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/status") as f:
+                    text = f.read()
+                counts[pid, tid] = text[text.find("voluntary_ctxt") :]
+    return counts
+
+
+def unchanged(
+    first: str, second: str, before: dict[Any, str], after: dict[Any, str]
+) -> dict[Any, str]:
+    """Rows (by their first two cells) the same in two runs of procps whose
+    tasks did not run in between."""
     a = {tuple(r.split()[:2]): r for r in first.splitlines()[1:]}
     b = {tuple(r.split()[:2]): r for r in second.splitlines()[1:]}
-    return {key: row for key, row in a.items() if b.get(key) == row}  # type: ignore[misc]
+    return {
+        key: row
+        for key, row in a.items()
+        if b.get(key) == row and key in before and before[key] == after.get(key)
+    }
 
 
 @pytest.mark.parametrize("user", [False, True], ids=["root", "nobody"])
 @pytest.mark.parametrize("mode", ["-AT", "-A"])
 def test_the_whole_machine(holder: dict[str, Any], mode: str, user: bool) -> None:
-    """Every row that did not change while we looked is the same, and
-    none of them is missing (tasks come and go: they are left out)."""
+    """Every row of a task that did not change while we looked is the same,
+    and none of them is missing (tasks come, go and run: they are left out)."""
+    before = switches()
     first = run(["ps", mode, "-o", EVERY], user=user)
     ours = tidscope("ps", mode, "-o", EVERY, user=user)
     second = run(["ps", mode, "-o", EVERY], user=user)
+    after = switches()
     assert ours.returncode == first.returncode == 0, ours.stderr
     assert ours.stdout.splitlines()[0] == first.stdout.splitlines()[0]
-    stable = stable_rows(first.stdout, second.stdout)
+    stable = unchanged(first.stdout, second.stdout, before, after)
     mine = {tuple(r.split()[:2]): r for r in ours.stdout.splitlines()[1:]}
     assert len(stable) > 20, first.stdout
+    assert (str(holder["pid"]), str(holder["w1"] if mode == "-AT" else holder["pid"])) in stable
     differ = {key: (mine.get(key), row) for key, row in stable.items() if mine.get(key) != row}
     assert not differ, differ
 
@@ -536,3 +559,25 @@ def test_long_and_empty_names_as_procps_prints_them(tmp_path: Path) -> None:
     assert proc.returncode == 0 and len(parts) == 5, proc.stdout + proc.stderr
     assert parts[0] == parts[1] and parts[2] == parts[3], proc.stdout
     assert a32 in parts[0] and a33 not in parts[0] and "3002" in parts[0]
+
+
+def test_every_column_here_is_in_the_man_page() -> None:
+    """Each name of file_columns.py is in tidscope-ps(1)'s COLUMNS, and each
+    key in its JSON AND CSV."""
+    from tidscope import file_columns
+
+    page = Path(__file__).parent.parent / "man" / "tidscope-ps.1"
+    text = page.read_text()
+    part = text.split(".Ss COLUMNS", 1)[1].split(".Ss JSON AND CSV", 1)[0]
+    documented = {
+        word
+        for line in part.splitlines()
+        if line.startswith(".It Cm ")
+        for word in line.split(" Ta ")[0].split()[2:]
+        if word != ","
+    }
+    assert set(file_columns.SPECS) - documented == set()
+    keys = {spec[0] for spec in file_columns.SPECS.values()}
+    json_part = text.split(".Ss JSON AND CSV", 1)[1].split(".Sh ", 1)[0]
+    listed = {w for line in json_part.splitlines() if line.startswith(".Cm ") for w in line.split()}
+    assert keys - listed == set()
