@@ -190,6 +190,11 @@ CASES: dict[str, Case] = {
         "point --proc-root",
         user=True,
     ),
+    # -- inspect (more in test_inspect.py) -------------------------------------------
+    "inspect-not-numeric": usage("inspect", "abc", problem="'abc' is not a valid integer"),
+    "inspect-missing": Case(
+        ("inspect", "999999999"), EXIT_FAILURE, "no task 999999999", "see tidscope ps -AT"
+    ),
     # -- spawn: counts, flags, stacks, hold ---------------------------------------
     "spawn-count-not-numeric": usage("spawn", "-n", "x", problem="'x' is not a valid integer"),
     "spawn-count-negative": usage("spawn", "-n", "-1", problem="-1 is not in the range"),
