@@ -420,7 +420,7 @@ def sigabbrev(number: int) -> str:
 
 
 def test_our_signal_names_are_glibcs() -> None:
-    from tidscope.file_columns import SIGNALS, signal_names
+    from tidscope.signal_columns import SIGNALS, signal_names
 
     assert [SIGNALS[n] for n in range(1, 32)] == [sigabbrev(n) for n in range(1, 32)]
     assert (int(signal.SIGRTMIN), int(signal.SIGRTMAX)) == (34, 64)  # glibc keeps 32, 33
@@ -562,8 +562,8 @@ def test_long_and_empty_names_as_procps_prints_them(tmp_path: Path) -> None:
 
 
 def test_every_column_here_is_in_the_man_page() -> None:
-    """Each name of file_columns.py is in tidscope-ps(1)'s COLUMNS, and each
-    key in its JSON AND CSV."""
+    """Each name of file_columns.py (signal_columns.py's with them) is in
+    tidscope-ps(1)'s COLUMNS, and each key in its JSON AND CSV."""
     from tidscope import file_columns
 
     page = Path(__file__).parent.parent / "man" / "tidscope-ps.1"

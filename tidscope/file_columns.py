@@ -1,7 +1,8 @@
 """The ``-o`` columns read from ``status`` and the other per-task files, as
 procps 4.0.2 prints them: real, saved and filesystem ids and their names,
-the effective group, supplementary groups, signal masks, context switches,
-``wchan``, ``cgroup`` and the namespaces.
+the effective group, supplementary groups, context switches, ``wchan``,
+``cgroup`` and the namespaces; with them the signal masks of
+signal_columns.py.
 
 Every value is the task's own: a thread row (``-T``/``-L``) shows the
 thread's credentials, masks, wchan and namespaces, which the kernel keeps
@@ -13,7 +14,7 @@ own (``SigPnd``) -- procps's rule, kept.
 Cells follow procps, quirks included: ids print as C's ``%d`` of the
 unsigned id (4294967295 is -1); user and group names of 33 bytes or more
 print as numbers, as do ids with no name; masks are hex, right-aligned in
-16 or, when the screen is too narrow, 9 (pslist.Layout fits them).
+16 or, when the screen is too narrow, 9 (signal_columns.py).
 ``nvcsw`` and ``nivcsw`` are the one departure: procps 4.0.2 prints ``-``
 for them, tidscope the counts ``status`` holds.
 
@@ -25,18 +26,18 @@ lists as lists; None where the file could not be read.
 
 from __future__ import annotations
 
-from tidscope.colspec import RIGHT, SIGNAL, TEXT, USER, WCHAN, Spec
+from tidscope import signal_columns
+from tidscope.colspec import RIGHT, TEXT, USER, WCHAN, Spec
 from tidscope.numbers import kernel_ints
 from tidscope.procfs import Task
 from tidscope.snapshot import STATUS
-from tidscope.taskfiles import CGROUP, GID, NAMESPACES, NS
+from tidscope.taskfiles import CGROUP, GID, NAMESPACES, NS, extra, status_field
 from tidscope.taskfiles import WCHAN as WCHAN_FILE
 from tidscope.text import clean, escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from tidscope.columns import Context
 
@@ -44,31 +45,8 @@ ID_MAX = 0xFFFFFFFF  # uid_t, gid_t
 NAME_MAX = 33  # procps's P_G_SZ: a name this long or longer prints as its number
 REAL, EFFECTIVE, SAVED, FS = range(4)  # the ids of a Uid: or Gid: line
 
-# Signal names as glibc's sigabbrev_np gives them (Linux's generic
-# numbering, x86 and arm alike), then glibc's own (32, 33) and the
-# real-time ones as procps names them.
-SIGNALS = (
-    "",
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE",
-    "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT",
-    "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU",
-    "XFSZ", "VTALRM", "PROF", "WINCH", "POLL", "PWR", "SYS",
-    "LIBC+00", "LIBC+01", "RTMIN", *(f"RTMIN+{n:02}" for n in range(1, 30)), "RTMAX",
-)  # fmt: skip
-HEX = frozenset(b"0123456789abcdefABCDEF")
-
 _S = frozenset({STATUS})
 _G = frozenset({GID})
-
-
-def _field(task: Task, key: bytes) -> bytes | None:
-    status = task.status
-    return None if status is None else status.fields.get(key)
-
-
-def _extra(task: Task, name: str) -> Any:
-    extra = task.extra
-    return None if extra is None else extra.get(name)
 
 
 # -- ids and names -------------------------------------------------------------
@@ -76,7 +54,7 @@ def _extra(task: Task, name: str) -> Any:
 
 def _ids(task: Task, key: bytes) -> tuple[int, ...] | None:
     """Real, effective, saved and filesystem id of a ``Uid:``/``Gid:`` line."""
-    line = _field(task, key)
+    line = status_field(task, key)
     ids = kernel_ints(*line.split()) if line else None
     if ids is None or len(ids) != 4 or not all(0 <= i <= ID_MAX for i in ids):
         return None
@@ -161,7 +139,7 @@ def _one(line: bytes, which: int) -> Callable[[Task], int | None]:
 def _egid(t: Task) -> int | None:
     """The effective gid as procps reads it: the group owning the task's
     directory (the kernel keeps it so), not ``status``."""
-    gid = _extra(t, GID)
+    gid = extra(t, GID)
     return gid if isinstance(gid, int) else None
 
 
@@ -174,7 +152,7 @@ def _supgids(t: Task) -> list[bytes] | None:
     """The ``Groups:`` line's ids, as written; [] for none (or no such line)."""
     if t.status is None:
         return None
-    words = (_field(t, b"Groups") or b"").split()
+    words = (status_field(t, b"Groups") or b"").split()
     ids = kernel_ints(*words) if words else ()
     return None if ids is None else words
 
@@ -208,56 +186,12 @@ def _supgrp_value(t: Task, c: Context) -> list[str] | None:
     return None if names is None else [clean(n) for n in names]
 
 
-# -- signals -------------------------------------------------------------------
-
-
-def _mask(t: Task, key: bytes) -> str | None:
-    """A mask as ``status`` writes it (16 hex digits), or None."""
-    if key == b"ShdPnd" and t.tid != t.tgid:
-        key = b"SigPnd"  # procps: a thread row's pending set is its own
-    mask = _field(t, key)
-    if key == b"ShdPnd" and mask is None:
-        mask = _field(t, b"SigPnd")  # kernels before 2.6: one set only
-    if not mask or len(mask) > 16 or not HEX.issuperset(mask):
-        return None
-    return mask.decode("ascii")
-
-
-def signal_names(mask: str) -> list[str]:
-    """The signals a hex mask holds, by procps's names, lowest first."""
-    bits = int(mask, 16)
-    return [SIGNALS[n] for n in range(1, len(SIGNALS)) if bits >> (n - 1) & 1]
-
-
-def _signal(key: str, header: str, field: bytes) -> Spec:
-    """A mask column: the hex ``status`` holds (pslist.Layout cuts it to 8
-    digits on a narrow screen), with ``--signames`` the signals' names
-    (``-`` for none).  A mask that could not be read is empty, which
-    procps, and Layout, print as 8 zeros."""
-
-    def text(t: Task, c: Context) -> str:
-        mask = _mask(t, field)
-        if mask is None:
-            return ""
-        if c.signames:
-            return ",".join(signal_names(mask)) or "-"
-        return mask
-
-    def value(t: Task, c: Context) -> str | list[str] | None:
-        mask = _mask(t, field)
-        if mask is None or not c.signames:
-            return mask
-        return signal_names(mask)
-
-    return (key, header, 9, SIGNAL, _S, text, value)
-
-
 # -- counts, wchan, cgroup, namespaces -----------------------------------------
 
 
 def _count(key: str, header: str, field: bytes) -> Spec:
     def value(t: Task, c: Context) -> int | None:
-        raw = _field(t, field)
+        raw = status_field(t, field)
         counts = kernel_ints(raw) if raw else None
         return counts[0] if counts and counts[0] >= 0 else None
 
@@ -271,7 +205,7 @@ def _count(key: str, header: str, field: bytes) -> Spec:
 def _wchan_name(t: Task) -> bytes | None:
     """procps's lookup_wchan: the symbol, b"-" when the kernel wrote 0
     (running, or not ours to see), None if unreadable or empty."""
-    data = _extra(t, WCHAN_FILE)
+    data = extra(t, WCHAN_FILE)
     if not data:
         return None
     name: bytes = data.split(b"\0", 1)[0]
@@ -295,7 +229,7 @@ def _wchan_value(t: Task, c: Context) -> str | None:
 def _cgroups(t: Task) -> list[str] | None:
     """The lines of ``cgroup`` procps shows: all but empty ones and those
     in a hierarchy's root (ending in ``/``)."""
-    data = _extra(t, CGROUP)
+    data = extra(t, CGROUP)
     if data is None:
         return None
     lines = data.replace(b"\n", b"\0").split(b"\0")
@@ -337,11 +271,11 @@ def _namespace(name: str) -> Spec:
     link = NS[name]
 
     def value(t: Task, c: Context) -> int | None:
-        inode = _extra(t, link)
+        inode = extra(t, link)
         return inode if inode else None
 
     def text(t: Task, c: Context) -> str:
-        inode = _extra(t, link)
+        inode = extra(t, link)
         return str(inode) if inode else "-"
 
     return (f"{name}ns", f"{name.upper()}NS", 10, RIGHT, frozenset({link}), text, value)
@@ -392,19 +326,7 @@ SPECS: dict[str, Spec] = {
     "fsgroup": _named("fgroup", "FSGROUP", "group", _fgid),
     "supgid": ("supgid", "SUPGID", 20, TEXT, _S, _supgid_text, _supgid_value),
     "supgrp": ("supgrp", "SUPGRP", 40, TEXT, _S, _supgrp_text, _supgrp_value),
-    "pending": _signal("pending", "PENDING", b"ShdPnd"),
-    "sig": _signal("pending", "PENDING", b"ShdPnd"),
-    "sig_pend": _signal("pending", "SIGNAL", b"ShdPnd"),
-    "tsig": _signal("tsig", "PENDING", b"SigPnd"),
-    "blocked": _signal("blocked", "BLOCKED", b"SigBlk"),
-    "sigmask": _signal("blocked", "BLOCKED", b"SigBlk"),
-    "sig_block": _signal("blocked", "BLOCKED", b"SigBlk"),
-    "caught": _signal("caught", "CAUGHT", b"SigCgt"),
-    "sigcatch": _signal("caught", "CAUGHT", b"SigCgt"),
-    "sig_catch": _signal("caught", "CATCHED", b"SigCgt"),
-    "ignored": _signal("ignored", "IGNORED", b"SigIgn"),
-    "sigignore": _signal("ignored", "IGNORED", b"SigIgn"),
-    "sig_ignore": _signal("ignored", "IGNORED", b"SigIgn"),
+    **signal_columns.SPECS,
     "nvcsw": _count("nvcsw", "VCSW", b"voluntary_ctxt_switches"),
     "nivcsw": _count("nivcsw", "IVCSW", b"nonvoluntary_ctxt_switches"),
     "wchan": _WCHAN,

@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterable
 
 from tidscope.procfs import Task, passable, read, read_all
 
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from typing import Any
+
 WCHAN = "wchan"  # the kernel function the task sleeps in, or "0"
 CGROUP = "cgroup"  # one "hierarchy:controllers:path" line per hierarchy
 GID = "gid"  # the group owning the task's directory: its effective gid
@@ -73,14 +77,26 @@ READERS: dict[str, Callable[[str, int | None, bool], object]] = {
 FILES = frozenset(READERS)
 
 
+def status_field(task: Task, key: bytes) -> bytes | None:
+    """Line ``key`` of the task's ``status`` (the STATUS need), or None."""
+    status = task.status
+    return None if status is None else status.fields.get(key)
+
+
+def extra(task: Task, name: str) -> Any:
+    """What was read for need ``name`` (None: not asked, or unreadable)."""
+    found = task.extra
+    return None if found is None else found.get(name)
+
+
 def read_into(task: Task, where: str, dir_fd: int | None, want: Iterable[str], check: bool) -> None:
     """Read each of ``want`` this module knows (others are snapshot's own)
     from the task directory ``where`` (relative to ``dir_fd``) into
     ``task.extra``; ``check`` as for :func:`tidscope.procfs.read`."""
-    extra = task.extra
+    found = task.extra
     for name in want:
         reader = READERS.get(name)
         if reader is not None:
-            if extra is None:
-                extra = task.extra = {}
-            extra[name] = reader(where, dir_fd, check)
+            if found is None:
+                found = task.extra = {}
+            found[name] = reader(where, dir_fd, check)
