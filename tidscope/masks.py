@@ -77,9 +77,21 @@ def parse(text: str) -> int | None:
 
 def signal_names(mask: int) -> list[str]:
     """The signals in ``mask``, lowest first."""
-    return [_signal(n) for n in range(1, NSIG + 1) if mask >> (n - 1) & 1] + [
+    names = _signal_names()
+    return [names[b] for b in range(min(mask.bit_length(), NSIG)) if mask >> b & 1] + [
         f"bit {b}" for b in range(NSIG, mask.bit_length()) if mask >> b & 1
     ]
+
+
+_NAMES: list[str] = []
+
+
+def _signal_names() -> list[str]:
+    """The name of each signal, by bit (asked once: the signal module's
+    enum lookups would cost --all-threads of a thousand threads a second)."""
+    if not _NAMES:
+        _NAMES.extend(_signal(n) for n in range(1, NSIG + 1))
+    return _NAMES
 
 
 def _signal(number: int) -> str:
