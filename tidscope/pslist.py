@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from tidscope import snapshot
 from tidscope.colspec import SIGNAL, WCHAN
-from tidscope.columns import RIGHT, TEXT, USER, Column, Context, check_keys, parse_format
-from tidscope.errors import TidscopeError, UsageError, hidden_note
+from tidscope.columns import RIGHT, TEXT, USER, Column, Context, parse_format
+from tidscope.errors import UsageError
 from tidscope.numbers import c_integer, procps_list
 from tidscope.procfs import ID_MAX, PROC, Task, is_proc_mount, pid_width, tgid_of
 from tidscope.text import cells, clip
@@ -383,42 +383,8 @@ def ps(
     return len(rows)
 
 
-def run(
-    all_: bool,
-    spid: bool,
-    lwp: bool,
-    pids: Sequence[str],
-    tids: Sequence[str],
-    formats: Sequence[str],
-    proc_root: str,
-    fmt: str,
-    no_headers: bool,
-) -> int:
-    """``tidscope ps`` itself, for click's command and the fast path alike.
+def run(**params: object) -> int:
+    """``tidscope ps`` itself (psrun.py), for the fast path's dispatch."""
+    from tidscope.psrun import run as run_ps
 
-    As in procps, selections add up: -A/-e (every process) with -p or --tid
-    is every process (every task with -T, -L or --tid).  Without any, every
-    process is listed too.  Exit status 1 when no task matched.
-    """
-    import sys
-
-    if spid and lwp:
-        raise UsageError("-T and -L both list threads: give one of them")
-    pid_list = parse_ids(pids, "-p")
-    tid_list = parse_ids(tids, "--tid")
-    fmt = fmt.lower()
-    style = "L" if lwp else "T" if spid or tid_list else None
-    cols = columns(formats, style, proc_root)
-    if fmt != "table":
-        check_keys(cols)
-    if all_:
-        pid_list = tid_list = ()
-    query = Query(style is not None, pid_list, tid_list, proc_root)
-    count = ps(query, cols, fmt, sys.stdout, headers=not no_headers)
-    hidden_note("ps", proc_root)
-    if not count and (pid_list or tid_list):
-        # procps prints the header alone; we also say why on stderr
-        raise TidscopeError(unmatched(query))
-    if not count:  # every entry unreadable or garbled: say which, and how
-        raise TidscopeError(snapshot.why_nothing(proc_root, query.threads))
-    return 0
+    return run_ps(**params)  # type: ignore[arg-type]

@@ -1,0 +1,109 @@
+"""``tidscope ps`` against procps ``ps`` on a machine that keeps changing.
+
+:func:`same` is for quiet tasks (held threads, pid 1): it runs procps, then
+tidscope, then procps again, and once both procps runs agree tidscope
+must print exactly that.  :func:`same_rows` is for the whole machine,
+where some task always changes between runs: the header must be the same,
+every row procps printed twice the same (the task did not change) must be
+tidscope's row for that task, byte for byte, and those rows must come in
+procps's order; a row that differed only once is a race, not a difference.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Sequence
+
+from helpers import run, tidscope
+
+TRIES = 40  # a young task's C and %CPU change every few tenths of a second
+PAUSE = 0.25
+
+
+def both(
+    args: Sequence[str], user: bool = False, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], ...]:
+    """procps, tidscope, procps: the same command line, environment and user."""
+    return (
+        run(["ps", *args], user=user, env=env),
+        tidscope("ps", *args, user=user, env=env),
+        run(["ps", *args], user=user, env=env),
+    )
+
+
+def same(*args: str, user: bool = False, env: dict[str, str] | None = None) -> str:
+    """tidscope prints what procps prints, with the same exit status."""
+    for _ in range(TRIES):
+        first, ours, second = both(args, user, env)
+        if first.stdout != second.stdout or first.returncode != second.returncode:
+            time.sleep(PAUSE)
+        else:
+            assert ours.stdout == first.stdout, (
+                f"ps {' '.join(args)}\n{ours.stdout}---\n{first.stdout}{ours.stderr}"
+            )
+            assert ours.returncode == first.returncode, ours.stderr
+            return ours.stdout
+    raise AssertionError(f"ps {' '.join(args)} never printed the same twice")
+
+
+KEYS = ("PID", "SPID", "LWP", "TID")
+
+
+def _rows(out: str, keys: Sequence[int]) -> dict[tuple[str, ...], str]:
+    rows = {}
+    for line in out.splitlines()[1:]:
+        words = line.split()
+        rows[tuple(words[k] for k in keys)] = line
+    return rows
+
+
+def same_rows(
+    *args: str, user: bool = False, env: dict[str, str] | None = None, ordered: bool = True
+) -> dict[tuple[str, ...], str]:
+    """The stable rows of a whole-machine listing are tidscope's too (see
+    the module's docstring); returns them by (PID[, SPID|LWP]) key.
+
+    A task can change and change back between the three runs (a state
+    flips to R while it is read), so the comparison is run again while any
+    row differs: a real difference persists, a race does not.  A row fails
+    when it differed every time it was stable, and at least twice."""
+    differed: dict[tuple[str, ...], list[str]] = {}
+    matched: set[tuple[str, ...]] = set()
+    misordered = 0
+    for _ in range(ATTEMPTS):
+        stable, mine, order = _attempt(args, user, env)
+        wrong = {k for k, line in stable.items() if mine.get(k) != line}
+        for key in wrong:
+            differed.setdefault(key, []).append(f"{mine.get(key)}\n{stable[key]}")
+        matched |= stable.keys() - wrong
+        bad_order = ordered and [k for k in mine if k in stable] != order
+        misordered += bad_order
+        if not wrong and not bad_order:
+            return stable
+    failed = {k: v for k, v in differed.items() if k not in matched and len(v) > 1}
+    assert not failed, f"ps {' '.join(args)}: rows differ: " + "\n".join(
+        f"{k}\n{v[-1]}" for k, v in list(failed.items())[:5]
+    )
+    assert misordered < ATTEMPTS, f"ps {' '.join(args)}: rows in another order"
+    return stable
+
+
+ATTEMPTS = 6
+
+
+def _attempt(
+    args: Sequence[str], user: bool, env: dict[str, str] | None
+) -> tuple[dict[tuple[str, ...], str], dict[tuple[str, ...], str], list[tuple[str, ...]]]:
+    """One procps, tidscope, procps round: (procps's stable rows, tidscope's
+    rows, the stable keys in procps's order)."""
+    first, ours, second = both(args, user, env)
+    assert first.returncode == ours.returncode == 0, ours.stderr + first.stderr
+    head = first.stdout.splitlines()[0]
+    assert ours.stdout.splitlines()[0] == head, f"\n{ours.stdout[:500]}---\n{first.stdout[:500]}"
+    keys = [i for i, word in enumerate(head.split()) if word in KEYS]
+    assert keys, head
+    theirs, again, mine = (_rows(p.stdout, keys) for p in (first, second, ours))
+    stable = {k: line for k, line in theirs.items() if again.get(k) == line}
+    assert len(stable) > len(theirs) // 2, "the machine changed too much to compare"
+    return stable, mine, [k for k in theirs if k in stable]

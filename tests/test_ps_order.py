@@ -1,0 +1,156 @@
+"""Order and shape of the listing: ``--sort`` and ``k``, ``--forest``, ``-H``
+and BSD ``f``, ``--headers``, ``-w``/``-ww``; compared with the installed
+procps ``ps`` on held raw processes and on the whole machine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers import one_error_line, tidscope
+from pscompare import same, same_rows
+from test_ps import held
+
+from tidscope import forest, procfs
+
+
+@pytest.fixture(scope="module")
+def family() -> Iterator[dict[str, Any]]:
+    """A process with two threads, two raw child processes and a sleep child."""
+    with held(["t1", "t2"], kids=["kid) one", "kid two"], sleep=True) as info:
+        yield info
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["pid", "-pid", "+ppid,-pid", "comm", "-comm,pid", "tty,stat,-pid", "uid,-start_time",
+     "-time", "args", "user,comm", "nlwp,-pid", "-rss,pid", "pgid,sid,pid", "-vsz", "ni,pri"],
+)  # fmt: skip
+def test_sort_orders_the_whole_machine_as_procps(sort: str) -> None:
+    """The keys are shown too: a row procps printed the same twice then had
+    the same keys (compared at the resolution they are shown in)."""
+    keys = [k.lstrip("+-") for k in sort.split(",")]
+    shown = ",".join(dict.fromkeys(["pid", "ppid", "tty", "stat", *keys, "comm"]))
+    same_rows("-e", "-o", shown, "--sort", sort)
+    same_rows("-e", "-o", f"pid,{','.join(dict.fromkeys(keys))}", f"--sort={sort}")
+
+
+@pytest.mark.parametrize("args", [["ax", "k-pid"], ["axkcomm"], ["aux", "k", "-pcpu,pid"]])
+def test_bsd_k_sorts(args: list[str]) -> None:
+    same_rows(*args)
+
+
+def test_sort_of_held_processes(family: dict[str, Any]) -> None:
+    pids = ",".join(map(str, [family["pid"], *family["kids"], family["sleep"]]))
+    same("-o", "pid,ppid,comm", "--sort=-comm", "-p", pids)
+    same("-f", "--sort", "-pid", "-p", pids)
+    same("u", "--sort=comm", "-p", pids)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-e", "--forest", "-o", "pid,ppid,comm"], ["-ef", "--forest"], ["-eH"], ["-eHf"],
+     ["axjf"], ["auxf"], ["-e", "--forest", "-o", "comm,pid,args"],
+     ["-e", "--forest", "--sort=-pid", "-o", "pid,ppid,args"],
+     ["-e", "-H", "--sort=comm", "-o", "pid,ppid,ucmd"]],
+)  # fmt: skip
+def test_forest_draws_the_whole_machine_as_procps(args: list[str]) -> None:
+    same_rows(*args)
+
+
+def test_forest_of_held_processes(family: dict[str, Any]) -> None:
+    """Children under their parent: `` \\_ `` before the last ones."""
+    sel = ["--ppid", str(family["pid"]), "-p", str(family["pid"])]
+    out = same("-o", "pid,ppid,args", "--forest", *sel)
+    rows = out.splitlines()[1:]
+    assert len(rows) == 4 and all(" \\_ " in r for r in rows[1:]), out
+    same("-o", "pid,comm", "-H", *sel)
+    same("fj", *sel)
+
+
+def test_forest_as_an_unprivileged_user() -> None:
+    same_rows("-ef", "--forest", user=True)
+    same_rows("axjf", user=True)
+
+
+def test_a_deep_chain_draws_without_recursion() -> None:
+    """A chain deeper than Python's recursion limit draws as procps would."""
+    n = 3000
+    tasks = [procfs.Task(i + 1, i + 1, i, f"p{i}", "S", 0, 0, i, 1) for i in range(n)]
+    rows = list(forest.walk(tasks, forest.FOREST))
+    assert [t.tid for t, _ in rows] == list(range(1, n + 1))
+    # process 1 adopts: its child is drawn at its own level, then one deeper each
+    assert rows[1][1] == "" and rows[2][1] == "L" and rows[-1][1] == " " * (n - 3) + "L"
+    assert forest.draw(rows[3][1], forest.FOREST) == "     \\_ "
+
+
+@pytest.mark.parametrize("lines", ["10", "3", "1", "2", "1000", ""])
+def test_headers_repeat_once_per_screen(lines: str) -> None:
+    env = {"LINES": lines}
+    same_rows("-e", "--headers", "-o", "pid,comm", env=env)
+    same("--headers", "-p", "1,2", env=env)
+    same("--headers", "-p", "999999999", env=env)
+
+
+@pytest.mark.parametrize("cols", ["40", "80", "131", "132", "200"])
+@pytest.mark.parametrize("wide", ["-w", "-ww", "-www"])
+def test_wide_output(cols: str, wide: str) -> None:
+    """-w widens the screen to 132 columns, -ww makes it unlimited."""
+    same("-o", "pid,args", wide, "-p", "1", env={"COLUMNS": cols})
+    same("uw", "-p", "1", env={"COLUMNS": cols})
+
+
+def test_no_headers_forms() -> None:
+    same("--no-headers", "-f", "-p", "1")
+    same("h", "-p", "1")
+    same("uh", "-p", "1")
+
+
+def test_json_and_csv_keep_the_order(family: dict[str, Any]) -> None:
+    pids = ",".join(map(str, [family["pid"], *family["kids"]]))
+    args = ["-o", "pid,comm", "--sort=-pid", "-p", pids]
+    rows = json.loads(tidscope("ps", *args, "--format", "json").stdout)
+    assert [r["pid"] for r in rows] == sorted([family["pid"], *family["kids"]], reverse=True)
+    tree = json.loads(
+        tidscope("ps", "-o", "pid,ppid,comm", "--forest", "--format", "json", "-p", pids).stdout
+    )
+    assert [r["pid"] for r in tree] == [family["pid"], *family["kids"]]
+    assert [r["comm"] for r in tree[1:]] == ["kid) one", "kid two"]  # the text, no drawing
+    csv = tidscope("ps", *args, "--format", "csv", "--headers").stdout.splitlines()
+    assert csv[0] == "pid,comm" and len(csv) == 4
+
+
+def test_threads_sort_as_threads(family: dict[str, Any]) -> None:
+    """procps 4.0.2 drops the threads when -L/-T meets --sort; tidscope
+    sorts them (a deliberate difference, see tidscope-ps(1))."""
+    pid = str(family["pid"])
+    plain = tidscope("ps", "-T", "-o", "tid,comm", "-p", pid).stdout.splitlines()[1:]
+    out = tidscope("ps", "-T", "-o", "tid,comm", "--sort=-tid", "-p", pid).stdout.splitlines()[1:]
+    assert len(plain) == 3 and out == sorted(plain, key=lambda r: -int(r.split()[0]))
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--sort", "bogus"], "unknown sort key 'bogus' in --sort"),
+        (["--sort", "PID"], "column names are lower case: pid"),
+        (["--sort", "pid,,comm"], "is not a sort list"),
+        (["--sort", ",pid"], "is not a sort list"),
+        (["--sort", "pid", "--sort", "comm"], "--sort is given 2 times"),
+        (["ax", "k"], "BSD k in 'k' needs a list after it"),
+        (["axkpid", "--sort", "comm"], "--sort and BSD k both give the order"),
+        (["-H", "--forest"], "-H and --forest both draw the tree"),
+        (["-eL", "--forest"], "--forest draws processes and -L lists threads"),
+        (["axHf"], "--forest draws processes and BSD H lists threads"),
+        (["-T", "-H"], "-H draws processes and -T lists threads"),
+        (["--headers", "--no-headers"], "--headers and --no-headers contradict"),
+        (["h", "--headers"], "--headers and BSD h contradict"),
+        (["hh"], "BSD h is given twice"),
+    ],
+)
+def test_order_conflicts_are_one_line_and_exit_2(args: list[str], problem: str) -> None:
+    proc = tidscope("ps", *args)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert problem in one_error_line(proc)

@@ -1,0 +1,211 @@
+"""procps's selections: ``-u``/``-U``, ``-g``/``-G``, ``-C``, ``--ppid``,
+``-t``, ``-s``, ``-q`` and their union, against the installed ``ps``; bad
+values as one line naming the fix, exit status 2."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers import as_uid, one_error_line, run, tidscope, unused_uid
+from pscompare import same, same_rows
+from test_ps import _ancestor, held
+
+from tidscope import snapshot
+
+
+@pytest.fixture(scope="module")
+def family() -> Iterator[dict[str, Any]]:
+    with held(["t1", "odd)name"], kids=["kid) one", "kid two"], sleep=True) as info:
+        yield info
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[int]:
+    """A sleep leading a session of its own (its session ID is its pid)."""
+    proc = subprocess.Popen(["setsid", "sleep", "300"], stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            task = snapshot.process(proc.pid)
+            if (
+                task is not None
+                and task.name == "sleep"
+                and task.field(6) == str(proc.pid).encode()
+            ):
+                break
+            time.sleep(0.01)
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def stranger() -> Iterator[dict[str, int]]:
+    """A sleep run as a uid (and gid) no other task has."""
+    uid = unused_uid()
+    proc = subprocess.Popen([*as_uid(uid), "sleep", "300"], stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            task = snapshot.process(proc.pid, want={snapshot.STATUS})
+            if task and task.name == "sleep" and task.status and task.status.uids[0] == uid:
+                break
+            time.sleep(0.01)
+        yield {"uid": uid, "pid": proc.pid}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _pids(out: str) -> set[int]:
+    return {int(line.split()[0]) for line in out.splitlines()[1:]}
+
+
+def test_users_by_id_and_by_name(stranger: dict[str, int]) -> None:
+    uid = str(stranger["uid"])
+    for option in ("-u", "-U", "--user", "--User"):
+        out = same(option, uid, "-o", "pid,euid,ruid,comm")
+        assert _pids(out) == {stranger["pid"]}
+    same_rows("-u", "root", "-o", "pid,user,comm")
+    same_rows("-U", "0,root", "-f")
+    same_rows("U", "root", "-o", "pid,user,comm")
+
+
+def test_groups_and_sessions(stranger: dict[str, int], session: int) -> None:
+    gid = str(stranger["uid"])  # as_uid gives the same gid
+    assert _pids(same("-G", gid, "-o", "pid,rgid,egid,comm")) == {stranger["pid"]}
+    assert _pids(same("--Group", gid, "-o", "pid,comm")) == {stranger["pid"]}
+    assert _pids(same("-g", gid, "-o", "pid,comm")) == set()  # a number: a session
+    same_rows("-g", "root", "-o", "pid,egid,comm")  # not a number: a group
+    for option in ("-g", "-s", "--sid"):
+        assert _pids(same(option, str(session), "-o", "pid,sid,comm")) == {session}
+    assert _pids(same("--group", gid, "-o", "pid,comm")) == {stranger["pid"]}  # groups only
+    assert _pids(same("--group", str(session), "-o", "pid,comm")) == set()
+
+
+def test_commands_parents_and_the_union(family: dict[str, Any]) -> None:
+    pid = str(family["pid"])
+    kids = _pids(same("--ppid", pid, "-o", "pid,ppid,comm"))
+    assert kids == {*family["kids"], family["sleep"]}
+    same("-C", "kid two,sleep", "-o", "pid,comm")
+    same("-C", "kid two", "--ppid", pid, "-p", "1", "-o", "pid,ppid,comm")
+    same("-C", "kid two", "-T", "-p", pid, "-o", "pid,tid,comm")
+    same_rows("-u", "root", "-C", "sleep", "--ppid", "1", "-o", "pid,comm")
+
+
+def test_each_thread_is_judged_on_its_own(family: dict[str, Any]) -> None:
+    """-L -C matches the thread's own name, as procps 4.0.2 does."""
+    out = same("-L", "-C", "odd)name", "-o", "pid,lwp,comm")
+    assert len(out.splitlines()) == 2 and out.splitlines()[1].endswith(" odd)name")
+    same("-T", "-C", "t1,odd)name", "-f")
+
+
+def test_a_long_name_matches_on_its_first_15_bytes() -> None:
+    proc = subprocess.Popen(["sleep", "300"], executable="sleep", stdin=subprocess.DEVNULL)
+    try:
+        same("-C", "sleep_and_more_than_fifteen", "-o", "pid,comm")  # not 15 long: no match
+    finally:
+        proc.kill()
+        proc.wait()
+    kthreads = [t.name for t in snapshot.processes() if len(t.name) == 15]
+    if kthreads:
+        same("-C", kthreads[0] + "-and-more", "-o", "pid,comm")
+
+
+@contextlib.contextmanager
+def _on_a_terminal() -> Iterator[str]:
+    """A sleep on a pseudo-terminal of its own; yields the terminal's name."""
+    script = subprocess.Popen(
+        ["script", "-qfc", "sleep 300", "/dev/null"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(500):
+            for task in snapshot.processes():
+                if task.name == "sleep" and task.tty_nr and _ancestor(task.ppid, script.pid):
+                    yield f"pts/{os.minor(task.tty_nr)}"
+                    return
+            time.sleep(0.02)
+        raise AssertionError("script(1) gave sleep no terminal")
+    finally:
+        script.kill()
+        script.wait()
+
+
+def test_terminals() -> None:
+    with _on_a_terminal() as tty:
+        for name in (tty, f"/dev/{tty}", tty.removeprefix("pts/")):
+            out = same("-t", name, "-o", "pid,tty,comm")
+            assert "sleep" in out
+        same("t", tty, "-o", "pid,tty,comm")
+    same_rows("-t", "-", "-o", "pid,tty,comm")
+    same_rows("--tty", "?", "-o", "pid,tty,comm")
+
+
+def test_quick_pids(family: dict[str, Any]) -> None:
+    """-q reads only its pids, in the order given, twice if given twice."""
+    pid = str(family["pid"])
+    kid = str(family["kids"][0])
+    out = same("-q", f"{kid},{pid},{kid}", "-o", "pid,comm")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [kid, pid, kid]
+    same("-T", "-q", pid)
+    same("-e", "-q", pid)
+    same("--quick-pid", pid, "-f")
+    same("-q", str(family["tids"][0]))  # a thread is no process
+    same("-q", "999999999")
+
+
+def test_selections_as_an_unprivileged_user(stranger: dict[str, int]) -> None:
+    uid = stranger["uid"]
+    assert _pids(same("-u", str(uid), "-o", "pid,user", user=True)) == {stranger["pid"]}
+    same("-u", str(uid), "-f", user=True)
+    same_rows("-u", "root", "-o", "pid,user,comm", user=True)
+    same("-U", str(uid), "-o", "pid,comm", user=True)
+    ours = tidscope("ps", "-o", "pid,comm", "-u", str(uid), prefix=as_uid(uid))
+    theirs = run(["ps", "-o", "pid,comm", "-u", str(uid)], prefix=as_uid(uid))
+    assert ours.stdout.splitlines()[0] == theirs.stdout.splitlines()[0]
+    assert stranger["pid"] in _pids(ours.stdout)
+
+
+def test_nothing_matched_prints_the_header_and_says_so(stranger: dict[str, int]) -> None:
+    proc = tidscope("ps", "-C", "no-such-command-here", "-o", "pid,comm")
+    assert proc.returncode == 1 and proc.stdout == "  PID COMMAND\n"
+    assert "no process matched the selection" in one_error_line(proc)
+    theirs = run(["ps", "-C", "no-such-command-here", "-o", "pid,comm"])
+    assert (theirs.returncode, theirs.stdout) == (1, proc.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["-u", "no-such-user-here"], "-u: no user is named 'no-such-user-here'"),
+        (["-U", "4294967295"], "-U: user ID 4294967295 is out of range"),
+        (["-u", "-1"], "-u: user ID -1 is out of range"),
+        (["-u", "root,,1"], "is not a list"),
+        (["-G", "no-such-group-here"], "-G: no group is named 'no-such-group-here'"),
+        (["-g", "no-such-group-here"], "-g takes session IDs, or effective groups"),
+        (["-t", "no-such-tty"], "-t 'no-such-tty': no such terminal in /dev"),
+        (["-t", "/etc/passwd"], "/etc/passwd is not a terminal"),
+        (["-s", "x"], "-s 'x' is not a list of ids"),
+        (["--ppid", "0"], "--ppid '0' is not a list of ids"),
+        (["-C", ""], "-C '' is not a list"),
+        (["-q", "1", "-q", "2"], "-q is given more than once"),
+        (["-q", "1", "-p", "2"], "cannot be combined with -p: use -p instead of -q"),
+        (["-q", "1", "-u", "root"], "cannot be combined with -u"),
+        (["-q", "1", "--sort=pid"], "-q lists in the order given, not with --sort"),
+        (["-q", "1", "--forest"], "not with --forest"),
+        (["-e", "-u", "no-such-user-here"], "no user is named"),
+    ],
+)
+def test_bad_selections_are_one_line_and_exit_2(args: list[str], problem: str) -> None:
+    theirs = run(["ps", *args])
+    assert theirs.returncode != 0  # procps refuses them too
+    proc = tidscope("ps", *args)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert problem in one_error_line(proc)

@@ -1,0 +1,271 @@
+"""``--sort`` (and BSD ``k``): procps's sort keys and how it compares them.
+
+A sort list is ``[+|-]key[,[+|-]key...]``: items separated by one comma,
+blank, tab or newline each (one trailing separator allowed), each an ``-o``
+column name, ``-`` for descending.  The first key decides, the next ones
+break ties, and tasks still tied keep /proc order (procps's sort is a
+stable merge sort).  A key compares what procps's library compares for it,
+which is not always what the column prints: TTY and the user and group
+names as text, TIME in clock ticks, START and STIME by the tick the task
+started, ELAPSED by the same tick backwards, %CPU by CPU time over elapsed
+time.  Text compares byte by byte, as procps's ``strcoll`` does in the C
+and C.UTF-8 locales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from tidscope.errors import UsageError
+from tidscope.procfs import Task
+from tidscope.snapshot import CMDLINE, STATUS
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tidscope.columns import Context
+
+Key = Callable[[Task, "Context"], "Any"]
+SEPARATORS = " ,\t\n"
+_N: frozenset[str] = frozenset()
+_S = frozenset({STATUS})
+_C = frozenset({CMDLINE})
+
+
+def _field(number: int) -> Key:
+    def key(t: Task, c: Context) -> int:
+        return int(t.field(number) or b"0")
+
+    return key
+
+
+def _status_kb(line: bytes) -> Key:
+    """A ``status`` line in kB (VmRSS: procps's RSS and %MEM sort by it,
+    and it is not stat's rss, which the kernel only approximates)."""
+
+    def key(t: Task, c: Context) -> int:
+        status = t.status
+        words = status.fields.get(line, b"").split() if status is not None else []
+        return int(words[0]) if words and words[0].isdigit() else 0
+
+    return key
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _status_id(line: bytes, index: int) -> Key:
+    def key(t: Task, c: Context) -> int:
+        status = t.status
+        words = status.fields.get(line, b"").split() if status is not None else []
+        return int(words[index]) if len(words) > index else -1
+
+    return key
+
+
+def _user(index: int) -> Key:
+    uid = _status_id(b"Uid", index)
+
+    def key(t: Task, c: Context) -> bytes:
+        number = uid(t, c)
+        return _bytes(c.user(number)) if number >= 0 else b""
+
+    return key
+
+
+def _group(index: int) -> Key:
+    gid = _status_id(b"Gid", index)
+
+    def key(t: Task, c: Context) -> bytes:
+        number = gid(t, c)
+        names: dict[int, str] = c.cache.setdefault("pssort.groups", {})
+        name = names.get(number)
+        if name is None:
+            import grp
+
+            try:
+                name = grp.getgrgid(number).gr_name if number >= 0 else ""
+            except (KeyError, OverflowError):
+                name = str(number)
+            names[number] = name
+        return _bytes(name)
+
+    return key
+
+
+def _args(t: Task, c: Context) -> bytes:
+    if t.cmdline:
+        return _bytes(" ".join(t.cmdline))
+    return _bytes(f"[{t.name}]")
+
+
+def _utilization(t: Task, c: Context) -> float:
+    """procps's UTILIZATION, uncapped: CPU ticks (times 100 in C's float)
+    per tick since the task began."""
+    import struct
+
+    from tidscope.machine import boot_tics
+
+    life = float((boot_tics(c) - t.start_ticks) & 0xFFFFFFFFFFFFFFFF)
+    if life <= 0:
+        return 0.0
+    used: float = struct.unpack("f", struct.pack("f", float(t.cpu_ticks)))[0]
+    hundred: float = struct.unpack("f", struct.pack("f", used * 100.0))[0]
+    return hundred / life
+
+
+_CLASSES = {b"0": "TS", b"1": "FF", b"2": "RR", b"3": "B", b"4": "ISO", b"5": "IDL", b"6": "DLN"}
+
+
+def _sched_class(t: Task, c: Context) -> bytes:
+    return _bytes(_CLASSES.get(t.field(41), "?"))
+
+
+def _tty(t: Task, c: Context) -> bytes:
+    return _bytes(c.tty(t) or "?")
+
+
+Keys = dict[str, tuple[Key, frozenset[str]]]
+
+
+def _names(keys: str, key: Key, needs: frozenset[str] = _N) -> Keys:
+    return {name: (key, needs) for name in keys.split()}
+
+
+# name: (key, the files beyond stat it reads), after procps's sort items
+KEYS: Keys = {
+    **_names("pid tgid", lambda t, c: t.tgid),
+    **_names("tid spid lwp", lambda t, c: t.tid),
+    **_names("ppid", lambda t, c: t.ppid),
+    **_names("pgid pgrp", _field(5)),
+    **_names("sid sess session", _field(6)),
+    **_names("tpgid", _field(8)),
+    **_names("f flag flags", _field(9)),
+    **_names("min_flt minflt", _field(10)),
+    **_names("maj_flt majflt pagein", _field(12)),
+    **_names("pri opri priority intpri", _field(18)),
+    **_names("ni nice", _field(19)),
+    **_names("nlwp thcount", lambda t, c: t.nlwp),
+    **_names("vsize vsz sz", _field(23)),
+    **_names("rss rssize rsz sgi_rss pmem %mem", _status_kb(b"VmRSS"), _S),
+    **_names("psr cpu cpuid lastcpu", _field(39)),
+    **_names("rtprio", _field(40)),
+    **_names("class cls policy", _sched_class),
+    **_names("time cputime atime times cputimes bsdtime", lambda t, c: t.cpu_ticks),
+    **_names("start stime start_time lstart bsdstart", lambda t, c: t.start_ticks),
+    **_names("etime etimes", lambda t, c: -t.start_ticks),
+    **_names("pcpu %cpu c cp util cuu", _utilization),
+    **_names("s state stat", lambda t, c: t.state),
+    **_names("comm ucmd ucomm fname", lambda t, c: _bytes(t.name)),
+    **_names("args cmd command", _args, _C),
+    **_names("tty tt tname tty8 tty4 longtname", _tty),
+    **_names("ruid", _status_id(b"Uid", 0), _S),
+    **_names("uid euid", _status_id(b"Uid", 1), _S),
+    **_names("suid svuid", _status_id(b"Uid", 2), _S),
+    **_names("fuid fsuid", _status_id(b"Uid", 3), _S),
+    **_names("ruser", _user(0), _S),
+    **_names("user euser uname uid_hack", _user(1), _S),
+    **_names("suser svuser", _user(2), _S),
+    **_names("fuser fsuser", _user(3), _S),
+    **_names("rgid", _status_id(b"Gid", 0), _S),
+    **_names("gid egid", _status_id(b"Gid", 1), _S),
+    **_names("sgid svgid", _status_id(b"Gid", 2), _S),
+    **_names("fsgid", _status_id(b"Gid", 3), _S),
+    **_names("rgroup", _group(0), _S),
+    **_names("group egroup", _group(1), _S),
+    **_names("sgroup svgroup", _group(2), _S),
+    **_names("fgroup fsgroup", _group(3), _S),
+}
+
+
+class SortKey:
+    """One item of a sort list: what to compare, which way, what it reads."""
+
+    __slots__ = ("key", "name", "needs", "reverse")
+
+    def __init__(self, name: str, key: Key, needs: frozenset[str], reverse: bool) -> None:
+        self.name = name
+        self.key = key
+        self.needs = needs
+        self.reverse = reverse
+
+
+def parse(specs: Sequence[str], option: str = "--sort") -> list[SortKey]:
+    """The keys of one sort list; UsageError naming what is wrong and the fix."""
+    if len(specs) > 1:
+        raise UsageError(
+            f"{option} is given {len(specs)} times: give one list, e.g. {option} -pcpu"
+        )
+    keys: list[SortKey] = []
+    for spec in specs:
+        for item in _items(spec, option):
+            reverse = item.startswith("-")
+            name = item[1:] if item[:1] in "+-" else item
+            keys.append(_key(name, reverse, option))
+    return keys
+
+
+def _items(spec: str, option: str) -> list[str]:
+    """procps's long_sort_parse: one separator between items, one trailing allowed."""
+    items: list[str] = []
+    current = ""
+    need = True
+    for ch in spec:
+        if ch in SEPARATORS:
+            if need:
+                break
+            items.append(current)
+            current, need = "", True
+        else:
+            current += ch
+            need = False
+    else:
+        if current:
+            items.append(current)
+        if items:
+            return items
+    raise UsageError(
+        f"{option} {spec!r} is not a sort list: keys separated by one comma each,"
+        f" e.g. {option} -pcpu,pid"
+    )
+
+
+def _key(name: str, reverse: bool, option: str) -> SortKey:
+    from tidscope.columns import SPECS, column
+
+    found = KEYS.get(name)
+    if found is not None:
+        return SortKey(name, found[0], found[1], reverse)
+    if name in SPECS:  # a column with no key of its own: its typed value
+        col = column(name, 5)
+        value = col.value
+        return SortKey(name, lambda t, c: _orderable(value(t, c)), col.needs, reverse)
+    hint = f" (column names are lower case: {name.lower()})" if name.lower() in SPECS else ""
+    raise UsageError(
+        f"unknown sort key {name!r} in {option}{hint}: give [+|-] and an -o column name,"
+        f" e.g. {option} -pcpu,pid (see tidscope-ps(1) COLUMNS)"
+    )
+
+
+def _orderable(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, str):
+        return (1, _bytes(value))
+    if isinstance(value, list | tuple):
+        return (1, tuple(map(str, value)))
+    return (1, value)
+
+
+def needs(keys: Iterable[SortKey]) -> frozenset[str]:
+    return frozenset().union(*(k.needs for k in keys))
+
+
+def ordered(tasks: list[Task], keys: Sequence[SortKey], ctx: Context) -> list[Task]:
+    """``tasks`` sorted by ``keys``, the first deciding; ties keep their order."""
+    for sort_key in reversed(keys):
+        key = sort_key.key
+        tasks.sort(key=lambda t: key(t, ctx), reverse=sort_key.reverse)
+    return tasks
