@@ -404,11 +404,50 @@ def test_signal_names(holder: dict[str, Any]) -> None:
     assert next(r for r in records if r["tid"] == holder["tids"][1])["pending"] == []
 
 
+def test_signames_on_the_command_line(holder: dict[str, Any]) -> None:
+    """``tidscope ps --signames``: the same table as above, wherever the
+    mask columns stand, and lists in JSON and CSV."""
+    pid, w1 = holder["pid"], holder["w1"]
+    mine = status(pid, pid)
+    caught, ignored = names_of(mine["SigCgt"]), names_of(mine["SigIgn"])
+    spec = ("-o", "tid,pending,blocked,caught,ignored,comm")
+    proc = tidscope("ps", "--signames", "-T", "-p", str(pid), *spec)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.splitlines()
+    assert rows[0].split() == ["TID", "PENDING", "BLOCKED", "CAUGHT", "IGNORED", "COMMAND"]
+    assert row(rows, pid) == [
+        str(pid),
+        "USR1",
+        "USR1,WINCH,RTMIN+03,RTMAX",
+        caught,
+        ignored,
+        "python",
+    ]
+    assert row(rows, w1)[1:3] == ["USR2", "HUP,INT,QUIT,ILL,TRAP,ABRT+"]
+    last = tidscope("ps", "--signames", "-T", "-p", str(pid), "-o", "tid,blocked")
+    assert row(last.stdout.splitlines(), w1)[1] == names_of("fffffffffffbfeff")  # room enough
+    js = tidscope(
+        "ps", "--signames", "-p", str(pid), "--format", "json", "-o", "pid,blocked,pending"
+    )
+    assert json.loads(js.stdout) == [
+        {"pid": pid, "blocked": ["USR1", "WINCH", "RTMIN+03", "RTMAX"], "pending": ["USR1"]}
+    ]
+    csv = tidscope("ps", "--signames", "-p", str(pid), "--format", "csv", "-o", "pid,blocked")
+    assert csv.stdout.splitlines()[1] == f"{pid},USR1 WINCH RTMIN+03 RTMAX"
+
+
 def names_of(mask: str) -> str:
     """A mask's signal names by glibc (and procps's rule past 31)."""
     bits = int(mask, 16)
-    names = [sigabbrev(n) if n < 32 else f"n{n}" for n in range(1, 65) if bits >> (n - 1) & 1]
+    names = [sigabbrev(n) if n < 32 else _realtime(n) for n in range(1, 65) if bits >> (n - 1) & 1]
     return ",".join(names) or "-"
+
+
+def _realtime(number: int) -> str:
+    """procps's names past glibc's: its two own, then RTMIN+nn to RTMAX."""
+    if number < 34:
+        return f"LIBC+{number - 32:02}"
+    return {34: "RTMIN", 64: "RTMAX"}.get(number, f"RTMIN+{number - 34:02}")
 
 
 def sigabbrev(number: int) -> str:
