@@ -5,6 +5,11 @@ procps ``ps`` on held raw processes and on the whole machine."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +18,7 @@ from helpers import one_error_line, tidscope
 from pscompare import same, same_rows
 from test_ps import held
 
-from tidscope import forest, procfs
+from tidscope import forest, procfs, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +73,39 @@ def test_forest_of_held_processes(family: dict[str, Any]) -> None:
     assert len(rows) == 4 and all(" \\_ " in r for r in rows[1:]), out
     same("-o", "pid,comm", "-H", *sel)
     same("fj", *sel)
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[int]:
+    """Seven shells, each the parent of the next, the last one's child a
+    sleep: a session of its own; yields its ID."""
+    command = "sleep 300"
+    for _ in range(7):
+        command = f"sh -c {shlex.quote(command)}"
+    proc = subprocess.Popen(["setsid", *shlex.split(command)], stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            if any(
+                t.name == "sleep" and t.field(6) == str(proc.pid).encode()
+                for t in snapshot.processes()
+            ):
+                break
+            time.sleep(0.01)
+        yield proc.pid
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("cols", ["", "30", "41", "42", "43", "44", "57"])
+@pytest.mark.parametrize(
+    "columns", ["pid,ppid,args", "comm,pid", "ucmd:9,pid,tty", "fname,pid", "pid,cmd:21,comm"]
+)
+def test_a_deep_tree_in_narrow_columns(chain: int, columns: str, cols: str) -> None:
+    """Whole levels while they fit, then the text in what room is left."""
+    env = {"COLUMNS": cols}
+    same("-s", str(chain), "--forest", "-o", columns, env=env)
+    same("-s", str(chain), "-H", "-o", columns, env=env)
 
 
 def test_forest_as_an_unprivileged_user() -> None:

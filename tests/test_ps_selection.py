@@ -209,3 +209,26 @@ def test_bad_selections_are_one_line_and_exit_2(args: list[str], problem: str) -
     proc = tidscope("ps", *args)
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
     assert problem in one_error_line(proc)
+
+
+def test_bsd_selection_letters_on_a_terminal() -> None:
+    """Without a and x: the caller's processes with a terminal; a: anyone's
+    with a terminal; x: the caller's, with or without one."""
+    with _on_a_terminal():
+        for args in (["u"], ["w"], ["a"], ["au"], ["j"], ["c"]):
+            same(*args)
+        same_rows("ux")
+        same_rows("x", "-o", "pid,tty,comm")
+
+
+def test_signames_reaches_the_mask_columns(family: dict[str, Any]) -> None:
+    """--signames (tidscope's own) names the signals a Python process
+    ignores (PIPE) and catches (INT) instead of printing hex masks."""
+    pid = str(family["pid"])
+    hexed = same("-o", "pid,ignored,caught", "-p", pid)
+    named = tidscope("ps", "--signames", "-o", "pid,ignored,caught", "-p", pid).stdout
+    row = named.splitlines()[1].split()
+    assert "PIPE" in row[1] and "INT" in row[2].split(","), named
+    assert named.splitlines()[1] != hexed.splitlines()[1]
+    bsd = tidscope("ps", "--signames", "s", "-p", pid).stdout
+    assert "PIPE" in bsd.splitlines()[1]

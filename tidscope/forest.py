@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from tidscope.procfs import Task
+from tidscope.text import clip
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
@@ -105,3 +106,24 @@ def walk(tasks: Sequence[Task], kind: str) -> Iterator[tuple[Task, str]]:
             frame[2] = child + 1 if more else -1
             node, sibling = child, more
             level = plevel if adopt and pid == 1 else plevel + 1
+
+
+class Indented(str):
+    """A command cell drawn under a tree: the indent, then the text.  Where
+    the cell has less room than it takes, :meth:`fit` cuts it as procps's
+    forest_helper does: whole levels while a level fits, then the text in
+    what is left (pslist.Layout calls it)."""
+
+    indent: str
+    text: str
+    size: int
+
+    def __new__(cls, indent: str, text: str, size: int) -> Indented:
+        cell = super().__new__(cls, indent + text)
+        cell.indent, cell.text, cell.size = indent, text, size
+        return cell
+
+    def fit(self, room: int) -> str:
+        levels = min(len(self.indent), room) // self.size
+        rest = room - levels * self.size
+        return self.indent[: levels * self.size] + (clip(self.text, rest) if rest > 0 else "")

@@ -283,7 +283,10 @@ class Layout:
             if not data:  # headers are printed as given, and counted in bytes
                 amount = len(text.encode("utf-8", "surrogateescape"))
             else:
-                if self.names[i]:
+                fit = getattr(text, "fit", None)  # a command cell under a tree: forest.py
+                if fit is not None:
+                    text = fit(room)
+                elif self.names[i]:
                     text = fit_names(text, room) if text else mask_cell(text, self.wide)
                 elif just == TEXT:
                     text = clip(text, room)  # none when there is no room: procps too

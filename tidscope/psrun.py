@@ -133,35 +133,26 @@ def _indented(
     cols: list[Column], rows: Iterable[Task], marks: list[str], kind: str
 ) -> tuple[list[Column], Iterator[Task]]:
     """The command columns with each row's tree indent in front of their
-    text, as procps's forest_helper draws it: whole levels while they fit
-    the column, then the text in what room is left."""
-    from tidscope.forest import COMMAND_COLUMNS, chunk, draw
-    from tidscope.text import clip
+    text (forest.Indented: cut to the room as procps cuts it)."""
+    from tidscope.forest import COMMAND_COLUMNS, Indented, chunk, draw
 
     size = chunk(kind)
     current = [""]
 
-    def wrap(col: Column, last: bool) -> Column:
-        text, width = col.text, col.width
+    def wrap(col: Column) -> Column:
+        text = col.text
 
         def indented(t: Task, c: Context) -> str:
-            mark = current[0]
-            if last:  # the room is the line's: procps draws every level
-                return draw(mark, kind) + text(t, c)
-            levels = min(len(mark), width // size)
-            room = width - levels * size
-            return draw(mark[:levels], kind) + (clip(text(t, c), room) if room > 0 else "")
+            return Indented(current[0], text(t, c), size)
 
         return col.but(text=indented)
 
     def walk() -> Iterator[Task]:
         for task, mark in zip(rows, marks, strict=True):
-            current[0] = mark
+            current[0] = draw(mark, kind)
             yield task
 
-    last = len(cols) - 1
-    wrapped = [wrap(c, i == last) if c.name in COMMAND_COLUMNS else c for i, c in enumerate(cols)]
-    return wrapped, walk()
+    return [wrap(c) if c.name in COMMAND_COLUMNS else c for c in cols], walk()
 
 
 def _table(
