@@ -107,3 +107,23 @@ def test_format_conflicts_are_one_line_and_exit_2(args: list[str], problem: str)
     proc = tidscope("ps", *args)
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
     assert problem in one_error_line(proc)
+
+
+@pytest.mark.parametrize("args", [["-f"], ["-lF"], ["-jly"], ["-Lf"], ["u"], ["jf"], ["s"]])
+@pytest.mark.parametrize("user", [False, True], ids=["root", "nobody"])
+def test_json_and_csv_of_every_format(holder: dict[str, Any], args: list[str], user: bool) -> None:
+    """The format's columns as typed values under their keys, a row per row."""
+    import csv
+    import io
+    import json
+
+    pid = holder["pid"]
+    sel = ["--ppid", str(pid), "-p", str(pid)]
+    table = tidscope("ps", *args, *sel, user=user)
+    assert table.returncode == 0, table.stderr
+    rows = json.loads(tidscope("ps", *args, *sel, "--format", "json", user=user).stdout)
+    out = tidscope("ps", *args, *sel, "--format", "csv", user=user).stdout
+    lines = list(csv.reader(io.StringIO(out)))
+    assert len(rows) == len(table.stdout.splitlines()) - 1 == len(lines) - 1
+    assert lines[0] == list(rows[0]) and len(set(rows[0])) == len(rows[0])
+    assert {r["pid"] for r in rows} == {pid, *holder["kids"]}
