@@ -16,10 +16,8 @@ from typing import Any
 from tidscope import procfs
 from tidscope.clone import Children, Op, Report, die_with_parent
 from tidscope.experiments.base import Failed, ours
+from tidscope.kcmp import KCMP
 from tidscope.lab import sys
-
-# kcmp(2) types for the resources clone flags share.
-KCMP = {"VM": 1, "FILES": 2, "FS": 3, "SIGHAND": 4, "IO": 5, "SYSVSEM": 6}
 
 
 def pid() -> int:
