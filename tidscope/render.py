@@ -28,19 +28,46 @@ def _cell(value: Any) -> str:
 
 def table(rows: Sequence[Row], columns: Sequence[str], headers: bool = True) -> str:
     """Upper-case headers, numbers right-aligned, two spaces between columns."""
-    from tabulate import tabulate  # only tables pay for its import
-
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     align = [
         "right" if rows and all(_is_number(r.get(c)) for r in rows) else "left" for c in columns
     ]
+    titles = [c.upper() for c in columns] if headers else []
+    fast = _plain(cells, titles, align)
+    if fast is not None:
+        return fast
+    from tabulate import tabulate  # only the tables it lays out pay for its import
+
     text: str = tabulate(
         cells,
-        headers=[c.upper() for c in columns] if headers else (),
+        headers=titles or (),
         tablefmt="plain",
         disable_numparse=True,
         colalign=align,
     )
+    return text + "\n" if text else ""
+
+
+def _plain(cells: list[list[str]], titles: list[str], align: list[str]) -> str | None:
+    """tabulate's "plain" table, the same text, for cells that need none of
+    its care (ASCII printable, no blanks around them): tens of times faster
+    on a table of every task.  None: let tabulate lay it out."""
+    for row in (titles, *cells):
+        for c in row:
+            if not (c.isascii() and c.isprintable() and c == c.strip()):
+                return None
+    widths = [len(t) + 2 for t in titles] if titles else [0] * len(align)
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], len(c))
+    right = [a == "right" for a in align]
+    lines = [
+        "  ".join(
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
+        ).rstrip()
+        for row in ([titles] if titles else []) + cells
+    ]
+    text = "\n".join(lines)
     return text + "\n" if text else ""
 
 
