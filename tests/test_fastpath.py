@@ -66,6 +66,8 @@ PLAIN = [
     ["ax", "k", "-pcpu"],
     ["axk", "-pcpu"],
     ["aux", "-L"],
+    ["-aux"],
+    ["-axjf", "--sort=pid"],
     ["p", "1"],
     ["1"],
     ["u", "-p", "1"],
@@ -96,6 +98,7 @@ LEFT_TO_CLICK = [
     ["-"],
     ["--sort"],
     ["-o"],
+    ["-aef"],  # -a is no option here, and e no BSD letter tidscope has: click says so
 ]
 
 

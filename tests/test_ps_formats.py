@@ -55,7 +55,9 @@ def test_thread_formats_of_the_whole_machine(flags: str) -> None:
     same_rows(flags)
 
 
-@pytest.mark.parametrize("args", [["aux"], ["ax"], ["axu"], ["axj"], ["axl"], ["axv"], ["auxc"]])
+@pytest.mark.parametrize(
+    "args", [["aux"], ["ax"], ["axu"], ["axj"], ["axl"], ["axv"], ["auxc"], ["-aux"], ["-axj"]]
+)
 def test_bsd_forms_of_the_whole_machine(args: list[str]) -> None:
     same_rows(*args)
 

@@ -70,14 +70,22 @@ BSD_VALUES = "kopqtUON"  # BSD letters whose list is the rest of the argument, o
 FORMATS = ("table", "json", "csv")
 
 
+SHORT = frozenset(o for o in (*PS_FLAGS, *PS_COUNT, *TAKES_VALUE, "-h") if o[1] != "-")
+BSD_LETTERS = frozenset("axujlsvfHchwg" + BSD_VALUES + "0123456789")
+
+
 def join_bsd_values(args: list[str]) -> list[str]:
     """``args`` with each BSD argument that ends in a list-taking letter
     joined to the argument after it (``ax k -pcpu`` -> ``ax k-pcpu``), as
-    procps takes that next argument whatever it looks like."""
+    procps takes that next argument whatever it looks like.  A dash before
+    BSD letters that are no Unix options (``-aux``) is dropped, as procps's
+    second reading of a command line drops it."""
     out: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
+        if _dashed_bsd(arg):
+            arg = arg[1:]
         out.append(arg)
         i += 1
         if arg == "--":
@@ -98,6 +106,17 @@ def join_bsd_values(args: list[str]) -> list[str]:
             out[-1] = arg + args[i]
             i += 1
     return out
+
+
+def _dashed_bsd(arg: str) -> bool:
+    """``-aux``: a dash, then BSD letters only, the first of them no Unix option."""
+    return (
+        len(arg) > 1
+        and arg[0] == "-"
+        and arg[:2] not in SHORT
+        and arg[1] != "-"
+        and set(arg[1:]) <= BSD_LETTERS
+    )
 
 
 def _bsd_wants_next(token: str) -> bool:
