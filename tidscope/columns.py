@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from tidscope import colspec, file_columns
+from tidscope import colspec, file_columns, nop_columns, stat_columns
 from tidscope.errors import UsageError
 from tidscope.numbers import is_decimal
 from tidscope.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
@@ -324,6 +324,14 @@ def check_keys(columns: Sequence[Column]) -> None:
             raise UsageError(f"-o {first} {same} (JSON/CSV key {col.key!r}): give it once")
         seen[col.key] = col.name
 
+
+# the columns computed from stat and system files, those procps prints as "-"
+# (stat_columns.py, nop_columns.py), and more of procps's names for the above
+SPECS.update(stat_columns.SPECS)
+SPECS.update(nop_columns.SPECS)
+SPECS.update(
+    atime=SPECS["time"], cputimes=SPECS["times"], longtname=SPECS["tname"], tty8=SPECS["tname"]
+)
 
 # the columns that read status and the other per-task files (file_columns.py)
 SPECS.update(file_columns.SPECS)
