@@ -134,7 +134,9 @@ CASES: dict[str, Case] = {
     "ps-o-without-value": usage("ps", "-o", problem="'-o' requires an argument"),
     "ps-bad-format": usage("ps", "--format", "xml", problem="'xml' is not one of"),
     "ps-unknown-option": usage("ps", "--bogus", problem="no such option '--bogus'"),
-    "ps-extra-argument": usage("ps", "extra", problem="unexpected extra argument (extra)"),
+    "ps-bsd-letter": usage(
+        "ps", "extra", problem="BSD e (in 'extra') is not supported by tidscope ps", fix="use -o"
+    ),
     # -- ps: --proc-root ---------------------------------------------------------
     "ps-root-missing": Case(
         ("ps", "--proc-root", "/nonexistent"), EXIT_FAILURE, "cannot list", "point --proc-root"
