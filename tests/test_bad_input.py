@@ -197,6 +197,15 @@ CASES: dict[str, Case] = {
     "inspect-missing": Case(
         ("inspect", "999999999"), EXIT_FAILURE, "no task 999999999", "see tidscope ps -AT"
     ),
+    # -- share (more in test_share.py) ---------------------------------------------
+    "share-not-numeric": usage("share", "abc", problem="'abc' is not a valid integer"),
+    "share-zero": usage("share", "0", problem="0 is not in the range"),
+    "share-missing": Case(
+        ("share", "1", "999999999"), EXIT_FAILURE, "no task 999999999", "see tidscope ps -AT"
+    ),
+    "share-explain-csv": usage(
+        "share", "--explain", "--format=csv", problem="--explain lists", fix="--format table"
+    ),
     # -- spawn: counts, flags, stacks, hold ---------------------------------------
     "spawn-count-not-numeric": usage("spawn", "-n", "x", problem="'x' is not a valid integer"),
     "spawn-count-negative": usage("spawn", "-n", "-1", problem="-1 is not in the range"),

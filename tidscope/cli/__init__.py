@@ -24,6 +24,7 @@ COMMANDS = {
     "tree": "tidscope.cli.tree",
     "verify-flags": "tidscope.cli.verify_flags",
     "bench-spawn": "tidscope.cli.bench_spawn",
+    "share": "tidscope.cli.share",
     "inspect": "tidscope.cli.inspect",
 }
 COMPLETE_VAR = "_TIDSCOPE_COMPLETE"

@@ -1,0 +1,451 @@
+"""tidscope share against ground truth: raw children cloned with known flags.
+
+A holder process clones raw children with one flag set each (and a thread
+that unshares its fs), prints their ids and keeps them until its stdin
+closes; ``tidscope share`` must recover exactly the flags each was created
+with, of those it can observe.  Everything that clones runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import as_uid, one_error_line, python, run, tidscope, unused_uid
+
+from tidscope import flags
+
+SECCOMP = str(Path(__file__).with_name("seccomp.py"))
+# What share can see: the six kcmp resources, the namespaces, CLONE_THREAD
+# (a place in a thread group) and CLONE_VFORK (a parent blocked in it).
+OBSERVABLE = {"VM", "FS", "FILES", "SIGHAND", "IO", "SYSVSEM", "THREAD", "VFORK"}
+OBSERVABLE |= {"NEWCGROUP", "NEWIPC", "NEWNS", "NEWNET", "NEWPID", "NEWTIME", "NEWUSER", "NEWUTS"}
+
+# label -> (flag set, what the child does first)
+CASES: dict[str, tuple[str, str]] = {
+    "fork": ("0", ""),
+    "vm": ("VM", ""),
+    "files": ("FILES", ""),
+    "fs": ("FS", ""),
+    "sighand-vm": ("SIGHAND,VM", ""),
+    "io": ("IO", ""),
+    "sysvsem": ("SYSVSEM", ""),
+    "vm-files-fs": ("VM,FILES,FS", ""),
+    "thread": ("thread", ""),
+    "thread-unshares-fs": ("thread", "unshare FS"),
+    "thread-unshares-files": ("thread", "unshare FILES"),
+    "newuts": ("NEWUTS", ""),
+    "newipc": ("NEWIPC", ""),
+    "newns": ("NEWNS", ""),
+    "newnet": ("NEWNET", ""),
+    "newpid": ("NEWPID", ""),
+    "newcgroup": ("NEWCGROUP", ""),
+    "newuser": ("NEWUSER", ""),
+    "newtime": ("NEWTIME", "clone3"),
+    "newuts-files": ("NEWUTS,FILES", ""),
+}
+
+HOLDER = r"""
+import json, sys
+from contextlib import ExitStack
+from tidscope import flags
+from tidscope.clone import Op
+from tidscope import experiments  # before probes, which it imports
+from tidscope.lab import sys as raw
+from tidscope.probes import spawn_one
+
+# An I/O context with a priority: a child without CLONE_IO then gets one of
+# its own (copy_io), so that IO is observable either way.
+if sys.argv[2] == "ioprio":
+    raw("ioprio_set", 1, 0, 2 << 13 | 4)
+held = {}
+with ExitStack() as stack:
+    for label, (spec, first) in json.loads(sys.argv[1]).items():
+        clone3 = first == "clone3"
+        value = flags.FLAGS["NEWTIME"] if clone3 else flags.parse(spec) if spec != "0" else 0
+        program = []
+        if first.startswith("unshare "):
+            program = [Op("unshare", (flags.FLAGS[first.split()[1]],), expect=0)]
+        ch = stack.enter_context(spawn_one(value, program, clone3=clone3))
+        rep = ch.report(0)
+        assert rep.ran, (label, rep)
+        held[label] = rep.tid
+    print(json.dumps({"pid": raw("getpid"), "tids": held}), flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def holding(
+    cases: dict[str, tuple[str, str]], ioprio: bool = True, prefix: tuple[str, ...] = ()
+) -> Iterator[dict[str, Any]]:
+    proc = subprocess.Popen(
+        [
+            *prefix,
+            sys.executable,
+            "-c",
+            textwrap.dedent(HOLDER),
+            json.dumps(cases),
+            "ioprio" if ioprio else "-",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        yield json.loads(line)
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+
+
+def share_json(*args: str, **kw: Any) -> dict[str, Any]:
+    proc = tidscope("share", "--format", "json", *args, **kw)
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def by_tid(doc: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {row["tid"]: row for row in doc["tasks"]}
+
+
+def expected(spec: str, first: str) -> set[str]:
+    """The flags a child was cloned with that share can observe."""
+    if first == "clone3":
+        return {spec}
+    value = flags.parse(spec) if spec != "0" else 0
+    names = {n.removeprefix("CLONE_") for n in flags.names(value)} & OBSERVABLE
+    if first.startswith("unshare "):
+        names.discard(first.split()[1])
+    return names
+
+
+@pytest.fixture(scope="module")
+def ground_truth() -> Iterator[tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
+    with holding(CASES) as info:
+        doc = share_json(str(info["pid"]), *(str(t) for t in info["tids"].values()))
+        yield info, by_tid(doc)
+
+
+@pytest.mark.parametrize("label", list(CASES))
+def test_share_recovers_the_flags_each_child_was_cloned_with(
+    label: str, ground_truth: tuple[dict[str, Any], dict[int, dict[str, Any]]]
+) -> None:
+    info, rows = ground_truth
+    spec, first = CASES[label]
+    row = rows[info["tids"][label]]
+    assert set(row["inferred"]) == expected(spec, first), row["evidence"]
+    assert row["not_comparable"] is None
+    assert row["compared_with"] != "nothing"
+
+
+def test_the_groups_say_who_shares_with_whom(
+    ground_truth: tuple[dict[str, Any], dict[int, dict[str, Any]]],
+) -> None:
+    info, rows = ground_truth
+    holder, tids = info["pid"], info["tids"]
+    me = rows[holder]
+    for label, tid in tids.items():
+        row = rows[tid]
+        cloned = expected(*CASES[label])
+        for resource in ("VM", "FILES", "FS", "SIGHAND", "IO", "SYSVSEM"):
+            same = row[resource.lower()] == me[resource.lower()]
+            assert same == (resource in cloned), (label, resource, row)
+    # the thread that unshared its fs is alone in its FS group, and it splits
+    # the holder's thread group: a group shown without --all
+    alone = rows[tids["thread-unshares-fs"]]["fs"]
+    assert [r for r in rows.values() if r["fs"] == alone] == [rows[tids["thread-unshares-fs"]]]
+
+
+def test_the_table_shows_the_split_and_the_crossing_groups() -> None:
+    with holding({k: CASES[k] for k in ("vm", "thread", "thread-unshares-fs")}) as held:
+        ids = [str(held["pid"]), *(str(t) for t in held["tids"].values())]
+        proc = tidscope("share", *ids)
+        doc = share_json(*ids)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["RESOURCE", "GROUP", "TASKS", "PROCESSES", "WHY", "MEMBERS"]
+    groups = {(g["resource"], g["why"]) for g in doc["groups"]}
+    pid = held["pid"]
+    assert ("VM", "across 2 processes") in groups
+    assert any(r == "FS" and why == f"splits {pid}" for r, why in groups)
+    vm_child = held["tids"]["vm"]
+    line = next(ln for ln in lines if ln.startswith(f"  {vm_child} "))
+    assert "CLONE_VM" in line and "a vfork child or CLONE_VM process" in line
+    unshared = held["tids"]["thread-unshares-fs"]
+    line = next(ln for ln in lines if ln.startswith(f"  {unshared} "))
+    assert "CLONE_FS was unshared (or never shared)" in line
+
+
+def test_no_object_on_either_side_is_cannot_tell_not_shared() -> None:
+    """Without an I/O context in the holder, a fork child and the holder are
+    both in group 0 for IO (kcmp calls NULL equal to NULL): no CLONE_IO is
+    inferred, and no IO group is shown as shared."""
+    with holding({"fork": ("0", ""), "sysvsem": ("SYSVSEM", "")}, ioprio=False) as info:
+        doc = share_json(str(info["pid"]), str(info["tids"]["fork"]))
+    rows = by_tid(doc)
+    child = rows[info["tids"]["fork"]]
+    assert child["io"] == 0 and rows[info["pid"]]["io"] == 0
+    assert "IO" not in child["inferred"]
+    assert any(e.startswith("IO: neither it nor") for e in child["evidence"])
+    assert not [g for g in doc["groups"] if g["resource"] == "IO"]
+    # a CLONE_SYSVSEM clone gave the holder an undo list: the fork child has none
+    assert child["sysvsem"] == 0 and rows[info["pid"]]["sysvsem"] != 0
+    assert any(e.startswith("SYSVSEM: it has no") for e in child["evidence"])
+
+
+VFORK_HOLDER = r"""
+import sys
+from tidscope import flags
+from tidscope.clone import Op, scratch
+from tidscope import experiments  # before probes, which it imports
+from tidscope.lab import sys as raw
+from tidscope.probes import spawn_one
+
+print(raw("getpid"), flush=True)
+# the child waits on the pipe while we wait in clone(CLONE_VFORK) for it
+with spawn_one(flags.bits("VM", "VFORK"), [Op("read", (int(sys.argv[1]), scratch(0), 1))]):
+    pass
+"""
+
+
+def test_a_vfork_child_is_named_as_such() -> None:
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(VFORK_HOLDER), str(r)],
+        stdout=subprocess.PIPE,
+        text=True,
+        pass_fds=(r,),
+    )
+    os.close(r)
+    try:
+        assert proc.stdout is not None
+        pid = int(proc.stdout.readline())
+        child = _child_of(pid)
+        row = by_tid(share_json(str(child)))[child]
+    finally:
+        os.write(w, b"x")
+        os.close(w)
+        assert proc.wait(timeout=30) == 0
+    assert set(row["inferred"]) == {"VM", "VFORK"}, row["evidence"]
+    assert row["summary"].startswith("a vfork child")
+    assert any("is blocked in clone(0x4100)" in e for e in row["evidence"]), row["evidence"]
+
+
+def _child_of(pid: int) -> int:
+    """The child ``pid`` has cloned, once the clone is under way."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} cloned no child")
+
+
+# -- without privilege ---------------------------------------------------------------
+
+
+def test_others_tasks_are_not_comparable_with_the_reason() -> None:
+    """As a uid of its own: its own tasks are compared, root's are listed as
+    not comparable, with the rule and what /proc shows."""
+    uid = unused_uid()
+    cases = {"vm": ("VM", ""), "thread": ("thread", ""), "fork": ("0", "")}
+    with holding(cases, prefix=tuple(as_uid(uid))) as info:
+        share = [sys.executable, "-m", "tidscope", "share", "--format", "json"]
+        proc = run(share, prefix=as_uid(uid))
+        assert proc.returncode == 0, proc.stderr
+        rows = by_tid(json.loads(proc.stdout))
+        owners = {tid: _owner(tid) for tid in rows}
+    mine = {tid for tid, owner in owners.items() if owner == uid}
+    assert {info["pid"], *info["tids"].values()} <= mine
+    for tid, row in rows.items():
+        if owners[tid] == uid:
+            assert row["not_comparable"] is None, row
+            assert row["vm"] is not None
+        elif owners[tid] == 0:
+            assert row["vm"] is None and row["files"] is None, row
+            why = row["not_comparable"]
+            assert why.startswith("kcmp: EPERM: no PTRACE_MODE_READ_REALCREDS access"), why
+            assert f"our real uid {uid}" in why and "we lack CAP_SYS_PTRACE" in why
+            assert row["inferred"] == [] and row["summary"].startswith("not comparable")
+    for label, (spec, first) in cases.items():
+        row = rows[info["tids"][label]]
+        assert set(row["inferred"]) == expected(spec, first), row["evidence"]
+
+
+def _owner(tid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{tid}").st_uid
+    except FileNotFoundError:
+        return None
+
+
+# -- races -----------------------------------------------------------------------------
+
+RACE = r"""
+import json, os
+from tidscope import _rawclone, share
+from tidscope.clone import Children
+
+me = os.getpid()
+with Children(4, names=["stay"] * 4) as stay, Children(8, names=["go"] * 8) as go:
+    gone = set(go.tids)
+    calls = 0
+
+    def syscall(nr, *args):
+        # the threads of `go` exit during the second resource's sort
+        global calls
+        calls += 1
+        if calls == AT:
+            go.join()
+            while any(os.path.exists(f"/proc/self/task/{t}") for t in gone):
+                pass  # CLONE_CHILD_CLEARTID wakes us before the kernel releases them
+        return _rawclone.syscall(nr, *args)
+
+    tasks = share.groups_of([me])
+    AT = len(tasks) + 2 + len(tasks) + 3
+    again = lambda: share.groups_of([me])
+    seen = share.observe(tasks, syscall=syscall, rewalk=again)
+    rows = [t.tid for t in seen.tasks]
+    print(json.dumps({
+        "gone_left": sorted(gone & set(rows)), "stay": stay.tids, "rows": rows,
+        "sorts": seen.sorts, "gone": seen.gone, "me": me,
+        "groups": {r: {str(t): g for t, g in seen.groups[r].items()} for r in seen.groups},
+    }))
+"""
+
+
+def test_tasks_exiting_during_a_sort_are_dropped_and_the_sort_redone() -> None:
+    """Eight threads exit after the first sort, while the second is running:
+    kcmp answers ESRCH for them, the sort is redone without them, and the
+    threads that stayed are still grouped with their process."""
+    out = python(RACE)
+    assert out["gone_left"] == []
+    assert out["gone"] == 8
+    assert out["sorts"]["VM"] == 1 and out["sorts"]["FILES"] >= 2
+    for resource in ("VM", "FILES", "FS", "SIGHAND", "SYSVSEM"):
+        groups = out["groups"][resource]
+        assert {groups[str(t)] for t in [out["me"], *out["stay"]]} == {groups[str(out["me"])]}
+
+
+CHURN = r"""
+import os, select, sys
+from tidscope.clone import Children
+print(os.getpid(), flush=True)
+with Children(6, names=["steady"] * 6):
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        with Children(24, names=["churn"] * 24):
+            pass
+"""
+
+
+def test_share_under_thread_churn_stays_consistent() -> None:
+    """A process makes and joins threads as fast as it can while share
+    compares it: each run exits 0, every thread it shows is grouped with its
+    leader for what threads share, and the steady threads are always there."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CHURN)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        pid = int(proc.stdout.readline())
+        for _ in range(5):
+            doc = share_json(str(pid))
+            rows = [r for r in doc["tasks"] if r["pid"] == pid]
+            leader = next(r for r in rows if r["tid"] == pid)
+            names = [r["name"] for r in rows]
+            assert names.count("steady") == 6
+            for row in rows:
+                # a thread seen while it exits has released its mm, files, fs
+                # and undo list (group 0), each resource at its own moment
+                for key in ("vm", "files", "fs", "sysvsem"):
+                    assert row[key] in (leader[key], 0), (row, leader)
+                assert row["sighand"] == leader["sighand"], (row, leader)
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+
+
+# -- a kernel without kcmp, and bad input ---------------------------------------------------
+
+
+def test_a_kernel_without_kcmp_is_one_line() -> None:
+    proc = run([sys.executable, SECCOMP, "--deny", "kcmp", "--errno", "ENOSYS", "--", "share"])
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert line.startswith("tidscope share: this kernel has no kcmp(2) (ENOSYS"), line
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["abc"], "'abc' is not a valid integer"),
+        (["0"], "0 is not in the range 1<=x<=2147483647"),
+        (["--", "-5"], "-5 is not in the range"),
+        (["99999999999999999999"], "is not in the range"),
+        (["1x"], "'1x' is not a valid integer"),
+        (["\u0661"], "is not a valid integer"),
+        (["--format", "xml"], "'xml' is not one of"),
+        (["--explain", "--format", "csv"], "--explain lists kcmp calls"),
+        (["--bogus"], "no such option"),
+    ],
+)
+def test_bad_input_is_a_usage_error(args: list[str], problem: str) -> None:
+    proc = tidscope("share", *args)
+    assert proc.returncode == 2, proc.stderr
+    line = one_error_line(proc)
+    assert line.startswith("tidscope share: ") and problem in line, line
+    assert proc.stdout == ""
+
+
+def test_a_pid_that_is_no_task_is_a_runtime_error() -> None:
+    proc = tidscope("share", "1", "999999999")
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert line == (
+        "tidscope share: no task 999999999: it has exited, or was never there (see tidscope ps -AT)"
+    )
+    assert proc.stdout == ""
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def test_csv_has_one_typed_row_per_task_and_explain_lists_every_call() -> None:
+    with holding({"vm": ("VM", ""), "thread": ("thread", "")}) as info:
+        ids = [str(info["pid"]), str(info["tids"]["vm"])]
+        csv = tidscope("share", "--format", "csv", *ids)
+        explained = tidscope("share", "--explain", *ids)
+        doc = share_json("--explain", *ids)
+    assert csv.returncode == 0 and explained.returncode == 0, csv.stderr + explained.stderr
+    head, *lines = csv.stdout.splitlines()
+    assert head.startswith("tid,pid,ppid,name,vm,files,fs,sighand,io,sysvsem,")
+    assert head.endswith("_ns,inferred,summary,usual,not_comparable")
+    assert len(lines) == len(doc["tasks"])
+    assert sum(doc["kcmp_calls"].values()) == len(doc["calls"])
+    calls = [ln for ln in explained.stdout.splitlines() if ln.startswith("kcmp(")]
+    assert len(calls) == len(doc["calls"])
+    assert any(ln.endswith(" = 0 (same)") for ln in calls)
+    assert all(isinstance(r["vm"], int) for r in doc["tasks"])
+    vm = by_tid(doc)[info["tids"]["vm"]]["vm"]
+    assert vm == by_tid(doc)[info["pid"]]["vm"]
