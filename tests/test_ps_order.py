@@ -130,6 +130,7 @@ def test_headers_repeat_once_per_screen(lines: str) -> None:
     same_rows("-e", "--headers", "-o", "pid,comm", env=env)
     same("--headers", "-p", "1,2", env=env)
     same("--headers", "-p", "999999999", env=env)
+    same("--headers", "-o", "pid=,comm=", "-p", "1,2,3", env=env)  # empty headers print too
 
 
 @pytest.mark.parametrize("cols", ["40", "80", "131", "132", "200"])

@@ -167,19 +167,23 @@ def _table(
         width = OUTBUF_SIZE
     if req.headers != EVERY_PAGE:
         return write_table(rows, cols, ctx, out, req.headers != NONE, width)
-    # --headers: a header, then one more before every screenful of rows
+    # --headers: a header, then one more before every screenful of rows,
+    # printed even when every header is empty (procps's HEAD_MULTI)
+    from tidscope.pslist import Layout
+
+    header = Layout(cols, width, ctx.signames).header() + "\n"
     gap = screen_rows(out) - 1
-    if gap < 1:
-        return write_table(rows, cols, ctx, out, True, width)
     count = 0
     page: list[Task] = []
     for task in rows:
         page.append(task)
         if len(page) == gap:
-            count += write_table(page, cols, ctx, out, True, width)
+            out.write(header)
+            count += write_table(page, cols, ctx, out, False, width)
             page = []
     if page or not count:
-        count += write_table(page, cols, ctx, out, True, width)
+        out.write(header)
+        count += write_table(page, cols, ctx, out, False, width)
     return count
 
 
