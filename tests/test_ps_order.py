@@ -193,3 +193,21 @@ def test_order_conflicts_are_one_line_and_exit_2(args: list[str], problem: str) 
     proc = tidscope("ps", *args)
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
     assert problem in one_error_line(proc)
+
+
+def _locales() -> list[str]:
+    import subprocess as sp
+
+    found = sp.run(["locale", "-a"], capture_output=True, text=True, check=False).stdout.split()
+    return [name for name in ("C", "C.utf8", "en_US.iso88591", "en_US.utf8") if name in found]
+
+
+@pytest.mark.parametrize("locale", [*_locales(), "no_SUCH.locale"])
+def test_names_sort_as_the_locale_collates(locale: str) -> None:
+    """procps compares text with strcoll: byte order in C, the locale's
+    collation elsewhere (case and punctuation weigh less in en_US)."""
+    env = {"LC_ALL": locale}
+    with held([], kids=["Zed", "alpha", "_mid", "Beta", "beta", "a-b", "ab"]) as info:
+        same("-o", "pid,comm", "--sort=comm", "--ppid", str(info["pid"]), env=env)
+        same("-o", "pid,args", "--sort=-args,pid", "--ppid", str(info["pid"]), env=env)
+    same_rows("-e", "-o", "pid,comm,user,tty", "--sort=comm,pid", env=env)

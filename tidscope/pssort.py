@@ -8,8 +8,8 @@ stable merge sort).  A key compares what procps's library compares for it,
 which is not always what the column prints: TTY and the user and group
 names as text, TIME in clock ticks, START and STIME by the tick the task
 started, ELAPSED by the same tick backwards, %CPU by CPU time over elapsed
-time.  Text compares byte by byte, as procps's ``strcoll`` does in the C
-and C.UTF-8 locales.
+time, RSS and %MEM by VmRSS.  Text compares as procps's ``strcoll`` does
+in the locale procps would run in (:func:`_collation`).
 """
 
 from __future__ import annotations
@@ -56,6 +56,59 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def _text(c: Context, text: str) -> Any:
+    """How procps's strcoll orders ``text`` in the locale procps would run in."""
+    collate = c.cache.get("pssort.collate")
+    if collate is None:
+        collate = c.cache["pssort.collate"] = _collation()
+    return collate(text)
+
+
+def _collation() -> Callable[[str], Any]:
+    """procps sets every locale category from the environment (all of them,
+    or none if one names a locale that is not installed) and compares text
+    with strcoll: byte order in C, POSIX and C.UTF-8, else the order of the
+    locale's LC_COLLATE, the bytes taken in its character set."""
+    import locale
+
+    from tidscope import text
+
+    env = text._startup_environment()
+
+    def chosen(category: str) -> str:
+        return env.get("LC_ALL") or env.get(category) or env.get("LANG") or ""
+
+    plain = ("", "C", "POSIX", "C.UTF-8", "C.utf8")
+    names = {number: chosen(name) for number, name in text.CATEGORIES.items()}
+    if chosen("LC_COLLATE") in plain:
+        return _bytes
+    saved = {number: locale.setlocale(number) for number in names}
+    try:
+        for number, name in names.items():
+            locale.setlocale(number, name)
+        codeset = locale.nl_langinfo(locale.CODESET)
+    except (locale.Error, ValueError):
+        return _bytes  # procps runs in the C locale then
+    finally:
+        for number, name in saved.items():
+            if number != locale.LC_COLLATE:
+                locale.setlocale(number, name)
+    import codecs
+
+    try:
+        codec = codecs.lookup(codeset).name
+    except LookupError:
+        return _bytes
+
+    def key(value: str) -> tuple[int, Any]:
+        try:
+            return (0, locale.strxfrm(_bytes(value).decode(codec, "surrogateescape")))
+        except ValueError:  # a NUL, which strcoll never sees
+            return (1, _bytes(value))
+
+    return key
+
+
 def _status_id(line: bytes, index: int) -> Key:
     def key(t: Task, c: Context) -> int:
         status = t.status
@@ -68,9 +121,9 @@ def _status_id(line: bytes, index: int) -> Key:
 def _user(index: int) -> Key:
     uid = _status_id(b"Uid", index)
 
-    def key(t: Task, c: Context) -> bytes:
+    def key(t: Task, c: Context) -> Any:
         number = uid(t, c)
-        return _bytes(c.user(number)) if number >= 0 else b""
+        return _text(c, c.user(number) if number >= 0 else "")
 
     return key
 
@@ -78,7 +131,7 @@ def _user(index: int) -> Key:
 def _group(index: int) -> Key:
     gid = _status_id(b"Gid", index)
 
-    def key(t: Task, c: Context) -> bytes:
+    def key(t: Task, c: Context) -> Any:
         number = gid(t, c)
         names: dict[int, str] = c.cache.setdefault("pssort.groups", {})
         name = names.get(number)
@@ -90,15 +143,15 @@ def _group(index: int) -> Key:
             except (KeyError, OverflowError):
                 name = str(number)
             names[number] = name
-        return _bytes(name)
+        return _text(c, name)
 
     return key
 
 
-def _args(t: Task, c: Context) -> bytes:
+def _args(t: Task, c: Context) -> Any:
     if t.cmdline:
-        return _bytes(" ".join(t.cmdline))
-    return _bytes(f"[{t.name}]")
+        return _text(c, " ".join(t.cmdline))
+    return _text(c, f"[{t.name}]")
 
 
 def _utilization(t: Task, c: Context) -> float:
@@ -119,12 +172,12 @@ def _utilization(t: Task, c: Context) -> float:
 _CLASSES = {b"0": "TS", b"1": "FF", b"2": "RR", b"3": "B", b"4": "ISO", b"5": "IDL", b"6": "DLN"}
 
 
-def _sched_class(t: Task, c: Context) -> bytes:
-    return _bytes(_CLASSES.get(t.field(41), "?"))
+def _sched_class(t: Task, c: Context) -> Any:
+    return _text(c, _CLASSES.get(t.field(41), "?"))
 
 
-def _tty(t: Task, c: Context) -> bytes:
-    return _bytes(c.tty(t) or "?")
+def _tty(t: Task, c: Context) -> Any:
+    return _text(c, c.tty(t) or "?")
 
 
 Keys = dict[str, tuple[Key, frozenset[str]]]
@@ -158,7 +211,7 @@ KEYS: Keys = {
     **_names("etime etimes", lambda t, c: -t.start_ticks),
     **_names("pcpu %cpu c cp util cuu", _utilization),
     **_names("s state stat", lambda t, c: t.state),
-    **_names("comm ucmd ucomm fname", lambda t, c: _bytes(t.name)),
+    **_names("comm ucmd ucomm fname", lambda t, c: _text(c, t.name)),
     **_names("args cmd command", _args, _C),
     **_names("tty tt tname tty8 tty4 longtname", _tty),
     **_names("ruid", _status_id(b"Uid", 0), _S),
