@@ -31,7 +31,9 @@ def family() -> Iterator[dict[str, Any]]:
 @pytest.mark.parametrize(
     "sort",
     ["pid", "-pid", "+ppid,-pid", "comm", "-comm,pid", "tty,stat,-pid", "uid,-start_time",
-     "-time", "args", "user,comm", "nlwp,-pid", "-rss,pid", "pgid,sid,pid", "-vsz", "ni,pri"],
+     "-time", "args", "user,comm", "nlwp,-pid", "-rss,pid", "pgid,sid,pid", "-vsz", "ni,pri",
+     "cls,pid", "-policy", "psr,pid", "f,-pid", "-etime,pid", "lstart", "pending,pid",
+     "wchan,pid", "group,tname", "s,-pmem", "-c,pid"],
 )  # fmt: skip
 def test_sort_orders_the_whole_machine_as_procps(sort: str) -> None:
     """The keys are shown too: a row procps printed the same twice then had

@@ -169,13 +169,6 @@ def _utilization(t: Task, c: Context) -> float:
     return hundred / life
 
 
-_CLASSES = {b"0": "TS", b"1": "FF", b"2": "RR", b"3": "B", b"4": "ISO", b"5": "IDL", b"6": "DLN"}
-
-
-def _sched_class(t: Task, c: Context) -> Any:
-    return _text(c, _CLASSES.get(t.field(41), "?"))
-
-
 def _tty(t: Task, c: Context) -> Any:
     return _text(c, c.tty(t) or "?")
 
@@ -205,7 +198,7 @@ KEYS: Keys = {
     **_names("rss rssize rsz sgi_rss pmem %mem", _status_kb(b"VmRSS"), _S),
     **_names("psr cpu cpuid lastcpu", _field(39)),
     **_names("rtprio", _field(40)),
-    **_names("class cls policy", _sched_class),
+    **_names("class cls policy sched", _field(41)),  # procps 4.0.2: the number, not CLS's text
     **_names("time cputime atime times cputimes bsdtime", lambda t, c: t.cpu_ticks),
     **_names("start stime start_time lstart bsdstart", lambda t, c: t.start_ticks),
     **_names("etime etimes", lambda t, c: -t.start_ticks),
