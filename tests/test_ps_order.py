@@ -213,3 +213,19 @@ def test_names_sort_as_the_locale_collates(locale: str) -> None:
         same("-o", "pid,comm", "--sort=comm", "--ppid", str(info["pid"]), env=env)
         same("-o", "pid,args", "--sort=-args,pid", "--ppid", str(info["pid"]), env=env)
     same_rows("-e", "-o", "pid,comm,user,tty", "--sort=comm,pid", env=env)
+
+
+@pytest.mark.parametrize("wide", ["", "-w", "-ww", "w"])
+def test_width_and_height_on_a_terminal(wide: str) -> None:
+    """On a terminal the screen is the terminal's: -w widens it to 132,
+    -ww unlimits it; --headers repeats the header every height - 1 rows."""
+    import sys
+
+    from helpers import run
+
+    for args in (f"{wide} -o pid,user,args -p 1,2", f"{wide} --headers -o pid,comm -p 1,2,3,4,5"):
+        cmd = f"stty rows 3 cols 80; ps {args}; {sys.executable} -m tidscope ps {args}"
+        proc = run(["script", "-qc", cmd, "/dev/null"], env={"COLUMNS": "", "LINES": ""})
+        lines = proc.stdout.splitlines()
+        half = len(lines) // 2
+        assert len(lines) % 2 == 0 and lines[:half] == lines[half:], proc.stdout
