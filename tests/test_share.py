@@ -201,7 +201,7 @@ def test_no_object_on_either_side_is_cannot_tell_not_shared() -> None:
     child = rows[info["tids"]["fork"]]
     assert child["io"] == 0 and rows[info["pid"]]["io"] == 0
     assert "IO" not in child["inferred"]
-    assert any(e.startswith("IO: neither it nor") for e in child["evidence"])
+    assert any(e.startswith("IO: I/O context: neither it nor") for e in child["evidence"])
     assert not [g for g in doc["groups"] if g["resource"] == "IO"]
     # a CLONE_SYSVSEM clone gave the holder an undo list: the fork child has none
     assert child["sysvsem"] == 0 and rows[info["pid"]]["sysvsem"] != 0

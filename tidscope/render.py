@@ -28,18 +28,17 @@ def _cell(value: Any) -> str:
 
 def table(rows: Sequence[Row], columns: Sequence[str], headers: bool = True) -> str:
     """Upper-case headers, numbers right-aligned, two spaces between columns."""
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    align = [
-        "right" if rows and all(_is_number(r.get(c)) for r in rows) else "left" for c in columns
-    ]
+    values = [[r.get(c) for r in rows] for c in columns]
+    cells = [_column(v) for v in values]
+    align = ["right" if rows and all(map(_is_number, v)) else "left" for v in values]
     titles = [c.upper() for c in columns] if headers else []
-    fast = _plain(cells, titles, align)
+    fast = _plain_columns(cells, titles, align)
     if fast is not None:
         return fast
     from tabulate import tabulate  # only the tables it lays out pay for its import
 
     text: str = tabulate(
-        cells,
+        [list(row) for row in zip(*cells, strict=True)],
         headers=titles or (),
         tablefmt="plain",
         disable_numparse=True,
@@ -48,25 +47,34 @@ def table(rows: Sequence[Row], columns: Sequence[str], headers: bool = True) -> 
     return text + "\n" if text else ""
 
 
+def _column(values: list[Any]) -> list[str]:
+    """A column's cells: ints and strings without a call a cell."""
+    if all(type(v) is int for v in values):
+        return list(map(str, values))
+    return [v if type(v) is str else str(v) if type(v) is int else _cell(v) for v in values]
+
+
 def _plain(cells: list[list[str]], titles: list[str], align: list[str]) -> str | None:
+    """:func:`_plain_columns` of rows of cells."""
+    columns = [list(c) for c in zip(*cells, strict=True)] if cells else [[] for _ in align]
+    return _plain_columns(columns, titles, align)
+
+
+def _plain_columns(columns: list[list[str]], titles: list[str], align: list[str]) -> str | None:
     """tabulate's "plain" table, the same text, for cells that need none of
     its care (ASCII printable, no blanks around them): tens of times faster
     on a table of every task.  None: let tabulate lay it out."""
-    for row in (titles, *cells):
-        for c in row:
+    for column in (titles, *columns):
+        for c in column:
             if not (c.isascii() and c.isprintable() and c == c.strip()):
                 return None
-    widths = [len(t) + 2 for t in titles] if titles else [0] * len(align)
-    for row in cells:
-        for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c))
-    right = [a == "right" for a in align]
-    lines = [
-        "  ".join(
-            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
-        ).rstrip()
-        for row in ([titles] if titles else []) + cells
-    ]
+    specs = []
+    for i, column in enumerate(columns):
+        width = max(len(titles[i]) + 2 if titles else 0, max(map(len, column), default=0))
+        specs.append(f"{{:{'>' if align[i] == 'right' else '<'}{width}}}" if width else "{}")
+    line = "  ".join(specs).format
+    rows = zip(*columns, strict=True) if columns and columns[0] else []
+    lines = [line(*row).rstrip() for row in ([titles] if titles else []) + list(rows)]
     text = "\n".join(lines)
     return text + "\n" if text else ""
 

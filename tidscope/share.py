@@ -20,18 +20,22 @@ Rules this module keeps:
 - Races are control flow.  A call that fails during a sort (ESRCH: a task
   exited; EPERM: it changed credentials) ends that sort; each of the two
   tasks is checked alone, the one that fails is dropped from every
-  resource, and the resource is sorted again without it.  A neighbour found
-  out of order (a pid reused during the sort) sorts it again.  At the end a
-  task that is gone, or whose start time changed (its pid was reused), is
-  dropped: the groups of the others never depended on it.
-- A namespace is the (st_dev, st_ino) of the task's ``ns/<type>`` link.
+  resource, every other task is checked once more, and the resource is
+  sorted again without those that failed.  A neighbour found out of order
+  (a pid reused during the sort) sorts it again.  At the end a task that is
+  gone, or whose start time changed (its pid was reused), is dropped: the
+  groups of the others never depended on it.
+- A namespace is the (st_dev, st_ino) of the task's ``ns/<type>`` link:
+  readlink(2) names the inode, and one stat(2) per namespace found gives
+  both.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cmp_to_key
@@ -44,7 +48,7 @@ from tidscope.procfs import DIRECTORY, PROC, Task
 RESOURCES = tuple(KCMP)  # VM FILES FS SIGHAND IO SYSVSEM
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 NONE = 0  # the group of the tasks that have no such object
-MAX_SORTS = 20  # sorts of one resource before the churn is reported instead
+MAX_SORTS = 50  # sorts of one resource before the churn is reported instead
 WALL = 0x40000000  # __WALL: our zombie has no exit signal
 
 Syscall = Callable[..., int]
@@ -89,6 +93,8 @@ class Sharing:
     calls: dict[str, int]  # kcmp calls by resource; "access": kcmp(t, t) of each task first
     sorts: dict[str, int]  # sorts per resource: 1 unless a race forced another
     log: list[Call] | None = field(default=None)
+    tgids: dict[int, int] = field(default_factory=dict)  # tid -> tgid, for spread()
+    spreads: dict[str, dict[int, dict[int, int]]] = field(default_factory=dict)
 
 
 class _Failed(Exception):
@@ -342,7 +348,10 @@ class _Run:
         return [g for g in groups if g is not none], none
 
     def _blame(self, failed: _Failed, resource: str) -> None:
-        """Check both tasks of a failed call alone and drop the one that fails."""
+        """Check both tasks of a failed call alone and drop the one that
+        fails; then every other task, once: where one task exited during a
+        sort, others usually did too (a pool of threads ending), and each
+        found now is one sort fewer."""
         if failed.err == errno.ENOSYS:
             raise NoKcmp
         for tid in (failed.a, failed.b):
@@ -351,6 +360,11 @@ class _Run:
                 if tid == self.zombie:
                     raise TidscopeError("our reference zombie can no longer be compared")
                 self.drop(tid, -result)
+        for tid in self.tids:
+            if not self.out(tid):
+                result = self.k.one(tid, tid, resource, resource)
+                if result < 0:
+                    self.drop(tid, -result)
 
 
 def _numbered(
@@ -392,26 +406,42 @@ def _task_namespaces(tid: int, types: Sequence[str]) -> NsSeen | None:
         if not procfs.passable(err):
             raise
         return None if err.errno == errno.ENOENT else [-(err.errno or errno.EIO)] * len(types)
-    seen: NsSeen = []
     try:
-        for name in types:
-            try:
-                link = os.readlink(name, dir_fd=fd)
-            except OSError as err:
-                if not procfs.passable(err):
-                    raise
-                if err.errno == errno.ENOENT:
-                    return None  # the task exited: its links are gone
-                seen.append(-(err.errno or errno.EIO))
-                continue
-            inode = link.rpartition(":[")[2].rstrip("]")
-            seen.append(int(inode) if inode.isdigit() and inode.isascii() else -errno.EINVAL)
+        try:
+            links = [os.readlink(name, dir_fd=fd) for name in types]
+        except OSError:
+            return _one_by_one(fd, types)
     finally:
         os.close(fd)
+    try:  # the kernel writes "type:[inode]"
+        return [int(link[len(name) + 2 : -1]) for name, link in zip(types, links, strict=True)]
+    except ValueError:
+        return [_inode(name, link) for name, link in zip(types, links, strict=True)]
+
+
+def _one_by_one(fd: int, types: Sequence[str]) -> NsSeen | None:
+    """Each link on its own, to keep the errno of each that fails."""
+    seen: NsSeen = []
+    for name in types:
+        try:
+            link = os.readlink(name, dir_fd=fd)
+        except OSError as err:
+            if not procfs.passable(err):
+                raise
+            if err.errno == errno.ENOENT:
+                return None  # the task exited: its links are gone
+            seen.append(-(err.errno or errno.EIO))
+            continue
+        seen.append(_inode(name, link))
     return seen
 
 
-def _device(t: str, inode: int, tids: list[int]) -> tuple[int, int] | None:
+def _inode(name: str, link: str) -> int:
+    number = link.removeprefix(f"{name}:[").removesuffix("]")
+    return int(number) if number.isdigit() and number.isascii() else -errno.EINVAL
+
+
+def _device(t: str, inode: int, tids: Iterable[int]) -> tuple[int, int] | None:
     """(st_dev, st_ino) of namespace ``inode`` of type ``t``, from stat(2)
     of the link of the first of ``tids`` still in it."""
     for tid in tids:
@@ -433,31 +463,53 @@ def _namespace_groups(
         if t not in types:
             sharing.unavailable[t] = f"this kernel has no {t} namespaces (no /proc/self/ns/{t})"
     mine = _task_namespaces(os.getpid(), types) or []
+    tids = [task.tid for task in rows]
+    lost = [-errno.ENOENT] * len(types)
+    table = [seen.get(tid) or lost for tid in tids]
     for i, t in enumerate(types):
-        members: dict[int, list[int]] = {}
-        for task in rows:
-            observed = seen.get(task.tid)
-            value = observed[i] if observed is not None else -errno.ENOENT
-            if value < 0:
-                name = errno.errorcode.get(-value, str(-value))
+        column = [observed[i] for observed in table]
+        numbers = {v: n for n, v in enumerate(dict.fromkeys(v for v in column if v >= 0), 1)}
+        sharing.namespaces[t] = {
+            tid: numbers[v] for tid, v in zip(tids, column, strict=True) if v >= 0
+        }
+        for tid, v in zip(tids, column, strict=True):
+            if v < 0:
+                name = errno.errorcode.get(-v, str(-v))
                 sharing.ns_refused.setdefault(
-                    task.tid,
-                    f"readlink /proc/{task.tid}/ns/{t}: {name} (reading a namespace link"
+                    tid,
+                    f"readlink /proc/{tid}/ns/{t}: {name} (reading a namespace link"
                     " needs PTRACE_MODE_READ_FSCREDS over the task)",
                 )
-                continue
-            members.setdefault(value, []).append(task.tid)
-        groups: dict[int, int] = {}
         inodes: dict[int, tuple[int, int]] = {}
-        for number, (inode, tids) in enumerate(members.items(), 1):
-            groups.update(dict.fromkeys(tids, number))
-            where = _device(t, inode, tids)
+        for inode, number in numbers.items():
+            members = (tid for tid, v in zip(tids, column, strict=True) if v == inode)
+            where = _device(t, inode, members)
             if where is not None:
                 inodes[number] = where
             if i < len(mine) and mine[i] == inode:
                 sharing.ours[t] = number
-        sharing.namespaces[t] = groups
         sharing.inodes[t] = inodes
+
+
+def spread(sharing: Sharing, kind: str) -> dict[int, dict[int, int]]:
+    """tgid -> group -> how many of that process's tasks are in it, for a
+    resource or namespace type: what the inferences and the choice of
+    groups to show need, without a pass over the tasks each (computed once)."""
+    found = sharing.spreads.get(kind)
+    if found is not None:
+        return found
+    groups = sharing.groups.get(kind)
+    if groups is None:
+        groups = sharing.namespaces.get(kind, {})
+    if not sharing.tgids:
+        sharing.tgids.update((t.tid, t.tgid) for t in sharing.tasks)
+    tgid = sharing.tgids
+    counted = Counter(zip([tgid[tid] for tid in groups], groups.values(), strict=True))
+    found = {}
+    for (pid, number), count in counted.items():
+        found.setdefault(pid, {})[number] = count
+    sharing.spreads[kind] = found
+    return found
 
 
 # -- why a task cannot be compared ---------------------------------------------------

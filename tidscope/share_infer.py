@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from tidscope import procfs
 from tidscope.flags import FLAGS
 from tidscope.kcmp import WHAT
 from tidscope.procfs import PROC, Task
-from tidscope.share import NONE, RESOURCES, Sharing
+from tidscope.share import NONE, RESOURCES, Sharing, spread
 
 NEW = {
     "cgroup": "NEWCGROUP",
@@ -68,7 +69,7 @@ class Inference:
     findings: tuple[Finding, ...]
     usual: bool  # a thread as pthread_create makes one, or a fork-like process
 
-    @property
+    @cached_property
     def evidence(self) -> list[str]:
         return [f"{f.flag}: {f.evidence}" for f in self.findings]
 
@@ -89,15 +90,9 @@ class _Infer:
         self.by_group: dict[int, list[Task]] = {}
         for task in sharing.tasks:
             self.by_group.setdefault(task.tgid, []).append(task)
-        self.spread: dict[str, Spread] = {}
-        for kind, groups in [*sharing.groups.items(), *sharing.namespaces.items()]:
-            spread: Spread = {}
-            for task in sharing.tasks:
-                number = groups.get(task.tid)
-                if number is not None:
-                    counts = spread.setdefault(task.tgid, {})
-                    counts[number] = counts.get(number, 0) + 1
-            self.spread[kind] = spread
+        self.spread: dict[str, Spread] = {
+            kind: spread(sharing, kind) for kind in [*sharing.groups, *sharing.namespaces]
+        }
         # per process: how many of its tasks are comparable at all
         self.comparable = {
             tgid: sum(1 for t in tasks if t.tid not in sharing.refused)
@@ -106,14 +101,18 @@ class _Infer:
 
     def all(self) -> dict[int, Inference]:
         """Threads of one process in the same groups share one inference."""
+        tasks = self.sharing.tasks
+        refused = self.sharing.refused
         kinds = [*self.sharing.groups.values(), *self.sharing.namespaces.values()]
+        tids = [t.tid for t in tasks]
+        columns = [[g.get(tid, -1) for tid in tids] for g in kinds]
+        keys = zip([t.tgid for t in tasks], *columns, strict=True)
         seen: dict[tuple[int, ...], Inference] = {}
         out = {}
-        for task in self.sharing.tasks:
-            if task.tid == task.tgid or task.tid in self.sharing.refused:
+        for task, key in zip(tasks, keys, strict=True):
+            if task.tid == task.tgid or task.tid in refused:
                 out[task.tid] = self.one(task)
                 continue
-            key = (task.tgid, *(g.get(task.tid, -1) for g in kinds))
             found = seen.get(key)
             if found is None:
                 found = seen[key] = self.one(task)
@@ -197,7 +196,7 @@ class _Infer:
             return Finding(resource, None, f"{where} could not be compared")
         if mine == NONE:
             if set(theirs) == {NONE}:
-                return Finding(resource, None, f"neither it nor {where} has an {what} to compare")
+                return Finding(resource, None, f"{what}: neither it nor {where} has one")
             return Finding(resource, False, f"it has no {what}; {where} has")
         if mine in theirs:
             return Finding(

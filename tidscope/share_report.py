@@ -25,7 +25,7 @@ from typing import IO, Any
 from tidscope.kcmp import WHAT
 from tidscope.procfs import Task
 from tidscope.render import render
-from tidscope.share import NONE, RESOURCES, Call, Sharing
+from tidscope.share import NONE, RESOURCES, Call, Sharing, spread
 from tidscope.share_infer import Inference
 from tidscope.text import clean, escape
 
@@ -93,46 +93,59 @@ def _cell(number: int | None) -> str | int:
 
 
 def groups(sharing: Sharing, every: bool) -> list[dict[str, Any]]:
-    """The groups to show (all with ``every``), resources first, then namespaces."""
-    tasks = {t.tid: t for t in sharing.tasks}
+    """The groups to show (all with ``every``), resources first, then
+    namespaces; chosen from each process's spread over the groups, and only
+    the groups shown are gathered task by task."""
+    names = {t.tid: t for t in sharing.tasks}
     sizes: dict[int, int] = {}
     for t in sharing.tasks:
         sizes[t.tgid] = sizes.get(t.tgid, 0) + 1
     out = []
     for kind, by_tid in [*sharing.groups.items(), *sharing.namespaces.items()]:
-        members: dict[int, list[int]] = {}
-        for tid, number in by_tid.items():
-            members.setdefault(number, []).append(tid)
-        of_process: dict[int, set[int]] = {}  # tgid -> the groups its tasks are in
-        for tid, number in by_tid.items():
-            of_process.setdefault(tasks[tid].tgid, set()).add(number)
-        for number in sorted(members):
-            tids = members[number]
-            tgids = sorted({tasks[tid].tgid for tid in tids})
-            split = [g for g in tgids if len(of_process[g]) > 1]
-            namespace = kind not in sharing.groups
+        namespace = kind not in sharing.groups
+        processes: dict[int, list[int]] = {}  # group -> its tgids
+        counts: dict[int, int] = {}  # group -> its tasks
+        split: set[int] = set()
+        for tgid, numbers in spread(sharing, kind).items():
+            if len(numbers) > 1:
+                split.add(tgid)
+            for number, count in numbers.items():
+                processes.setdefault(number, []).append(tgid)
+                counts[number] = counts.get(number, 0) + count
+        shown: dict[int, list[str]] = {}
+        for number in sorted(processes):
+            tgids = processes[number]
             why = []
             if len(tgids) > 1 and number != NONE and not namespace:
                 why.append(f"across {len(tgids)} processes")
-            if split and number != NONE:
-                why.append("splits " + ", ".join(str(g) for g in split))
+            splits = [g for g in tgids if g in split]
+            if splits and number != NONE:
+                why.append("splits " + ", ".join(str(g) for g in sorted(splits)))
             if namespace and sharing.ours.get(kind) != number:
                 why.append("not tidscope's namespace")
-            if not (why or every):
-                continue
+            if why or every:
+                shown[number] = why
+        if not shown:
+            continue
+        tids: dict[int, list[int]] = {number: [] for number in shown}
+        for tid, number in by_tid.items():
+            if number in tids:
+                tids[number].append(tid)
+        for number, why in shown.items():
+            tgids = sorted(processes[number])
             if number == NONE:
                 why.append(f"no {WHAT[kind]} (none)")
             out.append(
                 {
                     "resource": kind if not namespace else f"{kind}_ns",
                     "group": number,
-                    "tasks": len(tids),
+                    "tasks": counts[number],
                     "processes": len(tgids),
                     "why": "; ".join(why) or "-",
-                    "members": _members(tids, tasks, sizes),
-                    "tids": tids,
+                    "members": _members(tids[number], names, sizes),
+                    "tids": tids[number],
                     "pids": tgids,
-                    "split": split,
+                    "split": [g for g in tgids if g in split],
                     "inode": _inode(sharing, kind, number),
                 }
             )
@@ -210,8 +223,18 @@ def _json(
     }
     if explain:
         doc["calls"] = [_call_json(c) for c in sharing.log or ()]
-    json.dump(doc, out, indent=2)
-    out.write("\n")
+    # One line a task or call (json's C encoder; with indent it is Python's)
+    out.write("{\n")
+    for i, (key, value) in enumerate(doc.items()):
+        text = _lines(value) if isinstance(value, list) else json.dumps(value)
+        out.write(f"{json.dumps(key)}: {text}{',' if i < len(doc) - 1 else ''}\n")
+    out.write("}\n")
+
+
+def _lines(items: list[Any]) -> str:
+    if not items:
+        return "[]"
+    return "[\n" + ",\n".join(map(json.dumps, items)) + "\n]"
 
 
 def _call_json(call: Call) -> dict[str, Any]:
@@ -255,7 +278,7 @@ def _table(
 
 def _one_number(values: set[Any]) -> bool:
     """One namespace for every row, all of them read."""
-    return len(values) == 1 and isinstance(next(iter(values)), int)
+    return len(values) == 1 and "?" not in values
 
 
 def _inference_lines(
