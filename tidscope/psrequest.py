@@ -63,7 +63,7 @@ def resolve(
     proc_root: str,
     fmt: str,
 ) -> Request:
-    """The Request of one command line (see pslist.run for the parameters)."""
+    """The Request of one command line (see psrun.run for the parameters)."""
     from tidscope.pslist import parse_ids
 
     req = Request()
@@ -184,64 +184,48 @@ def _list_options(lists: dict[str, Sequence[str]], bsd: BsdArgs | None) -> dict[
 def _selection(
     flags: dict[str, bool], lists: dict[str, Sequence[str]], bsd: BsdArgs | None, req: Request
 ) -> Selection | None:
-    """The selection, or None when every task is listed."""
-    given = _list_options(lists, bsd)
-    everything = flags["all_"] or bool(bsd and bsd.other_users and bsd.ttyless)
-    if everything:
-        for option in ("-u", "-U", "-g", "--group", "-G", "-C", "-t", "-s"):
-            if given[option]:
-                _check_list(option, lists, bsd)  # bad values are refused even so
-        return None
-    # a BSD selection letter (a, x, g) adds procps's table to the lists; a
-    # BSD form without either is the table alone
-    table = None
-    if bsd is not None and (bsd.table or not any(given.values())):
-        table = (bsd.other_users, bsd.ttyless)
-    if table is None and not any(given.values()):
-        return None
+    """The selection, or None when every task is listed.  Every list is read
+    (and a bad one refused) even when -A makes it moot, as procps reads it."""
     from tidscope import psselect
+    from tidscope.pslist import parse_ids
 
     sessions: frozenset[int] = frozenset()
     groups: frozenset[int] = frozenset()
     if lists["groups"]:
         sessions, groups = psselect.sessions_or_groups(lists["groups"])
-    from tidscope.pslist import parse_ids
-
+    bsd_users, bsd_ttys = (bsd.users, bsd.ttys) if bsd else ([], [])
+    users = psselect.users([*lists["users"], *bsd_users], "-u")
+    real_users = psselect.users(lists["real_users"], "-U")
+    sessions |= frozenset(parse_ids(lists["sids"], "-s"))
+    groups |= psselect.groups(lists["egroups"], "--group")
+    real_groups = psselect.groups(lists["real_groups"], "-G")
+    commands = psselect.commands(lists["commands"])
+    ppids = frozenset(parse_ids(lists["ppids"], "--ppid"))
+    ttys = psselect.ttys([*lists["ttys"], *bsd_ttys])
+    if flags["all_"] or (bsd and bsd.other_users and bsd.ttyless):
+        return None
+    listed = bool(req.pids or req.tids or users or real_users or sessions or groups)
+    listed = listed or bool(real_groups or commands or ppids or ttys)
+    # a BSD selection letter (a, x, g) adds procps's table to the lists; a
+    # BSD form without either is the table alone
+    table = None
+    if bsd is not None and (bsd.table or not listed):
+        table = (bsd.other_users, bsd.ttyless)
+    if table is None and not listed:
+        return None
     return psselect.Selection(
         table=table,
         pids=frozenset(req.pids),
         tids=frozenset(req.tids),
-        users=psselect.users([*lists["users"], *(bsd.users if bsd else [])], "-u"),
-        real_users=psselect.users(lists["real_users"], "-U"),
-        sessions=sessions | frozenset(parse_ids(lists["sids"], "-s")),
-        groups=groups | psselect.groups(lists["egroups"], "--group"),
-        real_groups=psselect.groups(lists["real_groups"], "-G"),
-        commands=psselect.commands(lists["commands"]),
-        ppids=frozenset(parse_ids(lists["ppids"], "--ppid")),
-        ttys=psselect.ttys([*lists["ttys"], *(bsd.ttys if bsd else [])]),
+        users=users,
+        real_users=real_users,
+        sessions=sessions,
+        groups=groups,
+        real_groups=real_groups,
+        commands=commands,
+        ppids=ppids,
+        ttys=ttys,
     )
-
-
-def _check_list(option: str, lists: dict[str, Sequence[str]], bsd: BsdArgs | None) -> None:
-    from tidscope import psselect
-    from tidscope.pslist import parse_ids
-
-    if option == "-u":
-        psselect.users([*lists["users"], *(bsd.users if bsd else [])], "-u")
-    elif option == "-U":
-        psselect.users(lists["real_users"], "-U")
-    elif option == "-g":
-        psselect.sessions_or_groups(lists["groups"])
-    elif option == "--group":
-        psselect.groups(lists["egroups"], "--group")
-    elif option == "-G":
-        psselect.groups(lists["real_groups"], "-G")
-    elif option == "-C":
-        psselect.commands(lists["commands"])
-    elif option == "-t":
-        psselect.ttys([*lists["ttys"], *(bsd.ttys if bsd else [])])
-    elif option == "-s":
-        parse_ids(lists["sids"], "-s")
 
 
 def _columns(

@@ -56,6 +56,9 @@ def _number(item: str) -> int | None:
 
 def users(values: Iterable[str], option: str) -> frozenset[int]:
     """User IDs, by number or name, as procps's parse_uid reads them."""
+    values = list(values)
+    if not values:
+        return frozenset()
     import pwd
 
     found = set()
@@ -77,6 +80,9 @@ def users(values: Iterable[str], option: str) -> frozenset[int]:
 
 def groups(values: Iterable[str], option: str) -> frozenset[int]:
     """Group IDs, by number or name, as procps's parse_gid reads them."""
+    values = list(values)
+    if not values:
+        return frozenset()
     import grp
 
     found = set()
