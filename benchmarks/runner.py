@@ -312,3 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  ".join(f"{k}: {v}" for k, v in info.items()))
     render(rows, ["benchmark", "tidscope", "peer", "ratio", "target", "met"], "table")
     return 0
+
+
+from benchmarks.share import bench_share  # noqa: E402 (it uses the helpers above)
+
+SUITES["share"] = lambda a: bench_share(max(a.sizes), a.repeat)
