@@ -291,8 +291,12 @@ def _summary(findings: list[Finding]) -> str:
     if parts:
         return "; ".join(parts)
     if thread:
-        return "a thread that shares what pthread_create(3) shares"
-    return "a fork-like child: shares none of these with its parent"
+        if all(shared.get(r) for r in THREAD_SHARES):
+            return "a thread that shares what pthread_create(3) shares"
+        return "a thread: what it shares with its group could not all be compared"
+    if all(shared.get(r) is False for r in THREAD_SHARES):
+        return "a fork-like child: shares none of these with its parent"
+    return "shares nothing with its parent of what could be compared"
 
 
 def _ns_name(flag: str) -> str:
