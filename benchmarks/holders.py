@@ -63,14 +63,25 @@ int main(int argc, char **argv) {
 
 def compile_pthread_holder(workdir: str) -> str | None:
     """Build the C holder; None if there is no C compiler."""
+    src = os.path.join(workdir, "holder.c")
+    with open(src, "w") as f:
+        f.write(PTHREAD)
+    return compile_c(src, os.path.join(workdir, "holder"), "-lpthread")
+
+
+FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.c")
+
+
+def compile_floor(workdir: str) -> str | None:
+    """Build benchmarks/floor.c (open, read, close every task's stat)."""
+    return compile_c(FLOOR, os.path.join(workdir, "floor"))
+
+
+def compile_c(src: str, exe: str, *libs: str) -> str | None:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
-    src = os.path.join(workdir, "holder.c")
-    exe = os.path.join(workdir, "holder")
-    with open(src, "w") as f:
-        f.write(PTHREAD)
-    subprocess.run([cc, "-O2", "-o", exe, src, "-lpthread"], check=True)
+    subprocess.run([cc, "-O2", "-o", exe, src, *libs], check=True)
     return exe
 
 

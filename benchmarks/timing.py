@@ -6,7 +6,7 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -38,7 +38,7 @@ def run_once(cmd: Sequence[str]) -> tuple[float, int]:
     return wall, usage.ru_maxrss
 
 
-def alternate(commands: dict[str, Sequence[str]], repeat: int) -> dict[str, Sample]:
+def alternate(commands: Mapping[str, Sequence[str]], repeat: int) -> dict[str, Sample]:
     """One warm-up run each, then ``repeat`` rounds of every command in turn."""
     samples = {label: Sample(label, [], []) for label in commands}
     for cmd in commands.values():

@@ -46,8 +46,21 @@ def test_runner_smoke() -> None:
     report = json.loads(proc.stdout)
     assert {"cores", "kernel", "python", "procps", "psutil"} <= set(report["machine"])
     names = [r["benchmark"] for r in report["results"]]
-    for needle in ("ps -AT", "peak RSS", "tree", "spawn+join", "RSS per held thread", "start-up"):
+    for needle in (
+        "ps -T,",
+        "ps -eLf",
+        "ps -T -o tid,pcpu,stat,wchan,comm",
+        "peak RSS",
+        "tree",
+        "spawn+join",
+        "RSS per held thread",
+        "start-up",
+    ):
         assert any(needle in n for n in names), needle
+    peers = {
+        r["peer"].split(":")[0] for r in report["results"] if r["benchmark"].startswith("ps -T,")
+    }
+    assert peers == {"procps", "psutil", "plain", "floor"}
     for r in report["results"]:
         assert isinstance(r["ratio"], float | int), r
         assert r["met"] in (True, False, None)
