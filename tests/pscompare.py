@@ -67,12 +67,16 @@ def same_rows(
     A task can change and change back between the three runs (a state
     flips to R while it is read), so the comparison is run again while any
     row differs: a real difference persists, a race does not.  A row fails
-    when it differed every time it was stable, and at least twice."""
+    when its task was quiet (procps printed it the same twice) in every
+    round, it differed in at least two of them, and never matched; a task
+    procps saw change in some round is a busy one, and left out."""
     differed: dict[tuple[str, ...], list[str]] = {}
     matched: set[tuple[str, ...]] = set()
+    busy: set[tuple[str, ...]] = set()
     misordered = 0
     for _ in range(ATTEMPTS):
-        stable, mine, order = _attempt(args, user, env)
+        stable, mine, order, seen = _attempt(args, user, env)
+        busy |= seen - stable.keys()
         wrong = {k for k, line in stable.items() if mine.get(k) != line}
         for key in wrong:
             differed.setdefault(key, []).append(f"{mine.get(key)}\n{stable[key]}")
@@ -81,7 +85,9 @@ def same_rows(
         misordered += bad_order
         if not wrong and not bad_order:
             return stable
-    failed = {k: v for k, v in differed.items() if k not in matched and len(v) > 1}
+    failed = {
+        k: v for k, v in differed.items() if k not in matched and k not in busy and len(v) > 1
+    }
     assert not failed, f"ps {' '.join(args)}: rows differ: " + "\n".join(
         f"{k}\n{v[-1]}" for k, v in list(failed.items())[:5]
     )
@@ -92,11 +98,14 @@ def same_rows(
 ATTEMPTS = 6
 
 
+Rows = dict[tuple[str, ...], str]
+
+
 def _attempt(
     args: Sequence[str], user: bool, env: dict[str, str] | None
-) -> tuple[dict[tuple[str, ...], str], dict[tuple[str, ...], str], list[tuple[str, ...]]]:
+) -> tuple[Rows, Rows, list[tuple[str, ...]], set[tuple[str, ...]]]:
     """One procps, tidscope, procps round: (procps's stable rows, tidscope's
-    rows, the stable keys in procps's order)."""
+    rows, the stable keys in procps's order, every key procps printed)."""
     first, ours, second = both(args, user, env)
     assert first.returncode == ours.returncode == 0, ours.stderr + first.stderr
     head = first.stdout.splitlines()[0]
@@ -106,4 +115,4 @@ def _attempt(
     theirs, again, mine = (_rows(p.stdout, keys) for p in (first, second, ours))
     stable = {k: line for k, line in theirs.items() if again.get(k) == line}
     assert len(stable) > len(theirs) // 2, "the machine changed too much to compare"
-    return stable, mine, [k for k in theirs if k in stable]
+    return stable, mine, [k for k in theirs if k in stable], set(theirs) | set(again)
