@@ -29,6 +29,7 @@ OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width
 MAX_GAP = 144  # procps pads with at most this many spaces at once
 SIGNAME_WIDTH = 27  # procps's narrowest column of signal names
 BATCH = 512  # rows per write
+PLANS = 4096  # row shapes remembered (see Layout.row)
 C_SPACE = " \t\n\v\f\r"  # what strtol skips first
 
 DEFAULT = "pid,tname,time,ucmd"  # ps -A
@@ -230,6 +231,11 @@ class Layout:
         self.fixed = sum(self.advances[:-1]) + last
         self.last_width = self.pads[-1]
         wide = self.wide
+        # rows placed by their cells' lengths (see row); not when a cell's
+        # content decides its cut (signal names)
+        self.plans: dict[tuple[int, ...], list[tuple[str, int, str]]] | None = (
+            None if any(self.names) else {}
+        )
         self.texts = [
             (lambda t, c, text=c.text: mask_cell(text(t, c), wide)) if c.just == SIGNAL else c.text
             for c in self.cols
@@ -263,9 +269,38 @@ class Layout:
             fits = size == self.fixed + max(self.last_width, len(texts[-1]))
             if fits and size <= self.active and line.isascii():
                 return line
+        if (
+            self.plans is not None
+            and "".join(texts).isascii()
+            and all([type(t) is str for t in texts])  # no tree cell (forest.py)
+        ):
+            # Plain text (no tree cell, no names): where each cell goes and
+            # how much of it shows depend only on the cells' lengths, so
+            # rows of one shape (a group's threads) are placed once.
+            shape = tuple(map(len, texts))
+            plan = self.plans.get(shape)
+            if plan is None:
+                if len(self.plans) >= PLANS:
+                    self.plans.clear()
+                plan = self.plans[shape] = self._plan(shape)
+            return "".join([p + t[:cut] + q for (p, cut, q), t in zip(plan, texts, strict=True)])
         return self.line(texts)
 
+    def _plan(self, shape: tuple[int, ...]) -> list[tuple[str, int, str]]:
+        """For ASCII cells of lengths ``shape``: each one's leading blanks,
+        how many of its characters show, and what follows them (``+``)."""
+        plan = []
+        for space, text in self._place(["x" * n for n in shape]):
+            plus = text.endswith("+")  # a cut user name: "x" cells end so only then
+            plan.append((" " * space, len(text) - plus, "+" if plus else ""))
+        return plan
+
     def line(self, texts: Sequence[str], data: bool = True) -> str:
+        """The row of cells ``texts`` (of headers, if not ``data``)."""
+        return "".join([" " * space + text for space, text in self._place(texts, data)])
+
+    def _place(self, texts: Sequence[str], data: bool = True) -> list[tuple[int, str]]:
+        """Each cell as it shows, with the blanks before it."""
         out = []
         correct = actual = dospace = 0
         last = len(texts) - 1
@@ -300,11 +335,11 @@ class Layout:
             if space < 1:
                 space = dospace
             space = min(space, MAX_GAP)
-            out.append(" " * space + text)
+            out.append((space, text))
             actual += space + amount
             correct += self.advances[i] + 1
             dospace = 1
-        return "".join(out)
+        return out
 
 
 def mask_cell(mask: str, wide: bool) -> str:

@@ -46,7 +46,7 @@ def _status_kb(line: bytes) -> Key:
 
     def key(t: Task, c: Context) -> int:
         status = t.status
-        words = status.fields.get(line, b"").split() if status is not None else []
+        words = (status.line(line) or b"").split() if status is not None else []
         return int(words[0]) if words and words[0].isdigit() else 0
 
     return key
@@ -112,7 +112,7 @@ def _collation() -> Callable[[str], Any]:
 def _status_id(line: bytes, index: int) -> Key:
     def key(t: Task, c: Context) -> int:
         status = t.status
-        words = status.fields.get(line, b"").split() if status is not None else []
+        words = (status.line(line) or b"").split() if status is not None else []
         return int(words[index]) if len(words) > index else -1
 
     return key

@@ -82,7 +82,7 @@ def _extras(task: Task, where: str, dir_fd: int | None, want: Collection[str], c
             raise
     if STATUS in want:
         data = read_all(f"{where}/status", dir_fd, STATUS_MAX, check)
-        task.status = parse_status(data) if data is not None else None
+        task.status = parse_status(data, check) if data is not None else None
     if CMDLINE in want:
         data = read_all(f"{where}/cmdline", dir_fd, CMDLINE_MAX, check)
         task.cmdline = parse_cmdline(data) if data is not None else None

@@ -108,7 +108,7 @@ def status_kb(task: Task, key: bytes) -> int:
     file or the line is missing (kernel threads and zombies have no Vm lines)."""
     if task.status is None:
         return 0
-    words = task.status.fields.get(key, b"").split()
+    words = (task.status.line(key) or b"").split()
     return int(words[0]) if words and words[0].isdigit() else 0
 
 

@@ -80,7 +80,7 @@ FILES = frozenset(READERS)
 def status_field(task: Task, key: bytes) -> bytes | None:
     """Line ``key`` of the task's ``status`` (the STATUS need), or None."""
     status = task.status
-    return None if status is None else status.fields.get(key)
+    return None if status is None else status.line(key)
 
 
 def extra(task: Task, name: str) -> Any:
