@@ -13,10 +13,9 @@ procps prints and ``value`` the typed value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from tidscope.columns import Context
@@ -27,6 +26,7 @@ RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UN
 # CF_WCHAN (left-aligned, cut to its room, never pushing the row right)
 SIGNAL, WCHAN = 4, 5
 PIDMAX = -1  # width: the digits of kernel.pid_max
+NAME_MAX = 33  # procps's P_G_SZ: a user or group name this long or longer prints as its number
 
 # name: (key, header, width, just, needs, text, value)
 Spec = tuple[

@@ -8,9 +8,8 @@ names the files beyond ``stat`` the column reads (see snapshot.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 
-from tidscope import colspec, file_columns, nop_columns, stat_columns
+from tidscope import colspec
 from tidscope.errors import UsageError
 from tidscope.numbers import is_decimal
 from tidscope.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
@@ -19,6 +18,7 @@ from tidscope.text import clean, escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 # procps's justifications and the PID width marker (colspec.py: the column
@@ -31,7 +31,7 @@ RIGHT, LEFT, USER, TEXT, PIDMAX = (
     colspec.PIDMAX,
 )
 LONG_MAX = (1 << 63) - 1
-NAME_MAX = file_columns.NAME_MAX
+NAME_MAX = colspec.NAME_MAX
 
 
 class Column:
@@ -215,7 +215,7 @@ def _start(header: str) -> _Spec:
     return ("start", header, 5, RIGHT, _N, lambda t, c: c.stime(t), lambda t, c: c.started(t))
 
 
-SPECS: dict[str, _Spec] = {
+_TABLE: dict[str, _Spec] = {
     "pid": _pid("PID"),
     "tgid": ("tgid", "TGID", PIDMAX, RIGHT, _N, lambda t, c: str(t.tgid), lambda t, c: t.tgid),
     "tid": _tid("TID"),
@@ -258,8 +258,9 @@ SPECS: dict[str, _Spec] = {
 
 def column(name: str, pid_width: int) -> Column:
     """Column ``name`` (a procps -o name); UsageError naming the valid ones."""
-    spec = SPECS.get(name)
+    spec = _TABLE.get(name) or specs().get(name)
     if spec is None:
+        SPECS = specs()
         if name.lower() in SPECS:  # procps: unknown user-defined format specifier
             raise UsageError(
                 f"unknown column {name!r} in -o: column names are lower case, e.g. {name.lower()}"
@@ -325,13 +326,34 @@ def check_keys(columns: Sequence[Column]) -> None:
         seen[col.key] = col.name
 
 
-# the columns computed from stat and system files, those procps prints as "-"
-# (stat_columns.py, nop_columns.py), and more of procps's names for the above
-SPECS.update(stat_columns.SPECS)
-SPECS.update(nop_columns.SPECS)
-SPECS.update(
-    atime=SPECS["time"], cputimes=SPECS["times"], longtname=SPECS["tname"], tty8=SPECS["tname"]
-)
+_LOADED: list[bool] = []
 
-# the columns that read status and the other per-task files (file_columns.py)
-SPECS.update(file_columns.SPECS)
+
+def specs() -> dict[str, _Spec]:
+    """Every column: the ones above, and on first call those of the column
+    modules (stat_columns.py, nop_columns.py, file_columns.py), which a
+    plain ``ps`` does not import (a fifth of its start-up)."""
+    if not _LOADED:
+        from tidscope import file_columns, nop_columns, stat_columns
+
+        # the columns computed from stat and system files, those procps
+        # prints as "-", and more of procps's names for the above
+        _TABLE.update(stat_columns.SPECS)
+        _TABLE.update(nop_columns.SPECS)
+        _TABLE.update(
+            atime=_TABLE["time"],
+            cputimes=_TABLE["times"],
+            longtname=_TABLE["tname"],
+            tty8=_TABLE["tname"],
+        )
+        # the columns that read status and the other per-task files
+        _TABLE.update(file_columns.SPECS)
+        _LOADED.append(True)
+    return _TABLE
+
+
+def __getattr__(name: str) -> dict[str, _Spec]:
+    """``SPECS``: the whole table (see :func:`specs`)."""
+    if name == "SPECS":
+        return specs()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

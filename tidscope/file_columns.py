@@ -27,7 +27,7 @@ lists as lists; None where the file could not be read.
 from __future__ import annotations
 
 from tidscope import signal_columns
-from tidscope.colspec import RIGHT, TEXT, USER, WCHAN, Spec
+from tidscope.colspec import NAME_MAX, RIGHT, TEXT, USER, WCHAN, Spec
 from tidscope.numbers import kernel_ints
 from tidscope.procfs import Task
 from tidscope.snapshot import STATUS
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from tidscope.columns import Context
 
 ID_MAX = 0xFFFFFFFF  # uid_t, gid_t
-NAME_MAX = 33  # procps's P_G_SZ: a name this long or longer prints as its number
 REAL, EFFECTIVE, SAVED, FS = range(4)  # the ids of a Uid: or Gid: line
 
 _S = frozenset({STATUS})

@@ -11,7 +11,6 @@ with the number of tasks.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
 
 from tidscope import snapshot
 from tidscope.colspec import SIGNAL, WCHAN
@@ -23,6 +22,7 @@ from tidscope.text import cells, clip
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
     from typing import IO
 
 OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width

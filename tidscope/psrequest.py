@@ -11,14 +11,14 @@ value, is a UsageError naming the problem and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from tidscope.columns import Column, column, parse_format
 from tidscope.errors import UsageError
 from tidscope.procfs import pid_width
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tidscope.bsd import BsdArgs
     from tidscope.psselect import Selection
     from tidscope.pssort import SortKey

@@ -9,7 +9,6 @@ pslist.py's (procps's layout), JSON and CSV render.py's, in the same order.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
 
 from tidscope import snapshot
 from tidscope.columns import Column, Context, check_keys
@@ -20,6 +19,7 @@ from tidscope.psrequest import EVERY_PAGE, NONE, Request, resolve
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
     from typing import IO
 
 WIDE = 132  # -w: at least this many columns

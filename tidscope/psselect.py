@@ -20,12 +20,15 @@ the fix.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
 
 from tidscope.errors import UsageError
 from tidscope.numbers import c_integer, kernel_ints, procps_list
 from tidscope.procfs import Task
 from tidscope.snapshot import STATUS
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 COMM_MAX = 63  # procps keeps 63 bytes of a -C name
 COMM_LEN = 15  # the kernel keeps 15 bytes of a task's name

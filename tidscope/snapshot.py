@@ -17,7 +17,6 @@ that leaves nothing at all, :func:`why_nothing` says what was wrong.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Iterator
 from stat import S_ISREG
 
 from tidscope import taskfiles
@@ -40,6 +39,10 @@ from tidscope.procfs import (
     read_all,
     tgid_of,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Iterator
 
 try:  # the C reader: the same tasks as the Python loops here, faster
     from tidscope import _procread

@@ -18,12 +18,12 @@ our own exhaustion (no file descriptors or memory left) is raised.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
 
 from tidscope.procfs import Task, passable, read, read_all
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 WCHAN = "wchan"  # the kernel function the task sleeps in, or "0"

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 
 from tidscope.errors import EXIT_FAILURE, EXIT_USAGE, Terminated, TidscopeError
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["COMMANDS", "EXIT_USAGE", "main"]
 
