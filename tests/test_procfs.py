@@ -167,7 +167,7 @@ def test_the_c_reader_leaves_out_tasks_gone_since_the_listing() -> None:
         tids = ch.tids
     fd = os.open(f"/proc/{me}/task", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        got = _procread.read_stats(fd, [me, *tids], me, True, procfs.Task, None)
+        got = _procread.read_stats(fd, [me, *tids], me, True, procfs.Task, procfs.parse_stat)
     finally:
         os.close(fd)
     assert [t.tid for t in got] == [me]
