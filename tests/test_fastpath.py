@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -138,3 +139,40 @@ def test_ps_does_not_import_click(argv: list[str]) -> None:
     ).stdout
     assert out.splitlines()[-1] == "False 0"
     assert out.splitlines()[0].split()[:2] in (["PID", "TTY"], ["UID", "PID"], ["USER", "PID"])
+
+
+def test_the_launcher_imports_only_what_ps_needs() -> None:
+    """scripts/tidscope (not pip's generated wrapper, which imports re)
+    brings in neither re, click, typing, signal nor the column modules for
+    a plain ps, beyond what the interpreter itself imports here (an
+    editable install's finder imports re); ``-X importtime`` lists them."""
+
+    def imported(*args: str) -> tuple[str, set[str]]:
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, check=True
+        )
+        return out.stdout, {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
+
+    launcher = Path(__file__).resolve().parent.parent / "scripts" / "tidscope"
+    table, loaded = imported(str(launcher), "ps", "-p", "1")
+    _, bare = imported("-c", "pass")
+    assert table.split()[:2] == ["PID", "TTY"]
+    unwanted = {"re", "click", "typing", "signal", "enum", "tidscope.stat_columns"}
+    assert "tidscope.pslist" in loaded
+    assert not (loaded - bare) & unwanted, (loaded - bare) & unwanted
+
+
+def test_the_launcher_imports_sys_and_the_cli_alone() -> None:
+    """What the check above cannot see under an editable install, whose
+    finder imports re first: the launcher itself imports nothing more."""
+    import ast
+
+    launcher = Path(__file__).resolve().parent.parent / "scripts" / "tidscope"
+    tree = ast.parse(launcher.read_text())
+    names = {
+        alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert names == {"sys", "tidscope.cli.main"}
