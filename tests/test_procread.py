@@ -15,6 +15,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,11 +230,11 @@ def test_only_a_proc_mount_is_read_by_c(monkeypatch: pytest.MonkeyPatch, tmp_pat
     (a copy, a hostile tree) through procfs's checked reads."""
     calls: list[object] = []
 
-    def record(*args: object) -> list[Task]:
+    def record(*args: object) -> list[list[Task]]:
         calls.append(args)
         return []
 
-    monkeypatch.setattr(_procread, "read_stats", record)
+    monkeypatch.setattr(_procread, "Walk", record)
     list(snapshot.group(os.getpid()))
     assert len(calls) == 1
     write(tmp_path / "5", KERNEL % b"fake")
@@ -268,7 +269,7 @@ def test_without_a_helper_thread_this_thread_reads_all() -> None:
         """
         import os, subprocess, sys
         from tidscope.clone import Children
-        names = ["n%d" % i for i in range(200)]
+        names = ["n%d" % i for i in range(700)]  # three batches: the helper reads two
         with Children(len(names), names=names):
             cmd = ["ps", "-T", "-p", str(os.getpid()), "-o", "tid,comm,nlwp"]
             plain = subprocess.run([sys.executable, "-m", "tidscope", *cmd],
@@ -284,4 +285,89 @@ def test_without_a_helper_thread_this_thread_reads_all() -> None:
     got = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
-    assert got.stdout.split() == ["0", "0", "True", "202", "''"]
+    assert got.stdout.split() == ["0", "0", "True", "702", "''"]
+
+
+def walk(fd: int, ids: list[int], tgid: int = 0, **kw: Any) -> list[Any]:
+    return [
+        x for batch in _procread.Walk(fd, ids, tgid, False, Task, kernel_stat, **kw) for x in batch
+    ]
+
+
+def test_a_walk_gives_what_read_stats_gives_batch_after_batch(tree: tuple[Path, int]) -> None:
+    """Many batches (the helper thread reads all but the first), tasks
+    missing here and there, whole files beside stat, in order."""
+    root, fd = tree
+    ids = list(range(1, 3 * _procread.BATCH + 7))
+    for i in ids:
+        if i % 5:
+            write(root / str(i), LINES[i % len(LINES)])
+            if i % 3:
+                (root / str(i) / "status").write_bytes(b"Name:\tx\nTgid:\t%d\n" % i * 50)
+    got = walk(fd, ids, files=("status", "wchan"), caps=(100, 10))
+    want = []
+    for i in ids:
+        task = parse_stat(LINES[i % len(LINES)], i, i, False) if i % 5 else None
+        if task is not None:
+            status = (b"Name:\tx\nTgid:\t%d\n" % i * 50)[:100] if i % 3 else None
+            want.append((task, (status, None)))
+    assert len(got) == len(want)
+    for (task, raw), (expected, expected_raw) in zip(got, want, strict=True):
+        assert same(task, expected) and raw == expected_raw
+    assert all(same(a, b) for a, b in zip(walk(fd, ids), [t for t, _ in want], strict=True))
+
+
+def test_a_walk_of_nothing_gives_nothing(tree: tuple[Path, int]) -> None:
+    _, fd = tree
+    assert walk(fd, []) == []
+    assert walk(fd, [1, 2, 3]) == []
+
+
+def threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_a_walk_abandoned_or_failing_leaves_no_helper_thread(tree: tuple[Path, int]) -> None:
+    root, fd = tree
+    ids = list(range(1, 4 * _procread.BATCH))
+    for i in ids:
+        write(root / str(i), KERNEL % b"x")
+    before = threads()
+    it = _procread.Walk(fd, ids, 0, False, Task, kernel_stat)
+    assert len(next(it)) == _procread.BATCH  # the helper now reads the second batch
+    del it
+    assert threads() == before
+
+    calls = []
+
+    def broken(*args: object) -> Task:
+        calls.append(args)
+        if len(calls) > _procread.BATCH + 3:
+            raise RuntimeError("no")
+        return Task(*args)  # type: ignore[arg-type]
+
+    with pytest.raises(RuntimeError, match="no"):
+        for _ in _procread.Walk(fd, ids, 0, False, broken, kernel_stat):
+            pass
+    assert threads() == before
+
+
+def test_our_own_process_in_a_later_batch_is_read_without_the_helper() -> None:
+    """Our own entry in a batch the helper reads is left for this thread,
+    read once the helper is gone: one thread, in stat and in status."""
+    code = textwrap.dedent(
+        """
+        import os
+        from tidscope import _procread, procfs, snapshot
+        fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+        ids = [1] * (3 * _procread.BATCH) + [os.getpid()] + [1] * 300
+        got = [x for batch in _procread.Walk(fd, ids, 0, False, procfs.Task,
+                                             procfs.parse_stat, ("status",), (65536,))
+               for x in batch]
+        mine = [(t.nlwp, raw[0].split(b"Threads:")[1].split()[0].decode())
+                for t, raw in got if t.tid == os.getpid()]
+        print(mine, len(got))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(maxsplit=2)[:2] == ["[(1,", "'1')]"], out.stdout

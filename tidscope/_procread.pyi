@@ -1,11 +1,12 @@
-"""Many /proc stat files read at once, without the GIL; see tidscope.snapshot."""
+"""Many /proc task files read at once, without the GIL; see tidscope.snapshot."""
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, final
 
 _T = TypeVar("_T")
 
 MAX_IDS: int
+BATCH: int
 
 def read_stats(
     dir_fd: int,
@@ -14,5 +15,23 @@ def read_stats(
     want_uid: bool,
     make: Callable[..., _T],
     parse: Callable[[bytes, int, int], _T | None],
+    files: Sequence[str] = ...,
+    caps: Sequence[int] = ...,
     /,
-) -> list[_T]: ...
+) -> list[Any]: ...
+
+@final
+class Walk:
+    def __init__(
+        self,
+        dir_fd: int,
+        ids: Sequence[int] | None,
+        tgid: int,
+        want_uid: bool,
+        make: Callable[..., Any],
+        parse: Callable[[bytes, int, int], Any],
+        files: Sequence[str] = ...,
+        caps: Sequence[int] = ...,
+    ) -> None: ...
+    def __iter__(self) -> Iterator[list[Any]]: ...
+    def __next__(self) -> list[Any]: ...

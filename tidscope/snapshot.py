@@ -23,6 +23,7 @@ from tidscope import taskfiles
 from tidscope.errors import TidscopeError
 from tidscope.numbers import entry_id, entry_ids
 from tidscope.procfs import (
+    CHUNK,
     CMDLINE_MAX,
     DIRECTORY,
     PROC,
@@ -42,14 +43,12 @@ from tidscope.procfs import (
 
 TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator
 
 try:  # the C reader: the same tasks as the Python loops here, faster
     from tidscope import _procread
 except ImportError:  # pragma: no cover - a build without it
     _procread = None  # type: ignore[assignment]
-
-_BATCH = 512  # tasks per call of the C reader: its buffers are 4 KiB a task
 
 UID = "uid"  # owner of the task's /proc directory: one stat(2)
 STATUS = "status"  # Tgid, NSpid, NStgid, TracerPid, Threads, uids
@@ -146,6 +145,10 @@ def group(
             return
         raise
     try:
+        if _procread is not None and not check and only is None:
+            # the C reader lists the directory too, and checks its leader
+            yield from _fast(task_fd, None, int(name), want)
+            return
         try:
             tids = os.listdir(task_fd)
         except OSError as err:
@@ -181,19 +184,64 @@ def _kernel_stat(data: bytes, tid: int, tgid: int) -> Task | None:
     return parse_stat(data, tid, tgid, False)
 
 
-def _fast(where: str | int, ids: list[int], tgid: int, want: Collection[str]) -> Iterator[Task]:
+def _status(task: Task, data: bytes | None) -> None:
+    task.status = parse_status(data, False) if data is not None else None
+
+
+def _cmdline(task: Task, data: bytes | None) -> None:
+    task.cmdline = parse_cmdline(data) if data is not None else None
+
+
+def _into_extra(name: str, cap: int) -> Callable[[Task, bytes | None], None]:
+    def store(task: Task, data: bytes | None) -> None:
+        if task.extra is None:
+            task.extra = {}
+        task.extra[name] = data if data is None else data[:cap]
+
+    return store
+
+
+# The wants whose file the C reader reads with the stat file (our own
+# process's status included, read when no helper thread adds to its count):
+# want -> (file, most bytes read, what stores it in the task)
+_PREREAD: dict[str, tuple[str, int, Callable[[Task, bytes | None], None]]] = {
+    STATUS: ("status", STATUS_MAX, _status),
+    CMDLINE: ("cmdline", CMDLINE_MAX, _cmdline),
+    taskfiles.WCHAN: ("wchan", CHUNK, _into_extra(taskfiles.WCHAN, taskfiles.WCHAN_MAX)),
+    taskfiles.CGROUP: ("cgroup", taskfiles.CGROUP_MAX, _into_extra(taskfiles.CGROUP, 1 << 30)),
+}
+
+
+def _fast(
+    where: str | int, ids: list[int] | None, tgid: int, want: Collection[str]
+) -> Iterator[Task]:
     """The tasks ``ids`` under ``where`` (a proc mount's root, ``tgid`` 0,
-    or group ``tgid``'s open ``task/`` directory), read by the C reader in
-    batches: the same tasks, in the same order, as the loops above give."""
+    or group ``tgid``'s open ``task/`` directory, which the reader lists
+    when ``ids`` is None), read by the C reader in batches, with the files
+    of ``want`` it can read: the same tasks, in the same order, as the
+    loops above give."""
     assert _procread is not None
-    rest = [w for w in want if w != UID]
+    pre = [w for w in want if w in _PREREAD]
+    rest = [w for w in want if w != UID and w not in _PREREAD]
+    files = tuple(_PREREAD[w][0] for w in pre)
+    caps = tuple(_PREREAD[w][1] for w in pre)
+    stores = [_PREREAD[w][2] for w in pre]
     fd = os.open(where, DIRECTORY) if isinstance(where, str) else where
     try:
-        for at in range(0, len(ids), _BATCH):
-            batch = _procread.read_stats(
-                fd, ids[at : at + _BATCH], tgid, UID in want, Task, _kernel_stat
-            )
-            for task in batch:
+        try:
+            walk = _procread.Walk(fd, ids, tgid, UID in want, Task, _kernel_stat, files, caps)
+        except OSError as err:  # listing the directory: the group is gone, or ours ran out
+            if passable(err):
+                return
+            raise
+        for batch in walk:
+            for found in batch:
+                if files:
+                    task, raw = found
+                    for store, data in zip(stores, raw, strict=True):
+                        store(task, data)
+                else:
+                    task = found
                 place = ".." if task.tid == tgid else str(task.tid)
                 if rest and not _extras(task, place, fd, rest, False):
                     continue
