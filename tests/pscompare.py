@@ -48,12 +48,14 @@ def same(*args: str, user: bool = False, env: dict[str, str] | None = None) -> s
 
 
 KEYS = ("PID", "SPID", "LWP", "TID")
+TREE_ART = ("\\_", "|")
 
 
 def _rows(out: str, keys: Sequence[int]) -> dict[tuple[str, ...], str]:
     rows = {}
     for line in out.splitlines()[1:]:
-        words = line.split()
+        # a tree's art (--forest, -H) adds words before a command, not cells
+        words = [w for w in line.split() if w not in TREE_ART]
         rows[tuple(words[k] for k in keys)] = line
     return rows
 

@@ -259,11 +259,14 @@ def test_moving_columns_match_procps_between_two_runs(holder: dict[str, Any]) ->
     pid = str(holder["pid"])
     # the zombie (no CPU time) holds still where the young holder moves
     zombie = holder["zombie"]
-    out = bracketed("-T", "-p", f"{pid},{zombie}", "-o", f"tid,{MOVING},comm")
+    # ascending: -p lists in /proc order, the -q procps is given in the order given
+    # (and the zombie's pid may be the lower one once pids wrap round)
+    both = ",".join(sorted([pid, str(zombie)], key=int))
+    out = bracketed("-T", "-p", both, "-o", f"tid,{MOVING},comm")
     spun = [r.split() for r in out.splitlines()[1:] if r.split()[-1] in ("spin", "hash1")]
     assert all(float(r[1]) > 0 for r in spun), out  # they used the CPU: nonzero %CPU
     # the process row: its whole group's time; a zombie's
-    bracketed("-o", f"pid,{MOVING}", "-p", f"{pid},{zombie}")
+    bracketed("-o", f"pid,{MOVING}", "-p", both)
 
 
 def _run_times() -> dict[str, int]:
