@@ -56,3 +56,14 @@ def test_a_tree_cell_is_placed_cell_by_cell() -> None:
     row = layout.row(None, None)  # type: ignore[arg-type]
     assert row == layout.line(["1", cell, "2"])
     assert row.split(" 1 ")[1].startswith("    co ")
+
+
+@pytest.mark.parametrize("name", ["-", "futex_do_wait", "do_sigtimedwait.isra.0", "ab"])
+def test_a_wchan_cell_is_cut_before_the_plain_format_as_cell_by_cell(name: str) -> None:
+    pid, wchan, comm, last = columns.parse_format(["pid,wchan,comm,wchan"], 7)
+    texts = ["1", name, "x", name]
+    picked = zip([pid, wchan, comm, last], texts, strict=True)
+    cols = [c.but(text=lambda t, ctx, v=v: v) for c, v in picked]
+    layout = pslist.Layout(cols)
+    assert layout.fast
+    assert layout.row(None, None) == layout.line(texts)  # type: ignore[arg-type]

@@ -271,8 +271,18 @@ class Layout:
         names = [f"cell{i}" for i in range(len(self.texts))]
         env: dict[str, object] = dict(zip(names, self.texts, strict=True))
         env.update(fmt=self.fmt, fixed=self.fixed, lastw=self.last_width, active=self.active)
-        env["placed"] = self.placed
-        calls = "".join(f"{name}(task, ctx), " for name in names)
+        env.update(placed=self.placed, clip=clip)
+        last = len(names) - 1
+        # a WCHAN cell is cut to its room, which is its width but in the last
+        # column: cut first, so that a long name leaves the row a plain one
+        calls = "".join(
+            f"clip({name}(task, ctx), {width}), "
+            if just == WCHAN and i < last
+            else f"{name}(task, ctx), "
+            for i, (name, width, just) in enumerate(
+                zip(names, self.widths, self.justs, strict=True)
+            )
+        )
         src = f"def row(task, ctx):\n    texts = ({calls})\n"
         if self.fast:
             src += (
