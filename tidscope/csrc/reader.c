@@ -20,7 +20,11 @@
  *   - our own process is never read while the helper lives, so that its
  *     thread count (and its task list) is what a single-threaded reader
  *     sees: our own group is read by this thread alone, and our own
- *     process's entry after the helper is joined.
+ *     process's entry after the helper is joined and the kernel has let
+ *     go of its task (pthread_join returns before the task is released);
+ *   - a Walk is stepped by one thread at a time (another gets ValueError),
+ *     and a forked child's copy reads again, alone, what the parent's
+ *     helper was reading.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -31,6 +35,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,7 +132,7 @@ static long slurp(struct arena *b, int dir_fd, const char *path, long cap)
 		size_t chunk = (size_t)(cap - got) < SLOT ? (size_t)(cap - got) : SLOT;
 		ssize_t n;
 
-		if (!reserve(b, chunk))
+		if (!reserve(b, (size_t)got + chunk)) /* room after what is read so far */
 			break;
 		n = read(fd, b->data + b->used + got, chunk);
 		if (n < 0) {
@@ -569,14 +574,17 @@ typedef struct {
 	struct batch b[2];  /* the one Python takes next, and the one being read */
 	int reading;        /* b[1] is being read by the helper */
 	pthread_t helper;
+	pid_t helper_tid;   /* its task: gone from /proc once join_helper returns */
 	pid_t owner;        /* the process that may join the helper */
 	int done;
+	int busy; /* a thread is in Walk_next or Walk_init (checked with the GIL) */
 } Walk;
 
 static void *helper_main(void *arg)
 {
 	Walk *w = arg;
 
+	w->helper_tid = (pid_t)syscall(SYS_gettid);
 	read_batch(&w->plan, &w->b[1], 1, 1);
 	return NULL;
 }
@@ -609,11 +617,36 @@ static int start_helper(Walk *w)
 	return started;
 }
 
+/* Join the helper, then wait until its task is released: the kernel wakes
+ * pthread_join when the thread clears its tid, before it takes the task out
+ * of our thread count and task list; tgkill(.., 0) fails (ESRCH) once it has.
+ * Bounded: a tid reused meanwhile by a thread of ours must not hang us. */
 static void join_helper(Walk *w)
 {
-	if (w->reading && w->owner == getpid())
+	if (w->reading && w->owner == getpid()) {
 		pthread_join(w->helper, NULL);
+		for (int spin = 0; spin < 100000; spin++) {
+			if (syscall(SYS_tgkill, w->owner, w->helper_tid, 0) != 0)
+				break;
+			sched_yield();
+		}
+	}
 	w->reading = 0;
+}
+
+/* In a forked child, the batch the parent's helper was reading is read
+ * again from the start by this thread: that helper does not exist here. */
+static void adopt(Walk *w)
+{
+	pid_t me = getpid();
+
+	if (w->owner == me)
+		return;
+	if (w->reading)
+		batch_reset(&w->b[1], w->b[1].count);
+	w->reading = 0;
+	w->owner = me;
+	w->plan.self = me;
 }
 
 /* Our own entry, left by the helper (length -2), read now that it is gone. */
@@ -624,13 +657,30 @@ static void read_deferred(Walk *w, struct batch *b)
 			read_task(&w->plan, b, 0, &b->items[i]);
 }
 
+static PyObject *Walk_step(Walk *w);
+
 static PyObject *Walk_next(Walk *w)
+{
+	PyObject *out;
+
+	if (w->busy) {
+		PyErr_SetString(PyExc_ValueError, "Walk already executing");
+		return NULL;
+	}
+	if (w->done || !w->make || !w->parse)
+		return NULL; /* ended, or cleared by the garbage collector */
+	w->busy = 1;
+	adopt(w);
+	out = Walk_step(w);
+	w->busy = 0;
+	return out;
+}
+
+static PyObject *Walk_step(Walk *w)
 {
 	struct batch tmp;
 	PyObject *out;
 
-	if (w->done)
-		return NULL;
 	if (!w->reading && w->b[1].count == 0) {
 		/* the first batch: read here, then start the helper on the second */
 		if (!take(w, &w->b[0])) {
@@ -675,7 +725,7 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 	PyObject *ids, *make, *parse, *files = NULL, *caps = NULL;
 	struct plan p = {0};
 
-	if (w->ids) {
+	if (w->ids || w->busy) {
 		PyErr_SetString(PyExc_RuntimeError, "a Walk is made once");
 		return -1;
 	}
@@ -694,10 +744,12 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 		Py_ssize_t n;
 		int err = 0;
 
+		w->busy = 1; /* another __init__ meanwhile would list it again */
 		Py_BEGIN_ALLOW_THREADS
 		n = list_ids(p.dir_fd, &w->ids);
 		err = errno;
 		Py_END_ALLOW_THREADS
+		w->busy = 0;
 		if (n < 0) {
 			errno = err;
 			PyErr_SetFromErrno(PyExc_OSError);
