@@ -465,3 +465,32 @@ def test_a_walk_is_stepped_by_one_caller_at_a_time(tree: tuple[Path, int]) -> No
     it = _procread.Walk(fd, ids, 0, False, make, kernel_stat)
     assert sum(len(batch) for batch in it) == len(ids)
     assert refused == ["Walk already executing"] * len(ids)
+
+
+def test_a_walk_ended_by_an_exception_is_gone_before_its_directory_closes() -> None:
+    """An exception thrown into the walk (a signal's, or the consumer's
+    throw()) while the helper reads the next batch: the helper reads
+    through the directory's descriptor, so the Walk is dropped (its helper
+    joined) before the descriptor closes, not kept alive by the traceback."""
+    code = textwrap.dedent(
+        """
+        import gc, subprocess, sys
+        from tidscope import _procread, snapshot
+        hold = "import sys; from tidscope.clone import Children\\n"
+        hold += "with Children(%d): print(flush=True); sys.stdin.read()" % (3 * _procread.BATCH)
+        holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        holder.stdout.readline()
+        for walk in (snapshot.group(holder.pid), snapshot.processes()):
+            next(walk)  # the helper reads the next batch of a group of ours
+            try:
+                walk.throw(RuntimeError("stop"))
+            except RuntimeError as err:
+                alive = sum(type(o) is _procread.Walk for o in gc.get_objects())
+                print(alive, err.__traceback__ is not None)
+        holder.stdin.close()
+        holder.wait()
+        """
+    )
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.split() == ["0", "True", "0", "True"], got.stdout

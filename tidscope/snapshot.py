@@ -234,18 +234,24 @@ def _fast(
             if passable(err):
                 return
             raise
-        for batch in walk:
-            for found in batch:
-                if files:
-                    task, raw = found
-                    for store, data in zip(stores, raw, strict=True):
-                        store(task, data)
-                else:
-                    task = found
-                place = ".." if task.tid == tgid else str(task.tid)
-                if rest and not _extras(task, place, fd, rest, False):
-                    continue
-                yield task
+        try:
+            for batch in walk:
+                for found in batch:
+                    if files:
+                        task, raw = found
+                        for store, data in zip(stores, raw, strict=True):
+                            store(task, data)
+                    else:
+                        task = found
+                    place = ".." if task.tid == tgid else str(task.tid)
+                    if rest and not _extras(task, place, fd, rest, False):
+                        continue
+                    yield task
+        finally:
+            # Its helper thread reads through fd: joined (by dropping the
+            # walk) before fd closes, here or in group(), even when an
+            # exception's traceback keeps this frame alive.
+            del walk
     finally:
         if isinstance(where, str):
             os.close(fd)
