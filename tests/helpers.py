@@ -6,11 +6,13 @@ test instead of taking pytest down with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 NOBODY = ("--reuid=65534", "--regid=65534", "--clear-groups")
@@ -47,6 +49,41 @@ def python(code: str, *, user: bool = False, **kw: Any) -> Any:
     proc = run([sys.executable, "-c", textwrap.dedent(code)], user=user, **kw)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def holding(
+    script: str,
+    *args: str,
+    prefix: Sequence[str] = (),
+    cwd: str | None = None,
+    start_new_session: bool = False,
+    timeout: float = 30,
+) -> Iterator[dict[str, Any]]:
+    """``script`` (dedented) run with ``args`` in a fresh interpreter (under
+    the command ``prefix``) that holds tasks for the block: it prints one
+    JSON object once they are in place, which the block gets, and waits
+    until its stdin closes, which the end of the block does; it must then
+    exit 0 within ``timeout`` seconds.  A holder that prints nothing fails
+    with its stderr."""
+    proc = subprocess.Popen(
+        [*prefix, sys.executable, "-c", textwrap.dedent(script), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        start_new_session=start_new_session,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        info: dict[str, Any] = json.loads(line)
+        yield info
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:

@@ -19,11 +19,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from helpers import as_uid, one_error_line, python, tidscope, unused_uid
+from helpers import as_uid, holding, one_error_line, python, tidscope, unused_uid
 
 from tidscope import clone, masks, syscall_names
 
@@ -84,26 +84,11 @@ with contextlib.ExitStack() as stack:
 """
 
 
-@contextlib.contextmanager
-def holder(spec: dict[str, Any], prefix: list[str] | None = None) -> Iterator[dict[str, Any]]:
+def holder(
+    spec: dict[str, Any], prefix: Sequence[str] = ()
+) -> contextlib.AbstractContextManager[dict[str, Any]]:
     """A process holding the raw threads of ``spec`` until the block ends."""
-    proc = subprocess.Popen(
-        [*(prefix or []), sys.executable, "-c", textwrap.dedent(HOLDER), json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd="/",
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        info: dict[str, Any] = json.loads(line)
-        yield info
-    finally:
-        proc.stdin.close()
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    return holding(HOLDER, json.dumps(spec), prefix=prefix, cwd="/")
 
 
 def inspect(*args: str, user: int | None = None) -> list[dict[str, Any]]:

@@ -10,13 +10,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import one_error_line, python, run, tidscope
+from helpers import holding, one_error_line, python, run, tidscope
 
 from tidscope import columns, pslist, snapshot
 
@@ -44,27 +43,11 @@ with contextlib.ExitStack() as stack:
 """
 
 
-@contextlib.contextmanager
 def held(
     names: list[str] = NAMES, kids: list[str] | None = None, sleep: bool = False
-) -> Iterator[dict[str, Any]]:
+) -> contextlib.AbstractContextManager[dict[str, Any]]:
     """A process holding raw threads (and raw child processes) until the block ends."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLDER), json.dumps([names, kids or [], sleep])],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        info: dict[str, Any] = json.loads(line)
-        yield info
-    finally:
-        proc.stdin.close()
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    return holding(HOLDER, json.dumps([names, kids or [], sleep]))
 
 
 def both(*args: str, user: bool = False) -> tuple[subprocess.CompletedProcess[str], ...]:

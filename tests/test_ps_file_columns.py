@@ -15,17 +15,15 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run, tidscope
+from helpers import holding, run, tidscope
 from test_procfs import FakeProc
 
 from tidscope import columns, pslist
@@ -67,30 +65,10 @@ with Children(2, names=["w1", "w2"]) as workers, Children(
 """
 
 
-@contextlib.contextmanager
-def held() -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLDER)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        info: dict[str, Any] = json.loads(line)
-        info["all"] = f"{info['pid']},{info['sleep']}"
-        yield info
-    finally:
-        proc.stdin.close()
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
-
-
 @pytest.fixture(scope="module")
 def holder() -> Iterator[dict[str, Any]]:
-    with held() as info:
+    with holding(HOLDER) as info:
+        info["all"] = f"{info['pid']},{info['sleep']}"
         yield info
 
 

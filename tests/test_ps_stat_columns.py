@@ -23,13 +23,12 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import one_error_line, run, tidscope
+from helpers import holding, one_error_line, run, tidscope
 
 from tidscope import snapshot
 
@@ -112,30 +111,10 @@ os.waitpid(zombie, 0)
 """
 
 
-@contextlib.contextmanager
-def holding() -> Iterator[dict[str, Any]]:
-    """A session leader with threads in every role above, idle once it prints."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLDER)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        yield json.loads(line)
-    finally:
-        proc.stdin.close()
-        assert proc.wait(timeout=60) == 0, proc.stderr.read()
-
-
 @pytest.fixture(scope="module")
 def holder() -> Iterator[dict[str, Any]]:
-    with holding() as info:
+    """A session leader with threads in every role above, idle once it prints."""
+    with holding(HOLDER, start_new_session=True, timeout=60) as info:
         yield info
 
 

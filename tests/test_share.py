@@ -15,12 +15,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import as_uid, one_error_line, python, run, tidscope, unused_uid
+from helpers import as_uid, holding, one_error_line, python, run, tidscope, unused_uid
 
 from tidscope import flags
 
@@ -84,32 +84,11 @@ with ExitStack() as stack:
 """
 
 
-@contextlib.contextmanager
-def holding(
-    cases: dict[str, tuple[str, str]], ioprio: bool = True, prefix: tuple[str, ...] = ()
-) -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [
-            *prefix,
-            sys.executable,
-            "-c",
-            textwrap.dedent(HOLDER),
-            json.dumps(cases),
-            "ioprio" if ioprio else "-",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        yield json.loads(line)
-    finally:
-        proc.stdin.close()
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+def cloning(
+    cases: dict[str, tuple[str, str]], ioprio: bool = True, prefix: Sequence[str] = ()
+) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    """The holder above with the children of ``cases``, until the block ends."""
+    return holding(HOLDER, json.dumps(cases), "ioprio" if ioprio else "-", prefix=prefix)
 
 
 def share_json(*args: str, **kw: Any) -> dict[str, Any]:
@@ -136,7 +115,7 @@ def expected(spec: str, first: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def ground_truth() -> Iterator[tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
-    with holding(CASES) as info:
+    with cloning(CASES) as info:
         doc = share_json(str(info["pid"]), *(str(t) for t in info["tids"].values()))
         yield info, by_tid(doc)
 
@@ -172,7 +151,7 @@ def test_the_groups_say_who_shares_with_whom(
 
 
 def test_the_table_shows_the_split_and_the_crossing_groups() -> None:
-    with holding({k: CASES[k] for k in ("vm", "thread", "thread-unshares-fs")}) as held:
+    with cloning({k: CASES[k] for k in ("vm", "thread", "thread-unshares-fs")}) as held:
         ids = [str(held["pid"]), *(str(t) for t in held["tids"].values())]
         proc = tidscope("share", *ids)
         doc = share_json(*ids)
@@ -195,7 +174,7 @@ def test_no_object_on_either_side_is_cannot_tell_not_shared() -> None:
     """Without an I/O context in the holder, a fork child and the holder are
     both in group 0 for IO (kcmp calls NULL equal to NULL): no CLONE_IO is
     inferred, and no IO group is shown as shared."""
-    with holding({"fork": ("0", ""), "sysvsem": ("SYSVSEM", "")}, ioprio=False) as info:
+    with cloning({"fork": ("0", ""), "sysvsem": ("SYSVSEM", "")}, ioprio=False) as info:
         doc = share_json(str(info["pid"]), str(info["tids"]["fork"]))
     rows = by_tid(doc)
     child = rows[info["tids"]["fork"]]
@@ -266,7 +245,7 @@ def test_others_tasks_are_not_comparable_with_the_reason() -> None:
     not comparable, with the rule and what /proc shows."""
     uid = unused_uid()
     cases = {"vm": ("VM", ""), "thread": ("thread", ""), "fork": ("0", "")}
-    with holding(cases, prefix=tuple(as_uid(uid))) as info:
+    with cloning(cases, prefix=as_uid(uid)) as info:
         share = [sys.executable, "-m", "tidscope", "share", "--format", "json"]
         proc = run(share, prefix=as_uid(uid))
         assert proc.returncode == 0, proc.stderr
@@ -432,7 +411,7 @@ def test_a_pid_that_is_no_task_is_a_runtime_error() -> None:
 
 
 def test_csv_has_one_typed_row_per_task_and_explain_lists_every_call() -> None:
-    with holding({"vm": ("VM", ""), "thread": ("thread", "")}) as info:
+    with cloning({"vm": ("VM", ""), "thread": ("thread", "")}) as info:
         ids = [str(info["pid"]), str(info["tids"]["vm"])]
         csv = tidscope("share", "--format", "csv", *ids)
         explained = tidscope("share", "--explain", *ids)
