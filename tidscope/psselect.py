@@ -59,48 +59,45 @@ def _number(item: str) -> int | None:
 
 def users(values: Iterable[str], option: str) -> frozenset[int]:
     """User IDs, by number or name, as procps's parse_uid reads them."""
-    values = list(values)
-    if not values:
-        return frozenset()
-    import pwd
-
-    found = set()
-    for item in _items(values, option, "root,1000"):
-        number = _number(item)
-        if number is None:
-            try:
-                number = pwd.getpwnam(item).pw_uid
-            except (KeyError, UnicodeEncodeError, ValueError):
-                raise UsageError(
-                    f"{option}: no user is named {item!r}: give a user name or a"
-                    f" numeric user ID, e.g. {option} root"
-                ) from None
-        if number > UID_MAX:
-            raise UsageError(f"{option}: user ID {item} is out of range: give 0 to {UID_MAX}")
-        found.add(number)
-    return frozenset(found)
+    return _names_or_numbers(values, option, "user", "root,1000", _uid)
 
 
 def groups(values: Iterable[str], option: str) -> frozenset[int]:
     """Group IDs, by number or name, as procps's parse_gid reads them."""
-    values = list(values)
-    if not values:
-        return frozenset()
+    return _names_or_numbers(values, option, "group", "root,100", _gid)
+
+
+def _uid(name: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(name).pw_uid
+
+
+def _gid(name: str) -> int:
     import grp
 
+    return grp.getgrnam(name).gr_gid
+
+
+def _names_or_numbers(
+    values: Iterable[str], option: str, what: str, example: str, by_name: Callable[[str], int]
+) -> frozenset[int]:
+    """The IDs of ``what`` (user or group) the items of ``values`` name: an
+    item is a number (C's strtoul, up to UID_MAX) or else a name that
+    ``by_name`` looks up (KeyError: none has it)."""
     found = set()
-    for item in _items(values, option, "root,100"):
+    for item in _items(values, option, example):
         number = _number(item)
         if number is None:
             try:
-                number = grp.getgrnam(item).gr_gid
+                number = by_name(item)
             except (KeyError, UnicodeEncodeError, ValueError):
                 raise UsageError(
-                    f"{option}: no group is named {item!r}: give a group name or a"
-                    f" numeric group ID, e.g. {option} root"
+                    f"{option}: no {what} is named {item!r}: give a {what} name or a"
+                    f" numeric {what} ID, e.g. {option} root"
                 ) from None
         if number > UID_MAX:
-            raise UsageError(f"{option}: group ID {item} is out of range: give 0 to {UID_MAX}")
+            raise UsageError(f"{option}: {what} ID {item} is out of range: give 0 to {UID_MAX}")
         found.add(number)
     return frozenset(found)
 
