@@ -15,6 +15,22 @@ see :func:`tidscope.inspect`).
 
 from __future__ import annotations
 
+# From 424 (pidfd_send_signal, Linux 5.1) on, a new system call has one
+# number on x86_64 and arm64 alike: this run is both tables' last.
+COMMON = (
+    424,
+    """
+    pidfd_send_signal io_uring_setup io_uring_enter io_uring_register open_tree move_mount
+    fsopen fsconfig fsmount fspick pidfd_open clone3 close_range openat2 pidfd_getfd
+    faccessat2 process_madvise epoll_pwait2 mount_setattr quotactl_fd
+    landlock_create_ruleset landlock_add_rule landlock_restrict_self memfd_secret
+    process_mrelease futex_waitv set_mempolicy_home_node cachestat fchmodat2
+    map_shadow_stack futex_wake futex_wait futex_requeue statmount listmount
+    lsm_get_self_attr lsm_set_self_attr lsm_list_modules mseal setxattrat getxattrat
+    listxattrat removexattrat open_tree_attr file_getattr file_setattr listns
+    """,
+)
+
 RUNS: dict[str, tuple[tuple[int, str], ...]] = {
     "x86_64": (
         (
@@ -62,19 +78,7 @@ RUNS: dict[str, tuple[tuple[int, str], ...]] = {
         statx io_pgetevents rseq uretprobe uprobe
         """,
         ),
-        (
-            424,
-            """
-        pidfd_send_signal io_uring_setup io_uring_enter io_uring_register open_tree move_mount
-        fsopen fsconfig fsmount fspick pidfd_open clone3 close_range openat2 pidfd_getfd
-        faccessat2 process_madvise epoll_pwait2 mount_setattr quotactl_fd
-        landlock_create_ruleset landlock_add_rule landlock_restrict_self memfd_secret
-        process_mrelease futex_waitv set_mempolicy_home_node cachestat fchmodat2
-        map_shadow_stack futex_wake futex_wait futex_requeue statmount listmount
-        lsm_get_self_attr lsm_set_self_attr lsm_list_modules mseal setxattrat getxattrat
-        listxattrat removexattrat open_tree_attr file_getattr file_setattr listns
-        """,
-        ),
+        COMMON,
     ),
     "aarch64": (
         (
@@ -122,19 +126,7 @@ RUNS: dict[str, tuple[tuple[int, str], ...]] = {
         pkey_alloc pkey_free statx io_pgetevents rseq kexec_file_load
         """,
         ),
-        (
-            424,
-            """
-        pidfd_send_signal io_uring_setup io_uring_enter io_uring_register open_tree move_mount
-        fsopen fsconfig fsmount fspick pidfd_open clone3 close_range openat2 pidfd_getfd
-        faccessat2 process_madvise epoll_pwait2 mount_setattr quotactl_fd
-        landlock_create_ruleset landlock_add_rule landlock_restrict_self memfd_secret
-        process_mrelease futex_waitv set_mempolicy_home_node cachestat fchmodat2
-        map_shadow_stack futex_wake futex_wait futex_requeue statmount listmount
-        lsm_get_self_attr lsm_set_self_attr lsm_list_modules mseal setxattrat getxattrat
-        listxattrat removexattrat open_tree_attr file_getattr file_setattr listns
-        """,
-        ),
+        COMMON,
     ),
 }
 
