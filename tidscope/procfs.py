@@ -280,18 +280,24 @@ def read_all(
     if fd is None:
         return None
     try:
-        chunks = []
-        left = limit
-        while left > 0 and (chunk := os.read(fd, min(CHUNK * 4, left))):
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return read_fd(fd, limit)
     except OSError as err:
         if passable(err):
             return None
         raise
     finally:
         os.close(fd)
+
+
+def read_fd(fd: int, limit: int) -> bytes:
+    """The open file ``fd`` read to its end, up to ``limit`` bytes; an
+    error is raised, for the caller to judge."""
+    chunks = []
+    left = limit
+    while left > 0 and (chunk := os.read(fd, min(CHUNK * 4, left))):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 _PROC_MOUNTS: dict[str, bool] = {}

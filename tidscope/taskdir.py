@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tidscope.numbers import c_integer, kernel_ints
-from tidscope.procfs import CHUNK, DIRECTORY, EXHAUSTED, PROC, READ
+from tidscope.procfs import CHUNK, DIRECTORY, EXHAUSTED, PROC, READ, read_fd
 
 LIMIT = 1 << 20  # the most of one file read whole (a status file is ~1.5 KiB)
 VANISHED = frozenset({errnos.ENOENT, errnos.ESRCH})
@@ -93,12 +93,7 @@ class TaskDir:
                 raise
             return failed(name, err)
         try:
-            chunks = []
-            left = limit
-            while left > 0 and (chunk := os.read(fd, min(CHUNK * 4, left))):
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
+            return read_fd(fd, limit)
         except OSError as err:
             if err.errno in EXHAUSTED:
                 raise
