@@ -453,7 +453,7 @@ def test_a_walk_is_stepped_by_one_caller_at_a_time(tree: tuple[Path, int]) -> No
     ids = list(range(1, 3 * _procread.BATCH))
     for i in ids:
         write(root / str(i), KERNEL % b"x")
-    refused = []
+    refused: list[str] = []
 
     def make(*args: Any) -> Task:
         try:

@@ -152,6 +152,9 @@ def bracketed(*args: str, user: bool = False, tries: int = 3) -> str:
     procps is given ``-q`` for ``-p`` (the same rows, read without walking
     every process first), so that its two runs are milliseconds apart."""
     quick = ["-q" if arg == "-p" else arg for arg in args]
+    for i, arg in enumerate(args[:-1]):
+        if arg == "-p":  # -q lists in the order given, -p in /proc's (pids ascending)
+            quick[i + 1] = ",".join(sorted(args[i + 1].split(","), key=int))
     exact: set[int] = set()
     for _ in range(tries):
         before = run(["ps", *quick], user=user).stdout.splitlines()
@@ -238,9 +241,7 @@ def test_moving_columns_match_procps_between_two_runs(holder: dict[str, Any]) ->
     pid = str(holder["pid"])
     # the zombie (no CPU time) holds still where the young holder moves
     zombie = holder["zombie"]
-    # ascending: -p lists in /proc order, the -q procps is given in the order given
-    # (and the zombie's pid may be the lower one once pids wrap round)
-    both = ",".join(sorted([pid, str(zombie)], key=int))
+    both = f"{pid},{zombie}"  # the zombie's pid is the lower one once pids wrap round
     out = bracketed("-T", "-p", both, "-o", f"tid,{MOVING},comm")
     spun = [r.split() for r in out.splitlines()[1:] if r.split()[-1] in ("spin", "hash1")]
     assert all(float(r[1]) > 0 for r in spun), out  # they used the CPU: nonzero %CPU
