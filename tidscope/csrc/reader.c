@@ -763,7 +763,9 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 		if (!w->ids)
 			return -1;
 	}
-	if (!batch_init(&w->b[0], BATCH) || !batch_init(&w->b[1], BATCH))
+	/* no bigger than the walk: most groups have one task or a few */
+	if (!batch_init(&w->b[0], w->n < BATCH ? w->n : BATCH) ||
+	    !batch_init(&w->b[1], w->n < BATCH ? w->n : BATCH))
 		return -1;
 	w->plan = p;
 	w->make = Py_NewRef(make);
