@@ -332,6 +332,33 @@ CASES: dict[str, Case] = {
     # -- bench-spawn ---------------------------------------------------------------
     "bench-count-zero": usage("bench-spawn", "-n", "0", problem="0 is not in the range"),
     "bench-bad-pattern": usage("bench-spawn", "--pattern", "x", problem="'x' is not one of"),
+    # -- watch (the refused subscription is in test_watch.py) ------------------------
+    "watch-both-kinds": usage(
+        "watch", "--threads-only", "--processes-only", problem="exclude each other", fix="give one"
+    ),
+    "watch-duration-zero": usage(
+        "watch", "--duration", "0", problem="'0' is not a number of seconds", fix="--duration 10"
+    ),
+    "watch-duration-nan": usage(
+        "watch", "--duration", "nan", problem="is not a number of seconds", fix="--duration 10"
+    ),
+    "watch-duration-exponent": usage(
+        "watch", "--duration", "1e3", problem="is not a number of seconds", fix="--duration 10"
+    ),
+    "watch-duration-arabic-digit": usage(
+        "watch", "--duration", "\u0663", problem="is not a number of seconds", fix="--duration 10"
+    ),
+    "watch-duration-too-long": usage(
+        "watch", "--duration", "2000000000", problem="at most 1000000000", fix="--duration 10"
+    ),
+    "watch-count-zero": usage("watch", "--count", "0", problem="0 is not in the range"),
+    "watch-count-arabic-digit": usage(
+        "watch", "--count", "\u0661", problem="is not a valid integer"
+    ),
+    "watch-pid-zero": usage("watch", "--pid", "0", problem="0 is not in the range"),
+    "watch-pid-not-numeric": usage("watch", "--pid", "abc", problem="'abc' is not a valid integer"),
+    "watch-bad-format": usage("watch", "--format", "xml", problem="'xml' is not one of"),
+    "watch-extra-argument": usage("watch", "1", problem="unexpected extra argument"),
 }
 
 
@@ -404,6 +431,7 @@ CLOSED: dict[str, tuple[str, ...]] = {
     "verify-flags": ("verify-flags", "VM"),
     "verify-flags-invalid": ("verify-flags", "--invalid", "--format", "csv"),
     "bench-spawn": ("bench-spawn", "-n", "10", "--repeat", "1", "--pattern", "batch"),
+    "watch": ("watch", "--duration", "0.5"),
     "help": ("--help",),
     "version": ("--version",),
 }

@@ -29,6 +29,7 @@ COMMANDS = {
     "bench-spawn": "tidscope.cli.bench_spawn",
     "share": "tidscope.cli.share",
     "inspect": "tidscope.cli.inspect",
+    "watch": "tidscope.cli.watch",
 }
 COMPLETE_VAR = "_TIDSCOPE_COMPLETE"
 # Linux's numbers on every architecture we build for (importing the signal

@@ -1,0 +1,231 @@
+"""``tidscope watch`` on the real kernel: births and exits as the
+process-events connector reports them, classified from the events' own ids.
+
+A watcher is ready once its header is out (it is printed after the
+subscription); every wait is a generous timeout, never a timing assertion,
+except that one of twenty raw threads that exit at once lives under 1 ms.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from helpers import as_uid, one_error_line, run, tidscope, unused_uid
+
+SECCOMP = str(Path(__file__).with_name("seccomp.py"))
+COLUMNS = ["time", "event", "kind", "tgid", "tid", "parent", "detail", "name"]
+RAW_THREADS = """
+import json, os, sys
+from tidscope import clone
+sys.stdin.readline()
+tids = []
+for _ in range({n}):
+    with clone.Children(1, park=False) as kids:
+        kids.join()
+        tids += kids.tids
+print(json.dumps({{"pid": os.getpid(), "tids": tids}}))
+"""
+
+
+class Watcher:
+    """A running ``tidscope watch --format csv ARGS``, subscribed."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.rows: list[dict[str, str]] = []
+        self.stderr = ""
+
+    def finish(self, signo: int | None = None) -> int:
+        if signo is not None:
+            self.proc.send_signal(signo)
+        out, self.stderr = self.proc.communicate(timeout=120)
+        lines = out.split("\n\n", 1)[0].splitlines()
+        self.rows = [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
+        return self.proc.returncode
+
+
+@contextmanager
+def watching(*args: str) -> Iterator[Watcher]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidscope", "watch", "--format", "csv", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        header = proc.stdout.readline()
+        assert header == ",".join(COLUMNS) + "\n", proc.communicate(timeout=60)
+        yield Watcher(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+
+
+def _spawn(*args: str) -> list[dict[str, Any]]:
+    proc = tidscope("spawn", *args, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows: list[dict[str, Any]] = json.loads(proc.stdout)
+    return rows
+
+
+def _of(rows: list[dict[str, str]], tgid: int, event: str, kind: str) -> list[dict[str, str]]:
+    return [r for r in rows if r["tgid"] == str(tgid) and r["event"] == event and r["kind"] == kind]
+
+
+def test_spawn_n_5_is_five_thread_births_and_five_exits_then_sigint() -> None:
+    with watching("--duration", "600", "--summary") as w:
+        spawned = _spawn("-n", "5")
+        code = w.finish(signal.SIGINT)
+    assert code == 128 + signal.SIGINT, w.stderr
+    parent = next(r for r in spawned if r["role"] == "parent")
+    tids = {str(r["tid"]) for r in spawned if r["role"] == "child"}
+    births = _of(w.rows, parent["pid"], "fork", "thread")
+    exits = _of(w.rows, parent["pid"], "exit", "thread")
+    assert {r["tid"] for r in births} == {r["tid"] for r in exits} == tids
+    assert len(births) == len(exits) == 5
+    assert all(r["detail"] == "status 0" for r in exits)
+    assert w.stderr == ""
+
+
+def test_summary_counts_threads_per_group() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidscope", "watch", "--summary", "--duration", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().split() == [c.upper() for c in COLUMNS]
+    spawned = _spawn("-n", "3")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    summary = out.split("\n\n", 1)[1].splitlines()
+    assert summary[0].split() == ["TGID", "THREADS_CREATED", "THREADS_EXITED", "NAME"]
+    pid = spawned[0]["pid"]
+    (row,) = [line.split() for line in summary[1:] if line.split()[0] == str(pid)]
+    assert row[1:3] == ["3", "3"]
+
+
+def test_process_births_are_processes() -> None:
+    with watching("--duration", "600", "--processes-only") as w:
+        spawned = _spawn("-n", "3", "--flags", "process")
+        code = w.finish(signal.SIGINT)
+    assert code == 130, w.stderr
+    parent = next(r for r in spawned if r["role"] == "parent")
+    kids = {str(r["tid"]) for r in spawned if r["role"] == "child"}
+    births = [r for r in w.rows if r["event"] == "fork" and r["tid"] in kids]
+    assert len(births) == 3
+    for r in births:
+        assert (r["kind"], r["tgid"], r["parent"]) == ("process", r["tid"], str(parent["pid"]))
+    exits = [r for r in w.rows if r["event"] == "exit" and r["tid"] in kids]
+    assert len(exits) == 3 and {r["kind"] for r in exits} == {"process"}
+    assert {r["kind"] for r in w.rows} == {"process"}  # --processes-only
+
+
+def test_threads_that_live_under_a_millisecond_are_threads() -> None:
+    """--pid and --count end the watch by themselves: 20 births, 20 exits."""
+    n = 20
+    holder = subprocess.Popen(
+        [sys.executable, "-c", RAW_THREADS.format(n=n)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    proc: subprocess.Popen[str] | None = None
+    try:
+        args = ("--pid", str(holder.pid), "--threads-only", "--count", str(2 * n))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tidscope", "watch", "--format", "json", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        _wait_subscribed(proc.pid)
+        made, _ = holder.communicate("go\n", timeout=120)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        for p in (holder, proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert len(events) == 2 * n
+    info = json.loads(made)
+    assert {e["tgid"] for e in events} == {info["pid"]}
+    assert {e["kind"] for e in events} == {"thread"}
+    born = {e["tid"]: e["monotonic_ns"] for e in events if e["event"] == "fork"}
+    died = {e["tid"]: e["monotonic_ns"] for e in events if e["event"] == "exit"}
+    assert set(born) == set(died) == set(info["tids"])
+    lives = sorted(died[t] - born[t] for t in born)
+    assert lives[0] < 1_000_000, lives
+
+
+def _wait_subscribed(pid: int) -> None:
+    """Until ``pid`` waits in select(2), which the watcher first calls once
+    subscribed (its JSON has no header to wait for)."""
+    import platform
+    import time
+
+    # select, pselect6 (glibc's select)
+    waiting = {"x86_64": ("23", "270"), "aarch64": ("72",)}[platform.machine()]
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/syscall") as f:
+                if f.read().split()[0] in waiting:
+                    return
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.01)
+    raise AssertionError("the watcher never subscribed")
+
+
+def test_refused_subscription_is_one_line() -> None:
+    """The kernel's EPERM on bind (what kernels before the unprivileged
+    connector say without CAP_NET_ADMIN), provoked with seccomp."""
+    cmd = [sys.executable, SECCOMP, "--deny", "bind", "--errno", "EPERM", "--"]
+    proc = run([*cmd, "watch", "--count", "1"])
+    assert proc.returncode == 1 and proc.stdout == ""
+    line = one_error_line(proc)
+    assert line.startswith("tidscope watch: ") and "CAP_NET_ADMIN" in line and "as root" in line
+
+
+def test_unprivileged() -> None:
+    """Without CAP_NET_ADMIN: this kernel either lets any user listen (it
+    then reports every event, ours included) or refuses in one line."""
+    prefix = as_uid(unused_uid())
+    cmd = [*prefix, sys.executable, "-m", "tidscope", "watch", "--format", "csv"]
+    proc = subprocess.Popen(
+        [*cmd, "--duration", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        header = proc.stdout.readline()
+        if header == "":
+            proc.wait(timeout=60)
+            assert proc.returncode == 1 and proc.stderr is not None
+            (line,) = proc.stderr.read().splitlines()
+            assert "CAP_NET_ADMIN" in line and "as root" in line
+            return
+        w = Watcher(proc)
+        spawned = _spawn("-n", "5")
+        assert w.finish(signal.SIGINT) == 130, w.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+    pid = spawned[0]["pid"]
+    assert len(_of(w.rows, pid, "fork", "thread")) == len(_of(w.rows, pid, "exit", "thread")) == 5
