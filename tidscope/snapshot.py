@@ -192,11 +192,14 @@ def _cmdline(task: Task, data: bytes | None) -> None:
     task.cmdline = parse_cmdline(data) if data is not None else None
 
 
-def _into_extra(name: str, cap: int) -> Callable[[Task, bytes | None], None]:
+def _into_extra(name: str, keep: int | None = None) -> Callable[[Task, bytes | None], None]:
+    """What stores file ``name`` in ``task.extra``, its first ``keep``
+    bytes if given (as taskfiles' own reader keeps them)."""
+
     def store(task: Task, data: bytes | None) -> None:
         if task.extra is None:
             task.extra = {}
-        task.extra[name] = data if data is None else data[:cap]
+        task.extra[name] = data if data is None or keep is None else data[:keep]
 
     return store
 
@@ -208,7 +211,7 @@ _PREREAD: dict[str, tuple[str, int, Callable[[Task, bytes | None], None]]] = {
     STATUS: ("status", STATUS_MAX, _status),
     CMDLINE: ("cmdline", CMDLINE_MAX, _cmdline),
     taskfiles.WCHAN: ("wchan", CHUNK, _into_extra(taskfiles.WCHAN, taskfiles.WCHAN_MAX)),
-    taskfiles.CGROUP: ("cgroup", taskfiles.CGROUP_MAX, _into_extra(taskfiles.CGROUP, 1 << 30)),
+    taskfiles.CGROUP: ("cgroup", taskfiles.CGROUP_MAX, _into_extra(taskfiles.CGROUP)),
 }
 
 
