@@ -82,6 +82,8 @@ class Event:
     exit_signal: int | None = None  # sent to the parent; -1 for a thread
     comm: str | None = None
     ids: tuple[int, int] | None = None  # uid/gid: real, effective
+    flags: int | None = None  # fork, traced (--run): the clone flags the call asked for
+    call: str | None = None  # fork, traced: the system call (clone, clone3, fork, vfork)
 
 
 def parse(data: bytes | memoryview, offset: int = 0) -> Event | None:
@@ -227,20 +229,3 @@ def selected(event: Event, pid: int | None, threads: bool | None) -> bool:
     if pid is not None and pid not in (event.tgid, event.parent_tgid):
         return False
     return threads is None or event.thread is threads
-
-
-@dataclass
-class Tally:
-    """Per thread group: threads created and exited, from fork and exit events."""
-
-    created: int = 0
-    exited: int = 0
-
-
-def tally(groups: dict[int, Tally], event: Event) -> None:
-    if event.thread:
-        group = groups.setdefault(event.tgid, Tally())
-        if event.kind == "fork":
-            group.created += 1
-        elif event.kind == "exit":
-            group.exited += 1

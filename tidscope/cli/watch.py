@@ -18,9 +18,9 @@ from tidscope.procfs import ID_MAX
 
 COLUMNS = ("time", "event", "kind", "tgid", "tid", "parent", "detail", "name")
 LINE = "{:<15}  {:<8}  {:<7}  {:>7}  {:>7}  {:>7}  {:<14}  {}"
-SUMMARY = ("tgid", "threads_created", "threads_exited", "name")
+SUMMARY = ("tgid", "threads_created", "threads_exited", "shortest_life", "median_life", "name")
 MAX_SECONDS = 10**9  # 31 years: what every clock here counts without trouble
-SUMMARY_LINE = "{:>7}  {:>15}  {:>14}  {}"
+SUMMARY_LINE = "{:>7}  {:>15}  {:>14}  {:>13}  {:>11}  {}"
 
 
 @click.command("watch")
@@ -50,14 +50,14 @@ def command(
     later look into /proc.  Names are read from /proc when the task is
     still there and print as ? when it is gone.
     """
-    from tidscope import signals, watch
+    from tidscope import signals, watch, watch_summary
 
     if threads_only and processes_only:
         raise UsageError("--threads-only and --processes-only exclude each other: give one")
     threads = True if threads_only else False if processes_only else None
     fmt = fmt.lower()
     deadline = None if duration is None else time.monotonic() + _seconds(duration)
-    groups: dict[int, watch.Tally] = {}
+    tally = watch_summary.Summary()
     out = sys.stdout
     writer = csv.writer(out, lineterminator="\n")
     with signals.terminating_signals(), watch.Connector() as conn:
@@ -68,14 +68,14 @@ def command(
             for event in conn.events(deadline):
                 if not watch.selected(event, pid, threads):
                     continue
-                watch.tally(groups, event)
+                tally.add(event)
                 _write(fmt, writer, _row(event))
                 seen += 1
                 if count is not None and seen >= count:
                     break
         finally:
             if summary:
-                _summary(fmt, writer, groups, conn, no_headers)
+                _summary(fmt, writer, tally, conn, no_headers)
             if conn.lost or conn.overruns:
                 note(
                     "watch",
@@ -169,17 +169,21 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _summary(fmt: str, writer: Any, groups: dict[int, Any], conn: Any, no_headers: bool) -> None:
+def _summary(fmt: str, writer: Any, tally: Any, conn: Any, no_headers: bool) -> None:
     from tidscope import watch
+    from tidscope.watch_summary import duration
 
     rows = []
-    for tgid in sorted(groups):
-        tally = groups[tgid]
+    for tgid in sorted(tally.groups):
+        group = tally.groups[tgid]
         rows.append(
             {
                 "tgid": tgid,
-                "threads_created": tally.created,
-                "threads_exited": tally.exited,
+                "threads_created": group.created,
+                "threads_exited": group.exited,
+                "shortest_lifetime_ns": group.shortest_ns,
+                "median_lifetime_ns": group.median_ns,
+                "lifetimes_measured": len(group.lifetimes_ns),
                 "name": watch.name_of(tgid, tgid),
             }
         )
@@ -191,6 +195,8 @@ def _summary(fmt: str, writer: Any, groups: dict[int, Any], conn: Any, no_header
     if not no_headers:
         _header(fmt, writer, SUMMARY, SUMMARY_LINE)
     for row in rows:
+        row["shortest_life"] = duration(row["shortest_lifetime_ns"])
+        row["median_life"] = duration(row["median_lifetime_ns"])
         cells = [_cell(row[c]) for c in SUMMARY]
         cells[-1] = "?" if row["name"] is None else cells[-1]
         if fmt == "table":
