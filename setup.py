@@ -21,6 +21,9 @@ CFLAGS = [
     "-fvisibility=hidden",
 ]
 
+# The other modules run only in the parent: ordinary flags, warnings are errors.
+PLAIN_CFLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"]
+
 # The child's loop never returns, so it need not save the registers its
 # caller would expect preserved: declared call-clobbered, they are used
 # freely and nothing is pushed - the loop touches no stack at all.
@@ -63,8 +66,13 @@ setup(
         Extension(
             "tidscope._procread",
             sources=[CSRC + "reader.c"],
-            extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
+            extra_compile_args=PLAIN_CFLAGS,
             extra_link_args=["-pthread"],
+        ),
+        Extension(
+            "tidscope._ptrace",
+            sources=[CSRC + "ptrace.c"],
+            extra_compile_args=PLAIN_CFLAGS,
         ),
     ],
 )

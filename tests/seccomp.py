@@ -41,7 +41,7 @@ read 0  write 1  open 2  close 3  stat 4  fstat 5  lstat 6  rt_sigaction 13
 rt_sigprocmask 14  pipe 22  nanosleep 35  getpid 39  socket 41  bind 49  clone 56
 fork 57  vfork 58  exit 60  wait4 61  kill 62  uname 63  semget 64  semop 65
 semctl 66  msgget 68  msgctl 71  getcwd 79  chdir 80  mkdir 83  rmdir 84  unlink 87
-readlink 89  umask 95  getuid 102  getppid 110  prctl 157  arch_prctl 158  mount 165
+readlink 89  umask 95  getuid 102  getppid 110  ptrace 101  prctl 157  arch_prctl 158  mount 165
 umount2 166  sethostname 170  gettid 186  futex 202  clock_gettime 228  exit_group 231
 waitid 247  ioprio_set 251  ioprio_get 252  openat 257  mkdirat 258  newfstatat 262
 unlinkat 263  readlinkat 267  unshare 272  pipe2 293  kcmp 312  statx 332
@@ -53,7 +53,7 @@ chdir 49  openat 56  close 57  pipe2 59  read 63  write 64  readlinkat 78
 newfstatat 79  fstat 80  exit 93  exit_group 94  waitid 95  unshare 97  futex 98
 nanosleep 101  clock_gettime 113  kill 129  rt_sigaction 134  rt_sigprocmask 135
 sethostname 161  uname 160  umask 166  prctl 167  getpid 172  getppid 173  getuid 174
-gettid 178  msgget 186  msgctl 187  semget 190  semctl 191  semop 193  socket 198
+gettid 178  ptrace 117  msgget 186  msgctl 187  semget 190  semctl 191  semop 193  socket 198
 bind 200  clone 220  wait4 260  kcmp 272  statx 291  pidfd_open 434  clone3 435
 openat2 437
 """

@@ -359,6 +359,16 @@ CASES: dict[str, Case] = {
     "watch-pid-not-numeric": usage("watch", "--pid", "abc", problem="'abc' is not a valid integer"),
     "watch-bad-format": usage("watch", "--format", "xml", problem="'xml' is not one of"),
     "watch-extra-argument": usage("watch", "1", problem="unexpected extra argument"),
+    "watch-poll-zero": usage(
+        "watch", "--poll", "0", problem="--poll '0' is not a number of seconds", fix="--poll 0.5"
+    ),
+    "watch-poll-text": usage(
+        "watch", "--poll", "fast", problem="is not a number of seconds", fix="--poll 0.5"
+    ),
+    "watch-run-empty": usage("watch", "--run", " ", problem="--run needs a command", fix="--run '"),
+    "watch-run-and-poll": usage(
+        "watch", "--run", "true", "--poll", problem="two ways to watch", fix="give one of them"
+    ),
 }
 
 
@@ -432,6 +442,7 @@ CLOSED: dict[str, tuple[str, ...]] = {
     "verify-flags-invalid": ("verify-flags", "--invalid", "--format", "csv"),
     "bench-spawn": ("bench-spawn", "-n", "10", "--repeat", "1", "--pattern", "batch"),
     "watch": ("watch", "--duration", "0.5"),
+    "watch-run": ("watch", "--run", "sleep 30"),
     "help": ("--help",),
     "version": ("--version",),
 }

@@ -155,7 +155,7 @@ def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
 
 
 def _setup_module() -> Any:
-    """setup.py's CFLAGS and CALL_USED, read without running setup()."""
+    """setup.py's CFLAGS, PLAIN_CFLAGS and CALL_USED, read without running setup()."""
     import ast
 
     values: dict[str, Any] = {}
@@ -163,6 +163,28 @@ def _setup_module() -> Any:
         if not isinstance(node, ast.Assign):
             continue
         target = node.targets[0]
-        if isinstance(target, ast.Name) and target.id in ("CFLAGS", "CALL_USED"):
+        if isinstance(target, ast.Name) and target.id in ("CFLAGS", "PLAIN_CFLAGS", "CALL_USED"):
             values[target.id] = ast.literal_eval(node.value)
     return type("Setup", (), values)
+
+
+@pytest.mark.skipif(shutil.which(CROSS) is None, reason=f"needs {CROSS}")
+def test_aarch64_tracer_builds(tmp_path: Path) -> None:
+    """watch --run's ptrace requests read aarch64's registers by regset:
+    that branch compiles, without a warning, with setup.py's flags."""
+    import sysconfig
+
+    setup = _setup_module()
+    subprocess.run(
+        [
+            CROSS,
+            *setup.PLAIN_CFLAGS,
+            "-fPIC",
+            f"-I{sysconfig.get_paths()['include']}",
+            "-c",
+            str(ROOT / "tidscope" / "csrc" / "ptrace.c"),
+            "-o",
+            str(tmp_path / "ptrace.o"),
+        ],
+        check=True,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from helpers import as_uid, one_error_line, run, tidscope, unused_uid
+from helpers import as_uid, tidscope, unused_uid
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 COLUMNS = ["time", "event", "kind", "tgid", "tid", "parent", "detail", "name"]
@@ -111,10 +112,13 @@ def test_summary_counts_threads_per_group() -> None:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
     summary = out.split("\n\n", 1)[1].splitlines()
-    assert summary[0].split() == ["TGID", "THREADS_CREATED", "THREADS_EXITED", "NAME"]
+    head = ["TGID", "THREADS_CREATED", "THREADS_EXITED", "SHORTEST_LIFE", "MEDIAN_LIFE", "NAME"]
+    assert summary[0].split() == head
     pid = spawned[0]["pid"]
     (row,) = [line.split() for line in summary[1:] if line.split()[0] == str(pid)]
     assert row[1:3] == ["3", "3"]
+    for life in row[3:5]:  # measured: each of the 3 was seen born and ended
+        assert re.fullmatch(r"[0-9.]+(ns|us|ms|s)", life), row
 
 
 def test_process_births_are_processes() -> None:
@@ -193,14 +197,42 @@ def _wait_subscribed(pid: int) -> None:
     raise AssertionError("the watcher never subscribed")
 
 
-def test_refused_subscription_is_one_line() -> None:
+def test_refused_subscription_falls_back_to_polling_and_says_so_first() -> None:
     """The kernel's EPERM on bind (what kernels before the unprivileged
-    connector say without CAP_NET_ADMIN), provoked with seccomp."""
+    connector say without CAP_NET_ADMIN), provoked with seccomp: the watch
+    goes on by polling /proc, and its first line says why and that it is
+    lossy.  Threads held longer than the interval are seen, as threads."""
     cmd = [sys.executable, SECCOMP, "--deny", "bind", "--errno", "EPERM", "--"]
-    proc = run([*cmd, "watch", "--count", "1"])
-    assert proc.returncode == 1 and proc.stdout == ""
-    line = one_error_line(proc)
-    assert line.startswith("tidscope watch: ") and "CAP_NET_ADMIN" in line and "as root" in line
+    proc = subprocess.Popen(
+        [*cmd, "watch", "--format", "csv", "--duration", "120", "--threads-only"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stderr.readline()
+        assert proc.stdout.readline() == ",".join(COLUMNS) + "\n"
+        spawned = _spawn("-n", "3", "--hold", "0.5")
+        tids = {str(r["tid"]) for r in spawned if r["role"] == "child"}
+        lines: list[str] = []
+        while not tids <= {r[4] for r in csv.reader(lines) if r[1] == "exit"}:
+            lines.append(proc.stdout.readline())  # the next scans' lines
+            assert lines[-1], "the watch ended before the threads' exits"
+        w = Watcher(proc)
+        code = w.finish(signal.SIGINT)
+        w.rows += [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+    assert first.startswith("tidscope watch: note: ") and "CAP_NET_ADMIN" in first
+    assert "lossy" in first and "polling /proc every 0.1 s" in first
+    assert code == 130, w.stderr
+    pid = spawned[0]["pid"]
+    assert {r["tid"] for r in _of(w.rows, pid, "fork", "thread")} == tids
+    exits = _of(w.rows, pid, "exit", "thread")
+    assert {r["tid"] for r in exits} == tids and {r["detail"] for r in exits} == {"-"}
 
 
 def test_unprivileged() -> None:

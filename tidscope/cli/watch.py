@@ -1,10 +1,12 @@
-"""``tidscope watch``: thread and process births, execs and exits, live,
-from the kernel's process-events connector (root only)."""
+"""``tidscope watch``: thread and process births, execs and exits, live:
+from the kernel's process-events connector, from /proc polled (lossy), or
+from one command's tree traced with ptrace (``--run``)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -13,7 +15,7 @@ import click
 
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
-from tidscope.errors import UsageError, note
+from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.procfs import ID_MAX
 
 COLUMNS = ("time", "event", "kind", "tgid", "tid", "parent", "detail", "name")
@@ -31,7 +33,27 @@ SUMMARY_LINE = "{:>7}  {:>15}  {:>14}  {:>13}  {:>11}  {}"
 @click.option("--processes-only", is_flag=True, help="Only process births and exits.")
 @click.option("--duration", metavar="S", help="Stop after S seconds (a decimal number above 0).")
 @click.option("--count", type=PidRange(1), metavar="N", help="Stop after N events.")
-@click.option("--summary", is_flag=True, help="At the end, threads created/exited per group.")
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="At the end, threads created/exited and their lifetimes per group.",
+)
+@click.option(
+    "--run",
+    "command",
+    metavar="CMD",
+    help="Run CMD (with sh) and follow its whole tree with ptrace instead, each clone's "
+    "flags decoded; exit with its status.",
+)
+@click.option(
+    "--poll",
+    is_flag=False,
+    flag_value="0.1",
+    default=None,
+    metavar="[S]",
+    help="Poll /proc every S seconds (0.1 alone) instead of the connector: lossy.  "
+    "Chosen by itself when the connector refuses us.",
+)
 @output_options()
 def command(
     pid: int | None,
@@ -40,15 +62,19 @@ def command(
     duration: str | None,
     count: int | None,
     summary: bool,
+    command: str | None,
+    poll: str | None,
     fmt: str,
     no_headers: bool,
 ) -> int:
     """Print thread and process births, execs, exits, renames, id changes
-    and ptrace attaches as the kernel reports them (needs root).
+    and ptrace attaches as the kernel reports them.
 
     A new task is a thread or a process by the event's own ids, never by a
     later look into /proc.  Names are read from /proc when the task is
-    still there and print as ? when it is gone.
+    still there and print as ? when it is gone.  Where the connector
+    refuses us, /proc is polled (lossy, and said so first); --run follows
+    one command's tree exactly with ptrace.
     """
     from tidscope import signals, watch, watch_summary
 
@@ -60,7 +86,10 @@ def command(
     tally = watch_summary.Summary()
     out = sys.stdout
     writer = csv.writer(out, lineterminator="\n")
-    with signals.terminating_signals(), watch.Connector() as conn:
+    if command is not None and poll is not None:
+        raise UsageError("--run and --poll are two ways to watch: give one of them")
+    interval = None if poll is None else _seconds(poll, "--poll")
+    with signals.terminating_signals(), _source(command, interval) as conn:
         try:
             if not no_headers:
                 _header(fmt, writer, COLUMNS, LINE)
@@ -82,18 +111,53 @@ def command(
                     f"{conn.lost} events were lost ({conn.overruns} receive buffer overruns):"
                     " the output is incomplete",
                 )
-    return 0
+    status = getattr(conn, "status", None)
+    if status is None:  # the watch ended by --duration or --count (CMD, if any, killed)
+        return 0
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
-def _seconds(value: str) -> float:
-    """--duration: ASCII decimals above 0, at most MAX_SECONDS."""
+def _source(command: str | None, interval: float | None) -> Any:
+    """What the events come from: CMD traced (--run), /proc polled (--poll,
+    or when the connector refuses us), or the connector."""
+    from tidscope import watch
+
+    if command is not None:
+        from tidscope.tracer import Tracer
+
+        if not command.strip():
+            raise UsageError("--run needs a command: give e.g. --run 'sleep 1'")
+        return Tracer(["/bin/sh", "-c", command])
+    if interval is None:
+        conn = watch.Connector()
+        try:
+            return conn.__enter__()
+        except TidscopeError as err:
+            if err.message != watch.NEEDS_ROOT:
+                raise
+            why = "the process-events connector refuses us (EPERM: it needs CAP_NET_ADMIN); "
+            interval = 0.1
+    else:
+        why = ""
+    from tidscope.errors import hidden_note
+    from tidscope.watch_poll import Poller
+
+    poller = Poller(interval)
+    note("watch", why + poller.first_line)
+    hidden_note("watch", "/proc")
+    return poller
+
+
+def _seconds(value: str, option: str = "--duration") -> float:
+    """--duration, --poll: ASCII decimals above 0, at most MAX_SECONDS."""
     from tidscope.numbers import decimal_fraction
 
     seconds = decimal_fraction(value)
     if seconds is None or not 0 < seconds <= MAX_SECONDS:
         raise UsageError(
-            f"--duration {value!r} is not a number of seconds above 0 and at most {MAX_SECONDS}:"
-            " give e.g. --duration 10 or --duration 0.5"
+            f"{option} {value!r} is not a number of seconds above 0 and at most {MAX_SECONDS}:"
+            f" give e.g. {option} 10 or {option} 0.5"
         )
     return seconds
 
@@ -106,7 +170,7 @@ def _row(event: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "time": watch.wall_clock(event.time_ns),
         "monotonic_ns": event.time_ns,
-        "cpu": event.cpu,
+        "cpu": None if event.cpu < 0 else event.cpu,
         "event": event.kind,
         "kind": kind,
         "tgid": event.tgid,
@@ -116,7 +180,18 @@ def _row(event: Any) -> dict[str, Any]:
         "name": name,
         "detail": None,
     }
-    if event.kind == "exit":
+    if event.flags is not None:
+        from tidscope.flags import names
+
+        clone3 = event.call == "clone3"
+        row.update(call=event.call, flags=event.flags, flag_names=names(event.flags, clone3))
+        short = [n.removeprefix("CLONE_") for n in row["flag_names"]]
+        row["detail"] = f"{event.call} {'|'.join(short) or '0'}"
+    elif event.kind == "exec" and event.parent_tid not in (None, event.tid):
+        row["detail"] = f"by tid {event.parent_tid}"
+    elif event.kind == "exit" and event.exit_code is None:
+        row.update(exit_code=None, exit_signal=None, status=None, signal=None)
+    elif event.kind == "exit":
         code = event.exit_code
         row.update(exit_code=code, exit_signal=event.exit_signal)
         killed = code & 0x7F
