@@ -179,3 +179,35 @@ def test_a_missing_command_is_the_shells_127() -> None:
     proc = tidscope("watch", "--run", "no-such-command-here")
     assert proc.returncode == 127
     assert "not found" in proc.stderr
+
+
+def test_run_reads_clone3_flags_from_the_callers_struct(tmp_path: Path) -> None:
+    """clone3(2) passes its flags in memory: they are read from the
+    caller's struct clone_args, for raw children and for pthreads."""
+    made = tmp_path / "made"
+    code = (
+        "import json, threading\n"
+        "from tidscope import clone, flags\n"
+        "with clone.Children(2, flags.bits('VM', 'FS', 'FILES', 'SIGHAND', 'THREAD'),"
+        " clone3=True, park=False) as kids:\n"
+        "    kids.join()\n"
+        "    tids = list(kids.tids)\n"
+        "t = threading.Thread(target=int)\n"
+        "t.start()\n"
+        "t.join()\n"
+        f"open('{made}', 'w').write(json.dumps(tids))\n"
+    )
+    script = tmp_path / "clone3.py"
+    script.write_text(code)
+    proc = _watch_run(f"exec {sys.executable} {script}", "--threads-only")
+    assert proc.returncode == 0, proc.stderr
+    tids = json.loads(made.read_text())
+    births = [e for e in _events(proc.stdout) if e["event"] == "fork"]
+    assert len(births) == 3 and {e["call"] for e in births} == {"clone3"}
+    raw = {e["tid"]: e for e in births if e["tid"] in tids}
+    assert set(raw) == set(tids)
+    for e in raw.values():
+        assert e["flags"] == flags.bits("VM", "FS", "FILES", "SIGHAND", "THREAD")
+        assert e["flag_names"] == flags.names(e["flags"], clone3=True)
+    (pthread,) = [e for e in births if e["tid"] not in tids]
+    assert flags.has(pthread["flags"], "THREAD", "VM", "SETTLS", "CHILD_CLEARTID")
