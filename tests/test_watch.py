@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import as_uid, tidscope, unused_uid
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
@@ -197,12 +198,15 @@ def _wait_subscribed(pid: int) -> None:
     raise AssertionError("the watcher never subscribed")
 
 
-def test_refused_subscription_falls_back_to_polling_and_says_so_first() -> None:
+@pytest.mark.parametrize("user", [False, True], ids=["root", "unprivileged"])
+def test_refused_subscription_falls_back_to_polling_and_says_so_first(user: bool) -> None:
     """The kernel's EPERM on bind (what kernels before the unprivileged
     connector say without CAP_NET_ADMIN), provoked with seccomp: the watch
     goes on by polling /proc, and its first line says why and that it is
-    lossy.  Threads held longer than the interval are seen, as threads."""
-    cmd = [sys.executable, SECCOMP, "--deny", "bind", "--errno", "EPERM", "--"]
+    lossy.  Threads held longer than the interval are seen, as threads,
+    by root and by a uid of its own."""
+    prefix = as_uid(unused_uid()) if user else []
+    cmd = [*prefix, sys.executable, SECCOMP, "--deny", "bind", "--errno", "EPERM", "--"]
     proc = subprocess.Popen(
         [*cmd, "watch", "--format", "csv", "--duration", "120", "--threads-only"],
         stdout=subprocess.PIPE,
