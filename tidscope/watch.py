@@ -12,7 +12,10 @@ Rules this module keeps:
   every thread a process.)
 - Lost events are counted, never hidden: the kernel numbers the events of
   each CPU, so a gap in one CPU's numbers is that many events lost, and a
-  receive overrun (ENOBUFS) is counted on its own.
+  receive overrun (ENOBUFS) is counted on its own.  A gap shows only at the
+  CPU's next event, so the messages the kernel dropped for our socket are
+  also read from the socket itself (SO_MEMINFO's drop count): the losses
+  of an overrun at the very end are counted too.
 - Subscribing needs CAP_NET_ADMIN; without it the one error says so.  The
   subscription is cancelled (PROC_CN_MCAST_IGNORE) on every way out.
 """
@@ -20,6 +23,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import errno
+import os
 import select
 import socket
 import struct
@@ -35,12 +39,22 @@ CN_IDX_PROC = CN_VAL_PROC = 1
 PROC_CN_MCAST_LISTEN, PROC_CN_MCAST_IGNORE = 1, 2
 NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 1, 2, 3, 4
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # asm-generic (x86_64, arm64)
-RCVBUF = 64 << 20  # room for a burst of ~1 million events of 80 bytes
+SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)
+MEMINFO = struct.Struct("=9I")  # ... SK_MEMINFO_DROPS (Linux 4.10) last
+# The kernel doubles it and charges each 76-byte message 832 bytes (SO_MEMINFO's
+# rmem on x86_64): room for ~160,000 events, 4 s of 20,000 thread births a second.
+RCVBUF = 64 << 20
 
 NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 CN_MSG = struct.Struct("=IIIIHH")  # idx, val, seq, ack, len, flags
 PROC_EVENT = struct.Struct("=IIQ")  # what, cpu, timestamp_ns
 HEAD = NLMSGHDR.size + CN_MSG.size + PROC_EVENT.size
+# A whole message in one unpack: nlmsghdr's len and type, cn_msg's seq, the
+# event's what, cpu and timestamp, then its union read as six u32 (fork's
+# four ids, exit's pid, tgid, status, signal (signed), parent pid and tgid).
+HEADER = struct.Struct("=IH10x8xI8xIIQ")
+MESSAGE = struct.Struct(HEADER.format + "6I")
+PROC_EVENT_NONE, PROC_EVENT_FORK, PROC_EVENT_EXIT = 0, 0x1, 0x80000000
 IDS4 = struct.Struct("=4I")
 EXIT = struct.Struct("=IIIiII")  # pid, tgid, exit_code, exit_signal, parent pid, tgid
 COMM = struct.Struct("=II16s")
@@ -86,7 +100,7 @@ class Event:
     call: str | None = None  # fork, traced: the system call (clone, clone3, fork, vfork)
 
 
-def parse(data: bytes | memoryview, offset: int = 0) -> Event | None:
+def parse(data: bytes | bytearray | memoryview, offset: int = 0) -> Event | None:
     """The event in the connector message at ``offset``, None for one that
     is not a process event (the subscription's acknowledgement, a kind
     this kernel added after us)."""
@@ -97,10 +111,10 @@ def parse(data: bytes | memoryview, offset: int = 0) -> Event | None:
     at = offset + HEAD
     if kind == "fork":
         ppid, ptgid, pid, tgid = IDS4.unpack_from(data, at)
-        return Event(kind, ts, cpu, pid, tgid, ppid, ptgid, thread=pid != tgid)
+        return _event(kind, ts, cpu, pid, tgid, ppid, ptgid, pid != tgid)
     if kind == "exit":
         pid, tgid, code, sig, ppid, ptgid = EXIT.unpack_from(data, at)
-        return Event(kind, ts, cpu, pid, tgid, ppid, ptgid, pid != tgid, code, sig)
+        return _event(kind, ts, cpu, pid, tgid, ppid, ptgid, pid != tgid, code, sig)
     if kind == "comm":
         pid, tgid, raw = COMM.unpack_from(data, at)
         name = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
@@ -109,8 +123,52 @@ def parse(data: bytes | memoryview, offset: int = 0) -> Event | None:
     if kind in ("uid", "gid"):
         return Event(kind, ts, cpu, pid, tgid, ids=(a, b))
     if kind in ("ptrace", "coredump"):
-        return Event(kind, ts, cpu, pid, tgid, a, b)
-    return Event(kind, ts, cpu, pid, tgid)  # exec, sid
+        return _event(kind, ts, cpu, pid, tgid, a, b)
+    return _event(kind, ts, cpu, pid, tgid)  # exec, sid
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _event(
+    kind: str,
+    time_ns: int,
+    cpu: int,
+    tid: int,
+    tgid: int,
+    parent_tid: int | None = None,
+    parent_tgid: int | None = None,
+    thread: bool | None = None,
+    exit_code: int | None = None,
+    exit_signal: int | None = None,
+) -> Event:
+    """``Event(...)`` for the kinds that carry no name, ids or clone flags,
+    at a third of the cost: the frozen dataclass's ``__init__`` sets each of
+    its 14 fields through ``object.__setattr__``; this fills the instance's
+    dict at once (same fields, same values: equal and hashed alike)."""
+    event: Event = _new(Event)
+    _set(
+        event,
+        "__dict__",
+        {
+            "kind": kind,
+            "time_ns": time_ns,
+            "cpu": cpu,
+            "tid": tid,
+            "tgid": tgid,
+            "parent_tid": parent_tid,
+            "parent_tgid": parent_tgid,
+            "thread": thread,
+            "exit_code": exit_code,
+            "exit_signal": exit_signal,
+            "comm": None,
+            "ids": None,
+            "flags": None,
+            "call": None,
+        },
+    )
+    return event
 
 
 def _control(op: int) -> bytes:
@@ -124,6 +182,7 @@ class Connector:
     def __init__(self) -> None:
         self.overruns = 0  # ENOBUFS from recv: the kernel dropped messages
         self.gaps = 0  # events missing from a CPU's numbering
+        self.drops = 0  # messages the kernel dropped for our socket (receive buffer full)
         self._seq: dict[int, int] = {}
         self._sock: socket.socket | None = None
 
@@ -148,9 +207,10 @@ class Connector:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        sock, self._sock = self._sock, None
-        if sock is None:
+        if self._sock is None:
             return
+        self._read_drops()
+        sock, self._sock = self._sock, None
         try:
             sock.send(_control(PROC_CN_MCAST_IGNORE))
         except OSError:
@@ -160,61 +220,107 @@ class Connector:
 
     @property
     def lost(self) -> int:
-        """Events known lost: the numbering gaps (ENOBUFS drops show there too)."""
-        return self.gaps
+        """Events known lost, at least: the numbering gaps or the messages the
+        kernel dropped for our socket, whichever is more.  Both see an
+        overrun (its gaps once each CPU sends again); only the gaps see an
+        event the kernel could not send at all (its allocation failed)."""
+        self._read_drops()
+        return max(self.gaps, self.drops)
+
+    def _read_drops(self) -> None:
+        """Update ``drops`` from the socket, while it is open (a kernel
+        without the count leaves it 0)."""
+        if self._sock is None:
+            return
+        try:
+            info = self._sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, MEMINFO.size)
+        except OSError:
+            return
+        if len(info) == MEMINFO.size:
+            self.drops = MEMINFO.unpack(info)[-1]
 
     def events(self, deadline: float | None = None) -> Iterator[Event]:
-        """Events as they come, until ``deadline`` (time.monotonic())."""
+        """Events as they come, until ``deadline`` (time.monotonic()).
+
+        The socket is drained (non-blocking receives until EAGAIN) before
+        select(2) waits again: under load that is one recv per message and no
+        select.  The deadline is checked before every receive, so a watcher
+        that never runs dry still stops on time."""
         sock = self._sock
         assert sock is not None, "use Connector as a context manager"
         buf = bytearray(1 << 16)
-        view = memoryview(buf)
-        while True:
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
-                return
-            ready, _, _ = select.select([sock], [], [], wait)
-            if not ready:
-                continue
+        recv, dontwait, clock = sock.recv_into, socket.MSG_DONTWAIT, time.monotonic
+        while deadline is None or clock() < deadline:
             try:
-                size = sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
+                size = recv(buf, 0, dontwait)
             except BlockingIOError:
+                wait = None if deadline is None else max(0.0, deadline - clock())
+                select.select([sock], [], [], wait)
                 continue
             except OSError as err:
                 if err.errno != errno.ENOBUFS:
                     raise
                 self.overruns += 1
+                self._read_drops()
                 continue
-            yield from self._messages(view[:size])
+            yield from self._messages(buf, size)
 
-    def _messages(self, data: memoryview) -> Iterator[Event]:
+    def _messages(self, data: bytes | bytearray | memoryview, end: int) -> list[Event]:
+        """The process events in the first ``end`` bytes of a datagram, each
+        CPU's numbering counted.
+
+        Forks and exits, nearly every message under load, are unpacked whole
+        in one call; the rest go through :func:`parse`.  Every message but
+        the subscription's acknowledgement (PROC_EVENT_NONE, numbered by our
+        own request) is counted, a kind unknown to us included: the kernel
+        numbered it among the others."""
+        events = []
+        seqs = self._seq
         at = 0
-        while at + HEAD <= len(data):
-            length, kind = NLMSGHDR.unpack_from(data, at)[:2]
+        while at + HEAD <= end:
+            if at + MESSAGE.size <= end:
+                length, kind, seq, what, cpu, ts, a, b, c, d, e, f = MESSAGE.unpack_from(data, at)
+                whole = length >= MESSAGE.size
+            else:
+                length, kind, seq, what, cpu, ts = HEADER.unpack_from(data, at)
+                whole = False
             if length < NLMSGHDR.size:
-                return
-            if kind == NLMSG_DONE:
-                seq = CN_MSG.unpack_from(data, at + NLMSGHDR.size)[2]
-                event = parse(data, at)
+                break
+            here, at = at, at + ((length + 3) & ~3)
+            if kind != NLMSG_DONE or what == PROC_EVENT_NONE:
+                continue
+            last = seqs.get(cpu)  # a gap in this CPU's numbering: events lost
+            if last is not None and seq > last + 1:
+                self.gaps += seq - last - 1
+            seqs[cpu] = seq
+            if whole and what == PROC_EVENT_FORK:  # a, b: the real parent; c, d: the new task
+                events.append(_event("fork", ts, cpu, c, d, a, b, c != d))
+            elif whole and what == PROC_EVENT_EXIT:  # a, b: the task; c, d: status, signal
+                sig = d - (d >> 31 << 32)  # signed
+                events.append(_event("exit", ts, cpu, a, b, e, f, a != b, c, sig))
+            else:
+                event = parse(data, here)
                 if event is not None:
-                    self._count(event.cpu, seq)
-                    yield event
-            at += (length + 3) & ~3
-
-    def _count(self, cpu: int, seq: int) -> None:
-        last = self._seq.get(cpu)
-        if last is not None and seq > last + 1:
-            self.gaps += seq - last - 1
-        self._seq[cpu] = seq
+                    events.append(event)
+        return events
 
 
 def name_of(tid: int, tgid: int, proc: str = "/proc") -> str | None:
-    """The task's name now, or None when it is gone (or not readable)."""
+    """The task's name now, or None when it is gone (or not readable).
+
+    Called for most events, of tasks mostly gone by then: os.open and one
+    os.read (a name is at most 15 bytes and a newline) cost half what a
+    file object does for a live task, and less for a gone one."""
     try:
-        with open(f"{proc}/{tgid}/task/{tid}/comm", "rb") as f:
-            raw = f.read()
+        fd = os.open(f"{proc}/{tgid}/task/{tid}/comm", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        raw = os.read(fd, 64)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return raw.rstrip(b"\n").decode("utf-8", "surrogateescape")
 
 
