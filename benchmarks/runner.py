@@ -4,7 +4,9 @@ Every comparison is made in one run, side by side: a thread holder keeps N
 extra threads alive, the commands being compared run alternately after a
 warm-up, and the table gives medians, min-max and the ratio next to the
 target from issues 5 and 11.  Ratios, not absolute times, are what carry over from
-one machine to another.
+one machine to another.  ``watch`` (issue 13) is a rate instead: thread births a
+second that ``tidscope watch`` keeps up with, under a raw-clone load generator
+(benchmarks/watch.py).
 """
 
 from __future__ import annotations
@@ -320,12 +322,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--spawn", type=int, default=10000, help="threads for spawn and memory")
     p.add_argument("--repeat", type=int, default=5, help="runs per command after a warm-up")
+    p.add_argument("--watch-seconds", type=float, default=3.0, help="seconds of load per watch run")
     p.add_argument("--only", default=",".join(SUITES), help="suites: " + ",".join(SUITES))
     p.add_argument("--quick", action="store_true", help="tiny sizes, one run: a smoke test")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.tree_sizes, args.spawn, args.repeat = [50], [20, 40, 60], 50, 1
+        args.watch_seconds = 0.5
     return args
 
 
@@ -351,3 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 from benchmarks.share import bench_share  # noqa: E402 (it uses the helpers above)
 
 SUITES["share"] = lambda a: bench_share(max(a.sizes), a.repeat)
+
+from benchmarks.watch import RATES, TARGET_RATE, bench_watch  # noqa: E402
+
+SUITES["watch"] = lambda a: bench_watch(a.watch_seconds, (TARGET_RATE,) if a.quick else RATES)

@@ -55,6 +55,8 @@ def test_runner_smoke() -> None:
         "spawn+join",
         "RSS per held thread",
         "start-up",
+        "watch --format json",
+        "watch (table, whole machine)",
     ):
         assert any(needle in n for n in names), needle
     peers = {
