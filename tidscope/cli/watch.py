@@ -13,10 +13,12 @@ from typing import Any
 
 import click
 
+from tidscope import watch
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.procfs import ID_MAX
+from tidscope.text import clean, escape
 
 COLUMNS = ("time", "event", "kind", "tgid", "tid", "parent", "detail", "name")
 LINE = "{:<15}  {:<8}  {:<7}  {:>7}  {:>7}  {:>7}  {:<14}  {}"
@@ -97,7 +99,8 @@ def command(
             for event in conn.events(deadline):
                 if not watch.selected(event, pid, threads):
                     continue
-                tally.add(event)
+                if summary:
+                    tally.add(event)
                 _write(fmt, writer, _row(event))
                 seen += 1
                 if count is not None and seen >= count:
@@ -163,8 +166,6 @@ def _seconds(value: str, option: str = "--duration") -> float:
 
 
 def _row(event: Any) -> dict[str, Any]:
-    from tidscope import watch
-
     name = event.comm if event.comm is not None else watch.name_of(event.tid, event.tgid)
     kind = None if event.thread is None else "thread" if event.thread else "process"
     row: dict[str, Any] = {
@@ -209,8 +210,16 @@ def _signal(signo: int) -> str:
     return f"killed {signal_name(signo)}"
 
 
+_clock: dict[int, str] = {}
+
+
 def _stamp(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}"
+    whole = int(seconds)
+    head = _clock.get(whole)
+    if head is None:
+        _clock.clear()
+        head = _clock[whole] = time.strftime("%H:%M:%S", time.localtime(whole))
+    return f"{head}.{int(seconds % 1 * 1e6):06d}"
 
 
 def _header(fmt: str, writer: Any, columns: tuple[str, ...], line: str) -> None:
@@ -222,12 +231,12 @@ def _header(fmt: str, writer: Any, columns: tuple[str, ...], line: str) -> None:
 
 
 def _write(fmt: str, writer: Any, row: dict[str, Any]) -> None:
-    from tidscope.text import clean, escape
-
     name = row["name"]
     if fmt == "json":
-        row = {**row, "name": None if name is None else clean(name)}
-        print(json.dumps({k: v for k, v in row.items() if k != "detail"}), flush=True)
+        if name is not None:
+            row["name"] = clean(name)
+        del row["detail"]
+        print(json.dumps(row), flush=True)
         return
     cells = [_cell(row[c]) for c in COLUMNS]
     cells[0] = _stamp(row["time"])
