@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -30,9 +29,10 @@ from typing import Any
 import pytest
 from helpers import as_uid, unused_uid
 
+from benchmarks.watch import waiting
+
 NETLINK_CONNECTOR = 11
 SYS_PIDFD_GETFD = 438  # the same on x86_64 and arm64
-SELECT = {"x86_64": ("23", "270"), "aarch64": ("72",)}  # select, pselect6
 TIMEOUT = 120.0
 BURST = 20000  # 40,000 events: well inside the watcher's 64 MiB receive buffer
 
@@ -108,7 +108,7 @@ class Watcher:
     def drained(self) -> bool:
         """Nothing queued and the watcher asleep in select(2), twice over."""
         for _ in range(2):
-            if self.queued_and_dropped()[0] != 0 or not _in_select(self.proc.pid):
+            if self.queued_and_dropped()[0] != 0 or not waiting(self.proc.pid):
                 return False
             time.sleep(0.01)
         return True
@@ -138,7 +138,7 @@ def watching(tmp: Path, *args: str) -> Iterator[Watcher]:
 
         def subscribed() -> bool:
             assert proc.poll() is None, err.read_text()
-            return _connector_socket(proc.pid)[0] >= 0 and _in_select(proc.pid)
+            return _connector_socket(proc.pid)[0] >= 0 and waiting(proc.pid)
 
         _until("the watcher subscribed", subscribed)
         yield Watcher(proc, out, err)
@@ -178,14 +178,6 @@ def _connector_socket(pid: int) -> tuple[int, int]:
         if proto == NETLINK_CONNECTOR and inode in sockets:
             return sockets[inode], inode
     return -1, -1
-
-
-def _in_select(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/syscall") as f:
-            return f.read().split()[0] in SELECT[platform.machine()]
-    except (OSError, IndexError):
-        return False
 
 
 def _state(pid: int) -> str:
