@@ -197,9 +197,10 @@ class Tracer:
             out = self._birth(tid, tgid)
         elif event == EVENT_EXEC:
             former = _ptrace.event_msg(tid)
-            out = Event("exec", time.monotonic_ns(), -1, tid, tgid, parent_tid=former)
-            if former != tid:  # a thread exec'd: it took the leader's tid
-                self._tgid.pop(former, None)
+            by = None if former == tid else former  # a thread's exec takes the leader's tid
+            out = Event("exec", time.monotonic_ns(), -1, tid, tgid, parent_tid=by)
+            if by is not None:
+                self._tgid.pop(by, None)
         elif event == EVENT_EXIT:
             self._ended.add(tid)
             out = self._exit(tid, tgid, _ptrace.event_msg(tid))
