@@ -3,8 +3,10 @@ scans of /proc, where the process-events connector is refused or not asked.
 
 Polling is lossy, and says so (:attr:`Poller.first_line`): a task that lives
 between two scans is never seen, and nothing counts what was missed (so
-:attr:`Poller.lost` is None, unknown, never 0).  What it does report keeps
-these rules:
+:attr:`Poller.lost` is None, unknown, never 0).  Scans slower than the
+interval (a tiny interval, many tasks) keep a longer bound than the first
+line says: the longest gap is then said at the end (:attr:`Poller.last_line`).
+What it does report keeps these rules:
 
 - A task is (tgid, tid, start time): the tgid is the directory it was found
   under and the start time is ``stat`` field 22.  The same ids with another
@@ -79,6 +81,11 @@ LOSSY = (
     "polling {proc} every {interval:g} s, which is lossy: tasks that live less than"
     " about {interval:g} s may be missed and are not counted; exits carry no status,"
     " and a name change may be an exec"
+)
+LATE = 1.5  # a gap between scans this many intervals long is said at the end
+SLOW = (
+    "scans of {proc} were up to {gap:.3g} s apart, not {interval:g} s: tasks that lived"
+    " less than about {gap:.3g} s may have been missed"
 )
 
 
@@ -238,6 +245,17 @@ class Poller:
     def first_line(self) -> str:
         """The warning to print before anything else: polling is lossy."""
         return LOSSY.format(proc=self.proc, interval=self.interval)
+
+    @property
+    def last_line(self) -> str | None:
+        """The note to print at the end when two scans were much further
+        apart than the interval (scans slower than it, as with a tiny
+        interval or many tasks; or a late wake-up): the first line's bound
+        did not hold, and this one is what was kept.  None otherwise."""
+        gap = self.longest_gap_ns / 1e9
+        if gap <= self.interval * LATE:
+            return None
+        return SLOW.format(proc=self.proc, gap=gap, interval=self.interval)
 
     def __enter__(self) -> Poller:
         self._began_ns = time.monotonic_ns()

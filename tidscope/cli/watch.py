@@ -114,6 +114,9 @@ def command(
                     f"{conn.lost} events were lost ({conn.overruns} receive buffer overruns):"
                     " the output is incomplete",
                 )
+            late = getattr(conn, "last_line", None)  # polled: scans slower than asked
+            if late is not None:
+                note("watch", late)
     status = getattr(conn, "status", None)
     if status is None:  # the watch ended by --duration or --count (CMD, if any, killed)
         return 0
