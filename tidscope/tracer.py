@@ -10,15 +10,33 @@ Rules this module keeps:
   CLONE_THREAD: the flags are read from the caller's registers while it is
   stopped inside that call, so they are the ones the kernel acted on.  A
   fork or vfork call is a process.
+- A new task that stops before its creator's clone event is held stopped
+  until that event comes.  The event never comes when the creator is
+  killed inside the call; the task is then let go, and reported with
+  unknown flags and parent (its ids the kernel's own), once no task of
+  ours that could have made it may still stop there: none is running or
+  inside a clone-family call (/proc/TID/syscall) among the tasks of its
+  thread group (a thread) or of its parent and its parent's children (a
+  process: CLONE_PARENT).  A task that dies held is reported the same way.
 - An exit is reported once: at the tracee's exit stop (PTRACE_EVENT_EXIT,
   with its status, while /proc still has its name), or, for a task killed
   past that stop (SIGKILL), when it is reaped.  Every tracee is reaped
   (waitpid with __WALL); the ones still alive when the watch ends are
-  killed first (they are also killed if tidscope dies: PTRACE_O_EXITKILL).
+  killed first, and so is every child of ours (a CLONE_UNTRACED orphan);
+  tracees are also killed if tidscope dies (PTRACE_O_EXITKILL).  A task
+  that vanishes while we ask about it (ESRCH) is normal: it is reported
+  when it is reaped.  Every other failing call is a TidscopeError naming it.
+- Each stop is handled with the terminating signals blocked, so a signal
+  never leaves a stop taken from the kernel but not acted on.  A second
+  terminating signal while the tree is being killed stops the reaping
+  (EXITKILL ends the rest).
 - Signals are passed on to the tracee unchanged, and group-stops are kept
   (PTRACE_LISTEN), so CMD behaves as it would untraced.
 - ``time_ns`` is CLOCK_MONOTONIC when the tracer saw the stop, not the
   kernel's timestamp of the event (ptrace has none).
+
+The caller must have no children of its own: every child is taken as
+CMD's (the watch waits for them all, and kills them when it ends early).
 """
 
 from __future__ import annotations
@@ -26,15 +44,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import select
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
-from types import FrameType, TracebackType
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import NamedTuple, TypeVar
 
 from tidscope import _ptrace, reaper
-from tidscope.errors import TidscopeError, UsageError
+from tidscope.errors import Terminated, TidscopeError, UsageError
+from tidscope.signals import TERMINATING
 from tidscope.watch import Event
 
 WALL = 0x40000000  # __WALL: threads and clone children too
@@ -50,17 +70,12 @@ OPTIONS = (
     | 0x100000  # PTRACE_O_EXITKILL
 )
 # The flags the kernel itself gives fork(2) and vfork(2) (kernel/fork.c).
-FIXED = {
-    getattr(_ptrace, "SYS_FORK", -1): int(signal.SIGCHLD),
-    getattr(_ptrace, "SYS_VFORK", -1): 0x4000 | 0x100 | int(signal.SIGCHLD),  # VFORK | VM
-}
+FIXED = {"fork": int(signal.SIGCHLD), "vfork": 0x4000 | 0x100 | int(signal.SIGCHLD)}
+CLONES = ("clone", "clone3")  # the calls whose flags are the caller's
 GROUP_STOPS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-CALLS = {
-    _ptrace.SYS_CLONE: "clone",
-    _ptrace.SYS_CLONE3: "clone3",
-    getattr(_ptrace, "SYS_FORK", -1): "fork",
-    getattr(_ptrace, "SYS_VFORK", -1): "vfork",
-}
+BATCH = 64  # stops handled between two hand-overs of events
+RECHECK = 0.05  # seconds between looks at a task held at birth
+T = TypeVar("T")
 
 
 def command_path(argv: Sequence[str]) -> str:
@@ -73,11 +88,21 @@ def command_path(argv: Sequence[str]) -> str:
     return found
 
 
+class Held(NamedTuple):
+    """A task seen before the clone event that made it."""
+
+    tgid: int | None  # from /proc when it stopped; None: not readable, or never seen stopped
+    ppid: int | None
+    seen: bool  # it stopped at birth (else only its death was seen)
+    since: float  # time.monotonic() when it was first seen
+    status: int | None = None  # its wait status once reaped; None while held stopped
+
+
 class Tracer:
     """CMD started under ptrace; ``events()`` until its last task is gone.
 
-    A context manager: on the way out every tracee left is killed and
-    reaped."""
+    A context manager: on the way out every tracee left, and every child
+    of ours, is killed and reaped."""
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.argv = list(argv)
@@ -85,21 +110,26 @@ class Tracer:
         self.lost = self.overruns = 0  # nothing is lost: every stop waits for us
         self.pid = 0
         self.status: int | None = None  # CMD's wait status, once reaped
-        self._tgid: dict[int, int] = {}  # every live tracee: tid -> tgid
+        self._tgid: dict[int, int] = {}  # every live tracee whose birth was reported: tid -> tgid
         self._ended: set[int] = set()  # exit reported at its exit stop
-        self._early: set[int] = set()  # stopped at birth before its parent's event
         self._unborn: set[int] = set()  # named by a parent's event, not stopped yet
+        self._held: dict[int, Held] = {}  # seen before its parent's event
+        self._out: deque[Event] = deque()
+        self._current = 0  # the tracee whose stop is being handled
+        self._look = False  # whether held tasks may be let go
         self._orphans = reaper.subreaper()
 
     def __enter__(self) -> Tracer:
         # What CMD's tree leaves orphaned comes back to us, to be reaped.
         self._orphans.__enter__()
         try:
+            # (not with signals blocked: CMD would inherit the mask; a signal
+            # that loses the pid here leaves CMD a child of ours, killed below)
             self.pid = self._start()
-        except BaseException:
-            self._orphans.__exit__(None, None, None)
+            self._tgid[self.pid] = self.pid
+        except BaseException as err:
+            self.__exit__(type(err), err, err.__traceback__)
             raise
-        self._tgid[self.pid] = self.pid
         return self
 
     def _start(self) -> int:
@@ -108,9 +138,16 @@ class Tracer:
             return _ptrace.start(path, [os.fsencode(a) for a in self.argv], OPTIONS)
         except OSError as err:
             why = os.strerror(err.errno or 0)
-            if err.filename == path:
+            if err.filename == os.fsdecode(path):
                 raise TidscopeError(f"--run: cannot execute {self.path}: {why}") from None
-            if err.errno == errno.EPERM:
+            if isinstance(err.filename2, int):
+                tracer = err.filename2
+                raise TidscopeError(
+                    f"--run: {err.filename} failed: {why}: CMD was traced from its birth by"
+                    f" process {tracer} ({_comm(tracer)}), which traces what tidscope starts,"
+                    " and a task has one tracer: run tidscope watch --run outside it"
+                ) from None
+            if err.errno == errno.EPERM and err.filename == "ptrace(PTRACE_SEIZE)":
                 why += (
                     ": this machine forbids tracing (kernel.yama.ptrace_scope, or a seccomp"
                     " filter); run without --run"
@@ -120,147 +157,353 @@ class Tracer:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for tid in {*self._tgid, *self._early}:
-            _kill(tid)
-        # Every tracee left reports here: a dying one stops once more at its
-        # exit stop, and one stopped at birth before its parent's clone
-        # event was read was never known; each is killed and let go.
-        while True:
-            try:
-                tid, status = os.waitpid(-1, WALL)
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
-            if os.WIFSTOPPED(status):
-                _kill(tid)
-                _resume(_ptrace.cont, tid)
-        self._orphans.__exit__(None, None, None)
+        try:
+            old = _mask(signal.SIG_BLOCK, {signal.SIGCHLD, *TERMINATING})
+        except TidscopeError:
+            if kind is None:
+                raise
+            old = None  # the reaping goes on unmasked: it then looks every RECHECK s
+        try:
+            again = self._end(failing=kind is not None)
+            if kind is not None and old is not None:  # the first request to stop is reported
+                while _sigwait(set(TERMINATING), 0) is not None:
+                    pass
+        finally:
+            if old is not None:
+                _mask(signal.SIG_SETMASK, old)
+            self._orphans.__exit__(None, None, None)
+        if again == signal.SIGINT:
+            raise KeyboardInterrupt
+        if again is not None:
+            raise Terminated(again)
+
+    def _end(self, failing: bool) -> int | None:
+        """Kill what is left and reap it all, until we have no child and no
+        tracee.  A terminating signal meanwhile, or a failing call, stops
+        the reaping (EXITKILL ends the tracees as we leave): the signal is
+        returned and the failure raised, unless ``failing`` (an error is on
+        its way out already, and is the one reported)."""
+        killed: set[int] = set()
+        try:
+            self._kill_all(killed)
+            while True:
+                try:
+                    tid, status = os.waitpid(-1, WALL | os.WNOHANG)
+                except ChildProcessError:
+                    return None
+                except OSError as err:
+                    raise _failed(err, "wait4") from None
+                if tid == 0:
+                    self._kill_all(killed)  # orphans that came back to us since
+                    got = _sigwait({signal.SIGCHLD, *TERMINATING}, RECHECK)
+                    if got is not None and got != signal.SIGCHLD:
+                        return None if failing else got
+                    continue
+                killed.discard(tid)
+                if os.WIFSTOPPED(status):  # a new tracee, or an exit stop
+                    _kill(tid)
+                    _resume(_ptrace.cont, tid)
+                else:
+                    self._tgid.pop(tid, None)
+                    self._held.pop(tid, None)
+        except TidscopeError:
+            if failing:  # EXITKILL ends the tracees as we leave
+                return None
+            raise
+
+    def _kill_all(self, killed: set[int]) -> None:
+        alive = (t for t, h in self._held.items() if h.status is None)
+        targets = {*self._tgid.values(), *alive, self._current, *reaper.children()}
+        for pid in targets - killed - {0}:
+            _kill(pid)
+            killed.add(pid)
 
     def events(self, deadline: float | None = None) -> Iterator[Event]:
         """Births, execs and exits of CMD's tree until its last task is gone
         or ``deadline`` (time.monotonic()) passes.
 
-        Between stops we sleep in select(2) on a pipe that SIGCHLD wakes
-        (every ptrace stop and death sends the tracer one), so a deadline
-        needs no signal that could strike mid-way through a stop."""
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        old_handler = signal.signal(signal.SIGCHLD, _wake)
-        old_fd = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        SIGCHLD is blocked and waited for between stops (every ptrace stop
+        and death sends the tracer one), so a deadline needs no signal
+        that could strike mid-way through a stop."""
+        old = _mask(signal.SIG_BLOCK, {signal.SIGCHLD})
         try:
             while True:
-                try:
-                    tid, status = os.waitpid(-1, WALL | os.WNOHANG)
-                except ChildProcessError:
+                with _blocked(TERMINATING):
+                    ended = self._drain()
+                while self._out:
+                    yield self._out.popleft()
+                if ended:
                     return
-                if tid == 0:
-                    wait = None if deadline is None else deadline - time.monotonic()
-                    if wait is not None and wait <= 0:
-                        return
-                    select.select([wake_r], [], [], wait)
-                    _drain(wake_r)
-                    continue
-                if os.WIFSTOPPED(status):
-                    event = self._stopped(tid, status)
-                else:
-                    event = self._gone(tid, status)
-                if event is not None:
-                    yield event
+                wait = 3600.0 if deadline is None else min(deadline - time.monotonic(), 3600.0)
+                if wait <= 0:
+                    return
+                if any(h.status is None for h in self._held.values()):
+                    self._look = True
+                    wait = min(wait, RECHECK)
+                _sigwait({signal.SIGCHLD}, wait)
         finally:
-            signal.set_wakeup_fd(old_fd)
-            signal.signal(signal.SIGCHLD, old_handler)
-            os.close(wake_r)
-            os.close(wake_w)
+            _mask(signal.SIG_SETMASK, old)
 
-    def _gone(self, tid: int, status: int) -> Event | None:
+    def _drain(self) -> bool:
+        """Handle up to BATCH stops and deaths; True once nothing is left."""
+        for _ in range(BATCH):
+            try:
+                tid, status = os.waitpid(-1, WALL | os.WNOHANG)
+            except ChildProcessError:
+                self._release(final=True)
+                return True
+            except OSError as err:
+                raise _failed(err, "wait4") from None
+            if tid == 0:
+                break
+            self._current = tid
+            if os.WIFSTOPPED(status):
+                self._stopped(tid, status)
+            else:
+                self._gone(tid, status)
+            self._current = 0
+        if self._look:
+            self._look = False
+            self._release()
+        return False
+
+    def _stopped(self, tid: int, status: int) -> None:
+        sig, event = os.WSTOPSIG(status), status >> 16
+        tgid = self._tgid.get(tid)
+        if tgid is None:  # a new task stopped at birth before its parent's event
+            held = self._held.get(tid)
+            if held is None or held.status is not None:
+                self._held[tid] = Held(*_ids(tid)[:2], seen=True, since=time.monotonic())
+            self._look = True
+            return
+        if event in (EVENT_FORK, EVENT_VFORK, EVENT_CLONE):
+            self._birth(tid, tgid)
+        elif event == EVENT_EXEC:
+            former = _ask(_ptrace.event_msg, tid)
+            by = None if former in (None, tid) else former  # a thread's exec takes the leader's tid
+            self._out.append(Event("exec", time.monotonic_ns(), -1, tid, tgid, parent_tid=by))
+            self._ended.discard(tid)  # a leader that had exited lives on in that thread
+            if by is not None:
+                self._tgid.pop(by, None)
+        elif event == EVENT_EXIT:
+            code = _ask(_ptrace.event_msg, tid)
+            if code is not None:  # else killed meanwhile: reported when reaped
+                self._ended.add(tid)
+                self._out.append(self._exit(tid, tgid, code))
+        elif event == EVENT_STOP:
+            if tid in self._unborn:  # the stop every new tracee starts with
+                self._unborn.discard(tid)
+            elif sig in GROUP_STOPS:  # a group-stop: stay stopped, as untraced
+                _resume(_ptrace.listen, tid)
+                return
+        else:
+            _resume(_ptrace.cont, tid, sig)  # a signal for the tracee: deliver it
+            return
+        _resume(_ptrace.cont, tid)
+
+    def _birth(self, tid: int, tgid: int) -> None:
+        child = _ask(_ptrace.event_msg, tid)
+        site = None if child is None else _ask(_ptrace.call, tid)
+        if child is None or site is None or child in self._tgid:
+            return  # the caller was killed inside the call: its child is let go when held
+        name, arg = site
+        if not isinstance(name, str):  # no clone call: the child is let go as held
+            return
+        flags = arg if name in CLONES else FIXED[name]
+        thread = bool(flags & CLONE_THREAD)
+        child_tgid = tgid if thread else child
+        held = self._held.pop(child, None)
+        if held is not None and held.status is not None and _ids(child)[2] == os.getpid():
+            held = None  # that tid's earlier task died unclaimed; this one is new
+        self._out.append(
+            Event(
+                "fork",
+                time.monotonic_ns(),
+                -1,
+                child,
+                child_tgid,
+                parent_tid=tid,
+                parent_tgid=tgid,
+                thread=thread,
+                flags=flags,
+                call=name,
+            )
+        )
+        if held is not None and held.status is not None:
+            self._out.append(self._exit(child, child_tgid, held.status))
+            return
+        self._tgid[child] = child_tgid
+        if held is None:
+            self._unborn.add(child)
+        else:
+            _resume(_ptrace.cont, child)
+
+    def _gone(self, tid: int, status: int) -> None:
         if tid == self.pid:
             self.status = status
+        self._unborn.discard(tid)
+        if self._held:
+            self._look = True
+        held = self._held.get(tid)
+        if held is not None and held.status is None:  # died held at birth
+            self._held[tid] = held._replace(status=status)
+            return
         tgid = self._tgid.pop(tid, None)
-        if tgid is None or tid in self._ended:
+        if tgid is None:  # no tracee we knew: one killed before its first stop, or untraced
+            self._held[tid] = Held(None, None, False, time.monotonic(), status)
+            return
+        if tid == tgid:  # a leader is reaped last: ids of its group still here are stale
+            for stale in [t for t, g in self._tgid.items() if g == tgid]:
+                del self._tgid[stale]
+        if tid in self._ended:
             self._ended.discard(tid)
-            return None
-        return self._exit(tid, tgid, status)
+            return
+        self._out.append(self._exit(tid, tgid, status))
 
     def _exit(self, tid: int, tgid: int, status: int) -> Event:
         return Event(
             "exit", time.monotonic_ns(), -1, tid, tgid, thread=tid != tgid, exit_code=status
         )
 
-    def _stopped(self, tid: int, status: int) -> Event | None:
-        sig, event = os.WSTOPSIG(status), status >> 16
-        tgid = self._tgid.get(tid)
-        out: Event | None = None
-        if tgid is None:  # a new task stopped at birth before its parent's event
-            self._early.add(tid)
-            return None
-        if event in (EVENT_FORK, EVENT_VFORK, EVENT_CLONE):
-            out = self._birth(tid, tgid)
-        elif event == EVENT_EXEC:
-            former = _ptrace.event_msg(tid)
-            by = None if former == tid else former  # a thread's exec takes the leader's tid
-            out = Event("exec", time.monotonic_ns(), -1, tid, tgid, parent_tid=by)
-            if by is not None:
-                self._tgid.pop(by, None)
-        elif event == EVENT_EXIT:
-            self._ended.add(tid)
-            out = self._exit(tid, tgid, _ptrace.event_msg(tid))
-        elif event == EVENT_STOP:
-            if tid in self._unborn:  # the stop every new tracee starts with
-                self._unborn.discard(tid)
-            elif sig in GROUP_STOPS:  # a group-stop: stay stopped, as untraced
-                _resume(_ptrace.listen, tid)
-                return None
-        else:
-            _resume(_ptrace.cont, tid, sig)  # a signal for the tracee: deliver it
-            return None
-        _resume(_ptrace.cont, tid)
-        return out
+    def _release(self, final: bool = False) -> None:
+        """Let go the held tasks whose creator can no longer report them
+        (``final``: every one, as no tracee is left).  A task only known to
+        have died is left to its creator's event: it may have been no tracee.
+        One held for less than RECHECK s is not looked at yet: its creator's
+        event almost always comes first, and looking costs reads of /proc."""
+        young = time.monotonic() - RECHECK
+        for tid, held in list(self._held.items()):
+            if not held.seen or (not final and held.since > young):
+                continue
+            if not final and self._may_report(tid, held):
+                continue
+            del self._held[tid]
+            tgid = tid if held.tgid is None else held.tgid
+            thread = None if held.tgid is None else tid != tgid
+            parent = tgid if thread else None  # a thread is made in its own group
+            self._out.append(
+                Event("fork", time.monotonic_ns(), -1, tid, tgid, parent_tgid=parent, thread=thread)
+            )
+            if held.status is not None:
+                self._out.append(self._exit(tid, tgid, held.status))
+            else:
+                self._tgid[tid] = tgid
+                _resume(_ptrace.cont, tid)
+        if final:
+            self._held.clear()
 
-    def _birth(self, tid: int, tgid: int) -> Event:
-        child = _ptrace.event_msg(tid)
-        nr, flags = _ptrace.call(tid)
-        if nr not in (_ptrace.SYS_CLONE, _ptrace.SYS_CLONE3):  # fork, vfork: no argument
-            flags = FIXED.get(nr, 0)
-        thread = bool(flags & CLONE_THREAD)
-        self._tgid[child] = tgid if thread else child
-        if child in self._early:
-            self._early.discard(child)
-            _resume(_ptrace.cont, child)
-        else:
-            self._unborn.add(child)
-        return Event(
-            "fork",
-            time.monotonic_ns(),
-            -1,
-            child,
-            self._tgid[child],
-            parent_tid=tid,
-            parent_tgid=tgid,
-            thread=thread,
-            flags=flags,
-            call=CALLS.get(nr, str(nr)),
-        )
+    def _may_report(self, tid: int, held: Held) -> bool:
+        """Whether a task of ours may still stop in the call that made ``tid``."""
+        if held.tgid is not None and held.tgid != tid:
+            return self._in_clone({held.tgid})  # a thread: made in its own group
+        ppid = _ids(tid)[1] if held.status is None else None
+        ppid = held.ppid if ppid is None else ppid
+        if ppid is None:
+            return self._in_clone(None)
+        # its parent's, or a child of its parent's (CLONE_PARENT)
+        return self._in_clone({ppid}) or self._in_clone(reaper.children(ppid))
+
+    def _in_clone(self, groups: set[int] | None) -> bool:
+        """Whether a tracee of ``groups`` (None: any) may be in a clone call."""
+        return any(_in_clone(t) for t, g in self._tgid.items() if groups is None or g in groups)
+
+
+@contextlib.contextmanager
+def _blocked(signals: Sequence[int]) -> Iterator[None]:
+    """``signals`` held back for the block; one that came is acted on after it."""
+    old = _mask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        _mask(signal.SIG_SETMASK, old)
+
+
+def _mask(how: int, signals: Iterable[int]) -> Iterable[int]:
+    """pthread_sigmask(2); the mask it replaced."""
+    try:
+        return signal.pthread_sigmask(how, signals)
+    except OSError as err:
+        raise _failed(err, "rt_sigprocmask") from None
+
+
+def _sigwait(signals: set[int], timeout: float) -> int | None:
+    """The blocked signal of ``signals`` that came within ``timeout`` s, or None."""
+    try:
+        got = signal.sigtimedwait(signals, max(timeout, 0))
+    except OSError as err:
+        raise _failed(err, "rt_sigtimedwait") from None
+    return None if got is None else got.si_signo
+
+
+def _ask(request: Callable[[int], T], tid: int) -> T | None:
+    """A request about a stopped tracee; None if it was killed meanwhile."""
+    try:
+        return request(tid)
+    except ProcessLookupError:
+        return None
+    except OSError as err:
+        raise _failed(err) from None
 
 
 def _resume(request: Callable[[int, int], None], tid: int, sig: int = 0) -> None:
     """Restart a tracee; one killed meanwhile (ESRCH) is reported when reaped."""
-    with contextlib.suppress(ProcessLookupError):
-        request(tid, sig)
-
-
-def _kill(tid: int) -> None:
-    """SIGKILL the group of ``tid``; one already gone is no error."""
-    with contextlib.suppress(OSError):
-        os.kill(tid, signal.SIGKILL)
-
-
-def _wake(signo: int, frame: FrameType | None) -> None:
-    """SIGCHLD's handler: its work is the byte Python writes to the wakeup fd."""
-
-
-def _drain(fd: int) -> None:
     try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
+        request(tid, sig)
+    except ProcessLookupError:
         pass
+    except OSError as err:
+        raise _failed(err) from None
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL the group of ``pid``; one already gone is no error."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        raise _failed(err, "kill") from None
+
+
+def _failed(err: OSError, call: str | None = None) -> TidscopeError:
+    """The error for a failing call: ``call``, or the one ``err`` names."""
+    name = call or err.filename or "a system call"
+    return TidscopeError(f"--run: {name} failed: {os.strerror(err.errno or 0)}")
+
+
+def _ids(tid: int) -> tuple[int | None, int | None, int | None]:
+    """Task ``tid``'s Tgid, PPid and TracerPid from /proc (None: unreadable)."""
+    found: dict[bytes, int] = {}
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                key, _, value = line.partition(b":")
+                if key in (b"Tgid", b"PPid", b"TracerPid") and value.strip().isdigit():
+                    found[key] = int(value)
+    except OSError:
+        pass
+    return found.get(b"Tgid"), found.get(b"PPid"), found.get(b"TracerPid")
+
+
+def _in_clone(tid: int) -> bool:
+    """Whether task ``tid`` may be inside a clone-family call: /proc/TID/syscall
+    says it is, or that it is running (it may be on its way to the clone
+    event's stop, or dying there), or cannot be read (we cannot tell)."""
+    try:
+        with open(f"/proc/{tid}/syscall", "rb") as f:
+            word = f.read().split(b" ", 1)[0].strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        return True
+    if word.lstrip(b"-").isdigit():
+        return int(word) in _ptrace.CLONE_CALLS
+    return True  # "running"
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return os.fsdecode(f.read().rstrip(b"\n"))
+    except OSError:
+        return "?"

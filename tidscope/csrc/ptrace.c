@@ -12,7 +12,12 @@
  * - call() reads the registers of a tracee stopped in its clone event, so
  *   the system call's arguments are still in them: the flags printed are
  *   the ones the kernel was given (for clone3, the first field of the
- *   caller's struct clone_args, read from its memory).
+ *   caller's struct clone_args, read from its memory).  A 32-bit caller
+ *   (x86_64's ia32, arm64's AArch32) makes the call by its own numbers and
+ *   registers: they are read as such and its numbers given as the native
+ *   ones.
+ * - Every OSError names the request that failed (its filename), so that
+ *   the error printed says which call it was.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -23,6 +28,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -37,9 +44,30 @@
 
 extern char **environ;
 
-static PyObject *from_errno(void)
+/* OSError from errno, its filename the request that failed. */
+static PyObject *failed(const char *what)
 {
-	return PyErr_SetFromErrno(PyExc_OSError);
+	return PyErr_SetFromErrnoWithFilename(PyExc_OSError, what);
+}
+
+/* The TracerPid of `pid` (0: untraced, or unreadable). */
+static long tracer_of(pid_t pid)
+{
+	char path[64], buf[4096], *at;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	at = strstr(buf, "\nTracerPid:");
+	return at ? strtol(at + sizeof "\nTracerPid:" - 1, NULL, 10) : 0;
 }
 
 /* Kill a child that never became CMD and wait until it is gone. */
@@ -83,6 +111,7 @@ static PyObject *start(PyObject *self, PyObject *args)
 	char **argv;
 	int go[2], report[2], err = 0;
 	const char *step = "fork";
+	long tracer = 0;
 	pid_t pid;
 	ssize_t n;
 
@@ -104,13 +133,13 @@ static PyObject *start(PyObject *self, PyObject *args)
 			goto fail;
 	}
 	if (pipe2(go, O_CLOEXEC) < 0)
-		goto fail_errno;
+		goto fail_pipe;
 	if (pipe2(report, O_CLOEXEC) < 0) {
 		err = errno;
 		close(go[0]);
 		close(go[1]);
 		errno = err;
-		goto fail_errno;
+		goto fail_pipe;
 	}
 	pid = fork();
 	if (pid == 0)
@@ -120,9 +149,12 @@ static PyObject *start(PyObject *self, PyObject *args)
 	close(report[1]);
 	if (pid > 0) {
 		step = "ptrace(PTRACE_SEIZE)";
-		if (ptrace(PTRACE_SEIZE, pid, 0, options) < 0)
+		if (ptrace(PTRACE_SEIZE, pid, 0, options) < 0) {
 			err = errno;
-		else if ((step = "write", write(go[1], "x", 1) != 1))
+			/* our own tracer may have taken the child at its birth */
+			if (err == EPERM)
+				tracer = tracer_of(pid);
+		} else if ((step = "write", write(go[1], "x", 1) != 1))
 			err = errno;
 		else
 			step = path;
@@ -147,40 +179,48 @@ static PyObject *start(PyObject *self, PyObject *args)
 	PyMem_Free(argv);
 	Py_DECREF(seq);
 	if (err) {
-		/* the filename says which step failed: CMD's path for execve */
+		/* the filename says which step failed (CMD's path for execve);
+		 * filename2, the pid of the child's tracer, if it had one */
+		PyObject *name = PyUnicode_DecodeFSDefault(step);
+		PyObject *other = tracer ? PyLong_FromLong(tracer) : NULL;
+
 		errno = err;
-		return PyErr_SetFromErrnoWithFilename(PyExc_OSError, step);
+		if (name && (other || !tracer))
+			PyErr_SetFromErrnoWithFilenameObjects(PyExc_OSError, name, other);
+		Py_XDECREF(name);
+		Py_XDECREF(other);
+		return NULL;
 	}
 	return PyLong_FromLong(pid);
-fail_errno:
-	from_errno();
+fail_pipe:
+	PyErr_SetFromErrnoWithFilename(PyExc_OSError, "pipe2");
 fail:
 	PyMem_Free(argv);
 	Py_DECREF(seq);
 	return NULL;
 }
 
-static PyObject *request(PyObject *args, enum __ptrace_request what)
+static PyObject *request(PyObject *args, enum __ptrace_request what, const char *name)
 {
 	int pid, data = 0;
 
 	if (!PyArg_ParseTuple(args, "i|i", &pid, &data))
 		return NULL;
 	if (ptrace(what, pid, 0, (void *)(uintptr_t)data) < 0)
-		return from_errno();
+		return failed(name);
 	Py_RETURN_NONE;
 }
 
 static PyObject *cont(PyObject *self, PyObject *args)
 {
 	(void)self;
-	return request(args, PTRACE_CONT);
+	return request(args, PTRACE_CONT, "ptrace(PTRACE_CONT)");
 }
 
 static PyObject *listen_(PyObject *self, PyObject *args)
 {
 	(void)self;
-	return request(args, PTRACE_LISTEN);
+	return request(args, PTRACE_LISTEN, "ptrace(PTRACE_LISTEN)");
 }
 
 static PyObject *event_msg(PyObject *self, PyObject *args)
@@ -192,34 +232,97 @@ static PyObject *event_msg(PyObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "i", &pid))
 		return NULL;
 	if (ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg) < 0)
-		return from_errno();
+		return failed("ptrace(PTRACE_GETEVENTMSG)");
 	return PyLong_FromUnsignedLong(msg);
 }
 
-/* The system call number and its first argument, from the registers. */
-static int syscall_regs(pid_t pid, unsigned long *nr, unsigned long *arg0)
+/* The clone-family calls of a 32-bit task (x86's ia32 table and ARM's
+ * EABI table agree on these four). */
+#define COMPAT_FORK 2
+#define COMPAT_CLONE 120
+#define COMPAT_VFORK 190
+#define COMPAT_CLONE3 435
+
+/* Which call a tracee stopped inside a system call is in. */
+struct callsite {
+	const char *name; /* clone, clone3, fork, vfork; NULL for another */
+	unsigned long nr; /* as the task numbers it */
+	unsigned long arg0;
+};
+
+static const char *native_name(unsigned long nr)
+{
+	if (nr == SYS_clone)
+		return "clone";
+	if (nr == SYS_clone3)
+		return "clone3";
+#ifdef SYS_fork
+	if (nr == SYS_fork)
+		return "fork";
+	if (nr == SYS_vfork)
+		return "vfork";
+#endif
+	return NULL;
+}
+
+static const char *compat_name(unsigned long nr)
+{
+	switch (nr) {
+	case COMPAT_CLONE:
+		return "clone";
+	case COMPAT_CLONE3:
+		return "clone3";
+	case COMPAT_FORK:
+		return "fork";
+	case COMPAT_VFORK:
+		return "vfork";
+	}
+	return NULL;
+}
+
+/* The system call and its first argument, from the registers; on failure
+ * *what names the request. */
+static int syscall_regs(pid_t pid, struct callsite *at, const char **what)
 {
 #if defined(__x86_64__)
 	struct user_regs_struct regs;
 
+	*what = "ptrace(PTRACE_GETREGS)";
 	if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0)
 		return -1;
-	*nr = regs.orig_rax;
-	*arg0 = regs.rdi;
+	at->nr = regs.orig_rax;
+	if (regs.cs == 0x23) { /* __USER32_CS: an ia32 task, its arguments from ebx on */
+		at->name = compat_name(at->nr);
+		at->arg0 = (uint32_t)regs.rbx;
+	} else {
+		at->name = native_name(at->nr);
+		at->arg0 = regs.rdi;
+	}
 	return 0;
 #elif defined(__aarch64__)
-	struct user_regs_struct regs;
+	union {
+		struct user_regs_struct native;
+		uint32_t compat[18]; /* r0-r15, cpsr, ORIG_r0 */
+	} regs;
 	struct iovec io = {&regs, sizeof regs};
 
+	*what = "ptrace(PTRACE_GETREGSET)";
 	if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &io) < 0)
 		return -1;
-	*nr = regs.regs[8];
-	*arg0 = regs.regs[0]; /* the return value is stored only on the way out */
+	if (io.iov_len == sizeof regs.compat) { /* an AArch32 task: r7 numbers the call */
+		at->nr = regs.compat[7];
+		at->name = compat_name(at->nr);
+		at->arg0 = regs.compat[17];
+	} else {
+		at->nr = regs.native.regs[8];
+		at->name = native_name(at->nr);
+		at->arg0 = regs.native.regs[0]; /* the return value is stored only on the way out */
+	}
 	return 0;
 #else
 	(void)pid;
-	(void)nr;
-	(void)arg0;
+	(void)at;
+	*what = "ptrace(PTRACE_GETREGS)";
 	errno = ENOSYS;
 	return -1;
 #endif
@@ -227,25 +330,28 @@ static int syscall_regs(pid_t pid, unsigned long *nr, unsigned long *arg0)
 
 static PyObject *call(PyObject *self, PyObject *args)
 {
+	struct callsite at;
+	const char *what;
 	int pid;
-	unsigned long nr, flags;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "i", &pid))
 		return NULL;
-	if (syscall_regs(pid, &nr, &flags) < 0)
-		return from_errno();
-	if (nr == SYS_clone3) {
+	if (syscall_regs(pid, &at, &what) < 0)
+		return failed(what);
+	if (at.name && !strcmp(at.name, "clone3")) {
 		/* flags is the first u64 of struct clone_args */
 		uint64_t first;
 		struct iovec local = {&first, sizeof first};
-		struct iovec remote = {(void *)flags, sizeof first};
+		struct iovec remote = {(void *)at.arg0, sizeof first};
 
 		if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof first)
-			return from_errno();
-		flags = (unsigned long)first;
+			return failed("process_vm_readv");
+		at.arg0 = (unsigned long)first;
 	}
-	return Py_BuildValue("(kk)", nr, flags);
+	if (!at.name)
+		return Py_BuildValue("(kk)", at.nr, at.arg0);
+	return Py_BuildValue("(sk)", at.name, at.arg0);
 }
 
 static PyMethodDef methods[] = {
@@ -255,7 +361,8 @@ static PyMethodDef methods[] = {
 	{"listen", listen_, METH_VARARGS, "listen(pid): PTRACE_LISTEN."},
 	{"event_msg", event_msg, METH_VARARGS, "event_msg(pid) -> int: PTRACE_GETEVENTMSG."},
 	{"call", call, METH_VARARGS,
-	 "call(pid) -> (nr, flags): the clone call a tracee is stopped in."},
+	 "call(pid) -> (name, flags): the clone call a tracee is stopped in (its number\n"
+	 "instead of a name if it is no clone call)."},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -265,20 +372,34 @@ static struct PyModuleDef module = {
 	NULL, NULL, NULL, NULL,
 };
 
+/* What /proc/TID/syscall shows for a task inside a clone-family call,
+ * native or 32-bit. */
+static const unsigned long clone_calls[] = {
+	SYS_clone,    SYS_clone3,    COMPAT_CLONE,
+	COMPAT_CLONE3, COMPAT_FORK,  COMPAT_VFORK,
+#ifdef SYS_fork
+	SYS_fork,     SYS_vfork,
+#endif
+};
+
 PyMODINIT_FUNC PyInit__ptrace(void)
 {
+	size_t n = sizeof clone_calls / sizeof clone_calls[0];
 	PyObject *m = PyModule_Create(&module);
+	PyObject *nrs = PyTuple_New((Py_ssize_t)n);
 
-	if (!m)
-		return NULL;
-	if (PyModule_AddIntConstant(m, "SYS_CLONE3", SYS_clone3) < 0 ||
-	    PyModule_AddIntConstant(m, "SYS_CLONE", SYS_clone) < 0 ||
-#ifdef SYS_fork
-	    PyModule_AddIntConstant(m, "SYS_FORK", SYS_fork) < 0 ||
-	    PyModule_AddIntConstant(m, "SYS_VFORK", SYS_vfork) < 0 ||
-#endif
-	    0) {
-		Py_DECREF(m);
+	for (size_t i = 0; nrs && i < n; i++) {
+		PyObject *nr = PyLong_FromUnsignedLong(clone_calls[i]);
+
+		if (!nr) {
+			Py_CLEAR(nrs);
+			break;
+		}
+		PyTuple_SET_ITEM(nrs, (Py_ssize_t)i, nr);
+	}
+	if (!m || !nrs || PyModule_AddObject(m, "CLONE_CALLS", nrs) < 0) {
+		Py_XDECREF(nrs);
+		Py_XDECREF(m);
 		return NULL;
 	}
 	return m;
