@@ -334,3 +334,90 @@ def test_scans_slower_than_the_interval_are_said_at_the_end() -> None:
     first, last = proc.stderr.splitlines()
     assert "polling /proc every 1e-06 s" in first
     assert last.startswith("tidscope watch: note: scans of /proc were up to ")
+
+
+# A thread that execs while the leader lives (or after it exited, 5): the
+# exec takes the leader's tid; the other thread is killed.
+EXECER = """
+import ctypes, os, platform, sys, threading, time
+def later():
+    time.sleep(0.2)
+    print(threading.get_native_id(), flush=True)
+    os.execv("/bin/sh", ["sh", "-c", "exit 3"])
+threading.Thread(target=later).start()
+threading.Thread(target=time.sleep, args=(30,)).start()
+if sys.argv[1] == "zombie":
+    ctypes.CDLL(None).syscall({"x86_64": 60, "aarch64": 93}[platform.machine()], 5)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("leader", ["alive", "zombie"])
+def test_a_threads_exec_is_reported_once_under_the_leaders_tid(leader: str) -> None:
+    """The leader's exit (killed by the exec, status 0; or its own exit,
+    status 5), the other thread's exit, the exec by the thread, and the new
+    program's exit, each once; the exec'ing thread's own tid never exits."""
+    code = shlex.quote(textwrap.dedent(EXECER))
+    proc = _watch(f"hostile-exec-{os.getpid()}", "--run", f"exec python3 -c {code} {leader}")
+    assert proc.returncode == 3, proc.stderr
+    events = _events(proc.stdout)
+    top = events[0]["tid"]
+    seq: dict[int, list[str]] = {}
+    for e in events[2:]:  # after the exec of sh, then of python3
+        seq.setdefault(e["tid"], []).append(e["event"])
+    execer, sleeper = [e["tid"] for e in events if e["event"] == "fork"]
+    assert seq == {execer: ["fork"], sleeper: ["fork", "exit"], top: ["exit", "exec", "exit"]}
+    first, last = [e for e in events if e["event"] == "exit" and e["tid"] == top]
+    assert first["status"] == (5 if leader == "zombie" else 0) and last["status"] == 3
+    (execed,) = [e for e in events[2:] if e["event"] == "exec"]
+    assert (execed["tgid"], execed["parent_tid"], execed["name"]) == (top, execer, "sh")
+
+
+@pytest.mark.parametrize("end", [("--count", "1"), ("--duration", "0.1")])
+def test_run_ended_by_count_or_duration_kills_the_tree_and_exits_0(end: tuple[str, str]) -> None:
+    tag = f"hostile-end-{end[0]}-{os.getpid()}"
+    before = own_children()
+    proc = _watch(tag, *end, "--run", BUSY)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    if end[0] == "--count":
+        assert len(_events(proc.stdout)) == 1
+    assert _left(tag) == [] and own_children() == before
+
+
+def test_a_closed_output_ends_the_watch_with_141_and_leaves_nothing() -> None:
+    tag = f"hostile-pipe-{os.getpid()}"
+    before = own_children()
+    watcher = subprocess.Popen(
+        [*TIDSCOPE, "watch", "--run", BUSY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, TAG: tag},
+    )
+    assert watcher.stdout is not None and watcher.stderr is not None
+    assert watcher.stdout.readline().startswith(b"TIME")
+    watcher.stdout.close()  # as `| head -1` does
+    assert watcher.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert watcher.stderr.read() == b""
+    watcher.stderr.close()
+    assert _left(tag) == [] and own_children() == before
+
+
+def test_a_killed_watch_leaves_nothing_running_or_stopped() -> None:
+    """SIGKILL cannot be caught: PTRACE_O_EXITKILL kills every tracee,
+    running or stopped (t), when the tracer dies."""
+    for i in range(5):
+        tag = f"hostile-sigkill-{os.getpid()}-{i}"
+        watcher = subprocess.Popen(
+            [*TIDSCOPE, "watch", "--format", "json", "--run", BUSY],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, TAG: tag},
+        )
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().startswith(b"{")
+        time.sleep(random.random() * 0.3)
+        watcher.kill()
+        assert watcher.wait(timeout=60) == -signal.SIGKILL
+        watcher.stdout.close()
+        assert _left(tag) == []
