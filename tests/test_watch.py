@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 
 import pytest
 from helpers import as_uid, tidscope, unused_uid
+
+from benchmarks.watch import until, waiting
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 COLUMNS = ["time", "event", "kind", "tgid", "tid", "parent", "detail", "name"]
@@ -45,13 +48,25 @@ class Watcher:
         self.rows: list[dict[str, str]] = []
         self.stderr = ""
 
-    def finish(self, signo: int | None = None) -> int:
+    def finish(self, signo: int | None = None, connector: bool = True) -> int:
+        """Signal the watcher, a connector's once it has printed what the
+        kernel queued (it waits in select(2) again, twice over), and
+        collect its rows."""
+        if signo is not None and connector:
+            until("the watcher drained its socket", lambda: _idle(self.proc.pid))
         if signo is not None:
             self.proc.send_signal(signo)
         out, self.stderr = self.proc.communicate(timeout=120)
         lines = out.split("\n\n", 1)[0].splitlines()
         self.rows = [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
         return self.proc.returncode
+
+
+def _idle(pid: int) -> bool:
+    if not waiting(pid):
+        return False
+    time.sleep(0.02)
+    return waiting(pid)
 
 
 @contextmanager
@@ -157,7 +172,8 @@ def test_threads_that_live_under_a_millisecond_are_threads() -> None:
             text=True,
         )
         assert proc.stdout is not None
-        _wait_subscribed(proc.pid)
+        # subscribed once it waits in select(2) (its JSON has no header)
+        until("the watcher subscribed", lambda: waiting(proc.pid))
         made, _ = holder.communicate("go\n", timeout=120)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -176,26 +192,6 @@ def test_threads_that_live_under_a_millisecond_are_threads() -> None:
     assert set(born) == set(died) == set(info["tids"])
     lives = sorted(died[t] - born[t] for t in born)
     assert lives[0] < 1_000_000, lives
-
-
-def _wait_subscribed(pid: int) -> None:
-    """Until ``pid`` waits in select(2), which the watcher first calls once
-    subscribed (its JSON has no header to wait for)."""
-    import platform
-    import time
-
-    # select, pselect6 (glibc's select)
-    waiting = {"x86_64": ("23", "270"), "aarch64": ("72",)}[platform.machine()]
-    end = time.monotonic() + 120
-    while time.monotonic() < end:
-        try:
-            with open(f"/proc/{pid}/syscall") as f:
-                if f.read().split()[0] in waiting:
-                    return
-        except (OSError, IndexError):
-            pass
-        time.sleep(0.01)
-    raise AssertionError("the watcher never subscribed")
 
 
 @pytest.mark.parametrize("user", [False, True], ids=["root", "unprivileged"])
@@ -224,7 +220,7 @@ def test_refused_subscription_falls_back_to_polling_and_says_so_first(user: bool
             lines.append(proc.stdout.readline())  # the next scans' lines
             assert lines[-1], "the watch ended before the threads' exits"
         w = Watcher(proc)
-        code = w.finish(signal.SIGINT)
+        code = w.finish(signal.SIGINT, connector=False)
         w.rows += [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
     finally:
         if proc.poll() is None:
@@ -265,3 +261,46 @@ def test_unprivileged() -> None:
             proc.communicate(timeout=60)
     pid = spawned[0]["pid"]
     assert len(_of(w.rows, pid, "fork", "thread")) == len(_of(w.rows, pid, "exit", "thread")) == 5
+
+
+RENAME_SETSID_SETUID = """
+import ctypes, json, os, sys
+sys.stdin.readline()
+ctypes.CDLL(None).prctl(15, b"renamed-xyz", 0, 0, 0)  # PR_SET_NAME
+child = os.fork()
+if child == 0:
+    os.setsid()
+    os.setgid(65534)
+    os.setuid(65534)
+    os._exit(3)
+os.waitpid(child, 0)
+print(json.dumps({"pid": os.getpid(), "child": child}))
+"""
+
+
+def test_renames_sessions_ids_and_ptrace_attaches_are_events() -> None:
+    """comm, sid, gid, uid and ptrace events, each with the kernel's ids:
+    a process renames itself, its child makes a session and drops to
+    65534 and exits 3; a traced command is attached by its tracer."""
+    with watching("--duration", "600") as w:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", RENAME_SETSID_SETUID],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        made = json.loads(proc.communicate("go\n", timeout=120)[0])
+        traced = tidscope("watch", "--format", "json", "--run", "exec sleep 0")
+        assert traced.returncode == 0, traced.stderr
+        code = w.finish(signal.SIGINT)
+    assert code == 130, w.stderr
+    pid, child = str(made["pid"]), str(made["child"])
+    (comm,) = [r for r in w.rows if r["event"] == "comm" and r["tid"] == pid]
+    assert comm["name"] == "renamed-xyz"
+    mine = [(r["event"], r["detail"]) for r in w.rows if r["tid"] == child]
+    assert mine[0] == ("fork", "-") and mine[-1] == ("exit", "status 3")
+    assert ("sid", "-") in mine
+    assert ("gid", "gid 65534/65534") in mine and ("uid", "uid 65534/65534") in mine
+    sleep = json.loads(traced.stdout.splitlines()[0])["tgid"]  # sh, exec'd into sleep
+    attach = [r for r in w.rows if r["event"] == "ptrace" and r["tid"] == str(sleep)]
+    assert attach and attach[0]["parent"] != "0"  # the tracer: a tidscope watch
