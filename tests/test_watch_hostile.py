@@ -421,3 +421,50 @@ def test_a_killed_watch_leaves_nothing_running_or_stopped() -> None:
         assert watcher.wait(timeout=60) == -signal.SIGKILL
         watcher.stdout.close()
         assert _left(tag) == []
+
+
+# 1000 threads and 1000 processes, 25 of each at a time, each ending at
+# once; the tids it made, as it saw them.
+CHURN = """
+import json, os, sys, threading
+threads, procs = [], []
+lock = threading.Lock()
+def body():
+    with lock:
+        threads.append(threading.get_native_id())
+for _ in range(40):
+    ts = [threading.Thread(target=body) for _ in range(25)]
+    for t in ts:
+        t.start()
+    pids = []
+    for _ in range(25):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        pids.append(pid)
+    for t in ts:
+        t.join()
+    for p in pids:
+        os.waitpid(p, 0)
+    procs += pids
+print(json.dumps({"pid": os.getpid(), "threads": threads, "procs": procs}), file=sys.stderr)
+"""
+
+
+def test_nothing_in_a_churning_tree_is_missed_and_every_event_is_named() -> None:
+    """Every one of 2,000 short threads and processes is born and ends once,
+    as the command itself saw them, each classed right and named (the
+    name read at its stop: handled in batches, a task is often gone when
+    its line is printed)."""
+    code = shlex.quote(textwrap.dedent(CHURN))
+    proc = _watch(f"hostile-churn-{os.getpid()}", "--run", f"exec python3 -c {code}")
+    assert proc.returncode == 0, proc.stderr
+    made = json.loads(proc.stderr)
+    events = _events(proc.stdout)
+    forks = [e for e in events if e["event"] == "fork"]
+    assert all(e["parent"] == made["pid"] and "flags" in e for e in forks)
+    assert sorted(e["tid"] for e in forks if e["kind"] == "thread") == sorted(made["threads"])
+    assert sorted(e["tid"] for e in forks if e["kind"] == "process") == sorted(made["procs"])
+    exits = sorted(e["tid"] for e in events if e["event"] == "exit")
+    assert exits == sorted([made["pid"], *made["threads"], *made["procs"]])
+    assert [e for e in events if e["name"] is None] == []

@@ -19,7 +19,8 @@ Rules this module keeps:
   thread group (a thread) or of its parent and its parent's children (a
   process: CLONE_PARENT).  A task that dies held is reported the same way.
 - An exit is reported once: at the tracee's exit stop (PTRACE_EVENT_EXIT,
-  with its status, while /proc still has its name), or, for a task killed
+  with its status and its name, read while it is stopped there; a birth
+  and an exec also carry the name read at their stop), or, for a task killed
   past that stop (SIGKILL), when it is reaped.  Every tracee is reaped
   (waitpid with __WALL); the ones still alive when the watch ends are
   killed first, and so is every child of ours (a CLONE_UNTRACED orphan);
@@ -55,7 +56,7 @@ from typing import NamedTuple, TypeVar
 from tidscope import _ptrace, reaper
 from tidscope.errors import Terminated, TidscopeError, UsageError
 from tidscope.signals import TERMINATING
-from tidscope.watch import Event
+from tidscope.watch import Event, name_of
 
 WALL = 0x40000000  # __WALL: threads and clone children too
 CLONE_THREAD = 0x00010000
@@ -277,38 +278,47 @@ class Tracer:
             self._look = True
             return
         if event in (EVENT_FORK, EVENT_VFORK, EVENT_CLONE):
-            self._birth(tid, tgid)
+            if not self._birth(tid, tgid, event):
+                return  # killed, and past this stop: its next stop or its death is reported
         elif event == EVENT_EXEC:
             former = _ask(_ptrace.event_msg, tid)
-            by = None if former in (None, tid) else former  # a thread's exec takes the leader's tid
-            self._out.append(Event("exec", time.monotonic_ns(), -1, tid, tgid, parent_tid=by))
+            still = former is not None and _ask(_ptrace.stop_event, tid) == EVENT_EXEC
+            # a thread's exec takes the leader's tid
+            by = former if still and former != tid else None
+            now = time.monotonic_ns()
+            self._out.append(Event("exec", now, -1, tid, tgid, by, comm=name_of(tid, tgid)))
             self._ended.discard(tid)  # a leader that had exited lives on in that thread
             if by is not None:
                 self._tgid.pop(by, None)
+            if not still:
+                return
         elif event == EVENT_EXIT:
             code = _ask(_ptrace.event_msg, tid)
             if code is not None:  # else killed meanwhile: reported when reaped
                 self._ended.add(tid)
-                self._out.append(self._exit(tid, tgid, code))
+                self._out.append(self._exit(tid, tgid, code, name_of(tid, tgid)))
         elif event == EVENT_STOP:
             if tid in self._unborn:  # the stop every new tracee starts with
                 self._unborn.discard(tid)
             elif sig in GROUP_STOPS:  # a group-stop: stay stopped, as untraced
-                _resume(_ptrace.listen, tid)
+                _listen(tid)
                 return
         else:
             _resume(_ptrace.cont, tid, sig)  # a signal for the tracee: deliver it
             return
         _resume(_ptrace.cont, tid)
 
-    def _birth(self, tid: int, tgid: int) -> None:
+    def _birth(self, tid: int, tgid: int, event: int) -> bool:
+        """Report the task that ``tid``'s clone event names; False if
+        ``tid`` has left that stop (killed) since waitpid reported it: what
+        was read then came from its exit stop, and is not used."""
         child = _ask(_ptrace.event_msg, tid)
         site = None if child is None else _ask(_ptrace.call, tid)
-        if child is None or site is None or child in self._tgid:
-            return  # the caller was killed inside the call: its child is let go when held
+        if child is None or site is None or _ask(_ptrace.stop_event, tid) != event:
+            return False  # its child, held at birth, is let go as one whose caller died
         name, arg = site
-        if not isinstance(name, str):  # no clone call: the child is let go as held
-            return
+        if not isinstance(name, str) or child in self._tgid:  # no clone call, or let go
+            return True
         flags = arg if name in CLONES else FIXED[name]
         thread = bool(flags & CLONE_THREAD)
         child_tgid = tgid if thread else child
@@ -327,16 +337,18 @@ class Tracer:
                 thread=thread,
                 flags=flags,
                 call=name,
+                comm=name_of(child, child_tgid),
             )
         )
         if held is not None and held.status is not None:
             self._out.append(self._exit(child, child_tgid, held.status))
-            return
+            return True
         self._tgid[child] = child_tgid
         if held is None:
             self._unborn.add(child)
         else:
             _resume(_ptrace.cont, child)
+        return True
 
     def _gone(self, tid: int, status: int) -> None:
         if tid == self.pid:
@@ -360,10 +372,9 @@ class Tracer:
             return
         self._out.append(self._exit(tid, tgid, status))
 
-    def _exit(self, tid: int, tgid: int, status: int) -> Event:
-        return Event(
-            "exit", time.monotonic_ns(), -1, tid, tgid, thread=tid != tgid, exit_code=status
-        )
+    def _exit(self, tid: int, tgid: int, status: int, comm: str | None = None) -> Event:
+        now = time.monotonic_ns()
+        return Event("exit", now, -1, tid, tgid, thread=tid != tgid, exit_code=status, comm=comm)
 
     def _release(self, final: bool = False) -> None:
         """Let go the held tasks whose creator can no longer report them
@@ -381,9 +392,8 @@ class Tracer:
             tgid = tid if held.tgid is None else held.tgid
             thread = None if held.tgid is None else tid != tgid
             parent = tgid if thread else None  # a thread is made in its own group
-            self._out.append(
-                Event("fork", time.monotonic_ns(), -1, tid, tgid, parent_tgid=parent, thread=thread)
-            )
+            now, comm = time.monotonic_ns(), name_of(tid, tgid)
+            self._out.append(Event("fork", now, -1, tid, tgid, None, parent, thread, comm=comm))
             if held.status is not None:
                 self._out.append(self._exit(tid, tgid, held.status))
             else:
@@ -453,6 +463,18 @@ def _resume(request: Callable[[int, int], None], tid: int, sig: int = 0) -> None
         pass
     except OSError as err:
         raise _failed(err) from None
+
+
+def _listen(tid: int) -> None:
+    """PTRACE_LISTEN a tracee in a group-stop; one killed out of it
+    meanwhile (ESRCH, or EIO at its exit stop) has its next stop reported."""
+    try:
+        _ptrace.listen(tid)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        if err.errno != errno.EIO or _ask(_ptrace.stop_event, tid) == EVENT_STOP:
+            raise _failed(err) from None
 
 
 def _kill(pid: int) -> None:

@@ -236,6 +236,22 @@ static PyObject *event_msg(PyObject *self, PyObject *args)
 	return PyLong_FromUnsignedLong(msg);
 }
 
+/* The PTRACE_EVENT_* of the stop a tracee is in now (0: a signal's stop).
+ * A stop reported by waitpid may be over by the time we ask about it: a
+ * SIGKILL wakes the tracee, which then stops again at its exit. */
+static PyObject *stop_event(PyObject *self, PyObject *args)
+{
+	siginfo_t info;
+	int pid;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "i", &pid))
+		return NULL;
+	if (ptrace(PTRACE_GETSIGINFO, pid, 0, &info) < 0)
+		return failed("ptrace(PTRACE_GETSIGINFO)");
+	return PyLong_FromLong(info.si_signo == SIGTRAP ? (info.si_code >> 8) & 0xff : 0);
+}
+
 /* The clone-family calls of a 32-bit task (x86's ia32 table and ARM's
  * EABI table agree on these four). */
 #define COMPAT_FORK 2
@@ -360,6 +376,8 @@ static PyMethodDef methods[] = {
 	{"cont", cont, METH_VARARGS, "cont(pid, signo=0): PTRACE_CONT."},
 	{"listen", listen_, METH_VARARGS, "listen(pid): PTRACE_LISTEN."},
 	{"event_msg", event_msg, METH_VARARGS, "event_msg(pid) -> int: PTRACE_GETEVENTMSG."},
+	{"stop_event", stop_event, METH_VARARGS,
+	 "stop_event(pid) -> int: the PTRACE_EVENT_* of the stop it is in (0: none)."},
 	{"call", call, METH_VARARGS,
 	 "call(pid) -> (name, flags): the clone call a tracee is stopped in (its number\n"
 	 "instead of a name if it is no clone call)."},
