@@ -213,9 +213,14 @@ class Tracer:
             raise
 
     def _kill_all(self, killed: set[int]) -> None:
+        """SIGKILL, once each, our children and the groups of our tracees:
+        a tracee only while /proc says it is ours (a tracee's pid cannot go
+        to another task before we reap it; an id we hold by mistake can)."""
         alive = (t for t, h in self._held.items() if h.status is None)
-        targets = {*self._tgid.values(), *alive, self._current, *reaper.children()}
-        for pid in targets - killed - {0}:
+        traced = {*self._tgid.values(), *alive, self._current} - killed - {0}
+        me = os.getpid()
+        targets = {p for p in traced if _ids(p)[2] == me} | (reaper.children() - killed)
+        for pid in targets:
             _kill(pid)
             killed.add(pid)
 
