@@ -14,8 +14,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,25 +47,32 @@ class Watcher:
         self.rows: list[dict[str, str]] = []
         self.stderr = ""
 
-    def finish(self, signo: int | None = None, connector: bool = True) -> int:
-        """Signal the watcher, a connector's once it has printed what the
-        kernel queued (it waits in select(2) again, twice over), and
-        collect its rows."""
-        if signo is not None and connector:
-            until("the watcher drained its socket", lambda: _idle(self.proc.pid))
+    def read_until(self, done: Callable[[list[dict[str, str]]], bool]) -> None:
+        """Take the watcher's rows as they come until ``done(rows)``: the
+        events a test waits for are printed (the machine may go on making
+        others, so an idle watcher is no sign)."""
+        assert self.proc.stdout is not None
+        while not done(self.rows):
+            line = self.proc.stdout.readline()
+            assert line.strip(), f"the watch ended first: {self.proc.communicate(timeout=60)}"
+            (cells,) = csv.reader([line])
+            assert len(cells) == len(COLUMNS), line
+            self.rows.append(dict(zip(COLUMNS, cells, strict=True)))
+
+    def finish(self, signo: int | None = None) -> int:
+        """Signal the watcher and collect the rest of its rows."""
         if signo is not None:
             self.proc.send_signal(signo)
         out, self.stderr = self.proc.communicate(timeout=120)
-        lines = out.split("\n\n", 1)[0].splitlines()
-        self.rows = [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
+        rest = ("\n" + out).split("\n\n", 1)[0]  # the rows, not the summary
+        lines = [line for line in rest.splitlines() if line]
+        self.rows += [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
         return self.proc.returncode
 
 
-def _idle(pid: int) -> bool:
-    if not waiting(pid):
-        return False
-    time.sleep(0.02)
-    return waiting(pid)
+def _exited(tids: set[str]) -> Callable[[list[dict[str, str]]], bool]:
+    """Whether every one of ``tids`` has its exit row."""
+    return lambda rows: tids <= {r["tid"] for r in rows if r["event"] == "exit"}
 
 
 @contextmanager
@@ -102,6 +108,7 @@ def _of(rows: list[dict[str, str]], tgid: int, event: str, kind: str) -> list[di
 def test_spawn_n_5_is_five_thread_births_and_five_exits_then_sigint() -> None:
     with watching("--duration", "600", "--summary") as w:
         spawned = _spawn("-n", "5")
+        w.read_until(_exited({str(r["tid"]) for r in spawned}))
         code = w.finish(signal.SIGINT)
     assert code == 128 + signal.SIGINT, w.stderr
     parent = next(r for r in spawned if r["role"] == "parent")
@@ -124,14 +131,16 @@ def test_summary_counts_threads_per_group() -> None:
     assert proc.stdout is not None
     assert proc.stdout.readline().split() == [c.upper() for c in COLUMNS]
     spawned = _spawn("-n", "3")
+    pid = str(spawned[0]["pid"])
+    while (line := proc.stdout.readline().split())[1:5:3] != ["exit", pid]:
+        assert line, "the watch ended before the spawner's exit"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    summary = out.split("\n\n", 1)[1].splitlines()
+    summary = ("\n" + out).split("\n\n", 1)[1].splitlines()  # after the rows left
     head = ["TGID", "THREADS_CREATED", "THREADS_EXITED", "SHORTEST_LIFE", "MEDIAN_LIFE", "NAME"]
     assert summary[0].split() == head
-    pid = spawned[0]["pid"]
-    (row,) = [line.split() for line in summary[1:] if line.split()[0] == str(pid)]
+    (row,) = [line.split() for line in summary[1:] if line.split()[0] == pid]
     assert row[1:3] == ["3", "3"]
     for life in row[3:5]:  # measured: each of the 3 was seen born and ended
         assert re.fullmatch(r"[0-9.]+(ns|us|ms|s)", life), row
@@ -140,6 +149,7 @@ def test_summary_counts_threads_per_group() -> None:
 def test_process_births_are_processes() -> None:
     with watching("--duration", "600", "--processes-only") as w:
         spawned = _spawn("-n", "3", "--flags", "process")
+        w.read_until(_exited({str(r["tid"]) for r in spawned}))
         code = w.finish(signal.SIGINT)
     assert code == 130, w.stderr
     parent = next(r for r in spawned if r["role"] == "parent")
@@ -215,13 +225,9 @@ def test_refused_subscription_falls_back_to_polling_and_says_so_first(user: bool
         assert proc.stdout.readline() == ",".join(COLUMNS) + "\n"
         spawned = _spawn("-n", "3", "--hold", "0.5")
         tids = {str(r["tid"]) for r in spawned if r["role"] == "child"}
-        lines: list[str] = []
-        while not tids <= {r[4] for r in csv.reader(lines) if r[1] == "exit"}:
-            lines.append(proc.stdout.readline())  # the next scans' lines
-            assert lines[-1], "the watch ended before the threads' exits"
         w = Watcher(proc)
-        code = w.finish(signal.SIGINT, connector=False)
-        w.rows += [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
+        w.read_until(_exited(tids))  # the next scans' lines
+        code = w.finish(signal.SIGINT)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -254,6 +260,7 @@ def test_unprivileged() -> None:
             return
         w = Watcher(proc)
         spawned = _spawn("-n", "5")
+        w.read_until(_exited({str(r["tid"]) for r in spawned}))
         assert w.finish(signal.SIGINT) == 130, w.stderr
     finally:
         if proc.poll() is None:
@@ -292,6 +299,8 @@ def test_renames_sessions_ids_and_ptrace_attaches_are_events() -> None:
         made = json.loads(proc.communicate("go\n", timeout=120)[0])
         traced = tidscope("watch", "--format", "json", "--run", "exec sleep 0")
         assert traced.returncode == 0, traced.stderr
+        sleep = json.loads(traced.stdout.splitlines()[0])["tgid"]  # sh, exec'd into sleep
+        w.read_until(_exited({str(made["pid"]), str(made["child"]), str(sleep)}))
         code = w.finish(signal.SIGINT)
     assert code == 130, w.stderr
     pid, child = str(made["pid"]), str(made["child"])
@@ -301,6 +310,5 @@ def test_renames_sessions_ids_and_ptrace_attaches_are_events() -> None:
     assert mine[0] == ("fork", "-") and mine[-1] == ("exit", "status 3")
     assert ("sid", "-") in mine
     assert ("gid", "gid 65534/65534") in mine and ("uid", "uid 65534/65534") in mine
-    sleep = json.loads(traced.stdout.splitlines()[0])["tgid"]  # sh, exec'd into sleep
     attach = [r for r in w.rows if r["event"] == "ptrace" and r["tid"] == str(sleep)]
     assert attach and attach[0]["parent"] != "0"  # the tracer: a tidscope watch
