@@ -42,26 +42,26 @@ CMD's (the watch waits for them all, and kills them when it ends early).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import NamedTuple, TypeVar
 
-from tidscope import _ptrace, reaper
+from tidscope import _ptrace, reaper, tracee
 from tidscope.errors import Terminated, TidscopeError, UsageError
 from tidscope.signals import TERMINATING
+from tidscope.tracee import EVENT_STOP
 from tidscope.watch import Event, name_of
 
 WALL = 0x40000000  # __WALL: threads and clone children too
 CLONE_THREAD = 0x00010000
 EVENT_FORK, EVENT_VFORK, EVENT_CLONE, EVENT_EXEC = 1, 2, 3, 4
-EVENT_EXIT, EVENT_STOP = 6, 128
+EVENT_EXIT = 6
 OPTIONS = (
     0x02  # PTRACE_O_TRACEFORK
     | 0x04  # PTRACE_O_TRACEVFORK
@@ -143,9 +143,10 @@ class Tracer:
                 raise TidscopeError(f"--run: cannot execute {self.path}: {why}") from None
             if isinstance(err.filename2, int):
                 tracer = err.filename2
+                name = name_of(tracer, tracer) or "?"
                 raise TidscopeError(
                     f"--run: {err.filename} failed: {why}: CMD was traced from its birth by"
-                    f" process {tracer} ({_comm(tracer)}), which traces what tidscope starts,"
+                    f" process {tracer} ({name}), which traces what tidscope starts,"
                     " and a task has one tracer: run tidscope watch --run outside it"
                 ) from None
             if err.errno == errno.EPERM and err.filename == "ptrace(PTRACE_SEIZE)":
@@ -159,7 +160,7 @@ class Tracer:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            old = _mask(signal.SIG_BLOCK, {signal.SIGCHLD, *TERMINATING})
+            old = tracee.mask(signal.SIG_BLOCK, {signal.SIGCHLD, *TERMINATING})
         except TidscopeError:
             if kind is None:
                 raise
@@ -167,11 +168,11 @@ class Tracer:
         try:
             again = self._end(failing=kind is not None)
             if kind is not None and old is not None:  # the first request to stop is reported
-                while _sigwait(set(TERMINATING), 0) is not None:
+                while tracee.sigwait(set(TERMINATING), 0) is not None:
                     pass
         finally:
             if old is not None:
-                _mask(signal.SIG_SETMASK, old)
+                tracee.mask(signal.SIG_SETMASK, old)
             self._orphans.__exit__(None, None, None)
         if again == signal.SIGINT:
             raise KeyboardInterrupt
@@ -193,17 +194,17 @@ class Tracer:
                 except ChildProcessError:
                     return None
                 except OSError as err:
-                    raise _failed(err, "wait4") from None
+                    raise tracee.failed(err, "wait4") from None
                 if tid == 0:
                     self._kill_all(killed)  # orphans that came back to us since
-                    got = _sigwait({signal.SIGCHLD, *TERMINATING}, RECHECK)
+                    got = tracee.sigwait({signal.SIGCHLD, *TERMINATING}, RECHECK)
                     if got is not None and got != signal.SIGCHLD:
                         return None if failing else got
                     continue
                 killed.discard(tid)
                 if os.WIFSTOPPED(status):  # a new tracee, or an exit stop
-                    _kill(tid)
-                    _resume(_ptrace.cont, tid)
+                    tracee.kill(tid)
+                    tracee.resume(_ptrace.cont, tid)
                 else:
                     self._tgid.pop(tid, None)
                     self._held.pop(tid, None)
@@ -219,9 +220,9 @@ class Tracer:
         alive = (t for t, h in self._held.items() if h.status is None)
         traced = {*self._tgid.values(), *alive, self._current} - killed - {0}
         me = os.getpid()
-        targets = {p for p in traced if _ids(p)[2] == me} | (reaper.children() - killed)
+        targets = {p for p in traced if tracee.ids(p)[2] == me} | (reaper.children() - killed)
         for pid in targets:
-            _kill(pid)
+            tracee.kill(pid)
             killed.add(pid)
 
     def events(self, deadline: float | None = None) -> Iterator[Event]:
@@ -231,10 +232,10 @@ class Tracer:
         SIGCHLD is blocked and waited for between stops (every ptrace stop
         and death sends the tracer one), so a deadline needs no signal
         that could strike mid-way through a stop."""
-        old = _mask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        old = tracee.mask(signal.SIG_BLOCK, {signal.SIGCHLD})
         try:
             while True:
-                with _blocked(TERMINATING):
+                with tracee.blocked(TERMINATING):
                     ended = self._drain()
                 while self._out:
                     yield self._out.popleft()
@@ -246,9 +247,9 @@ class Tracer:
                 if any(h.status is None for h in self._held.values()):
                     self._look = True
                     wait = min(wait, RECHECK)
-                _sigwait({signal.SIGCHLD}, wait)
+                tracee.sigwait({signal.SIGCHLD}, wait)
         finally:
-            _mask(signal.SIG_SETMASK, old)
+            tracee.mask(signal.SIG_SETMASK, old)
 
     def _drain(self) -> bool:
         """Handle up to BATCH stops and deaths; True once nothing is left."""
@@ -259,7 +260,7 @@ class Tracer:
                 self._release(final=True)
                 return True
             except OSError as err:
-                raise _failed(err, "wait4") from None
+                raise tracee.failed(err, "wait4") from None
             if tid == 0:
                 break
             self._current = tid
@@ -279,15 +280,15 @@ class Tracer:
         if tgid is None:  # a new task stopped at birth before its parent's event
             held = self._held.get(tid)
             if held is None or held.status is not None:
-                self._held[tid] = Held(*_ids(tid)[:2], seen=True, since=time.monotonic())
+                self._held[tid] = Held(*tracee.ids(tid)[:2], seen=True, since=time.monotonic())
             self._look = True
             return
         if event in (EVENT_FORK, EVENT_VFORK, EVENT_CLONE):
             if not self._birth(tid, tgid, event):
                 return  # killed, and past this stop: its next stop or its death is reported
         elif event == EVENT_EXEC:
-            former = _ask(_ptrace.event_msg, tid)
-            still = former is not None and _ask(_ptrace.stop_event, tid) == EVENT_EXEC
+            former = tracee.ask(_ptrace.event_msg, tid)
+            still = former is not None and tracee.ask(_ptrace.stop_event, tid) == EVENT_EXEC
             # a thread's exec takes the leader's tid
             by = former if still and former != tid else None
             now = time.monotonic_ns()
@@ -298,7 +299,7 @@ class Tracer:
             if not still:
                 return
         elif event == EVENT_EXIT:
-            code = _ask(_ptrace.event_msg, tid)
+            code = tracee.ask(_ptrace.event_msg, tid)
             if code is not None:  # else killed meanwhile: reported when reaped
                 self._ended.add(tid)
                 self._out.append(self._exit(tid, tgid, code, name_of(tid, tgid)))
@@ -306,20 +307,20 @@ class Tracer:
             if tid in self._unborn:  # the stop every new tracee starts with
                 self._unborn.discard(tid)
             elif sig in GROUP_STOPS:  # a group-stop: stay stopped, as untraced
-                _listen(tid)
+                tracee.listen(tid)
                 return
         else:
-            _resume(_ptrace.cont, tid, sig)  # a signal for the tracee: deliver it
+            tracee.resume(_ptrace.cont, tid, sig)  # a signal for the tracee: deliver it
             return
-        _resume(_ptrace.cont, tid)
+        tracee.resume(_ptrace.cont, tid)
 
     def _birth(self, tid: int, tgid: int, event: int) -> bool:
         """Report the task that ``tid``'s clone event names; False if
         ``tid`` has left that stop (killed) since waitpid reported it: what
         was read then came from its exit stop, and is not used."""
-        child = _ask(_ptrace.event_msg, tid)
-        site = None if child is None else _ask(_ptrace.call, tid)
-        if child is None or site is None or _ask(_ptrace.stop_event, tid) != event:
+        child = tracee.ask(_ptrace.event_msg, tid)
+        site = None if child is None else tracee.ask(_ptrace.call, tid)
+        if child is None or site is None or tracee.ask(_ptrace.stop_event, tid) != event:
             return False  # its child, held at birth, is let go as one whose caller died
         name, arg = site
         if not isinstance(name, str) or child in self._tgid:  # no clone call, or let go
@@ -328,7 +329,7 @@ class Tracer:
         thread = bool(flags & CLONE_THREAD)
         child_tgid = tgid if thread else child
         held = self._held.pop(child, None)
-        if held is not None and held.status is not None and _ids(child)[2] == os.getpid():
+        if held is not None and held.status is not None and tracee.ids(child)[2] == os.getpid():
             held = None  # that tid's earlier task died unclaimed; this one is new
         self._out.append(
             Event(
@@ -352,7 +353,7 @@ class Tracer:
         if held is None:
             self._unborn.add(child)
         else:
-            _resume(_ptrace.cont, child)
+            tracee.resume(_ptrace.cont, child)
         return True
 
     def _gone(self, tid: int, status: int) -> None:
@@ -403,7 +404,7 @@ class Tracer:
                 self._out.append(self._exit(tid, tgid, held.status))
             else:
                 self._tgid[tid] = tgid
-                _resume(_ptrace.cont, tid)
+                tracee.resume(_ptrace.cont, tid)
         if final:
             self._held.clear()
 
@@ -411,7 +412,7 @@ class Tracer:
         """Whether a task of ours may still stop in the call that made ``tid``."""
         if held.tgid is not None and held.tgid != tid:
             return self._in_clone({held.tgid})  # a thread: made in its own group
-        ppid = _ids(tid)[1] if held.status is None else None
+        ppid = tracee.ids(tid)[1] if held.status is None else None
         ppid = held.ppid if ppid is None else ppid
         if ppid is None:
             return self._in_clone(None)
@@ -420,117 +421,6 @@ class Tracer:
 
     def _in_clone(self, groups: set[int] | None) -> bool:
         """Whether a tracee of ``groups`` (None: any) may be in a clone call."""
-        return any(_in_clone(t) for t, g in self._tgid.items() if groups is None or g in groups)
-
-
-@contextlib.contextmanager
-def _blocked(signals: Sequence[int]) -> Iterator[None]:
-    """``signals`` held back for the block; one that came is acted on after it."""
-    old = _mask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        _mask(signal.SIG_SETMASK, old)
-
-
-def _mask(how: int, signals: Iterable[int]) -> Iterable[int]:
-    """pthread_sigmask(2); the mask it replaced."""
-    try:
-        return signal.pthread_sigmask(how, signals)
-    except OSError as err:
-        raise _failed(err, "rt_sigprocmask") from None
-
-
-def _sigwait(signals: set[int], timeout: float) -> int | None:
-    """The blocked signal of ``signals`` that came within ``timeout`` s, or None."""
-    try:
-        got = signal.sigtimedwait(signals, max(timeout, 0))
-    except OSError as err:
-        raise _failed(err, "rt_sigtimedwait") from None
-    return None if got is None else got.si_signo
-
-
-def _ask(request: Callable[[int], T], tid: int) -> T | None:
-    """A request about a stopped tracee; None if it was killed meanwhile."""
-    try:
-        return request(tid)
-    except ProcessLookupError:
-        return None
-    except OSError as err:
-        raise _failed(err) from None
-
-
-def _resume(request: Callable[[int, int], None], tid: int, sig: int = 0) -> None:
-    """Restart a tracee; one killed meanwhile (ESRCH) is reported when reaped."""
-    try:
-        request(tid, sig)
-    except ProcessLookupError:
-        pass
-    except OSError as err:
-        raise _failed(err) from None
-
-
-def _listen(tid: int) -> None:
-    """PTRACE_LISTEN a tracee in a group-stop; one killed out of it
-    meanwhile (ESRCH, or EIO at its exit stop) has its next stop reported."""
-    try:
-        _ptrace.listen(tid)
-    except ProcessLookupError:
-        pass
-    except OSError as err:
-        if err.errno != errno.EIO or _ask(_ptrace.stop_event, tid) == EVENT_STOP:
-            raise _failed(err) from None
-
-
-def _kill(pid: int) -> None:
-    """SIGKILL the group of ``pid``; one already gone is no error."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    except OSError as err:
-        raise _failed(err, "kill") from None
-
-
-def _failed(err: OSError, call: str | None = None) -> TidscopeError:
-    """The error for a failing call: ``call``, or the one ``err`` names."""
-    name = call or err.filename or "a system call"
-    return TidscopeError(f"--run: {name} failed: {os.strerror(err.errno or 0)}")
-
-
-def _ids(tid: int) -> tuple[int | None, int | None, int | None]:
-    """Task ``tid``'s Tgid, PPid and TracerPid from /proc (None: unreadable)."""
-    found: dict[bytes, int] = {}
-    try:
-        with open(f"/proc/{tid}/status", "rb") as f:
-            for line in f:
-                key, _, value = line.partition(b":")
-                if key in (b"Tgid", b"PPid", b"TracerPid") and value.strip().isdigit():
-                    found[key] = int(value)
-    except OSError:
-        pass
-    return found.get(b"Tgid"), found.get(b"PPid"), found.get(b"TracerPid")
-
-
-def _in_clone(tid: int) -> bool:
-    """Whether task ``tid`` may be inside a clone-family call: /proc/TID/syscall
-    says it is, or that it is running (it may be on its way to the clone
-    event's stop, or dying there), or cannot be read (we cannot tell)."""
-    try:
-        with open(f"/proc/{tid}/syscall", "rb") as f:
-            word = f.read().split(b" ", 1)[0].strip()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:
-        return True
-    if word.lstrip(b"-").isdigit():
-        return int(word) in _ptrace.CLONE_CALLS
-    return True  # "running"
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", "rb") as f:
-            return os.fsdecode(f.read().rstrip(b"\n"))
-    except OSError:
-        return "?"
+        return any(
+            tracee.in_clone(t) for t, g in self._tgid.items() if groups is None or g in groups
+        )
