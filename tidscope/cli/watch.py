@@ -4,6 +4,7 @@ from one command's tree traced with ptrace (``--run``)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -78,7 +79,7 @@ def command(
     refuses us, /proc is polled (lossy, and said so first); --run follows
     one command's tree exactly with ptrace.
     """
-    from tidscope import signals, watch, watch_summary
+    from tidscope import signals, watch_summary
 
     if threads_only and processes_only:
         raise UsageError("--threads-only and --processes-only exclude each other: give one")
@@ -91,7 +92,8 @@ def command(
     if command is not None and poll is not None:
         raise UsageError("--run and --poll are two ways to watch: give one of them")
     interval = None if poll is None else _seconds(poll, "--poll")
-    with signals.terminating_signals(), _source(command, interval) as conn:
+    with signals.terminating_signals(), contextlib.ExitStack() as stack:
+        conn = _source(stack, command, interval)
         try:
             if not no_headers:
                 _header(fmt, writer, COLUMNS, LINE)
@@ -124,21 +126,18 @@ def command(
     return 128 - code if code < 0 else code
 
 
-def _source(command: str | None, interval: float | None) -> Any:
-    """What the events come from: CMD traced (--run), /proc polled (--poll,
-    or when the connector refuses us), or the connector."""
-    from tidscope import watch
-
+def _source(stack: contextlib.ExitStack, command: str | None, interval: float | None) -> Any:
+    """What the events come from, entered on ``stack``: CMD traced (--run),
+    /proc polled (--poll, or when the connector refuses us), or the connector."""
     if command is not None:
         from tidscope.tracer import Tracer
 
         if not command.strip():
             raise UsageError("--run needs a command: give e.g. --run 'sleep 1'")
-        return Tracer(["/bin/sh", "-c", command])
+        return stack.enter_context(Tracer(["/bin/sh", "-c", command]))
     if interval is None:
-        conn = watch.Connector()
         try:
-            return conn.__enter__()
+            return stack.enter_context(watch.Connector())
         except TidscopeError as err:
             if err.message != watch.NEEDS_ROOT:
                 raise
@@ -152,7 +151,7 @@ def _source(command: str | None, interval: float | None) -> Any:
     poller = Poller(interval)
     note("watch", why + poller.first_line)
     hidden_note("watch", "/proc")
-    return poller
+    return stack.enter_context(poller)
 
 
 def _seconds(value: str, option: str = "--duration") -> float:
