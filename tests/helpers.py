@@ -12,8 +12,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any, AnyStr, TypeVar
+
+T = TypeVar("T")
 
 NOBODY = ("--reuid=65534", "--regid=65534", "--clear-groups")
 
@@ -77,13 +81,50 @@ def holding(
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
-        line = proc.stdout.readline()
+        line = readline(proc.stdout, timeout=120, proc=proc, seen="no line: it prints one, ready")
         assert line, proc.stderr.read()
         info: dict[str, Any] = json.loads(line)
         yield info
     finally:
         proc.stdin.close()
         assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
+
+
+def readline(
+    stream: IO[AnyStr],
+    *,
+    timeout: float = 60,
+    proc: subprocess.Popen[Any] | None = None,
+    seen: object = None,
+) -> AnyStr:
+    """``stream.readline()`` with a deadline: past ``timeout`` seconds the
+    test fails with what it had (``seen``, given by the caller) and, when
+    ``proc`` is the writer, the line it had begun and its stderr (it is
+    killed to end the read).  Empty at the end of the stream, as readline."""
+    got: list[AnyStr] = []
+    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if got:
+        return got[0]
+    detail = ""
+    if proc is not None:
+        proc.kill()
+        reader.join(10)
+        err = proc.stderr.read() if proc.stderr is not None and not reader.is_alive() else ""
+        detail = f"; the line begun: {got!r}; its stderr: {err!r}"
+    raise AssertionError(f"no line within {timeout:g} s; seen so far: {seen!r}{detail}")
+
+
+def wait_for(what: str, probe: Callable[[], T], timeout: float = 60, every: float = 0.01) -> T:
+    """Call ``probe`` until it returns something true, and return that; past
+    ``timeout`` seconds fail, saying ``what`` was awaited and the last answer."""
+    end = time.monotonic() + timeout
+    while not (last := probe()):
+        if time.monotonic() > end:
+            raise AssertionError(f"{what}: not within {timeout:g} s (last: {last!r})")
+        time.sleep(every)
+    return last
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -265,8 +306,6 @@ def cgroups_named(root: str | None, prefix: str = "tidscope-") -> list[str]:
 def remove_cgroup(root: str | None) -> None:
     """rmdir ``root`` and every cgroup under it, deepest first (a reaped
     task leaves its cgroup asynchronously, so each is retried a while)."""
-    import time
-
     if root is None:
         return
     for d, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):

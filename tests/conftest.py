@@ -1,0 +1,69 @@
+"""What a test needs from the machine, said as a marker, and a skip that
+names what is missing when the machine lacks it (never a failure, never a
+hang):
+
+- ``root``: uid 0 (it changes uids with setpriv, mounts, makes cgroups);
+- ``net_admin``: CAP_NET_ADMIN, to subscribe to the process-events connector;
+- ``procps``: procps-ng PROCPS_VERSION exactly, the ``ps`` whose output the
+  byte-for-byte comparisons are written against;
+- ``slow``: longer than a few seconds; left out of the default run
+  (``addopts``), run with ``pytest -m slow`` (``.ci/run`` does both).
+
+Every test is bounded by pytest-timeout (``timeout`` in pyproject.toml); a
+test that needs longer says why next to its ``timeout`` marker.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+PROCPS_VERSION = "4.0.2"
+CAP_NET_ADMIN = 12
+
+
+def _cap_eff() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+@functools.cache
+def _procps_found() -> str:
+    """What ``ps --version`` says it is, or why there is no answer."""
+    if shutil.which("ps") is None:
+        return "no ps on PATH"
+    try:
+        out = subprocess.run(
+            ["ps", "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"ps --version failed: {e}"
+    found = re.search(r"procps(?:-ng)? (\S+)", out)
+    return f"procps-ng {found.group(1)}" if found else (out.strip() or "an unknown ps")
+
+
+def _missing(name: str) -> str | None:
+    """Why the machine cannot run a test marked ``name``; None if it can."""
+    if name == "root" and os.geteuid() != 0:
+        return f"needs root (running as uid {os.geteuid()})"
+    if name == "net_admin" and not _cap_eff() >> CAP_NET_ADMIN & 1:
+        return "needs CAP_NET_ADMIN to subscribe to the process-events connector"
+    if name == "procps":
+        found = _procps_found()
+        if found != f"procps-ng {PROCPS_VERSION}":
+            return f"compares with procps-ng {PROCPS_VERSION} byte for byte; found {found}"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for name in ("root", "net_admin", "procps"):
+        if item.get_closest_marker(name) is not None and (why := _missing(name)):
+            pytest.skip(why)
