@@ -1,7 +1,7 @@
 """Observations of a child from its parent's side, for the flag experiments.
 
 Each returns what it saw or, when a syscall of ours failed, the
-:class:`~tidscope.experiments.base.Failed` step: a look we could not take
+:class:`Failed` step: a look we could not take
 is never counted as an effect, present or absent.
 """
 
@@ -10,14 +10,35 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from tidscope import procfs
 from tidscope.clone import Children, Op, Report, die_with_parent
-from tidscope.experiments.base import Failed, ours
 from tidscope.kcmp import KCMP
 from tidscope.lab import sys
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An observation not made: ``step`` failed with ``errno``."""
+
+    step: str  # "child getuid", "kcmp", "read /proc/self/fdinfo/5"
+    errno: int
+
+    def __str__(self) -> str:
+        return f"{self.step}: {errno.errorcode.get(self.errno, str(self.errno))}"
+
+
+def ours(step: str, fn: Callable[..., T], *args: Any) -> T | Failed:
+    """``fn(*args)`` from our side, or the Failed step when it raised OSError."""
+    try:
+        return fn(*args)
+    except OSError as err:
+        return Failed(step, err.errno or 0)
 
 
 def pid() -> int:

@@ -16,22 +16,31 @@ from typing import Any, TypeVar
 from tidscope import flags
 from tidscope.clone import Report
 
+# Failed and ours are defined in probes, which the experiments import: were
+# they defined here, probes would import this package, whose __init__ imports
+# experiments.clone3, which imports probes (a cycle that broke `import
+# tidscope.probes` on its own).  They are this module's names still.
+from tidscope.probes import Failed, ours
+
+__all__ = [
+    "Check",
+    "Experiment",
+    "Failed",
+    "Probe",
+    "Run",
+    "Unobservable",
+    "child",
+    "effect",
+    "negate",
+    "ours",
+    "shown",
+]
+
 T = TypeVar("T")
 
 
 class Unobservable(Exception):
     """The experiment cannot be set up here (the message says why)."""
-
-
-@dataclass(frozen=True)
-class Failed:
-    """An observation not made: ``step`` failed with ``errno``."""
-
-    step: str  # "child getuid", "kcmp", "read /proc/self/fdinfo/5"
-    errno: int
-
-    def __str__(self) -> str:
-        return f"{self.step}: {errnos.errorcode.get(self.errno, str(self.errno))}"
 
 
 # An observation's verdict: the effect showed (True), did not (False), cannot
@@ -74,14 +83,6 @@ def child(rep: Report, index: int, step: str) -> int | Failed:
         return Failed(f"child {step} (the child did not run its program)", errnos.ETIMEDOUT)
     rc = rep.results[index]
     return Failed(f"child {step}", -rc) if rc < 0 else rc
-
-
-def ours(step: str, fn: Callable[..., T], *args: Any) -> T | Failed:
-    """``fn(*args)`` from our side, or the Failed step when it raised OSError."""
-    try:
-        return fn(*args)
-    except OSError as err:
-        return Failed(step, err.errno or 0)
 
 
 def effect(test: Callable[..., T], *values: Any) -> T | Failed:
