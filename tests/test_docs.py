@@ -135,6 +135,8 @@ def _wheel_tools() -> list[str]:
     return []
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # builds the C core, in an isolated env pip fills from the index
 def test_the_wheel_installs_every_man_page(tmp_path: Path) -> None:
     """Built from a copy of the tree, so that no build/ of ours is touched."""
     src = tmp_path / "src"
@@ -147,12 +149,9 @@ def test_the_wheel_installs_every_man_page(tmp_path: Path) -> None:
     )
     out = tmp_path / "wheels"
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", *_wheel_tools(), "-w", str(out)]
-    try:
-        proc = subprocess.run(
-            [*cmd, str(src)], capture_output=True, text=True, timeout=60, check=False
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip("building the wheel takes more than 60 s here")
+    proc = subprocess.run(
+        [*cmd, str(src)], capture_output=True, text=True, timeout=540, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (wheel,) = out.glob("tidscope-*.whl")
     version = importlib.metadata.version("tidscope")
