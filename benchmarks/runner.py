@@ -359,3 +359,7 @@ SUITES["share"] = lambda a: bench_share(max(a.sizes), a.repeat)
 from benchmarks.watch import RATES, TARGET_RATE, bench_watch  # noqa: E402
 
 SUITES["watch"] = lambda a: bench_watch(a.watch_seconds, (TARGET_RATE,) if a.quick else RATES)
+
+from benchmarks.launcher import bench_launcher  # noqa: E402
+
+SUITES["launcher"] = lambda a: bench_launcher(a.repeat * 4)

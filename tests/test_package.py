@@ -4,7 +4,8 @@ Every module of tidscope imports on its own, in a fresh interpreter.  And,
 slow: the sdist made from this tree carries what its own tests need; a wheel
 built from that sdist (not from the tree) with the oldest setuptools that
 pyproject.toml declares installs a working ``tidscope``; the sdist's tests
-import against that installed wheel.
+import against that installed wheel; ``pip install .`` gives a working
+``tidscope`` too.
 """
 
 from __future__ import annotations
@@ -147,11 +148,15 @@ def _tree_version() -> str:
 
 
 def _check_command(bin_dir: Path) -> None:
-    """``tidscope`` found on PATH in ``bin_dir`` works: spawn prints the
-    classic lines, ps lists pid 1, --version is the tree's."""
+    """``tidscope`` found on PATH in ``bin_dir`` is scripts/tidscope, run by
+    the venv's python, and works: spawn prints the classic lines, ps lists
+    pid 1, --version is the tree's."""
     path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     exe = shutil.which("tidscope", path=path)
     assert exe == str(bin_dir / "tidscope")
+    shebang, body = Path(exe).read_text().split("\n", 1)
+    assert shebang.startswith(f"#!{bin_dir}/python"), shebang
+    assert body == (ROOT / "scripts" / "tidscope").read_text().split("\n", 1)[1]
     env = {"PATH": path}
     out = _run(["tidscope", "spawn", "-n", "2"], timeout=60, env=env).stdout.splitlines()
     assert PARENT_LINE.fullmatch(out[0]), out
@@ -291,3 +296,12 @@ def test_the_sdists_tests_import_against_the_installed_wheel(
     assert re.match(r"\d+(/\d+)? tests collected", summary), proc.stdout[-2000:]
     assert not re.search(r"\berrors?\b", summary), proc.stdout[-2000:]
     assert re.search(r"tests/test_watch\.py::", proc.stdout), proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT)  # a venv, and pip builds the C core in isolation
+def test_pip_install_dot_gives_a_working_command(tree: Path, tmp_path: Path) -> None:
+    """``pip install .`` in a copy of the tree, into a fresh venv."""
+    bin_dir = _venv(tmp_path / "venv")
+    _run([bin_dir / "python", "-m", "pip", "install", "."], timeout=BUILD_TIMEOUT, cwd=tree)
+    _check_command(bin_dir)
