@@ -82,12 +82,12 @@ def holding(
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         line = readline(proc.stdout, timeout=120, proc=proc, seen="no line: it prints one, ready")
-        assert line, proc.stderr.read()
+        assert line, _waiting(proc.stderr)
         info: dict[str, Any] = json.loads(line)
         yield info
     finally:
         proc.stdin.close()
-        assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
+        assert proc.wait(timeout=timeout) == 0, _waiting(proc.stderr)
 
 
 def readline(
@@ -97,23 +97,43 @@ def readline(
     proc: subprocess.Popen[Any] | None = None,
     seen: object = None,
 ) -> AnyStr:
-    """``stream.readline()`` with a deadline: past ``timeout`` seconds the
-    test fails with what it had (``seen``, given by the caller) and, when
-    ``proc`` is the writer, the line it had begun and its stderr (it is
-    killed to end the read).  Empty at the end of the stream, as readline."""
+    """``stream.readline()`` with a deadline: past ``timeout`` seconds, or
+    two seconds after ``proc`` (the writer) has exited without ending the
+    line (a child of its may hold the pipe open), the test fails with what
+    it had: ``seen``, given by the caller, and ``proc``'s status and the
+    stderr it left (``proc`` is killed if it still runs).  Empty at the end
+    of the stream, as readline."""
     got: list[AnyStr] = []
     reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
     reader.start()
-    reader.join(timeout)
+    end = time.monotonic() + timeout
+    while reader.is_alive() and time.monotonic() < end:
+        reader.join(0.05)
+        if proc is not None and proc.poll() is not None:
+            end = min(end, time.monotonic() + 2)
     if got:
         return got[0]
     detail = ""
     if proc is not None:
-        proc.kill()
-        reader.join(10)
-        err = proc.stderr.read() if proc.stderr is not None and not reader.is_alive() else ""
-        detail = f"; the line begun: {got!r}; its stderr: {err!r}"
+        status = proc.poll()
+        if status is None:
+            proc.kill()
+            proc.wait(30)
+        detail = f"; the writer {'exited ' + str(status) if status is not None else 'was killed'}"
+        detail += f", its stderr: {_waiting(proc.stderr)!r}"
     raise AssertionError(f"no line within {timeout:g} s; seen so far: {seen!r}{detail}")
+
+
+def _waiting(stream: IO[Any] | None) -> bytes:
+    """What can be read from ``stream`` now, without waiting."""
+    if stream is None:
+        return b""
+    fd = stream.fileno()
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return b""
 
 
 def wait_for(what: str, probe: Callable[[], T], timeout: float = 60, every: float = 0.01) -> T:

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import run, tidscope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,9 @@ def test_bench_spawn_leaves_no_threads() -> None:
     assert proc.stdout.splitlines()[0].split()[:2] == ["PATTERN", "METHOD"]
 
 
+@pytest.mark.slow
+@pytest.mark.net_admin  # the watch suite subscribes to the connector
+@pytest.mark.procps  # the ps suite runs procps's ps
 def test_runner_smoke() -> None:
     """python -m benchmarks --quick: every suite runs and reports a ratio."""
     proc = run(

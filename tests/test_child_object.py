@@ -123,6 +123,7 @@ def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
                 str(tmp_path / f"{name}.o"),
             ],
             check=True,
+            timeout=120,
         )
     loop = tmp_path / "childloop.o"
     regs = [f"-fcall-used-{r}" for r in setup.CALL_USED["aarch64"]]
@@ -139,6 +140,7 @@ def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
             str(loop),
         ],
         check=True,
+        timeout=120,
     )
     dump = subprocess.check_output(
         ["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn", str(loop)], text=True
@@ -187,4 +189,5 @@ def test_aarch64_tracer_builds(tmp_path: Path) -> None:
             str(tmp_path / "ptrace.o"),
         ],
         check=True,
+        timeout=120,
     )

@@ -135,7 +135,7 @@ def test_ps_does_not_import_click(argv: list[str]) -> None:
         "print('click' in sys.modules, rc)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     assert out.splitlines()[-1] == "False 0"
     assert out.splitlines()[0].split()[:2] in (["PID", "TTY"], ["UID", "PID"], ["USER", "PID"])
@@ -149,7 +149,11 @@ def test_the_launcher_imports_only_what_ps_needs() -> None:
 
     def imported(*args: str) -> tuple[str, set[str]]:
         out = subprocess.run(
-            [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, check=True
+            [sys.executable, "-X", "importtime", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
         )
         return out.stdout, {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
 

@@ -327,6 +327,7 @@ def compact_chain(threads: bool) -> str:
     return "[" + opens + "]}" * CHAIN + "]"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["text", "table", "json", "csv", "dot"])
 def test_an_8000_deep_chain_in_every_format(chain: Path, fmt: str) -> None:
     proc = tree_(chain, "--format", fmt, "--ascii")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from helpers import python
 
 MIB = 1 << 20
@@ -45,6 +46,7 @@ def _same_but_rss(out: dict[str, Any]) -> None:
     assert end["rss"] - base["rss"] < RSS_GROWTH, (base["rss"], end["rss"])
 
 
+@pytest.mark.slow
 def test_ten_thousand_spawn_join_cycles() -> None:
     """Threads and processes, one and two at a time, 10,000 cycles."""
     out = python(
@@ -74,6 +76,7 @@ print(json.dumps(dict(base=base, end=snap(), took=took)))
     _same_but_rss(out)
 
 
+@pytest.mark.slow
 def test_a_thousand_verify_flags_runs() -> None:
     """The VM experiment, in its lab process, 1,000 times."""
     out = python(

@@ -198,8 +198,11 @@ def _sleepers(tag: str) -> list[int]:
 @pytest.mark.parametrize("flag_set", ["thread", "process"])
 @pytest.mark.parametrize(
     "cmd",
-    ["sleep 30", "sleep 30; exit 0", "sleep 30 & sleep 30; wait"],
-    ids=["exec", "fork", "background"],
+    [
+        pytest.param("sleep 30", id="exec"),
+        pytest.param("sleep 30; exit 0", id="fork"),
+        pytest.param("sleep 30 & sleep 30; wait", id="background", marks=pytest.mark.slow),
+    ],
 )
 @pytest.mark.parametrize("signo", SIGNALS, ids=[s.name for s in SIGNALS])
 def test_signal_during_run_ends_the_command_too(

@@ -153,7 +153,9 @@ print(lab.run(body, isolated=False, timeout=2))
 """
 
 
-@pytest.mark.parametrize("ending", ["timeout", "sigkill", "exception"])
+@pytest.mark.parametrize(
+    "ending", [pytest.param("timeout", marks=pytest.mark.slow), "sigkill", "exception"]
+)
 def test_what_a_lab_registered_is_removed_however_it_ends(ending: str) -> None:
     """A directory and a cgroup a lab made outside its namespaces are gone
     once the lab is, even when it hangs past its timeout and is killed, is

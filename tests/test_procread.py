@@ -169,6 +169,7 @@ def test_running_out_of_descriptors_is_raised_not_skipped() -> None:
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
     )
     assert out.stdout.strip() == "EMFILE", out.stderr
 
@@ -220,7 +221,9 @@ def test_ps_uses_the_c_reader_and_prints_what_the_python_walk_prints() -> None:
         print(out[0] == out[1], out[0].count("\\n"))
         """
     )
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     same_text, lines = got.stdout.split()
     assert same_text == "True" and int(lines) >= 101
 
@@ -259,7 +262,9 @@ def test_our_own_process_is_read_without_the_helper_thread() -> None:
         print(mine, group)
         """
     )
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert got.stdout.split() == ["[1]", "[1]"]
 
 
@@ -273,17 +278,22 @@ def test_without_a_helper_thread_this_thread_reads_all() -> None:
         with Children(len(names), names=names):
             cmd = ["ps", "-T", "-p", str(os.getpid()), "-o", "tid,comm,nlwp"]
             plain = subprocess.run([sys.executable, "-m", "tidscope", *cmd],
-                                   capture_output=True, text=True)
+                                   capture_output=True, text=True, timeout=120)
             denied = subprocess.run(
                 [sys.executable, "tests/seccomp.py", "--deny", "clone,clone3", "--", *cmd],
-                capture_output=True, text=True)
+                capture_output=True, text=True, timeout=120)
         print(plain.returncode, denied.returncode, plain.stdout == denied.stdout,
               plain.stdout.count("\\n"), repr(denied.stderr))
         """
     )
     root = Path(__file__).resolve().parent.parent
     got = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        timeout=120,
     )
     assert got.stdout.split() == ["0", "0", "True", "702", "''"]
 
@@ -369,7 +379,9 @@ def test_our_own_process_in_a_later_batch_is_read_without_the_helper() -> None:
         print(mine, len(got))
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.split(maxsplit=2)[:2] == ["[(1,", "'1')]"], out.stdout
 
 
@@ -393,10 +405,13 @@ def test_files_longer_than_one_read_are_read_whole() -> None:
                 k.wait()
         """
     )
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
     assert (got.returncode, got.stdout.strip()) == (0, "True"), got.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_our_own_entry_right_after_the_helper_shows_one_thread() -> None:
     """pthread_join returns when the helper clears its tid, before the
     kernel takes it out of our thread count: our own entry, read right
@@ -417,7 +432,9 @@ def test_our_own_entry_right_after_the_helper_shows_one_thread() -> None:
         print(dict(seen))
         """
     )
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert got.stdout.strip() == "{(1, 1): 4000}"
 
 
@@ -489,8 +506,10 @@ def test_a_walk_ended_by_an_exception_is_gone_before_its_directory_closes() -> N
                 alive = sum(type(o) is _procread.Walk for o in gc.get_objects())
                 print(alive, err.__traceback__ is not None)
         holder.stdin.close()
-        holder.wait()
+        holder.wait(60)
         """
     )
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert got.stdout.split() == ["0", "True", "0", "True"], got.stdout

@@ -10,12 +10,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import holding, one_error_line, python, run, tidscope
+from helpers import holding, one_error_line, python, run, tidscope, wait_for
 
 from tidscope import columns, pslist, snapshot
 
@@ -29,7 +28,8 @@ names, kids, sleep = json.loads(sys.argv[1])
 with contextlib.ExitStack() as stack:
     threads = stack.enter_context(Children(len(names), names=names)) if names else None
     procs = stack.enter_context(Children(len(kids), flags.PROCESS, names=kids)) if kids else None
-    sleeper = subprocess.Popen(["sleep", "300"]) if sleep else None
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the pipes are ours
+    sleeper = subprocess.Popen(["sleep", "300"], **quiet) if sleep else None
     print(json.dumps({
         "pid": os.getpid(),
         "tids": threads.tids if threads else [],
@@ -39,7 +39,7 @@ with contextlib.ExitStack() as stack:
     sys.stdin.read()
     if sleeper:
         sleeper.kill()
-        sleeper.wait()
+        sleeper.wait(60)
 """
 
 
@@ -107,11 +107,12 @@ def test_kernel_threads_and_zombies_match_procps() -> None:
     if pid == 0:
         os._exit(0)
     try:
-        for _ in range(200):
+
+        def zombie() -> bool:
             task = snapshot.process(pid)
-            if task is not None and task.state == "Z":
-                break
-            time.sleep(0.01)
+            return task is not None and task.state == "Z"
+
+        wait_for(f"our forked child {pid} a zombie", zombie)
         out = same("-o", "pid,s,comm,cmd,args", "-p", str(pid))
         assert "<defunct>" in out
         same("-T", "-p", str(pid))
@@ -126,20 +127,19 @@ def test_terminals_are_named_as_procps_names_them() -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        for _ in range(300):
+
+        def sleeping_on_a_tty() -> list[Any]:
             kids = [t for t in snapshot.processes() if t.name == "sleep" and t.tty_nr]
             sleeper = [t for t in kids if snapshot.process(t.ppid) is not None]
-            found = [t for t in sleeper if _ancestor(t.ppid, script.pid)]
-            if found:
-                break
-            time.sleep(0.02)
-        assert found, "script(1) gave sleep no terminal"
+            return [t for t in sleeper if _ancestor(t.ppid, script.pid)]
+
+        found = wait_for("script(1) giving sleep a terminal", sleeping_on_a_tty)
         out = same("-o", "pid,tty,tname,tt,comm", "-p", str(found[0].tid))
         assert re.search(r"pts/\d+", out)
         same("-p", str(found[0].tid))
     finally:
         script.kill()
-        script.wait()
+        script.wait(60)
 
 
 def _ancestor(pid: int, ancestor: int) -> bool:

@@ -39,7 +39,9 @@ TERM_CAUGHT = []
 with Children(2, names=["w1", "w2"]) as workers, Children(
     1, names=["ns"], program=IDENTITY + (Op("unshare", (NEWUTS | NEWIPC,)),)
 ) as loner:
-    sleeper = subprocess.Popen(["sleep", "300"])
+    sleeper = subprocess.Popen(
+        ["sleep", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     # from here on, what the main thread does is its own: glibc knows no
     # other thread to copy credentials or masks to (raw threads keep theirs)
     rt = signal.SIGRTMIN + 3
@@ -61,7 +63,7 @@ with Children(2, names=["w1", "w2"]) as workers, Children(
     }), flush=True)
     sys.stdin.read()
     sleeper.kill()
-    sleeper.wait()
+    sleeper.wait(60)
 """
 
 

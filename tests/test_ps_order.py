@@ -49,6 +49,7 @@ def test_bsd_k_sorts(args: list[str]) -> None:
     same_rows(*args)
 
 
+@pytest.mark.slow
 def test_sort_of_held_processes(family: dict[str, Any]) -> None:
     pids = ",".join(map(str, [family["pid"], *family["kids"], family["sleep"]]))
     same("-o", "pid,ppid,comm", "--sort=-comm", "-p", pids)
@@ -96,7 +97,7 @@ def chain() -> Iterator[int]:
         yield proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.wait(60)
 
 
 @pytest.mark.parametrize("cols", ["", "30", "41", "42", "43", "44", "57"])

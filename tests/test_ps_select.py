@@ -197,6 +197,7 @@ def documented_keys(page: str) -> dict[str, str]:
     return documented
 
 
+@pytest.mark.slow
 def test_every_column_has_its_documented_key() -> None:
     with open("man/tidscope-ps.1") as f:
         documented = documented_keys(f.read())

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import as_uid, one_error_line, run, tidscope, unused_uid
+from helpers import as_uid, one_error_line, run, tidscope, unused_uid, wait_for
 from pscompare import same, same_rows
 from test_ps import _ancestor, held
 
@@ -30,19 +30,16 @@ def session() -> Iterator[int]:
     """A sleep leading a session of its own (its session ID is its pid)."""
     proc = subprocess.Popen(["setsid", "sleep", "300"], stdin=subprocess.DEVNULL)
     try:
-        for _ in range(500):
+
+        def leads() -> bool:
             task = snapshot.process(proc.pid)
-            if (
-                task is not None
-                and task.name == "sleep"
-                and task.field(6) == str(proc.pid).encode()
-            ):
-                break
-            time.sleep(0.01)
+            return task is not None and task.name == "sleep" and task.field(6) == b"%d" % proc.pid
+
+        wait_for("setsid sleep leading its session", leads)
         yield proc.pid
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(60)
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +48,18 @@ def stranger() -> Iterator[dict[str, int]]:
     uid = unused_uid()
     proc = subprocess.Popen([*as_uid(uid), "sleep", "300"], stdin=subprocess.DEVNULL)
     try:
-        for _ in range(500):
+
+        def runs_as_uid() -> bool:
             task = snapshot.process(proc.pid, want={snapshot.STATUS})
-            if task and task.name == "sleep" and task.status and task.status.uids[0] == uid:
-                break
-            time.sleep(0.01)
+            return bool(
+                task and task.name == "sleep" and task.status and task.status.uids[0] == uid
+            )
+
+        wait_for(f"sleep running as uid {uid}", runs_as_uid)
         yield {"uid": uid, "pid": proc.pid}
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(60)
 
 
 def _pids(out: str) -> set[int]:
@@ -111,7 +111,7 @@ def test_a_long_name_matches_on_its_first_15_bytes() -> None:
         same("-C", "sleep_and_more_than_fifteen", "-o", "pid,comm")  # not 15 long: no match
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(60)
     kthreads = [t.name for t in snapshot.processes() if len(t.name) == 15]
     if kthreads:
         same("-C", kthreads[0] + "-and-more", "-o", "pid,comm")
@@ -135,7 +135,7 @@ def _on_a_terminal() -> Iterator[str]:
         raise AssertionError("script(1) gave sleep no terminal")
     finally:
         script.kill()
-        script.wait()
+        script.wait(60)
 
 
 def test_terminals() -> None:

@@ -223,7 +223,7 @@ def test_fname_cuts_the_name_to_8_cells(locale: str, name: str) -> None:
         assert ours == theirs, f"\n{ours}---\n{theirs}"
     finally:
         proc.stdin.close()
-        proc.wait()
+        proc.wait(60)
 
 
 def test_classes_and_priorities_match_procps(holder: dict[str, Any]) -> None:
@@ -393,7 +393,7 @@ def test_a_terminal_shows_in_tty4_tpgid_and_stat() -> None:
         assert out.splitlines()[1].split()[7].endswith("+")  # the terminal's foreground
     finally:
         script.kill()
-        script.wait()
+        script.wait(60)
 
 
 def _descends(pid: int, ancestor: int) -> bool:

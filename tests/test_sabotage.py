@@ -135,6 +135,21 @@ def _exists(name: str, arch: str) -> bool:
 
 
 DENIALS = _denials()
+# The default run makes these three; the others are slow (a run of every
+# experiment each, about 1.4 s): pytest -m slow makes them all.
+QUICK = {("open", "EPERM"), ("read", "EAGAIN"), ("clone3", "ENOSYS")}
+
+
+def _params(cases: list[tuple[str, ...]]) -> list[Any]:
+    """Each case of a denial (its first two items) a param, slow unless QUICK."""
+    return [
+        pytest.param(*c, id="-".join([_id(c[0], c[1]), *c[2:]]), marks=slow(c[0], c[1]))
+        for c in cases
+    ]
+
+
+def slow(deny: str, err: str) -> list[pytest.MarkDecorator]:
+    return [] if (deny, err) in QUICK else [pytest.mark.slow]
 
 
 def _needs(flag: str, deny: str, err: str) -> bool:
@@ -358,7 +373,7 @@ def sandbox() -> Iterator[Sandbox]:
 # -- the verdicts -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("deny", "err"), DENIALS, ids=[_id(*d) for d in DENIALS])
+@pytest.mark.parametrize(("deny", "err"), _params(DENIALS))
 def test_rows_are_printed_and_none_is_a_false_fail(sandbox: Sandbox, deny: str, err: str) -> None:
     out = sandbox.run(deny, err)
     assert "Traceback" not in out.proc.stderr, out.where()
@@ -373,7 +388,7 @@ def test_rows_are_printed_and_none_is_a_false_fail(sandbox: Sandbox, deny: str, 
     assert not false, f"{deny} denied ({err}), yet:\n" + "\n".join(false)
 
 
-@pytest.mark.parametrize(("deny", "err"), DENIALS, ids=[_id(*d) for d in DENIALS])
+@pytest.mark.parametrize(("deny", "err"), _params(DENIALS))
 def test_nothing_left_behind(sandbox: Sandbox, deny: str, err: str) -> None:
     out = sandbox.run(deny, err)
     unremovable = UNREMOVABLE.get((deny, err), set())
@@ -387,9 +402,7 @@ def test_nothing_left_behind(sandbox: Sandbox, deny: str, err: str) -> None:
 FAILED_STEPS = [(d, e, f) for d, e in DENIALS for f in RUNNABLE if _needs(f, d, e)]
 
 
-@pytest.mark.parametrize(
-    ("deny", "err", "flag"), FAILED_STEPS, ids=[f"{_id(d, e)}-{f}" for d, e, f in FAILED_STEPS]
-)
+@pytest.mark.parametrize(("deny", "err", "flag"), _params(FAILED_STEPS))
 def test_a_failed_observation_is_an_error_naming_it(
     sandbox: Sandbox, deny: str, err: str, flag: str
 ) -> None:

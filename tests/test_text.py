@@ -179,6 +179,7 @@ def names() -> Iterator[dict[str, Any]]:
         yield info
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", LOCALES, ids=list(LOCALES))
 def test_names_print_as_procps_prints_them(names: dict[str, Any], where: str) -> None:
     full = where in ("C", "unset", "C.UTF-8")  # the others differ only in the locale chosen

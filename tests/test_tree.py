@@ -140,7 +140,7 @@ def test_user_trees() -> None:
         assert roots[nobody.pid]["name"] == "sleep"
     finally:
         nobody.kill()
-        nobody.wait()
+        nobody.wait(60)
 
 
 def test_unprivileged() -> None:

@@ -86,7 +86,7 @@ def _stopped_in_experiment(lab: int) -> bool:
         os.kill(lab, signal.SIGSTOP)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + 1
+    deadline = time.monotonic() + 30  # a stop lands when the lab next runs, however busy
     while _state(lab) not in ("T", "Z", "") and time.monotonic() < deadline:
         time.sleep(0.0005)
     if _state(lab) == "T" and children(lab):

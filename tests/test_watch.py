@@ -11,16 +11,17 @@ from __future__ import annotations
 import csv
 import json
 import re
+import select
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
-from helpers import as_uid, tidscope, unused_uid
+from helpers import as_uid, readline, tidscope, unused_uid
 
 from benchmarks.watch import until, waiting
 
@@ -47,13 +48,14 @@ class Watcher:
         self.rows: list[dict[str, str]] = []
         self.stderr = ""
 
-    def read_until(self, done: Callable[[list[dict[str, str]]], bool]) -> None:
+    def read_until(self, done: Callable[[list[dict[str, str]]], bool], timeout: float = 60) -> None:
         """Take the watcher's rows as they come until ``done(rows)``: the
         events a test waits for are printed (the machine may go on making
-        others, so an idle watcher is no sign)."""
+        others, so an idle watcher is no sign).  Past ``timeout`` seconds
+        without a row, fail with the last rows seen."""
         assert self.proc.stdout is not None
         while not done(self.rows):
-            line = self.proc.stdout.readline()
+            line = readline(self.proc.stdout, timeout=timeout, proc=self.proc, seen=self.rows[-20:])
             assert line.strip(), f"the watch ended first: {self.proc.communicate(timeout=60)}"
             (cells,) = csv.reader([line])
             assert len(cells) == len(COLUMNS), line
@@ -85,7 +87,7 @@ def watching(*args: str) -> Iterator[Watcher]:
     )
     try:
         assert proc.stdout is not None
-        header = proc.stdout.readline()
+        header = readline(proc.stdout, proc=proc, seen="no header")
         assert header == ",".join(COLUMNS) + "\n", proc.communicate(timeout=60)
         yield Watcher(proc)
     finally:
@@ -101,10 +103,36 @@ def _spawn(*args: str) -> list[dict[str, Any]]:
     return rows
 
 
+@contextmanager
+def held_threads(n: int, *prefix: str) -> Iterator[int]:
+    """``tidscope spawn -n N --hold``: N raw threads alive until the block
+    ends (a SIGTERM ends the hold), so that a watch that polls sees them
+    however long its scans take.  The block gets the spawner's pid."""
+    proc = subprocess.Popen(
+        [*prefix, sys.executable, "-m", "tidscope", "spawn", "-n", str(n), "--hold"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert out.count(f"child thread, pid: {proc.pid}, tid: ") == n, out
+
+
+def _counted(tgid: int, event: str, n: int) -> Callable[[list[dict[str, str]]], bool]:
+    """Whether ``n`` thread rows of ``event`` in group ``tgid`` are in."""
+    return lambda rows: len(_of(rows, tgid, event, "thread")) >= n
+
+
 def _of(rows: list[dict[str, str]], tgid: int, event: str, kind: str) -> list[dict[str, str]]:
     return [r for r in rows if r["tgid"] == str(tgid) and r["event"] == event and r["kind"] == kind]
 
 
+@pytest.mark.net_admin
 def test_spawn_n_5_is_five_thread_births_and_five_exits_then_sigint() -> None:
     with watching("--duration", "600", "--summary") as w:
         spawned = _spawn("-n", "5")
@@ -121,6 +149,7 @@ def test_spawn_n_5_is_five_thread_births_and_five_exits_then_sigint() -> None:
     assert w.stderr == ""
 
 
+@pytest.mark.net_admin
 def test_summary_counts_threads_per_group() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tidscope", "watch", "--summary", "--duration", "600"],
@@ -129,11 +158,16 @@ def test_summary_counts_threads_per_group() -> None:
         text=True,
     )
     assert proc.stdout is not None
-    assert proc.stdout.readline().split() == [c.upper() for c in COLUMNS]
+    assert readline(proc.stdout, proc=proc).split() == [c.upper() for c in COLUMNS]
     spawned = _spawn("-n", "3")
     pid = str(spawned[0]["pid"])
-    while (line := proc.stdout.readline().split())[1:5:3] != ["exit", pid]:
+    seen: list[list[str]] = []
+    while (line := readline(proc.stdout, proc=proc, seen=seen[-20:]).split())[1:5:3] != [
+        "exit",
+        pid,
+    ]:
         assert line, "the watch ended before the spawner's exit"
+        seen.append(line)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
@@ -146,6 +180,7 @@ def test_summary_counts_threads_per_group() -> None:
         assert re.fullmatch(r"[0-9.]+(ns|us|ms|s)", life), row
 
 
+@pytest.mark.net_admin
 def test_process_births_are_processes() -> None:
     with watching("--duration", "600", "--processes-only") as w:
         spawned = _spawn("-n", "3", "--flags", "process")
@@ -163,6 +198,7 @@ def test_process_births_are_processes() -> None:
     assert {r["kind"] for r in w.rows} == {"process"}  # --processes-only
 
 
+@pytest.mark.net_admin
 def test_threads_that_live_under_a_millisecond_are_threads() -> None:
     """--pid and --count end the watch by themselves: 20 births, 20 exits."""
     n = 20
@@ -204,13 +240,15 @@ def test_threads_that_live_under_a_millisecond_are_threads() -> None:
     assert lives[0] < 1_000_000, lives
 
 
-@pytest.mark.parametrize("user", [False, True], ids=["root", "unprivileged"])
+@pytest.mark.parametrize(
+    "user", [False, pytest.param(True, marks=pytest.mark.root)], ids=["root", "unprivileged"]
+)
 def test_refused_subscription_falls_back_to_polling_and_says_so_first(user: bool) -> None:
     """The kernel's EPERM on bind (what kernels before the unprivileged
     connector say without CAP_NET_ADMIN), provoked with seccomp: the watch
     goes on by polling /proc, and its first line says why and that it is
-    lossy.  Threads held longer than the interval are seen, as threads,
-    by root and by a uid of its own."""
+    lossy.  Threads held until the watch has seen them born are seen, as
+    threads, by root and by a uid of its own."""
     prefix = as_uid(unused_uid()) if user else []
     cmd = [*prefix, sys.executable, SECCOMP, "--deny", "bind", "--errno", "EPERM", "--"]
     proc = subprocess.Popen(
@@ -221,12 +259,12 @@ def test_refused_subscription_falls_back_to_polling_and_says_so_first(user: bool
     )
     try:
         assert proc.stdout is not None and proc.stderr is not None
-        first = proc.stderr.readline()
-        assert proc.stdout.readline() == ",".join(COLUMNS) + "\n"
-        spawned = _spawn("-n", "3", "--hold", "0.5")
-        tids = {str(r["tid"]) for r in spawned if r["role"] == "child"}
+        first = readline(proc.stderr, proc=proc, seen="no note")
+        assert readline(proc.stdout, proc=proc) == ",".join(COLUMNS) + "\n"
         w = Watcher(proc)
-        w.read_until(_exited(tids))  # the next scans' lines
+        with held_threads(3) as pid:
+            w.read_until(_counted(pid, "fork", 3))
+        w.read_until(_counted(pid, "exit", 3))  # the next scans' lines
         code = w.finish(signal.SIGINT)
     finally:
         if proc.poll() is None:
@@ -235,39 +273,54 @@ def test_refused_subscription_falls_back_to_polling_and_says_so_first(user: bool
     assert first.startswith("tidscope watch: note: ") and "CAP_NET_ADMIN" in first
     assert "lossy" in first and "polling /proc every 0.1 s" in first
     assert code == 130, w.stderr
-    pid = spawned[0]["pid"]
-    assert {r["tid"] for r in _of(w.rows, pid, "fork", "thread")} == tids
+    births = {r["tid"] for r in _of(w.rows, pid, "fork", "thread")}
     exits = _of(w.rows, pid, "exit", "thread")
-    assert {r["tid"] for r in exits} == tids and {r["detail"] for r in exits} == {"-"}
+    assert len(births) == 3 and {r["tid"] for r in exits} == births
+    assert {r["detail"] for r in exits} == {"-"}
 
 
+@pytest.mark.root
 def test_unprivileged() -> None:
-    """Without CAP_NET_ADMIN: this kernel either lets any user listen (it
-    then reports every event, ours included) or refuses in one line."""
+    """Without CAP_NET_ADMIN a kernel answers in one of two ways, and the
+    watch's first line says which: one that lets any user listen reports
+    every event, ours included, and there is no note; one that refuses
+    (EPERM: most kernels) makes the watch poll /proc, and the note on stderr
+    comes before the header.  Either way the threads of a spawn are seen:
+    ones that live microseconds when the connector reports them, held ones
+    when it polls."""
     prefix = as_uid(unused_uid())
     cmd = [*prefix, sys.executable, "-m", "tidscope", "watch", "--format", "csv"]
     proc = subprocess.Popen(
         [*cmd, "--duration", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None
-        header = proc.stdout.readline()
-        if header == "":
-            proc.wait(timeout=60)
-            assert proc.returncode == 1 and proc.stderr is not None
-            (line,) = proc.stderr.read().splitlines()
-            assert "CAP_NET_ADMIN" in line and "as root" in line
-            return
+        assert proc.stdout is not None and proc.stderr is not None
+        header = readline(proc.stdout, proc=proc, seen="no header")
+        assert header == ",".join(COLUMNS) + "\n", proc.communicate(timeout=60)
         w = Watcher(proc)
-        spawned = _spawn("-n", "5")
-        w.read_until(_exited({str(r["tid"]) for r in spawned}))
+        if _note(proc.stderr):
+            with held_threads(5) as pid:
+                w.read_until(_counted(pid, "fork", 5))
+        else:
+            pid = _spawn("-n", "5")[0]["pid"]
+        w.read_until(_counted(pid, "exit", 5))
         assert w.finish(signal.SIGINT) == 130, w.stderr
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=60)
-    pid = spawned[0]["pid"]
     assert len(_of(w.rows, pid, "fork", "thread")) == len(_of(w.rows, pid, "exit", "thread")) == 5
+
+
+def _note(stderr: IO[str]) -> str:
+    """The watch's note, once its header is out (the note is printed before
+    it), or "" if it printed none: stderr has not been read, so select(2)
+    on the descriptor tells whether a line waits."""
+    if not select.select([stderr], [], [], 0)[0]:
+        return ""
+    note = stderr.readline()
+    assert note.startswith("tidscope watch: note: ") and "polling /proc" in note, note
+    return note
 
 
 RENAME_SETSID_SETUID = """
@@ -285,6 +338,7 @@ print(json.dumps({"pid": os.getpid(), "child": child}))
 """
 
 
+@pytest.mark.net_admin
 def test_renames_sessions_ids_and_ptrace_attaches_are_events() -> None:
     """comm, sid, gid, uid and ptrace events, each with the kernel's ids:
     a process renames itself, its child makes a session and drops to

@@ -215,6 +215,7 @@ def test_exec_by_a_thread_is_seen_where_the_leader_lives_again() -> None:
     )
 
 
+@pytest.mark.slow
 def test_threads_that_live_under_the_interval() -> None:
     """20 raw threads that each live well under a millisecond, made while
     scans run every second: typically all are missed (not asserted); any
