@@ -37,7 +37,7 @@ class BuildExt(build_ext):
     """Compile childloop.c with its own flags, then the raw-clone core as usual."""
 
     def build_extension(self, ext: Extension) -> None:
-        if ext.name != "tidscope._rawclone":
+        if ext.name != "tidscope.core._rawclone":
             super().build_extension(ext)
             return
         regs = CALL_USED.get(platform.machine(), [])
@@ -55,7 +55,7 @@ setup(
     cmdclass={"build_ext": BuildExt},
     ext_modules=[
         Extension(
-            "tidscope._rawclone",
+            "tidscope.core._rawclone",
             sources=[
                 CSRC + f
                 for f in ("module.c", "group.c", "stacks.c", "child.c", "bench.c", "command.c")
@@ -64,13 +64,13 @@ setup(
             extra_compile_args=CFLAGS,
         ),
         Extension(
-            "tidscope._procread",
+            "tidscope.proc._procread",
             sources=[CSRC + "reader.c"],
             extra_compile_args=PLAIN_CFLAGS,
             extra_link_args=["-pthread"],
         ),
         Extension(
-            "tidscope._ptrace",
+            "tidscope.watch._ptrace",
             sources=[CSRC + "ptrace.c"],
             extra_compile_args=PLAIN_CFLAGS,
         ),

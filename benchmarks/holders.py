@@ -18,7 +18,7 @@ from types import TracebackType
 
 RAW = r"""
 import sys
-from tidscope.clone import Children
+from tidscope.core.clone import Children
 def rss():
     for line in open('/proc/self/status'):
         if line.startswith('VmRSS:'):

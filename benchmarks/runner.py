@@ -195,7 +195,7 @@ def bench_tree(sizes: list[int], repeat: int) -> list[Row]:
 
 
 def bench_spawn(n: int, repeat: int) -> list[Row]:
-    from tidscope.benchspawn import compare
+    from tidscope.spawn.bench import compare
 
     us = {(r["pattern"], r["method"]): r["us_per_thread"] for r in compare(n, repeat)}
     raw = us[("batch", "raw clone")]

@@ -26,8 +26,8 @@ TARGET_SECONDS = 2.0  # issue 12: 30k tasks, all six resources
 RESOURCES = 6
 VM_ONLY = r"""
 import sys
-from tidscope import flags
-from tidscope.clone import Children, die_with_parent
+from tidscope.core import flags
+from tidscope.core.clone import Children, die_with_parent
 value = flags.bits("VM")
 with Children(int(sys.argv[1]), value, program=die_with_parent(value)):
     print("ready 0 0", flush=True)

@@ -48,7 +48,7 @@ TIMEOUT = 120.0  # generous: for start-up and for draining
 
 GENERATOR = r"""
 import json, os, sys, time
-from tidscope.clone import Children
+from tidscope.core.clone import Children
 rate, seconds = float(sys.argv[1]), float(sys.argv[2])
 TICK, BATCH = 0.005, 200
 print("ready", os.getpid(), flush=True)

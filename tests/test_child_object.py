@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tidscope import _rawclone
+from tidscope.core import _rawclone
 
 SECTION = "tidscope_child"
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import time
 import pytest
 from helpers import as_uid, children_by_ppid, one_error_line, run, task_uids, tidscope, unused_uid
 
-from tidscope import flags
+from tidscope.core import flags
 
 CLASSIC = re.compile(r"(parent|child) (thread|process), pid: (\d+), tid: (\d+)")
 

@@ -8,12 +8,13 @@ import signal
 import pytest
 from helpers import python
 
-from tidscope import _rawclone, flags
+from tidscope.core import _rawclone, flags
 
 PRELUDE = """
 import json, os, signal, threading, time
-from tidscope import flags, _rawclone
-from tidscope.clone import Children, Op, DEFAULT_STACK, scratch, private, result, stack
+from tidscope.core import flags
+from tidscope.core import _rawclone
+from tidscope.core.clone import Children, Op, DEFAULT_STACK, scratch, private, result, stack
 def tasks(): return sorted(int(t) for t in os.listdir('/proc/self/task'))
 """
 
@@ -299,7 +300,7 @@ def test_clone3_children_report_and_are_reaped() -> None:
     out = python(
         PRELUDE
         + """
-from tidscope.clone import IDENTITY
+from tidscope.core.clone import IDENTITY
 with Children(2, flags.THREAD, clone3=True) as th, \\
      Children(2, 0, clone3=True, exit_signal=signal.SIGCHLD) as pr:
     seen = [r.results[:3] for r in th.reports()], [r.results[:3] for r in pr.reports()]

@@ -174,7 +174,7 @@ def test_bash_completion_offers_commands_options_and_choices() -> None:
 
 
 def test_list_values_complete_their_last_item() -> None:
-    from tidscope.columns import SPECS
+    from tidscope.ps.columns import SPECS
 
     names = sorted(name for name in SPECS if name.startswith("ti"))
     assert {"tid", "time", "times", "timens"} <= set(names)

@@ -161,8 +161,8 @@ def test_the_launcher_imports_only_what_ps_needs() -> None:
     table, loaded = imported(str(launcher), "ps", "-p", "1")
     _, bare = imported("-c", "pass")
     assert table.split()[:2] == ["PID", "TTY"]
-    unwanted = {"re", "click", "typing", "signal", "enum", "tidscope.stat_columns"}
-    assert "tidscope.pslist" in loaded
+    unwanted = {"re", "click", "typing", "signal", "enum", "tidscope.ps.stat_columns"}
+    assert "tidscope.ps.layout" in loaded
     assert not (loaded - bare) & unwanted, (loaded - bare) & unwanted
 
 

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from tidscope import flags
+from tidscope.core import flags
 from tidscope.errors import UsageError
 
 

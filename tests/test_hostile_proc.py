@@ -24,8 +24,9 @@ import pytest
 from helpers import one_error_line, run, tidscope
 from test_procfs import FakeProc, stat_line
 
-from tidscope import procfs, snapshot, tree
-from tidscope.numbers import entry_id, entry_ids, kernel_ints
+from tidscope.numeric import entry_id, entry_ids, kernel_ints
+from tidscope.proc import procfs, snapshot
+from tidscope.tree import hierarchy as tree
 
 TIMEOUT = 30  # seconds: a hang fails the test instead of stalling the suite
 

@@ -1,7 +1,7 @@
 """``tidscope inspect`` on raw threads whose state the test set itself.
 
 A holder process clones raw threads whose programs (raw syscalls, see
-tidscope.clone) give each a known difference from the leader: its own
+tidscope.core.clone) give each a known difference from the leader: its own
 signal mask and a signal pending for it alone, its own name, its own uid
 (a raw setuid: credentials are per task), no_new_privs; every raw thread
 parks in a futex wait.  inspect must report exactly that, name the file each
@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from helpers import as_uid, holding, one_error_line, python, tidscope, unused_uid
 
-from tidscope import clone, masks, syscall_names
+from tidscope.core import clone
+from tidscope.proc import masks, syscall_names
 
 ARCH = clone.ARCH
 FUTEX = syscall_names.number("futex", ARCH)
@@ -37,12 +38,13 @@ PR_SET_NO_NEW_PRIVS = 38
 # changes, then it reports and blocks in read(2) on stdin until told to go.
 # An op is [name, arg...]; an arg is a number, {"scratch": offset} or
 # {"result": index}.  Syscalls tidscope itself never makes (setuid,
-# rt_sigprocmask, tgkill) get their numbers from tidscope.syscall_names: the
+# rt_sigprocmask, tgkill) get their numbers from tidscope.proc.syscall_names: the
 # core runs any number it is given.
 HOLDER = """
 import contextlib, json, os, signal, sys, threading
-from tidscope import clone, syscall_names
-from tidscope.clone import Children, Op, result, scratch
+from tidscope.core import clone
+from tidscope.proc import syscall_names
+from tidscope.core.clone import Children, Op, result, scratch
 
 spec = json.loads(sys.argv[1])
 def arg(a):
@@ -255,8 +257,9 @@ def test_the_table_marks_differences(masked: dict[str, Any]) -> None:
 # and the leader stays a zombie until the last of them is gone.
 ZOMBIE_LEADER = """
 import json, os
-from tidscope import _rawclone, clone
-from tidscope.clone import Children
+from tidscope.core import _rawclone
+from tidscope.core import clone
+from tidscope.core.clone import Children
 kids = Children(2).__enter__()
 print(json.dumps({"pid": os.getpid(), "tids": kids.tids}), flush=True)
 _rawclone.syscall(clone.SYSCALLS["exit"], 0)
@@ -351,8 +354,8 @@ def test_no_such_task() -> None:
 # then the thread is released and joined (really gone), then the reads go on.
 VANISH = """
 import json, os, sys
-from tidscope import taskdir
-from tidscope.clone import Children
+from tidscope.proc import taskdir
+from tidscope.core.clone import Children
 from tidscope.cli import main
 with Children(2) as kids:
     target = kids.tids[0] if sys.argv[1] == "target" else kids.tids[1]
@@ -409,7 +412,8 @@ def test_syscall_names_are_this_architectures() -> None:
     got = python(
         """
         import json
-        from tidscope import clone, syscall_names
+        from tidscope.core import clone
+        from tidscope.proc import syscall_names
         names = {n: syscall_names.name(nr, clone.ARCH) for n, nr in clone.SYSCALLS.items()}
         print(json.dumps(names))
         """

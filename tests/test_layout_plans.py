@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from tidscope import columns, pslist
-from tidscope.forest import Indented
+from tidscope.ps import columns
+from tidscope.ps import layout as pslist
+from tidscope.ps.forest import Indented
 
 LISTS = [
     "user=UID,pid,ppid,lwp,c,nlwp,stime,tname,time,cmd",  # -eLf

@@ -52,8 +52,8 @@ def test_ten_thousand_spawn_join_cycles() -> None:
     out = python(
         SNAPSHOT
         + """
-from tidscope import flags
-from tidscope.clone import Children
+from tidscope.core import flags
+from tidscope.core.clone import Children
 
 KINDS = [(1, flags.THREAD), (2, flags.THREAD), (1, flags.PROCESS), (2, flags.PROCESS)]
 
@@ -82,7 +82,7 @@ def test_a_thousand_verify_flags_runs() -> None:
     out = python(
         SNAPSHOT
         + """
-from tidscope import verify
+from tidscope.lab import verify
 
 def run():
     (row,) = verify.run_experiments(["VM"])

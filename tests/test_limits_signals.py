@@ -90,8 +90,8 @@ def test_children_spawned_before_the_limit_are_joined_before_the_error(flag_set:
     out = python(
         f"""
         import json, os
-        from tidscope import flags
-        from tidscope.clone import Children, SpawnError
+        from tidscope.core import flags
+        from tidscope.core.clone import Children, SpawnError
         me = os.getpid()
         try:
             with Children(50, flags.{flag_set}):
@@ -115,7 +115,7 @@ def test_children_spawned_before_the_limit_are_joined_before_the_error(flag_set:
 HOLDER = """
 import sys
 from tidscope.cli import main
-import tidscope.cli.spawn, tidscope.clone  # loaded (and mapped) before the limit drops
+import tidscope.cli.spawn, tidscope.core.clone  # loaded (and mapped) before the limit drops
 with open("/proc/self/maps") as f:
     print(sum(1 for _ in f), flush=True)
 sys.stdin.readline()

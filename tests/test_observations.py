@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from helpers import run, tidscope
 
-from tidscope.experiments import BY_FLAG
-from tidscope.verify import judge
+from tidscope.lab.experiments import BY_FLAG
+from tidscope.lab.verify import judge
 
 VM = BY_FLAG["VM"]
 
@@ -109,7 +109,7 @@ def test_a_failing_lab_reports_once_and_never_runs_the_callers_code() -> None:
         [
             sys.executable,
             "-c",
-            "import os; from tidscope import lab\n"
+            "import os; from tidscope.lab import runner as lab\n"
             "print(lab.run(lambda: os.close(987654), isolated=False), flush=True)\n"
             "print('after', flush=True)",
         ]
@@ -133,7 +133,7 @@ def _cgroup2_dir() -> str | None:
 
 LAB_BODY = """
 import os, secrets, signal, sys, time
-from tidscope import lab
+from tidscope.lab import runner as lab
 
 def body():
     d = lab.make_dir("tidscope-test-")
@@ -174,7 +174,7 @@ def test_a_lab_dies_with_its_parent() -> None:
     """SIGKILL of the process that started a lab takes the lab with it."""
     script = (
         "import time\n"
-        "from tidscope import lab\n"
+        "from tidscope.lab import runner as lab\n"
         "lab.run(lambda: time.sleep(60), isolated=False, timeout=120)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script])

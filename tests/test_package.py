@@ -99,10 +99,14 @@ def _import_alone(name: str) -> tuple[str, int, str]:
 def test_every_module_imports_on_its_own() -> None:
     """``import tidscope.X`` in a fresh interpreter, for every module X: an
     import cycle that only the usual import order hides fails here (it did
-    for tidscope.probes)."""
+    for tidscope.lab.probes)."""
     names = _modules()
-    assert {"tidscope.probes", "tidscope.cli.app", "tidscope.experiments.clone3"} <= set(names)
-    assert {"tidscope._rawclone", "tidscope._procread", "tidscope._ptrace"} <= set(names)
+    assert {"tidscope.lab.probes", "tidscope.cli.app", "tidscope.lab.experiments.clone3"} <= set(
+        names
+    )
+    assert {"tidscope.core._rawclone", "tidscope.proc._procread", "tidscope.watch._ptrace"} <= set(
+        names
+    )
     workers = max(2, os.cpu_count() or 1)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(_import_alone, names))
@@ -244,7 +248,7 @@ def test_the_sdist_holds_what_the_tests_need(tree: Path, sdist: Path) -> None:
             if p.is_file() and not JUNK_FILE.match(p.name)
         }
     assert {"benchmarks/watch.py", "tests/conftest.py", "tidscope/csrc/rawclone.h"} <= wanted
-    assert "tidscope/_rawclone.pyi" in wanted
+    assert "tidscope/core/_rawclone.pyi" in wanted
     assert not wanted - names, sorted(wanted - names)
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from tidscope import procfs, snapshot
-from tidscope.clone import Children
+from tidscope.core.clone import Children
 from tidscope.errors import TidscopeError
-from tidscope.procfs import Task
+from tidscope.proc import procfs, snapshot
+from tidscope.proc.procfs import Task
 
 TRICKY = ["a) b (c", "w) 9 9 9 9 9", "x", "sp ace", "((", ")"]
 
@@ -97,12 +97,12 @@ def test_default_columns_need_stat_alone(monkeypatch: pytest.MonkeyPatch) -> Non
 
         return read
 
-    monkeypatch.setattr("tidscope.snapshot.read", spy(procfs.read))
-    monkeypatch.setattr("tidscope.snapshot.read_all", spy(procfs.read_all))
+    monkeypatch.setattr("tidscope.proc.snapshot.read", spy(procfs.read))
+    monkeypatch.setattr("tidscope.proc.snapshot.read_all", spy(procfs.read_all))
     # the C reader reads stat files alone, by construction: nothing else is read
     assert list(snapshot.tasks()) and list(snapshot.processes())
     assert paths == []
-    monkeypatch.setattr("tidscope.snapshot._procread", None)  # the Python walk
+    monkeypatch.setattr("tidscope.proc.snapshot._procread", None)  # the Python walk
     assert list(snapshot.tasks()) and list(snapshot.processes())
     assert paths and all(p.endswith("/stat") for p in paths)
 
@@ -160,7 +160,7 @@ def test_an_unreadable_process_is_skipped(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_c_reader_leaves_out_tasks_gone_since_the_listing() -> None:
     """Really gone, not mocked: threads listed, then joined, then read."""
-    from tidscope import _procread
+    from tidscope.proc import _procread
 
     me = os.getpid()
     with Children(3, names=["g1", "g2", "g3"]) as ch:
@@ -239,8 +239,8 @@ def test_system_facts() -> None:
 
 CHURN = """
 import os, select, sys
-from tidscope import flags
-from tidscope.clone import Children
+from tidscope.core import flags
+from tidscope.core.clone import Children
 name = f"ch{os.getpid():07d}"
 print("ready", flush=True)
 while not select.select([sys.stdin], [], [], 0)[0]:  # until our stdin closes
@@ -269,7 +269,7 @@ def test_churn_never_raises_nor_misplaces_a_thread() -> None:
     """1,000 snapshots while two churners make and join threads and
     processes as fast as they can: no exception, every row consistent; every
     50th snapshot also reads status and cmdline, processes and the tree."""
-    from tidscope import tree
+    from tidscope.tree import hierarchy as tree
 
     churners = [
         subprocess.Popen(

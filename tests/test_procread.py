@@ -1,4 +1,4 @@
-"""The C reader (tidscope._procread) against the Python one it stands in for.
+"""The C reader (tidscope.proc._procread) against the Python one it stands in for.
 
 snapshot.py walks a proc mount with the C reader and anything else with
 procfs.read/parse_stat; both must give the same tasks.  Crafted lines go
@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tidscope import _procread, snapshot
-from tidscope.clone import Children
-from tidscope.procfs import Task, parse_stat
+from tidscope.core.clone import Children
+from tidscope.proc import _procread, snapshot
+from tidscope.proc.procfs import Task, parse_stat
 
 SLOTS = [s for s in Task.__slots__ if s not in ("fields", "extra")]
 KERNEL = b"1 (%s) S 0 1 1 34816 1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 99 10 20 30 40\n"
@@ -153,7 +153,8 @@ def test_running_out_of_descriptors_is_raised_not_skipped() -> None:
             textwrap.dedent(
                 """
             import errno, os, resource
-            from tidscope import _procread, procfs
+            from tidscope.proc import _procread
+            from tidscope.proc import procfs
             fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
             ids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
             # the listing's own descriptor is the highest, and closed after it
@@ -206,8 +207,9 @@ def test_ps_uses_the_c_reader_and_prints_what_the_python_walk_prints() -> None:
     code = textwrap.dedent(
         """
         import io, os, sys
-        from tidscope import pslist, snapshot
-        from tidscope.clone import Children
+        from tidscope.ps import layout as pslist
+        from tidscope.proc import snapshot
+        from tidscope.core.clone import Children
         names = ["x%d" % i for i in range(100)]
         with Children(len(names), names=names):
             q = pslist.Query(True, (os.getpid(),))
@@ -253,7 +255,9 @@ def test_our_own_process_is_read_without_the_helper_thread() -> None:
     code = textwrap.dedent(
         """
         import os
-        from tidscope import _procread, procfs, snapshot
+        from tidscope.proc import _procread
+        from tidscope.proc import procfs
+        from tidscope.proc import snapshot
         fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         ids = [1] * 200 + [os.getpid()] + [1] * 200  # enough for the helper
         got = _procread.read_stats(fd, ids, 0, False, procfs.Task, None)
@@ -273,7 +277,7 @@ def test_without_a_helper_thread_this_thread_reads_all() -> None:
     code = textwrap.dedent(
         """
         import os, subprocess, sys
-        from tidscope.clone import Children
+        from tidscope.core.clone import Children
         names = ["n%d" % i for i in range(700)]  # three batches: the helper reads two
         with Children(len(names), names=names):
             cmd = ["ps", "-T", "-p", str(os.getpid()), "-o", "tid,comm,nlwp"]
@@ -368,7 +372,9 @@ def test_our_own_process_in_a_later_batch_is_read_without_the_helper() -> None:
     code = textwrap.dedent(
         """
         import os
-        from tidscope import _procread, procfs, snapshot
+        from tidscope.proc import _procread
+        from tidscope.proc import procfs
+        from tidscope.proc import snapshot
         fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         ids = [1] * (3 * _procread.BATCH) + [os.getpid()] + [1] * 300
         got = [x for batch in _procread.Walk(fd, ids, 0, False, procfs.Task,
@@ -392,7 +398,7 @@ def test_files_longer_than_one_read_are_read_whole() -> None:
     code = textwrap.dedent(
         """
         import subprocess, sys
-        from tidscope import snapshot
+        from tidscope.proc import snapshot
         arg = "x" * 100_000
         kids = [subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
                                   arg, str(i)], stdin=subprocess.PIPE) for i in range(4)]
@@ -420,7 +426,8 @@ def test_our_own_entry_right_after_the_helper_shows_one_thread() -> None:
     code = textwrap.dedent(
         """
         import collections, os
-        from tidscope import _procread, procfs
+        from tidscope.proc import _procread
+        from tidscope.proc import procfs
         fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         ids = [(1 << 31) - 1] * _procread.BATCH + [os.getpid()]  # no such task, then us
         seen = collections.Counter()
@@ -492,8 +499,9 @@ def test_a_walk_ended_by_an_exception_is_gone_before_its_directory_closes() -> N
     code = textwrap.dedent(
         """
         import gc, subprocess, sys
-        from tidscope import _procread, snapshot
-        hold = "import sys; from tidscope.clone import Children\\n"
+        from tidscope.proc import _procread
+        from tidscope.proc import snapshot
+        hold = "import sys; from tidscope.core.clone import Children\\n"
         hold += "with Children(%d): print(flush=True); sys.stdin.read()" % (3 * _procread.BATCH)
         holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE)

@@ -16,14 +16,16 @@ from typing import Any
 import pytest
 from helpers import holding, one_error_line, python, run, tidscope, wait_for
 
-from tidscope import columns, pslist, snapshot
+from tidscope.proc import snapshot
+from tidscope.ps import columns
+from tidscope.ps import layout as pslist
 
 NAMES = ["a) b (c", "w) 9 9 9 9 9", "sp ace", "x"]
 
 HOLDER = """
 import contextlib, json, os, subprocess, sys
-from tidscope import flags
-from tidscope.clone import Children
+from tidscope.core import flags
+from tidscope.core.clone import Children
 names, kids, sleep = json.loads(sys.argv[1])
 with contextlib.ExitStack() as stack:
     threads = stack.enter_context(Children(len(names), names=names)) if names else None
@@ -316,7 +318,7 @@ def test_the_ps_path_imports_neither_psutil_nor_tabulate() -> None:
         import json, sys
         from tidscope.cli import main
         assert main(["ps", "-p", "1", "-o", "pid,user,tty,args"]) == 0
-        print(json.dumps(sorted(m for m in ("psutil", "tabulate", "tidscope.clone")
+        print(json.dumps(sorted(m for m in ("psutil", "tabulate", "tidscope.core.clone")
                                 if m in sys.modules)))
         """
     )

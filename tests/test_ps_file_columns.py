@@ -26,13 +26,14 @@ import pytest
 from helpers import holding, run, tidscope
 from test_procfs import FakeProc
 
-from tidscope import columns, pslist
-from tidscope.columns import Context
-from tidscope.taskfiles import NAMESPACES
+from tidscope.proc.taskfiles import NAMESPACES
+from tidscope.ps import columns
+from tidscope.ps import layout as pslist
+from tidscope.ps.columns import Context
 
 HOLDER = """
 import ctypes, json, os, signal, subprocess, sys
-from tidscope.clone import IDENTITY, Children, Op
+from tidscope.core.clone import IDENTITY, Children, Op
 NEWUTS, NEWIPC = 0x04000000, 0x08000000
 libc = ctypes.CDLL(None, use_errno=True)
 TERM_CAUGHT = []
@@ -439,7 +440,7 @@ def sigabbrev(number: int) -> str:
 
 
 def test_our_signal_names_are_glibcs() -> None:
-    from tidscope.signal_columns import SIGNALS, signal_names
+    from tidscope.ps.signal_columns import SIGNALS, signal_names
 
     assert [SIGNALS[n] for n in range(1, 32)] == [sigabbrev(n) for n in range(1, 32)]
     assert (int(signal.SIGRTMIN), int(signal.SIGRTMAX)) == (34, 64)  # glibc keeps 32, 33
@@ -583,7 +584,7 @@ def test_long_and_empty_names_as_procps_prints_them(tmp_path: Path) -> None:
 def test_every_column_here_is_in_the_man_page() -> None:
     """Each name of file_columns.py (signal_columns.py's with them) is in
     tidscope-ps(1)'s COLUMNS, and each key in its JSON AND CSV."""
-    from tidscope import file_columns
+    from tidscope.ps import file_columns
 
     page = Path(__file__).parent.parent / "man" / "tidscope-ps.1"
     text = page.read_text()

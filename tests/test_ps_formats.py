@@ -12,7 +12,7 @@ from helpers import one_error_line, tidscope
 from pscompare import same, same_rows
 from test_ps import held
 
-from tidscope import psformats
+from tidscope.ps import formats as psformats
 
 UNIX = [
     "-f", "-F", "-l", "-j", "-lf", "-lF", "-ly", "-lyf", "-jf", "-jl", "-jF", "-jlf",

@@ -18,7 +18,8 @@ from helpers import one_error_line, tidscope
 from pscompare import same, same_rows
 from test_ps import held
 
-from tidscope import forest, procfs, snapshot
+from tidscope.proc import procfs, snapshot
+from tidscope.ps import forest
 
 
 @pytest.fixture(scope="module")

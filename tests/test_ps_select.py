@@ -14,7 +14,7 @@ import pytest
 from helpers import one_error_line, run, tidscope
 from test_text import held_names
 
-from tidscope.procfs import ID_MAX
+from tidscope.proc.procfs import ID_MAX
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def documented_keys(page: str) -> dict[str, str]:
             if len(key_list) == 1:
                 key_list *= len(name_list)
             documented.update(zip(name_list, key_list, strict=True))
-    from tidscope.columns import SPECS
+    from tidscope.ps.columns import SPECS
 
     words = {w for line in section.splitlines() if line.startswith(".Cm ") for w in line.split()}
     for name in SPECS.keys() - documented.keys():
@@ -201,7 +201,7 @@ def documented_keys(page: str) -> dict[str, str]:
 def test_every_column_has_its_documented_key() -> None:
     with open("man/tidscope-ps.1") as f:
         documented = documented_keys(f.read())
-    from tidscope.columns import SPECS
+    from tidscope.ps.columns import SPECS
 
     assert documented == {name: spec[0] for name, spec in SPECS.items()}
     proc = tidscope("ps", "-o", ",".join(SPECS), "-p", "1", "--format", "table")

@@ -16,7 +16,7 @@ from helpers import as_uid, one_error_line, run, tidscope, unused_uid, wait_for
 from pscompare import same, same_rows
 from test_ps import _ancestor, held
 
-from tidscope import snapshot
+from tidscope.proc import snapshot
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from helpers import holding, one_error_line, run, tidscope
 
-from tidscope import snapshot
+from tidscope.proc import snapshot
 
 # the columns of one idle task that do not move with the clock
 STILL = (
@@ -539,7 +539,7 @@ def test_sgi_p_shows_the_cpu_of_a_running_task(holder: dict[str, Any]) -> None:
 def test_every_column_here_is_in_the_man_page() -> None:
     """Each name of stat_columns.py and nop_columns.py (and the aliases
     columns.py adds for them) is in tidscope-ps(1)'s COLUMNS, with its key."""
-    from tidscope import nop_columns, stat_columns
+    from tidscope.ps import nop_columns, stat_columns
 
     page = os.path.join(os.path.dirname(__file__), "..", "man", "tidscope-ps.1")
     with open(page) as f:

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from helpers import (
     tidscope,
 )
 
-from tidscope.experiments import EXPERIMENTS
+from tidscope.lab.experiments import EXPERIMENTS
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 ALL = [e.flag for e in EXPERIMENTS]
@@ -62,7 +62,7 @@ LINGER = 5.0  # seconds a lab orphaned by a sabotaged tidscope may take to die
 # pipe (pipe2, read), is reaped (wait4), and terminating signals are blocked
 # around the fork (rt_sigprocmask).
 WHOLE_RUN = ("clone", "pipe", "read", "wait4", "rt_sigprocmask")
-# What each experiment's observations need, from tidscope/experiments/*.py:
+# What each experiment's observations need, from tidscope/lab/experiments/*.py:
 # the child's program, the parent's side, and the lab's set-up (isolated
 # labs unshare UTS, mount and IPC namespaces and remount / private).
 LAB = ("unshare", "mount")
@@ -140,7 +140,7 @@ DENIALS = _denials()
 QUICK = {("open", "EPERM"), ("read", "EAGAIN"), ("clone3", "ENOSYS")}
 
 
-def _params(cases: list[tuple[str, ...]]) -> list[Any]:
+def _params(cases: Sequence[tuple[str, ...]]) -> list[Any]:
     """Each case of a denial (its first two items) a param, slow unless QUICK."""
     return [
         pytest.param(*c, id="-".join([_id(c[0], c[1]), *c[2:]]), marks=slow(c[0], c[1]))
@@ -166,7 +166,7 @@ def _id(deny: str, err: str) -> str:
 
 PROBE = """
 import errno, json, os
-from tidscope import _rawclone as r
+from tidscope.core import _rawclone as r
 
 def raw(name):
     try:
@@ -223,7 +223,7 @@ def test_exit_is_never_denied() -> None:
 
 
 def test_the_table_agrees_with_the_core() -> None:
-    from tidscope import _rawclone
+    from tidscope.core import _rawclone
 
     table = seccomp.SYSCALLS[seccomp.machine()]
     both = set(table) & set(_rawclone.SYSCALLS)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from helpers import as_uid, holding, one_error_line, python, run, tidscope, unused_uid
 
-from tidscope import flags
+from tidscope.core import flags
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 # What share can see: the six kcmp resources, the namespaces, CLONE_THREAD
@@ -57,11 +57,11 @@ CASES: dict[str, tuple[str, str]] = {
 HOLDER = r"""
 import json, sys
 from contextlib import ExitStack
-from tidscope import flags
-from tidscope.clone import Op
-from tidscope import experiments  # before probes, which it imports
-from tidscope.lab import sys as raw
-from tidscope.probes import spawn_one
+from tidscope.core import flags
+from tidscope.core.clone import Op
+from tidscope.lab import experiments  # before probes, which it imports
+from tidscope.lab.runner import sys as raw
+from tidscope.lab.probes import spawn_one
 
 # An I/O context with a priority: a child without CLONE_IO then gets one of
 # its own (copy_io), so that IO is observable either way.
@@ -189,11 +189,11 @@ def test_no_object_on_either_side_is_cannot_tell_not_shared() -> None:
 
 VFORK_HOLDER = r"""
 import sys
-from tidscope import flags
-from tidscope.clone import Op, scratch
-from tidscope import experiments  # before probes, which it imports
-from tidscope.lab import sys as raw
-from tidscope.probes import spawn_one
+from tidscope.core import flags
+from tidscope.core.clone import Op, scratch
+from tidscope.lab import experiments  # before probes, which it imports
+from tidscope.lab.runner import sys as raw
+from tidscope.lab.probes import spawn_one
 
 print(raw("getpid"), flush=True)
 # the child waits on the pipe while we wait in clone(CLONE_VFORK) for it
@@ -279,8 +279,9 @@ def _owner(tid: int) -> int | None:
 
 RACE = r"""
 import json, os
-from tidscope import _rawclone, share
-from tidscope.clone import Children
+from tidscope.core import _rawclone
+from tidscope.share import groups as share
+from tidscope.core.clone import Children
 
 me = os.getpid()
 with Children(4, names=["stay"] * 4) as stay, Children(8, names=["go"] * 8) as go:
@@ -325,7 +326,7 @@ def test_tasks_exiting_during_a_sort_are_dropped_and_the_sort_redone() -> None:
 
 CHURN = r"""
 import os, select, sys
-from tidscope.clone import Children
+from tidscope.core.clone import Children
 print(os.getpid(), flush=True)
 with Children(6, names=["steady"] * 6):
     while not select.select([sys.stdin], [], [], 0)[0]:

@@ -38,8 +38,8 @@ from helpers import (
 # (a failed test must not leave them either) SIGKILLs what is still there.
 KILL9 = """
 import json, os, signal, subprocess, sys, time
-from tidscope import _rawclone
-from tidscope.clone import SYSCALLS
+from tidscope.core import _rawclone
+from tidscope.core.clone import SYSCALLS
 WALL = 0x40000000
 _rawclone.syscall(SYSCALLS['prctl'], 36, 1)  # PR_SET_CHILD_SUBREAPER
 def kids_of(parent):
@@ -104,7 +104,7 @@ def test_process_children_die_with_a_killed_tidscope(count: int, flag_set: str) 
 # pid.  The pid goes to the file named by PIDFILE.
 RACE = """
 import os, signal, sys
-from tidscope import shell
+from tidscope.core import shell
 real, when = shell.start, sys.argv[1]
 def spawn(*args, **kw):
     if when == 'during':

@@ -1,4 +1,4 @@
-"""tidscope.syscall_names against the kernel headers installed, through the C
+"""tidscope.proc.syscall_names against the kernel headers installed, through the C
 preprocessor: every ``__NR_*`` a header defines must have that number in our
 table (ours may know newer syscalls than the headers do)."""
 
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tidscope import masks, syscall_names
+from tidscope.proc import masks, syscall_names
 
 COMPILERS = {
     "x86_64": ("x86_64-linux-gnu-gcc", "gcc" if platform.machine() == "x86_64" else ""),

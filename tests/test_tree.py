@@ -13,7 +13,7 @@ from helpers import one_error_line, run, tidscope
 from test_procfs import FakeProc
 from test_ps import NAMES, held
 
-from tidscope import tree
+from tidscope.tree import hierarchy as tree
 
 Edge = tuple[int, int, bool]  # parent, child, child is a thread
 # name(pid) or {name}(tid); a name does not start with the connectors' characters

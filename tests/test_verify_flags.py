@@ -28,7 +28,7 @@ from helpers import (
     unused_uid,
 )
 
-from tidscope.experiments import EXPERIMENTS
+from tidscope.lab.experiments import EXPERIMENTS
 
 NO_EXPERIMENT = {"PTRACE", "DETACHED", "UNTRACED"}
 FIELDS = {"flag", "effect", "method", "with_flag", "without_flag", "verdict", "reason"}

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 import pytest
 from helpers import TAG, children_by_ppid, reap_zombie_children, set_subreaper, tagged
 
-from tidscope.reaper import children  # cheap: short windows are caught
+from tidscope.core.reaper import children  # cheap: short windows are caught
 
 RUNS = [[], ["--invalid"]]
 IDS = ["experiments", "invalid"]

@@ -29,7 +29,7 @@ SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 COLUMNS = ["time", "event", "kind", "tgid", "tid", "parent", "detail", "name"]
 RAW_THREADS = """
 import json, os, sys
-from tidscope import clone
+from tidscope.core import clone
 sys.stdin.readline()
 tids = []
 for _ in range({n}):

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from helpers import TAG, as_uid, one_error_line, own_children, run, tagged, unused_uid
 
-from tidscope import flags, watch_poll
+from tidscope.core import flags
+from tidscope.watch import poll as watch_poll
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 TIDSCOPE = [sys.executable, "-m", "tidscope"]
@@ -63,7 +64,8 @@ BUSY = (
 # stopped at birth before its parent's clone event (one it does not know yet).
 MID_STOP = """
 import os, signal, sys, time
-from tidscope import signals, tracer
+from tidscope.core import signals
+from tidscope.watch import tracer
 from tidscope.errors import Terminated
 handle = tracer.Tracer._stopped
 def stopped(self, tid, status):
@@ -84,7 +86,7 @@ with signals.terminating_signals():
 # comes back to tidscope (the subreaper) untraced.
 UNTRACED = """
 import os, sys
-from tidscope import _rawclone
+from tidscope.core import _rawclone
 pid = _rawclone.syscall(_rawclone.SYSCALLS["clone"], 0x00800000 | 17, 0, 0, 0, 0)
 if pid == 0:
     os.execv("/bin/sleep", ["sleep", "600"])

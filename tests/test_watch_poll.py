@@ -25,16 +25,16 @@ from contextlib import contextmanager
 import pytest
 from helpers import as_uid, python, unused_uid
 
-from tidscope import watch_poll
-from tidscope.procfs import clock_ticks
-from tidscope.watch import Event
+from tidscope.proc.procfs import clock_ticks
+from tidscope.watch import poll as watch_poll
+from tidscope.watch.connector import Event
 
 INTERVAL = 0.05
 TIMEOUT = 120.0
 SLACK_NS = 1_000_000  # clock reading jitter in the fork-time bounds, as watch_poll's
 THREADS = """
 import json, os, sys
-from tidscope import clone
+from tidscope.core import clone
 with clone.Children(5) as kids:
     print(json.dumps({"pid": os.getpid(), "tids": kids.tids}), flush=True)
     sys.stdin.readline()
@@ -222,7 +222,7 @@ def test_threads_that_live_under_the_interval() -> None:
     that is reported is a thread of its group, born, then ended."""
     script = """
     import json, os, sys
-    from tidscope import clone
+    from tidscope.core import clone
     sys.stdin.readline()
     tids = []
     for _ in range(20):
@@ -252,7 +252,8 @@ def test_threads_that_live_under_the_interval() -> None:
 def test_unprivileged_uid_polls_its_own_threads() -> None:
     code = """
     import json, os, time
-    from tidscope import clone, watch_poll
+    from tidscope.core import clone
+    from tidscope.watch import poll as watch_poll
     out = []
     def until(poller, done):
         end = time.monotonic() + 120
@@ -290,7 +291,7 @@ sys.stdin.readline()
 """
 POLL_HIDDEN = """
 import json, os, sys, time
-from tidscope import watch_poll
+from tidscope.watch import poll as watch_poll
 root, pid = sys.argv[1], int(sys.argv[2])
 out = []
 def step():

@@ -40,7 +40,7 @@ BURST = 20000  # 40,000 events: well inside the watcher's 64 MiB receive buffer
 # every CPU it may run on) and prints the tids of each request as JSON.
 GENERATOR = r"""
 import json, os, sys
-from tidscope.clone import Children
+from tidscope.core.clone import Children
 print(os.getpid(), flush=True)
 for line in sys.stdin:
     tids = []

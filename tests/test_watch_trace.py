@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from helpers import as_uid, one_error_line, own_children, run, tidscope, unused_uid
 
-from tidscope import flags
+from tidscope.core import flags
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 EXPLAINED = re.compile(r"^\s*(?:rdi|x0)\s*=\s*(0x[0-9a-f]+)\s+flags:", re.MULTILINE)
@@ -60,7 +60,7 @@ def test_run_sees_a_thread_that_lives_under_a_millisecond() -> None:
     """The tracer stops the creator inside clone: no birth can be missed,
     however short the life, and each is classed from its flags."""
     code = (
-        "from tidscope import clone\n"
+        "from tidscope.core import clone\n"
         "for _ in range(50):\n"
         "    with clone.Children(1, park=False) as kids:\n"
         "        kids.join()"
@@ -187,7 +187,7 @@ def test_run_reads_clone3_flags_from_the_callers_struct(tmp_path: Path) -> None:
     made = tmp_path / "made"
     code = (
         "import json, threading\n"
-        "from tidscope import clone, flags\n"
+        "from tidscope.core import clone, flags\n"
         "with clone.Children(2, flags.bits('VM', 'FS', 'FILES', 'SIGHAND', 'THREAD'),"
         " clone3=True, park=False) as kids:\n"
         "    kids.join()\n"

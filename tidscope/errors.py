@@ -41,7 +41,7 @@ def note(command: str, text: str) -> None:
 
 def hidden_note(command: str, root: str) -> None:
     """Say so when ``root`` hides other users' processes from us."""
-    from tidscope.procfs import hidepid
+    from tidscope.proc.procfs import hidepid
 
     value = hidepid(root)
     if value is not None:

@@ -96,7 +96,7 @@ def _dispatch(args: list[str]) -> object:
 
         params = parse_ps(args[1:])
         if params is not None:
-            from tidscope.pslist import run
+            from tidscope.ps.layout import run
 
             return run(**params)
     from tidscope.cli import app

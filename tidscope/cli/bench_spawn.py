@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tidscope.cli.options import output_options
-from tidscope.signals import terminating_signals
+from tidscope.core.signals import terminating_signals
 
 COLUMNS = ("pattern", "method", "threads", "us_per_thread", "min", "max", "raw_speedup")
 
@@ -42,8 +42,8 @@ def command(count: int, repeat: int, pattern: str, fmt: str, no_headers: bool) -
     RAW_SPEEDUP is how many times longer a method takes per thread than the
     raw clone does (above 1: raw clone is faster).
     """
-    from tidscope.benchspawn import PATTERNS, compare
     from tidscope.render import render
+    from tidscope.spawn.bench import PATTERNS, compare
 
     patterns = PATTERNS if pattern == "both" else (pattern,)
     with terminating_signals():

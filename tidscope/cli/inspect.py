@@ -9,7 +9,7 @@ import click
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
 from tidscope.errors import TidscopeError, hidden_note, note
-from tidscope.procfs import ID_MAX, PROC
+from tidscope.proc.procfs import ID_MAX, PROC
 
 
 @click.command("inspect")
@@ -29,7 +29,7 @@ def command(task: int, all_threads: bool, fmt: str, no_headers: bool) -> int:
     that could not be read says why (EACCES...).  The process's memory,
     descriptors, I/O priority and limits follow, as psutil reads them.
     """
-    from tidscope import inspect
+    from tidscope.inspector import autopsy as inspect
     from tidscope.render import render
 
     found = inspect.resolve(task)

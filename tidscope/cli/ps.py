@@ -14,7 +14,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _column_names() -> list[str]:
-    from tidscope.columns import SPECS
+    from tidscope.ps.columns import SPECS
 
     return sorted(SPECS)
 
@@ -106,6 +106,6 @@ def command(**params: Any) -> int:
     gives typed values under the columns' keys.  Exit status 1 when no
     task matched.
     """
-    from tidscope.psrun import run
+    from tidscope.ps.run import run
 
     return run(**params)

@@ -9,7 +9,7 @@ import click
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
 from tidscope.errors import UsageError, hidden_note, note
-from tidscope.procfs import ID_MAX
+from tidscope.proc.procfs import ID_MAX
 
 
 @click.command("share")
@@ -31,8 +31,10 @@ def command(pids: tuple[int, ...], every: bool, explain: bool, fmt: str, no_head
     compared with their parents.  Without PID, every visible task.  Tasks
     kcmp(2) may not compare (another user's) are listed as not comparable.
     """
-    from tidscope import share, share_infer, share_report
-    from tidscope.clone import ARCH
+    from tidscope.core.clone import ARCH
+    from tidscope.share import groups as share
+    from tidscope.share import infer as share_infer
+    from tidscope.share import report as share_report
 
     fmt = fmt.lower()
     if explain and fmt == "csv":

@@ -11,19 +11,19 @@ from typing import Any
 
 import click
 
-from tidscope import flags
 from tidscope.cli.options import complete_list
-from tidscope.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
-from tidscope.errors import Terminated, UsageError
-from tidscope.numbers import decimal_fraction
-from tidscope.render import render
-from tidscope.signals import (
+from tidscope.core import flags
+from tidscope.core.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
+from tidscope.core.signals import (
     TERMINATING,
     check_exit_signal,
     exit_signal_absorbed,
     terminating_signals,
 )
-from tidscope.spawn import COLUMNS, child_rows, classic_line, explain, parent_row, program
+from tidscope.errors import Terminated, UsageError
+from tidscope.numeric import decimal_fraction
+from tidscope.render import render
+from tidscope.spawn.report import COLUMNS, child_rows, classic_line, explain, parent_row, program
 
 FOREVER = "forever"
 MAX_HOLD = 10**9  # seconds (31 years): what time.sleep() takes on every platform
@@ -229,7 +229,7 @@ def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[
     can strike between the fork and the moment we know CMD's pid, nor cut
     the cleanup short.  A signal N ends CMD and all it started with N (then
     SIGKILL), and tidscope with 128+N."""
-    from tidscope import reaper, shell
+    from tidscope.core import reaper, shell
 
     env = dict(os.environ)
     env["TIDSCOPE_PID"] = str(os.getpid())

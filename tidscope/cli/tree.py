@@ -9,8 +9,8 @@ import click
 
 from tidscope.cli.options import output_options, proc_root_option
 from tidscope.errors import TidscopeError, UsageError, hidden_note, note
-from tidscope.numbers import c_integer
-from tidscope.procfs import ID_MAX
+from tidscope.numeric import c_integer
+from tidscope.proc.procfs import ID_MAX
 
 
 class PidRange(click.IntRange):
@@ -50,7 +50,7 @@ def command(
     1 is not visible).  Processes print as PID NAME, threads as
     TID {NAME} thread of PID.
     """
-    from tidscope import tree
+    from tidscope.tree import hierarchy as tree
 
     if pid is not None and user is not None:
         raise UsageError("give a PID or -u USER, not both")

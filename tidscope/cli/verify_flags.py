@@ -6,15 +6,15 @@ import click
 import click.shell_completion
 
 from tidscope.cli.options import output_options
+from tidscope.core.signals import terminating_signals
 from tidscope.errors import UsageError
 from tidscope.render import render
-from tidscope.signals import terminating_signals
 
 
 def _complete_flags(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[click.shell_completion.CompletionItem]:
-    from tidscope.experiments import BY_FLAG
+    from tidscope.lab.experiments import BY_FLAG
 
     bare = incomplete.upper().removeprefix("CLONE_")
     return [
@@ -59,7 +59,7 @@ def command(
     when no row is fail or error (skip rows are fine, unless --strict), 1
     otherwise, 2 for usage errors.
     """
-    from tidscope import verify
+    from tidscope.lab import verify
 
     fmt = fmt.lower()
     if invalid:
@@ -99,6 +99,6 @@ def command(
 
 def _no_handlers(err: OSError) -> str:
     """Signal handlers we could not install: nothing may run without them."""
-    from tidscope.lab import step_error
+    from tidscope.lab.runner import step_error
 
     return "cannot handle terminating signals: " + step_error("rt_sigaction", err)

@@ -14,12 +14,12 @@ from typing import Any
 
 import click
 
-from tidscope import watch
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
 from tidscope.errors import TidscopeError, UsageError, note
-from tidscope.procfs import ID_MAX
+from tidscope.proc.procfs import ID_MAX
 from tidscope.text import clean, escape
+from tidscope.watch import connector as watch
 
 COLUMNS = ("time", "event", "kind", "tgid", "tid", "parent", "detail", "name")
 LINE = "{:<15}  {:<8}  {:<7}  {:>7}  {:>7}  {:>7}  {:<14}  {}"
@@ -79,7 +79,8 @@ def command(
     refuses us, /proc is polled (lossy, and said so first); --run follows
     one command's tree exactly with ptrace.
     """
-    from tidscope import signals, watch_summary
+    from tidscope.core import signals
+    from tidscope.watch import summary as watch_summary
 
     if threads_only and processes_only:
         raise UsageError("--threads-only and --processes-only exclude each other: give one")
@@ -130,7 +131,7 @@ def _source(stack: contextlib.ExitStack, command: str | None, interval: float | 
     """What the events come from, entered on ``stack``: CMD traced (--run),
     /proc polled (--poll, or when the connector refuses us), or the connector."""
     if command is not None:
-        from tidscope.tracer import Tracer
+        from tidscope.watch.tracer import Tracer
 
         if not command.strip():
             raise UsageError("--run needs a command: give e.g. --run 'sleep 1'")
@@ -146,7 +147,7 @@ def _source(stack: contextlib.ExitStack, command: str | None, interval: float | 
     else:
         why = ""
     from tidscope.errors import hidden_note
-    from tidscope.watch_poll import Poller
+    from tidscope.watch.poll import Poller
 
     poller = Poller(interval)
     note("watch", why + poller.first_line)
@@ -156,7 +157,7 @@ def _source(stack: contextlib.ExitStack, command: str | None, interval: float | 
 
 def _seconds(value: str, option: str = "--duration") -> float:
     """--duration, --poll: ASCII decimals above 0, at most MAX_SECONDS."""
-    from tidscope.numbers import decimal_fraction
+    from tidscope.numeric import decimal_fraction
 
     seconds = decimal_fraction(value)
     if seconds is None or not 0 < seconds <= MAX_SECONDS:
@@ -184,7 +185,7 @@ def _row(event: Any) -> dict[str, Any]:
         "detail": None,
     }
     if event.flags is not None:
-        from tidscope.flags import names
+        from tidscope.core.flags import names
 
         clone3 = event.call == "clone3"
         row.update(call=event.call, flags=event.flags, flag_names=names(event.flags, clone3))
@@ -207,7 +208,7 @@ def _row(event: Any) -> dict[str, Any]:
 
 
 def _signal(signo: int) -> str:
-    from tidscope.flags import signal_name
+    from tidscope.core.flags import signal_name
 
     return f"killed {signal_name(signo)}"
 
@@ -256,8 +257,8 @@ def _cell(value: Any) -> str:
 
 
 def _summary(fmt: str, writer: Any, tally: Any, conn: Any, no_headers: bool) -> None:
-    from tidscope import watch
-    from tidscope.watch_summary import duration
+    from tidscope.watch import connector as watch
+    from tidscope.watch.summary import duration
 
     rows = []
     for tgid in sorted(tally.groups):

@@ -1,9 +1,9 @@
-/* tidscope._rawclone: the Python face of the raw-clone core.
+/* tidscope.core._rawclone: the Python face of the raw-clone core.
  *
  * One type, Group: children cloned with one flag set, each running the same
  * short list of raw syscalls.  Every method parses its arguments, calls
  * group.c and turns -errno into OSError; policy and messages live in
- * tidscope/clone.py.  A Group is always joined before it is freed, and the
+ * tidscope/core/clone.py.  A Group is always joined before it is freed, and the
  * GIL is released whenever we may block.
  */
 #define PY_SSIZE_T_CLEAN
@@ -414,7 +414,7 @@ static PyGetSetDef Group_getset[] = {
 
 static PyTypeObject GroupType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "tidscope._rawclone.Group",
+	.tp_name = "tidscope.core._rawclone.Group",
 	.tp_basicsize = sizeof(Group),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Raw clone(2) children sharing one flag set and one syscall program.",
@@ -642,8 +642,8 @@ static int add_constants(PyObject *m)
 
 static struct PyModuleDef module = {
 	PyModuleDef_HEAD_INIT,
-	.m_name = "tidscope._rawclone",
-	.m_doc = "Raw clone(2) children on stacks mapped by us; see tidscope.clone.",
+	.m_name = "tidscope.core._rawclone",
+	.m_doc = "Raw clone(2) children on stacks mapped by us; see tidscope.core.clone.",
 	.m_size = -1,
 	.m_methods = module_methods,
 };

@@ -1,8 +1,8 @@
-/* tidscope._ptrace: the few ptrace(2) requests `tidscope watch --run` makes.
+/* tidscope.watch._ptrace: the few ptrace(2) requests `tidscope watch --run` makes.
  *
  * Each function parses its arguments, makes one request and turns -1 into
  * OSError from errno; the policy (which stop is which, what to print) is in
- * tidscope/tracer.py.  The GIL is released only where we may block.
+ * tidscope/watch/tracer.py.  The GIL is released only where we may block.
  *
  * Invariants:
  * - start() returns a child that is traced from before its execve(2) and
@@ -385,7 +385,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-	PyModuleDef_HEAD_INIT, "tidscope._ptrace",
+	PyModuleDef_HEAD_INIT, "tidscope.watch._ptrace",
 	"The ptrace(2) requests of tidscope watch --run.", -1, methods,
 	NULL, NULL, NULL, NULL,
 };

@@ -1,4 +1,4 @@
-/* tidscope._procread: read many /proc task files at the kernel's own pace.
+/* tidscope.proc._procread: read many /proc task files at the kernel's own pace.
  *
  * Walk(dir_fd, ids, tgid, ...) reads, for each id under one directory, its
  * stat file, the owner of its directory if asked, and whole files named by
@@ -6,7 +6,7 @@
  * one batch into objects (and ps formats them), a helper thread reads the
  * next, without the GIL.  read_stats() is the same reading, done at once by
  * the calling thread.  What the objects hold is decided in
- * tidscope/procfs.py and snapshot.py, not here:
+ * tidscope/proc/procfs.py and snapshot.py, not here:
  *
  *   - a stat line is parsed here only in the form the kernel writes it
  *     (plain decimal fields, a one-letter state); any other line goes whole
@@ -804,7 +804,7 @@ static int Walk_clear(Walk *w)
 
 static PyTypeObject WalkType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "tidscope._procread.Walk",
+	.tp_name = "tidscope.proc._procread.Walk",
 	.tp_basicsize = sizeof(Walk),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_doc = "Walk(dir_fd, ids, tgid, want_uid, make, parse, files=(), caps=()): an\n"
@@ -829,8 +829,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
 	PyModuleDef_HEAD_INIT,
-	.m_name = "tidscope._procread",
-	.m_doc = "Many /proc task files read at once, without the GIL; see tidscope.snapshot.",
+	.m_name = "tidscope.proc._procread",
+	.m_doc = "Many /proc task files read at once, without the GIL; see tidscope.proc.snapshot.",
 	.m_size = -1,
 	.m_methods = methods,
 };

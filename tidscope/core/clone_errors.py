@@ -1,0 +1,103 @@
+"""Why a spawn failed, in one line: the errno, the rule or the limit behind it.
+
+Every number named here is read when the error happens (rlimits, sysctls,
+the cgroup's pids.max, the tasks the user runs), never assumed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+
+from tidscope.core import flags
+from tidscope.proc.procfs import read
+
+
+def explain_errno(
+    err: int, value: int, spawned: int, count: int, stack_size: int, stage: str = "clone"
+) -> str:
+    """One line naming why clone (or a stack mapping, ``stage="stack"``) failed."""
+    name = errno.errorcode.get(err, str(err))
+    if stage == "stack":
+        return (
+            f"cannot map {count} stacks of {stack_size // 1024}K ({spawned} children running):"
+            f" {name}: {os.strerror(err)} (vm.max_map_count={_sysctl('vm/max_map_count')}):"
+            " lower -n or --stack-size"
+        )
+    where = f"clone({flags.describe(value)}) failed after {spawned} of {count} children"
+    if err == errno.EINVAL:
+        reasons = flags.einval_reasons(value)
+        why = "; ".join(reasons) if reasons else "the kernel rejects this flag combination"
+        return f"{where}: EINVAL: {why}"
+    if err == errno.EAGAIN:
+        return f"{where}: EAGAIN: {task_limits()}: lower -n or raise the limit"
+    if err == errno.ENOMEM:
+        return f"{where}: ENOMEM: the kernel is out of memory for tasks: lower -n"
+    if err == errno.EPERM:
+        ns = [n for n in sorted(flags.NAMESPACES) if value & flags.FLAGS[n]]
+        if ns:
+            return (
+                f"{where}: EPERM: CLONE_{'|CLONE_'.join(ns)} needs CAP_SYS_ADMIN:"
+                " run as root or add NEWUSER"
+            )
+        return f"{where}: EPERM: operation not permitted"
+    if err == errno.ENOSPC:
+        return f"{where}: ENOSPC: too many nested namespaces (user.max_*_namespaces)"
+    return f"{where}: {name}: {os.strerror(err)}"
+
+
+def _sysctl(path: str) -> str:
+    value = read(f"/proc/sys/{path}")
+    return value.decode().strip() if value is not None else "?"
+
+
+def task_limits() -> str:
+    """Which task limit is hit, with the numbers the kernel enforces."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
+    nproc = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+    try:
+        with open("/proc/loadavg") as f:
+            tasks = f.read().split()[3].partition("/")[2]
+    except (OSError, IndexError):
+        tasks = "?"
+    limits = (
+        f"RLIMIT_NPROC={nproc} for uid {os.getuid()}, kernel.threads-max="
+        f"{_sysctl('kernel/threads-max')} ({tasks} tasks now), kernel.pid_max="
+        f"{_sysctl('kernel/pid_max')}"
+    )
+    pids = _cgroup_pids()
+    if pids:
+        limits += f", cgroup pids.max={pids}"
+    if os.getuid() != 0 and soft != resource.RLIM_INFINITY:
+        mine = _tasks_of(os.getuid())
+        if mine >= soft:
+            return (
+                f"the per-user limit RLIMIT_NPROC is reached: uid {os.getuid()} runs"
+                f" {mine} tasks ({limits})"
+            )
+    return f"a thread/process limit is reached ({limits})"
+
+
+def _tasks_of(uid: int) -> int:
+    """Tasks (threads included) whose real uid is ``uid``, as RLIMIT_NPROC counts."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                count += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            continue
+    return count
+
+
+def _cgroup_pids() -> str | None:
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = f.read().strip().rpartition(":")[2]
+        with open(f"/sys/fs/cgroup{path}/pids.max") as f:
+            return f.read().strip()
+    except OSError:
+        return None

@@ -1,0 +1,103 @@
+"""What an experiment returns, and how its observations say whether they were made.
+
+An observation is a value or a :class:`Failed`: the step (a syscall, ours or
+the child's) that could not be carried out, with its errno.  A Failed value
+is never evidence: every check computed from it is that same Failed, and a
+row that cites one is an ``error``, never ``pass`` or ``fail``.
+"""
+
+from __future__ import annotations
+
+import errno as errnos
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tidscope.core import flags
+from tidscope.core.clone import Report
+
+# Failed and ours are defined in probes, which the experiments import: were
+# they defined here, probes would import this package, whose __init__ imports
+# experiments.clone3, which imports probes (a cycle that broke `import
+# tidscope.lab.probes` on its own).  They are this module's names still.
+from tidscope.lab.probes import Failed, ours
+
+__all__ = [
+    "Check",
+    "Experiment",
+    "Failed",
+    "Probe",
+    "Run",
+    "Unobservable",
+    "child",
+    "effect",
+    "negate",
+    "ours",
+    "shown",
+]
+
+T = TypeVar("T")
+
+
+class Unobservable(Exception):
+    """The experiment cannot be set up here (the message says why)."""
+
+
+# An observation's verdict: the effect showed (True), did not (False), cannot
+# be seen here by design (None), or could not be observed (Failed).
+Check = bool | Failed | None
+
+
+@dataclass
+class Run:
+    """One clone's observations, each a :data:`Check`."""
+
+    checks: dict[str, Check]
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+Probe = Callable[[int], Run]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    flag: str
+    effect: str  # what the flag makes the child share or get
+    method: str  # how we look
+    base: int  # flags that make the flag valid, without it
+    probe: Probe | None = None
+    clone3: bool = False  # clone3-only: base is clone3 flags, exit signal SIGCHLD
+    isolated: bool = False  # needs a lab with its own namespaces (or a user namespace)
+    skip: str | None = None  # no honest experiment: why
+
+    @property
+    def bit(self) -> int:
+        return flags.FLAGS[self.flag]
+
+
+def child(rep: Report, index: int, step: str) -> int | Failed:
+    """What op ``index`` of the child's program returned, or why it tells nothing."""
+    # A guard (see probes.spawn_one) stops a program only after the ops
+    # before it ran.
+    if not rep.ran and (rep.stopped_at is None or index >= rep.stopped_at):
+        return Failed(f"child {step} (the child did not run its program)", errnos.ETIMEDOUT)
+    rc = rep.results[index]
+    return Failed(f"child {step}", -rc) if rc < 0 else rc
+
+
+def effect(test: Callable[..., T], *values: Any) -> T | Failed:
+    """``test(*values)``, unless one of the values was not observed: then
+    the first such Failed, which no verdict counts as evidence."""
+    for value in values:
+        if isinstance(value, Failed):
+            return value
+    return test(*values)
+
+
+def negate(value: Check) -> Check:
+    return value if value is None or isinstance(value, Failed) else not value
+
+
+def shown(value: Any) -> Any:
+    """An evidence value as JSON can carry it (a Failed as its text)."""
+    return str(value) if isinstance(value, Failed) else value

@@ -1,0 +1,108 @@
+"""Experiments for the clone3-only flags CLEAR_SIGHAND and INTO_CGROUP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import struct
+
+from tidscope.core import flags
+from tidscope.core.clone import Op, scratch
+from tidscope.lab import runner as lab
+from tidscope.lab.experiments.base import Run, Unobservable, child, effect, negate
+from tidscope.lab.probes import child_pid, need_file, read_file, signal_bit, spawn_one, status
+from tidscope.lab.runner import need
+
+SIGCHLD = int(signal.SIGCHLD)
+SIGUSR2 = int(signal.SIGUSR2)
+
+
+def probe_clear_sighand(value: int) -> Run:
+    need("rt_sigaction", signal.signal, SIGUSR2, lambda signo, frame: None)
+    try:
+        prog = [Op("rt_sigaction", (SIGUSR2, 0, scratch(0), 8))]
+        with spawn_one(value, prog, clone3=True, exit_signal=SIGCHLD) as ch:
+            rep = ch.report(0)
+            caught = signal_bit(status(child_pid(ch, rep)), "SigCgt", SIGUSR2)
+    finally:
+        need("rt_sigaction", signal.signal, SIGUSR2, signal.SIG_DFL)
+    (handler,) = struct.unpack("Q", rep.scratch[:8])
+    got = child(rep, 0, "rt_sigaction")
+    return Run(
+        {"sigcgt": negate(caught), "sigaction": effect(lambda _: handler == 0, got)},
+        {"child_SigCgt_has_SIGUSR2": caught, "child_handler": hex(handler)},
+    )
+
+
+def _cgroup_path(data: bytes) -> str:
+    """The cgroup2 path in a /proc/<pid>/cgroup file."""
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("0::"):
+            return line[3:].strip()
+    raise Unobservable("no cgroup2 hierarchy is mounted")
+
+
+def _cgroup2() -> tuple[str, str]:
+    """(cgroup2 mount point, our path in it)."""
+    mounts = [ln.split() for ln in need_file("/proc/self/mountinfo", 1 << 20).decode().splitlines()]
+    point = next((m[4] for m in mounts if "-" in m and m[m.index("-") + 1] == "cgroup2"), None)
+    if point is None:
+        raise Unobservable("no cgroup2 hierarchy is mounted")
+    return point, _cgroup_path(need_file("/proc/self/cgroup"))
+
+
+def _listed(data: bytes, tid: int) -> bool:
+    return str(tid).encode() in data.split()
+
+
+_LEAF = re.compile(r"tidscope-([0-9]+)-[0-9a-f]+")
+
+
+def _sweep(where: str) -> None:
+    """Remove the cgroups a tidscope that is no more left in ``where``: the
+    one of a tidscope killed by SIGKILL while its lab used it, which no one
+    else could remove.  (Each is named for the tidscope that made it; one
+    still in use is not empty, and rmdir leaves it.)"""
+    try:
+        names = os.listdir(where)
+    except OSError:
+        return
+    for name in names:
+        m = _LEAF.fullmatch(name)
+        if m and not os.path.exists(f"/proc/{m[1]}"):
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(where, name))
+
+
+def probe_into_cgroup(value: int) -> Run:
+    point, path = _cgroup2()
+    _sweep(point + path)
+    # Named for tidscope (the lab's parent), so that a later run can tell
+    # whether the tidscope that made it is still there.
+    leaf = f"{path.rstrip('/')}/tidscope-{os.getppid()}-{secrets.token_hex(6)}"
+    lab.register("cgroup", point + leaf)
+    try:
+        os.mkdir(point + leaf)
+    except OSError as err:
+        raise Unobservable(f"cannot create cgroup {leaf}: {lab.step_error('mkdir', err)}") from None
+    try:
+        fd = need(f"open {point}{leaf}", os.open, point + leaf, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            into = flags.has(value, "INTO_CGROUP")
+            with spawn_one(
+                value, clone3=True, exit_signal=SIGCHLD, cgroup_fd=fd if into else -1
+            ) as ch:
+                rep = ch.report(0)
+                where = effect(_cgroup_path, read_file(f"/proc/{rep.tid}/cgroup"))
+                listed = effect(_listed, read_file(f"{point}{leaf}/cgroup.procs"), rep.tid)
+        finally:
+            os.close(fd)
+    finally:
+        lab.remove("cgroup", point + leaf)
+    return Run(
+        {"cgroup": effect(lambda w: w == leaf, where), "procs": listed},
+        {"child_cgroup": where, "target": leaf},
+    )

@@ -1,0 +1,345 @@
+"""Walking /proc: every process, or every task of every thread group.
+
+A task's tgid is the directory it was found under.  That directory is held
+open while its tasks are read, which pins the thread group the kernel
+resolved at open time: if the pid dies and is reused meanwhile, reads fail
+instead of describing some other group's threads.  The kernel lists a
+group's leader first in ``task/``, so a directory whose first task is not
+itself names no thread group (a pid reused by a thread, or a tid given as a
+pid) and yields nothing.
+
+Records are yielded one at a time; only the files the caller's ``want``
+names are read beyond ``stat``.  An entry that cannot be read, or does not
+hold what the kernel writes there, is left out like a vanished task; when
+that leaves nothing at all, :func:`why_nothing` says what was wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from stat import S_ISREG
+
+from tidscope.errors import TidscopeError
+from tidscope.numeric import entry_id, entry_ids
+from tidscope.proc import taskfiles
+from tidscope.proc.procfs import (
+    CHUNK,
+    CMDLINE_MAX,
+    DIRECTORY,
+    PROC,
+    READ,
+    STATUS_MAX,
+    Task,
+    is_proc_mount,
+    kind,
+    parse_cmdline,
+    parse_stat,
+    parse_status,
+    passable,
+    read,
+    read_all,
+    tgid_of,
+)
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Iterator
+
+try:  # the C reader: the same tasks as the Python loops here, faster
+    from tidscope.proc import _procread
+except ImportError:  # pragma: no cover - a build without it
+    _procread = None  # type: ignore[assignment]
+
+UID = "uid"  # owner of the task's /proc directory: one stat(2)
+STATUS = "status"  # Tgid, NSpid, NStgid, TracerPid, Threads, uids
+CMDLINE = "cmdline"
+EXTRAS = frozenset({UID, STATUS, CMDLINE})
+NOTHING: frozenset[str] = frozenset()
+
+
+def pid_names(root: str = PROC) -> list[str]:
+    """The numeric entries of ``root``: one per thread group, ascending."""
+    try:
+        names = os.listdir(root)
+    except OSError as err:
+        raise TidscopeError(
+            f"cannot list {root}: {err.strerror}: point --proc-root at a proc mount"
+        ) from None
+    ids = sorted(i for i in map(entry_id, names) if i is not None)
+    if not ids:  # a proc mount of our PID namespace shows at least ourselves
+        raise TidscopeError(
+            f"no processes are visible in {root}: point --proc-root at a proc mount"
+        )
+    return [str(i) for i in ids]
+
+
+def _extras(task: Task, where: str, dir_fd: int | None, want: Collection[str], check: bool) -> bool:
+    """Read what ``want`` asks for; False if the task vanished meanwhile."""
+    if UID in want:
+        try:
+            task.uid = os.stat(where, dir_fd=dir_fd).st_uid
+        except OSError as err:
+            if passable(err):
+                return False
+            raise
+    if STATUS in want:
+        data = read_all(f"{where}/status", dir_fd, STATUS_MAX, check)
+        task.status = parse_status(data, check) if data is not None else None
+    if CMDLINE in want:
+        data = read_all(f"{where}/cmdline", dir_fd, CMDLINE_MAX, check)
+        task.cmdline = parse_cmdline(data) if data is not None else None
+    if not EXTRAS.issuperset(want):  # wchan, cgroup, ns/*...: taskfiles.py
+        taskfiles.read_into(task, where, dir_fd, want, check)
+    return True
+
+
+def _process(name: str, root: str, want: Collection[str], check: bool) -> Task | None:
+    where = f"{root}/{name}"
+    data = read(f"{where}/stat", None, check)
+    if data is None:
+        return None
+    pid = int(name)  # a name pid_names or we made
+    task = parse_stat(data, pid, pid, check)
+    if task is None or (want and not _extras(task, where, None, want, check)):
+        return None
+    return task
+
+
+def processes(root: str = PROC, want: Collection[str] = NOTHING) -> Iterator[Task]:
+    """Every process, from ``/proc/<pid>/stat``: process-wide times, the leader's name."""
+    names = pid_names(root)
+    check = not is_proc_mount(root)
+    if _procread is not None and not check:
+        yield from _fast(root, [int(name) for name in names], 0, want)
+        return
+    for name in names:
+        task = _process(name, root, want, check)
+        if task is not None:
+            yield task
+
+
+def process(pid: int, root: str = PROC, want: Collection[str] = NOTHING) -> Task | None:
+    """Process ``pid``, or None if no thread group has that id."""
+    if tgid_of(pid, root) != pid:
+        return None
+    return _process(str(pid), root, want, not is_proc_mount(root))
+
+
+def group(
+    tgid: int | str,
+    root: str = PROC,
+    want: Collection[str] = NOTHING,
+    only: Collection[int] | None = None,
+) -> Iterator[Task]:
+    """The tasks of thread group ``tgid`` (those in ``only``, if given), leader first.
+
+    The leader is read from the group's own directory, as procps reads it:
+    its times are the whole process's.
+    """
+    name = str(tgid)
+    check = not is_proc_mount(root)
+    try:
+        task_fd = os.open(f"{root}/{name}/task", DIRECTORY)
+    except OSError as err:
+        if passable(err):
+            return
+        raise
+    try:
+        if _procread is not None and not check and only is None:
+            # the C reader lists the directory too, and checks its leader
+            yield from _fast(task_fd, None, int(name), want)
+            return
+        try:
+            tids = os.listdir(task_fd)
+        except OSError as err:
+            if passable(err):
+                return
+            raise
+        if not tids or tids[0] != name:
+            return
+        pid = int(name)
+        if _procread is not None and not check:
+            wanted = [i for i in map(int, tids) if only is None or i in only]
+            yield from _fast(task_fd, wanted, pid, want)
+            return
+        # a proc mount's names are the kernel's own plain ids (see procfs.parse_stat)
+        ids = entry_ids(tids) if check else map(int, tids)
+        for tid, ident in zip(tids, ids, strict=True):
+            if ident is None or (only is not None and ident not in only):
+                continue
+            # As procps: the leader's row is its process's (process-wide times).
+            where = ".." if tid == name else tid
+            data = read(f"{where}/stat", task_fd, check)
+            if data is None:
+                continue
+            task = parse_stat(data, ident, pid, check)
+            if task is None or (want and not _extras(task, where, task_fd, want, check)):
+                continue
+            yield task
+    finally:
+        os.close(task_fd)
+
+
+def _kernel_stat(data: bytes, tid: int, tgid: int) -> Task | None:
+    return parse_stat(data, tid, tgid, False)
+
+
+def _status(task: Task, data: bytes | None) -> None:
+    task.status = parse_status(data, False) if data is not None else None
+
+
+def _cmdline(task: Task, data: bytes | None) -> None:
+    task.cmdline = parse_cmdline(data) if data is not None else None
+
+
+def _into_extra(name: str, keep: int | None = None) -> Callable[[Task, bytes | None], None]:
+    """What stores file ``name`` in ``task.extra``, its first ``keep``
+    bytes if given (as taskfiles' own reader keeps them)."""
+
+    def store(task: Task, data: bytes | None) -> None:
+        if task.extra is None:
+            task.extra = {}
+        task.extra[name] = data if data is None or keep is None else data[:keep]
+
+    return store
+
+
+# The wants whose file the C reader reads with the stat file (our own
+# process's status included, read when no helper thread adds to its count):
+# want -> (file, most bytes read, what stores it in the task)
+_PREREAD: dict[str, tuple[str, int, Callable[[Task, bytes | None], None]]] = {
+    STATUS: ("status", STATUS_MAX, _status),
+    CMDLINE: ("cmdline", CMDLINE_MAX, _cmdline),
+    taskfiles.WCHAN: ("wchan", CHUNK, _into_extra(taskfiles.WCHAN, taskfiles.WCHAN_MAX)),
+    taskfiles.CGROUP: ("cgroup", taskfiles.CGROUP_MAX, _into_extra(taskfiles.CGROUP)),
+}
+
+
+def _fast(
+    where: str | int, ids: list[int] | None, tgid: int, want: Collection[str]
+) -> Iterator[Task]:
+    """The tasks ``ids`` under ``where`` (a proc mount's root, ``tgid`` 0,
+    or group ``tgid``'s open ``task/`` directory, which the reader lists
+    when ``ids`` is None), read by the C reader in batches, with the files
+    of ``want`` it can read: the same tasks, in the same order, as the
+    loops above give."""
+    assert _procread is not None
+    pre = [w for w in want if w in _PREREAD]
+    rest = [w for w in want if w != UID and w not in _PREREAD]
+    files = tuple(_PREREAD[w][0] for w in pre)
+    caps = tuple(_PREREAD[w][1] for w in pre)
+    stores = [_PREREAD[w][2] for w in pre]
+    fd = os.open(where, DIRECTORY) if isinstance(where, str) else where
+    try:
+        try:
+            walk = _procread.Walk(fd, ids, tgid, UID in want, Task, _kernel_stat, files, caps)
+        except OSError as err:  # listing the directory: the group is gone, or ours ran out
+            if passable(err):
+                return
+            raise
+        try:
+            for batch in walk:
+                for found in batch:
+                    if files:
+                        task, raw = found
+                        for store, data in zip(stores, raw, strict=True):
+                            store(task, data)
+                    else:
+                        task = found
+                    place = ".." if task.tid == tgid else str(task.tid)
+                    if rest and not _extras(task, place, fd, rest, False):
+                        continue
+                    yield task
+        finally:
+            # Its helper thread reads through fd: joined (by dropping the
+            # walk) before fd closes, here or in group(), even when an
+            # exception's traceback keeps this frame alive.
+            del walk
+    finally:
+        if isinstance(where, str):
+            os.close(fd)
+
+
+def tasks(root: str = PROC, want: Collection[str] = NOTHING) -> Iterator[Task]:
+    """Every task of every thread group (leaders as in :func:`group`)."""
+    for name in pid_names(root):
+        yield from group(name, root, want)
+
+
+def selected(
+    pids: Iterable[int] = (),
+    tids: Iterable[int] = (),
+    root: str = PROC,
+    want: Collection[str] = NOTHING,
+) -> Iterator[Task]:
+    """All tasks of the groups in ``pids`` plus the tasks ``tids``, each once,
+    in /proc order (ascending tgid, then the kernel's task order)."""
+    whole = set(pids)
+    some: dict[int, set[int]] = {}
+    for tid in set(tids):
+        tgid = tgid_of(tid, root)
+        if tgid is not None and tgid not in whole:
+            some.setdefault(tgid, set()).add(tid)
+    for tgid in sorted(whole | some.keys()):
+        yield from group(tgid, root, want, None if tgid in whole else some[tgid])
+
+
+def why_nothing(root: str = PROC, threads: bool = False) -> str:
+    """Why a walk of ``root`` (of every thread, if ``threads``) showed no
+    task at all, as one line: what was wrong with its entries, and the fix.
+    Called only then, so the walk itself counts nothing."""
+    names = pid_names(root)  # raises if no entry even looks like a process
+    found: dict[str, list[str]] = {}
+    for name in names:
+        problem = unreadable(root, name, threads)
+        if problem is not None:
+            found.setdefault(problem[1], []).append(problem[0])
+    if not found:
+        return f"every process in {root} vanished while it was read: run again"
+    parts = [
+        f"{paths[0]} {what}" + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
+        for what, paths in sorted(found.items(), key=lambda item: -len(item[1]))
+    ]
+    if not is_proc_mount(root):
+        fix = "point --proc-root at a proc mount"
+    elif all("EACCES" in what or "EPERM" in what for what in found):
+        fix = "run as root, or as the owner, to look into other users' processes"
+    else:
+        fix = "run again"
+    shown = "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
+    return f"no task in {root} could be read ({len(names)} entries): {shown}: {fix}"
+
+
+def unreadable(root: str, name: str, threads: bool = False) -> tuple[str, str] | None:
+    """(path, what is wrong with it) for the first file of process ``name``
+    a walk could not use, or None if it can be read now."""
+    where = f"{root}/{name}"
+    if threads:
+        try:
+            tids = os.listdir(f"{where}/task")
+        except OSError as err:
+            return f"{where}/task", _failure(err)
+        if not tids or tids[0] != name:
+            return f"{where}/task", f"does not list its leader {name} first"
+    path = f"{where}/stat"
+    try:
+        mode = os.stat(path).st_mode  # no open: a FIFO must not be opened blocking
+        if not S_ISREG(mode):
+            return path, f"is {kind(mode)}"
+        os.close(os.open(path, READ))
+    except OSError as err:
+        return path, _failure(err)
+    data = read(path)
+    if data is None:
+        return path, "could not be read"
+    if parse_stat(data, 1, 1) is None:
+        return path, "is not a stat line"
+    return None
+
+
+def _failure(err: OSError) -> str:
+    import errno
+
+    if err.errno == errno.ENOENT:
+        return "is missing"
+    return f"cannot be read ({errno.errorcode.get(err.errno or 0, err.errno)})"

@@ -1,0 +1,246 @@
+"""``tidscope ps`` itself: resolve the command line, read, order, print.
+
+Without --sort or a tree, rows are read, formatted and written one at a
+time (memory does not grow with the number of tasks); --sort and
+--forest/-H read every selected task first, as procps does.  The table is
+pslist.py's (procps's layout), JSON and CSV render.py's, in the same order.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tidscope.errors import TidscopeError, hidden_note
+from tidscope.proc import snapshot
+from tidscope.proc.procfs import Task
+from tidscope.ps.columns import Column, Context, check_keys
+from tidscope.ps.layout import OUTBUF_SIZE, Query, records, screen_columns, tasks, unmatched
+from tidscope.ps.request import EVERY_PAGE, NONE, Request, resolve
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from typing import IO
+
+WIDE = 132  # -w: at least this many columns
+ROWS = 24  # procps's screen height when no terminal says otherwise
+FLAGS = (
+    "all_", "spid", "lwp", "full", "extra", "long", "jobs", "rss", "sched", "hierarchy",
+    "forest", "headers", "no_headers", "signames",
+)  # fmt: skip
+LISTS = (
+    "pids", "quick", "tids", "users", "real_users", "groups", "egroups", "real_groups", "commands",
+    "ppids", "ttys", "sids", "formats", "sort",
+)  # fmt: skip
+
+
+def run(
+    *,
+    bsd: Sequence[str] = (),
+    wide: int = 0,
+    proc_root: str = "/proc",
+    fmt: str = "table",
+    **options: object,
+) -> int:
+    """``tidscope ps``, for click's command and the fast path alike: the
+    flags of :data:`FLAGS` (False if not given), the lists of :data:`LISTS`
+    (each a sequence of the values given), BSD arguments, -w's count.
+
+    As in procps, selections add up, -A/-e lists everything, and with
+    nothing selected every process is listed.  Exit status 1 when no task
+    matched.
+    """
+    import sys
+
+    flags = {name: bool(options.get(name, False)) for name in FLAGS}
+    lists: dict[str, Sequence[str]] = {}
+    for name in LISTS:
+        value = options.get(name, ())
+        assert isinstance(value, list | tuple)
+        lists[name] = [str(v) for v in value]
+    req = resolve(flags=flags, wide=wide, lists=lists, bsd_tokens=bsd, proc_root=proc_root, fmt=fmt)
+    if req.fmt != "table":
+        check_keys(req.columns)
+    count = show(req, sys.stdout)
+    hidden_note("ps", req.root)
+    if not count:  # procps prints the header alone; we also say why on stderr
+        raise TidscopeError(_why_nothing(req))
+    return 0
+
+
+def selected(req: Request, want: frozenset[str]) -> Iterator[Task]:
+    """The tasks ``req`` selects, in /proc order (-q: in its own order)."""
+    root, threads = req.root, req.threads is not None
+    if req.quick:
+        return _quick(req.quick, threads, root, want)
+    sel = req.selection
+    if sel is None:
+        return snapshot.tasks(root, want) if threads else snapshot.processes(root, want)
+    if sel.ids_only:
+        return tasks(Query(threads, req.pids, req.tids, root), want)
+    walk = (
+        snapshot.tasks(root, want | sel.needs)
+        if threads
+        else snapshot.processes(root, want | sel.needs)
+    )
+    return (t for t in walk if sel.wants(t))
+
+
+def _quick(pids: Sequence[int], threads: bool, root: str, want: frozenset[str]) -> Iterator[Task]:
+    for pid in pids:  # procps: in the order given, a pid given twice twice
+        if threads:
+            yield from snapshot.group(pid, root, want)
+        else:
+            task = snapshot.process(pid, root, want)
+            if task is not None:
+                yield task
+
+
+def show(req: Request, out: IO[str]) -> int:
+    """Print what ``req`` asks for to ``out``; the number of rows."""
+    cols = req.columns
+    sort_needs: frozenset[str] = frozenset()
+    if req.sort:
+        from tidscope.ps.sort import needs
+
+        sort_needs = needs(req.sort)
+    want = frozenset().union(*(c.needs for c in cols)) | sort_needs
+    ctx = Context(req.root, signames=req.signames)
+    rows: Iterable[Task] = selected(req, want)
+    marks: list[str] | None = None
+    if req.forest:
+        from tidscope.ps import forest
+
+        pairs = list(forest.walk(forest.order(list(rows), req.sort, ctx), req.forest))
+        rows = [task for task, _ in pairs]
+        marks = [m for _, m in pairs]
+    elif req.sort:
+        from tidscope.ps.sort import ordered
+
+        rows = ordered(list(rows), req.sort, ctx)
+    if req.fmt != "table":
+        from tidscope.render import render
+
+        found = records(rows, cols, ctx)
+        render(found, [c.key for c in cols], req.fmt, headers=req.headers != NONE, out=out)
+        return len(found)
+    if marks is not None and req.forest:
+        cols, rows = _indented(cols, rows, marks, req.forest)
+    return _table(rows, cols, ctx, out, req)
+
+
+def _indented(
+    cols: list[Column], rows: Iterable[Task], marks: list[str], kind: str
+) -> tuple[list[Column], Iterator[Task]]:
+    """The command columns with each row's tree indent in front of their
+    text (forest.Indented: cut to the room as procps cuts it)."""
+    from tidscope.ps.forest import COMMAND_COLUMNS, Indented, chunk, draw
+
+    size = chunk(kind)
+    current = [""]
+
+    def wrap(col: Column) -> Column:
+        text = col.text
+
+        def indented(t: Task, c: Context) -> str:
+            return Indented(current[0], text(t, c), size)
+
+        return col.but(text=indented)
+
+    def walk() -> Iterator[Task]:
+        for task, mark in zip(rows, marks, strict=True):
+            current[0] = draw(mark, kind)
+            yield task
+
+    return [wrap(c) if c.name in COMMAND_COLUMNS else c for c in cols], walk()
+
+
+def _table(
+    rows: Iterable[Task], cols: Sequence[Column], ctx: Context, out: IO[str], req: Request
+) -> int:
+    from tidscope.ps.layout import write_table
+
+    width = screen_columns(out)
+    if req.wide == 1 and width < WIDE:
+        width = WIDE
+    elif req.wide > 1:
+        width = OUTBUF_SIZE
+    if req.headers != EVERY_PAGE:
+        return write_table(rows, cols, ctx, out, req.headers != NONE, width)
+    # --headers: a header, then one more before every screenful of rows,
+    # printed even when every header is empty (procps's HEAD_MULTI)
+    from tidscope.ps.layout import Layout
+
+    header = Layout(cols, width, ctx.signames).header() + "\n"
+    gap = screen_rows(out) - 1
+    count = 0
+    page: list[Task] = []
+    for task in rows:
+        page.append(task)
+        if len(page) == gap:
+            out.write(header)
+            count += write_table(page, cols, ctx, out, False, width)
+            page = []
+    if page or not count:
+        out.write(header)
+        count += write_table(page, cols, ctx, out, False, width)
+    return count
+
+
+def screen_rows(out: IO[str]) -> int:
+    """procps's screen height: $LINES, else the first of stdout, stderr,
+    stdin and /dev/tty with a sane window size, else 24."""
+    from tidscope.numeric import c_integer
+
+    rows = ROWS
+    for fd in _fds(out):
+        try:
+            size = os.get_terminal_size(fd)
+        except (OSError, ValueError):
+            continue
+        if size.columns > 0 and size.lines > 0:
+            rows = size.lines
+            break
+    else:
+        rows = _tty_rows() or ROWS
+    env = c_integer(os.environ.get("LINES", "").lstrip(" \t\n\v\f\r"))
+    if env is not None and 0 < env < OUTBUF_SIZE:
+        rows = env
+    return rows
+
+
+def _fds(out: IO[str]) -> list[int]:
+    try:
+        first = out.fileno()
+    except (OSError, ValueError):
+        first = -1
+    return [fd for fd in (first, 2, 0) if fd >= 0]
+
+
+def _tty_rows() -> int | None:
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        size = os.get_terminal_size(fd)
+        return size.lines if size.columns > 0 and size.lines > 0 else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _why_nothing(req: Request) -> str:
+    """Why nothing was listed: one line for stderr."""
+    threads = req.threads is not None
+    if req.quick:
+        return unmatched(Query(threads, req.quick, (), req.root))
+    sel = req.selection
+    if sel is None:
+        return snapshot.why_nothing(req.root, threads)
+    if sel.ids_only:
+        return unmatched(Query(threads, req.pids, req.tids, req.root))
+    snapshot.pid_names(req.root)  # raises if root is no proc mount at all
+    what = "thread" if threads else "process"
+    return f"no {what} matched the selection: see tidscope ps -e for the processes there are"

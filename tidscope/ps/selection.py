@@ -1,0 +1,304 @@
+"""Which tasks ``tidscope ps`` lists: procps's selections and their lists.
+
+As in procps, the lists add up: a task is listed when any list names it
+(``-p`` its process, ``--tid`` itself, ``-u``/``-U`` its effective/real
+user, ``-g`` its session or effective group, ``-G`` its real group, ``-C``
+its name, ``--ppid`` its parent, ``-t`` its terminal, ``-s`` its session),
+and ``-A``/``-e`` lists everything whatever else is given.  Each task is
+judged on its own, so with ``-L``/``-T`` a thread's own name, users and
+groups count.  A BSD form without a list and without both ``a`` and ``x``
+lists, as procps's table does, the caller's own processes that have a
+terminal; ``a`` adds other users', ``x`` those without a terminal.
+Without any selection tidscope lists every process (procps lists the
+caller's on its terminal).
+
+Every list is read with procps's rules (pslist.parse_ids for ids; users
+and groups by number or name); a bad item is one UsageError naming it and
+the fix.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tidscope.errors import UsageError
+from tidscope.numeric import c_integer, kernel_ints, procps_list
+from tidscope.proc.procfs import Task
+from tidscope.proc.snapshot import STATUS
+
+TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+COMM_MAX = 63  # procps keeps 63 bytes of a -C name
+COMM_LEN = 15  # the kernel keeps 15 bytes of a task's name
+UID_MAX = 0xFFFFFFFE  # (uid_t)-1 is no user
+
+
+def _items(values: Iterable[str], option: str, example: str) -> list[str]:
+    items: list[str] = []
+    for value in values:
+        found = procps_list(value) if value else None
+        if found is None:
+            raise UsageError(
+                f"{option} {value!r} is not a list: one comma or blank between items,"
+                f" none before or after: give e.g. {option} {example}"
+            )
+        items.extend(found)
+    return items
+
+
+def _number(item: str) -> int | None:
+    """What C's strtoul(item, &end, 0) reads from all of ``item``: a minus
+    sign wraps around, as it does in C."""
+    number = c_integer(item)
+    if number is not None and number < 0:
+        number += 1 << 64
+    return number
+
+
+def users(values: Iterable[str], option: str) -> frozenset[int]:
+    """User IDs, by number or name, as procps's parse_uid reads them."""
+    return _names_or_numbers(values, option, "user", "root,1000", _uid)
+
+
+def groups(values: Iterable[str], option: str) -> frozenset[int]:
+    """Group IDs, by number or name, as procps's parse_gid reads them."""
+    return _names_or_numbers(values, option, "group", "root,100", _gid)
+
+
+def _uid(name: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(name).pw_uid
+
+
+def _gid(name: str) -> int:
+    import grp
+
+    return grp.getgrnam(name).gr_gid
+
+
+def _names_or_numbers(
+    values: Iterable[str], option: str, what: str, example: str, by_name: Callable[[str], int]
+) -> frozenset[int]:
+    """The IDs of ``what`` (user or group) the items of ``values`` name: an
+    item is a number (C's strtoul, up to UID_MAX) or else a name that
+    ``by_name`` looks up (KeyError: none has it)."""
+    found = set()
+    for item in _items(values, option, example):
+        number = _number(item)
+        if number is None:
+            try:
+                number = by_name(item)
+            except (KeyError, UnicodeEncodeError, ValueError):
+                raise UsageError(
+                    f"{option}: no {what} is named {item!r}: give a {what} name or a"
+                    f" numeric {what} ID, e.g. {option} root"
+                ) from None
+        if number > UID_MAX:
+            raise UsageError(f"{option}: {what} ID {item} is out of range: give 0 to {UID_MAX}")
+        found.add(number)
+    return frozenset(found)
+
+
+def sessions_or_groups(values: Iterable[str]) -> tuple[frozenset[int], frozenset[int]]:
+    """``-g``: (sessions, effective groups).  As procps: the whole list is
+    session IDs if every item is a process ID, else group IDs or names."""
+    from tidscope.ps.layout import parse_ids
+
+    values = list(values)
+    try:
+        return frozenset(parse_ids(values, "-g")), frozenset()
+    except UsageError:
+        pass
+    try:
+        return frozenset(), groups(values, "-g")
+    except UsageError as err:
+        raise UsageError(
+            f"{err.message.rstrip('.')} (-g takes session IDs, or effective groups by name or ID)"
+        ) from None
+
+
+def commands(values: Iterable[str]) -> frozenset[bytes]:
+    """``-C`` names, as bytes, cut to the 63 procps keeps."""
+    return frozenset(
+        item.encode("utf-8", "surrogateescape")[:COMM_MAX]
+        for item in _items(values, "-C", "bash,sshd")
+    )
+
+
+def ttys(values: Iterable[str]) -> frozenset[int]:
+    """``-t`` terminals as device numbers (0 for none: ``-`` or ``?``),
+    looked up as procps looks them up: a path, else /dev/pts/NAME,
+    /dev/NAME, /dev/ttyNAME, /dev/ptyNAME, /dev/NAMEnsole."""
+    found = set()
+    for item in _items(values, "-t", "pts/0"):
+        found.add(_tty(item))
+    return frozenset(found)
+
+
+def _tty(item: str) -> int:
+    import stat
+
+    if item.startswith("/"):
+        paths = [item]
+    else:
+        paths = [f"/dev/pts/{item}", f"/dev/{item}", f"/dev/tty{item}", f"/dev/pty{item}"]
+        paths.append(f"/dev/{item}nsole")
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISCHR(info.st_mode):
+            raise UsageError(
+                f"-t {item!r}: {path} is not a terminal: give a terminal such as pts/0 or tty1"
+            )
+        return info.st_rdev & 0xFFFFFFFF
+    if item in ("-", "?"):
+        return 0
+    if len(item) == 1 and os.path.exists(item):  # procps: a '?' the shell expanded
+        return 0
+    raise UsageError(
+        f"-t {item!r}: no such terminal in /dev: give e.g. -t pts/0, -t tty1,"
+        " or -t - for tasks without one"
+    )
+
+
+def _ids(status_line: bytes) -> tuple[int, ...]:
+    return kernel_ints(*status_line.split()) or ()
+
+
+def euid(task: Task) -> int | None:
+    """The effective user ID, from ``status`` as procps reads it."""
+    status = task.status
+    return status.uids[1] if status is not None and len(status.uids) > 1 else None
+
+
+def ruid(task: Task) -> int | None:
+    status = task.status
+    return status.uids[0] if status is not None and status.uids else None
+
+
+def gids(task: Task) -> tuple[int, ...]:
+    """(real, effective, saved, filesystem) group IDs from ``status``."""
+    status = task.status
+    return _ids(status.fields.get(b"Gid", b"")) if status is not None else ()
+
+
+def session(task: Task) -> int:
+    return int(task.field(6) or b"0")
+
+
+class Selection:
+    """The selections of one command line, as one predicate on tasks.
+
+    ``everything`` is -A/-e (or BSD ``ax``); ``table`` is a BSD form's
+    procps table, (other users, without a terminal), or None; each list is
+    a set of the values it names.
+    """
+
+    def __init__(
+        self,
+        *,
+        everything: bool = False,
+        table: tuple[bool, bool] | None = None,
+        pids: frozenset[int] = frozenset(),
+        tids: frozenset[int] = frozenset(),
+        users: frozenset[int] = frozenset(),
+        real_users: frozenset[int] = frozenset(),
+        sessions: frozenset[int] = frozenset(),
+        groups: frozenset[int] = frozenset(),
+        real_groups: frozenset[int] = frozenset(),
+        commands: frozenset[bytes] = frozenset(),
+        ppids: frozenset[int] = frozenset(),
+        ttys: frozenset[int] = frozenset(),
+    ) -> None:
+        self.everything = everything
+        self.table = table
+        self.pids = pids
+        self.tids = tids
+        self.tests: list[Callable[[Task], bool]] = []
+        self.needs: frozenset[str] = frozenset()
+        self._lists(users, real_users, sessions, groups, real_groups, commands, ppids, ttys)
+
+    def _lists(
+        self,
+        users: frozenset[int],
+        real_users: frozenset[int],
+        sessions: frozenset[int],
+        groups: frozenset[int],
+        real_groups: frozenset[int],
+        commands: frozenset[bytes],
+        ppids: frozenset[int],
+        ttys: frozenset[int],
+    ) -> None:
+        tests = self.tests
+        if self.pids:
+            tests.append(lambda t: t.tgid in self.pids)
+        if self.tids:
+            tests.append(lambda t: t.tid in self.tids)
+        if users:
+            tests.append(lambda t: euid(t) in users)
+        if real_users:
+            tests.append(lambda t: ruid(t) in real_users)
+        if groups:
+            tests.append(lambda t: (gids(t) or (None, None))[1] in groups)
+        if real_groups:
+            tests.append(lambda t: (gids(t) or (None,))[0] in real_groups)
+        if sessions:
+            tests.append(lambda t: session(t) in sessions)
+        if commands:
+            tests.append(lambda t: _named(t, commands))
+        if ppids:
+            tests.append(lambda t: t.ppid in ppids)
+        if ttys:
+            tests.append(lambda t: t.tty_nr in ttys)
+        if users or real_users or groups or real_groups or self.table:
+            self.needs = frozenset({STATUS})
+
+    @property
+    def listed(self) -> bool:
+        """Whether any list was given (then, without a BSD table, only they count)."""
+        return bool(self.tests)
+
+    @property
+    def ids_only(self) -> bool:
+        """Whether only -p and --tid select: then only those tasks need reading."""
+        return (
+            not self.everything
+            and self.table is None
+            and bool(self.pids or self.tids)
+            and (len(self.tests) == bool(self.pids) + bool(self.tids))
+        )
+
+    @property
+    def all_tasks(self) -> bool:
+        """Whether every task is listed (-A, or no selection at all)."""
+        return self.everything or (self.table is None and not self.tests)
+
+    def wants(self, task: Task) -> bool:
+        """procps's want_this_proc: -A, else the BSD table, else any list."""
+        if self.all_tasks:
+            return True
+        if self.table is not None and _in_table(task, *self.table):
+            return True
+        return any(test(task) for test in self.tests)
+
+
+def _named(task: Task, names: frozenset[bytes]) -> bool:
+    name = task.name.encode("utf-8", "surrogateescape")
+    if name in names:
+        return True
+    # procps: a name the kernel cut to 15 bytes matches a longer one it begins
+    return len(name) == COMM_LEN and any(len(n) >= COMM_LEN and n[:COMM_LEN] == name for n in names)
+
+
+_EUID = os.geteuid()
+
+
+def _in_table(task: Task, others: bool, ttyless: bool) -> bool:
+    """procps's BSD table: ours with a terminal; ``a`` adds other users',
+    ``x`` those without a terminal."""
+    return (others or euid(task) == _EUID) and (ttyless or task.tty_nr != 0)

@@ -1,0 +1,161 @@
+"""What ``tidscope spawn`` shows: each child's own view next to /proc's.
+
+Every value here is observed: the child's getpid/gettid/getppid come from
+its own syscalls, the rest from /proc/<tgid>/task/<tid>/status and from the
+words the kernel wrote.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from typing import Any
+
+from tidscope.core import flags
+from tidscope.core.clone import ARCH, IDENTITY, SYSCALLS, Children, Op, Report, die_with_parent
+from tidscope.proc import procfs
+
+COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")
+
+
+def program(clone_flags: int) -> tuple[Op, ...]:
+    """What each child runs: IDENTITY (whose four results the rows show),
+    then, for a process-like child, what makes it die with tidscope."""
+    return IDENTITY + die_with_parent(clone_flags)
+
+
+def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
+    field = status.get(key) or status.get(fallback, "")
+    return [int(x) for x in field.split()]
+
+
+@functools.cache
+def _our_depth() -> int:
+    """How many PID namespaces we are in: a child's ppid is comparable with
+    /proc only when it is in as many."""
+    me = os.getpid()
+    return len(_ns_ids(procfs.task_status(me, me) or {}, "NSpid", "Pid"))
+
+
+def _row(
+    role: str,
+    kind: str,
+    seen: tuple[int, int, int],
+    tid_here: int,
+    tgid_dir: int,
+    name: str | None,
+) -> dict[str, Any]:
+    """A task's own (pid, tid, ppid) against its /proc status; ``name``, if
+    given, is the name the task was to give itself."""
+    pid, tid, ppid = seen
+    row: dict[str, Any] = {"role": role, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid}
+    status = procfs.task_status(tgid_dir, tid_here)
+    if status is None:  # gone already (e.g. a vfork child) or hidden from us
+        row.update(tgid=None, proc_ppid=None, name=None, agrees=None, mismatch=[])
+        return row
+    nspid = _ns_ids(status, "NSpid", "Pid")
+    nstgid = _ns_ids(status, "NStgid", "Tgid")
+    row.update(tgid=int(status["Tgid"]), proc_ppid=int(status["PPid"]), name=status.get("Name"))
+    mismatch = []
+    if nspid and (nspid[0] != tid_here or nspid[-1] != tid):
+        mismatch.append("tid")
+    if nstgid and nstgid[-1] != pid:
+        mismatch.append("pid")
+    if len(nspid) == _our_depth() and row["proc_ppid"] != ppid:
+        mismatch.append("ppid")
+    if name is not None and row["name"] != name:
+        mismatch.append("name")
+    row.update(agrees=not mismatch, mismatch=mismatch)
+    return row
+
+
+def parent_row() -> dict[str, Any]:
+    me = os.getpid()
+    tid = threading.get_native_id()
+    return _row("parent", "thread", (me, tid, os.getppid()), tid, me, None)
+
+
+def child_rows(children: Children) -> list[dict[str, Any]]:
+    kind = "thread" if children.is_thread else "process"
+    rows = []
+    for rep in children.reports():
+        pid, tid, ppid, named = rep.results[:4]
+        want = rep.scratch.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        row = _row("child", kind, (pid, tid, ppid), rep.tid, children.tgid(rep.tid), want)
+        row["clone_tid"] = rep.tid
+        ops = zip(children.program, rep.results, strict=True)
+        row["errors"] = [f"{op.name}: {os.strerror(-rc)}" for op, rc in ops if rc < 0]
+        if rep.stopped_at is not None:
+            op = children.program[rep.stopped_at]
+            row["errors"].append(
+                f"{op.name} returned {rep.results[rep.stopped_at]}, not {op.expect}: exited at once"
+            )
+        elif not rep.ran:
+            row["errors"].append("did not run its program in time")
+        if named < 0:
+            row["agrees"] = False
+        rows.append(row)
+    return rows
+
+
+def classic_line(row: dict[str, Any]) -> str:
+    """The lecture demo's line: ``child thread, pid: 12674, tid: 12675``."""
+    line = f"{row['role']} {row['kind']}, pid: {row['pid']}, tid: {row['tid']}"
+    if row.get("errors"):
+        line += " (" + "; ".join(row["errors"]) + ")"
+    return line
+
+
+REGISTERS = {
+    # name of each clone(2) argument's register, in the order of Report.regs
+    "x86_64": ("rax", "rdi", "rsi", "rdx", "r10", "r8"),
+    "aarch64": ("x8", "x0", "x1", "x2", "x4", "x3"),
+}
+
+
+def explain(children: Children, rep: Report) -> list[str]:
+    """One clone as the CPU saw it: each register and what it meant."""
+    nr, value, stack, ptid, ctid, tls = rep.regs
+    reg = REGISTERS[ARCH]
+
+    def has(name: str) -> bool:
+        return flags.has(value, name)
+
+    stack_note = (
+        f"stack top (the child's stack pointer); stack {rep.stack_low:#x}-{stack:#x},"
+        " guard page below"
+    )
+    if has("PIDFD"):
+        ptid_note = f"parent_tid: the kernel stored pidfd {rep.ptid_word} here (CLONE_PIDFD)"
+    elif has("PARENT_SETTID"):
+        ptid_note = f"parent_tid: the kernel stored tid {rep.ptid_word} here (CLONE_PARENT_SETTID)"
+    else:
+        ptid_note = "parent_tid: unused (no CLONE_PARENT_SETTID or CLONE_PIDFD)"
+    if has("CHILD_CLEARTID") or has("CHILD_SETTID"):
+        word = "our sentinel -1" if rep.ctid_word == -1 else str(rep.ctid_word)
+        ctid_note = f"child_tid: holds {word} now; " + (
+            "the kernel clears it and wakes its futex at exit (CLONE_CHILD_CLEARTID)"
+            if has("CHILD_CLEARTID")
+            else "the child's tid, stored by CLONE_CHILD_SETTID"
+        )
+    else:
+        ctid_note = "child_tid: unused (no CLONE_CHILD_SETTID or CLONE_CHILD_CLEARTID)"
+    tls_note = (
+        "tls: the child's thread pointer" if has("SETTLS") else "tls: unused (no CLONE_SETTLS)"
+    )
+    call = next((n for n, v in SYSCALLS.items() if v == nr), str(nr))
+    notes = [
+        (nr, f"syscall number: {call}"),
+        (value, "flags: " + flags.describe(value)),
+        (stack, stack_note),
+        (ptid, ptid_note),
+        (ctid, ctid_note),
+        (tls, tls_note),
+    ]
+    lines = [f"clone #{rep.index + 1}, as the CPU saw it:"]
+    for name, (v, note) in zip(reg, notes, strict=True):
+        shown = str(v) if name == reg[0] else f"{v:#x}"
+        lines.append(f"  {name:<3} = {shown:<16} {note}")
+    lines.append(f"  {reg[0]:<3} <- {rep.tid:<15} returned: the new task's tid")
+    return lines

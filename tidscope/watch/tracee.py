@@ -1,0 +1,126 @@
+"""What ``watch --run`` asks of one tracee, and what /proc says of it.
+
+Each request turns the kernel's answers into the tracer's rules: a tracee
+that vanished meanwhile (ESRCH) is no error (it is reported when reaped);
+every other failing call is a TidscopeError naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from tidscope.errors import TidscopeError
+from tidscope.watch import _ptrace
+
+EVENT_STOP = 128  # PTRACE_EVENT_STOP
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def blocked(signals: Sequence[int]) -> Iterator[None]:
+    """``signals`` held back for the block; one that came is acted on after it."""
+    old = mask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, old)
+
+
+def mask(how: int, signals: Iterable[int]) -> Iterable[int]:
+    """pthread_sigmask(2); the mask it replaced."""
+    try:
+        return signal.pthread_sigmask(how, signals)
+    except OSError as err:
+        raise failed(err, "rt_sigprocmask") from None
+
+
+def sigwait(signals: set[int], timeout: float) -> int | None:
+    """The blocked signal of ``signals`` that came within ``timeout`` s, or None."""
+    try:
+        got = signal.sigtimedwait(signals, max(timeout, 0))
+    except OSError as err:
+        raise failed(err, "rt_sigtimedwait") from None
+    return None if got is None else got.si_signo
+
+
+def ask(request: Callable[[int], T], tid: int) -> T | None:
+    """A request about a stopped tracee; None if it was killed meanwhile."""
+    try:
+        return request(tid)
+    except ProcessLookupError:
+        return None
+    except OSError as err:
+        raise failed(err) from None
+
+
+def resume(request: Callable[[int, int], None], tid: int, sig: int = 0) -> None:
+    """Restart a tracee; one killed meanwhile (ESRCH) is reported when reaped."""
+    try:
+        request(tid, sig)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        raise failed(err) from None
+
+
+def listen(tid: int) -> None:
+    """PTRACE_LISTEN a tracee in a group-stop; one killed out of it
+    meanwhile (ESRCH, or EIO at its exit stop) has its next stop reported."""
+    try:
+        _ptrace.listen(tid)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        if err.errno != errno.EIO or ask(_ptrace.stop_event, tid) == EVENT_STOP:
+            raise failed(err) from None
+
+
+def kill(pid: int) -> None:
+    """SIGKILL the group of ``pid``; one already gone is no error."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        raise failed(err, "kill") from None
+
+
+def failed(err: OSError, call: str | None = None) -> TidscopeError:
+    """The error for a failing call: ``call``, or the one ``err`` names."""
+    name = call or err.filename or "a system call"
+    return TidscopeError(f"--run: {name} failed: {os.strerror(err.errno or 0)}")
+
+
+def ids(tid: int) -> tuple[int | None, int | None, int | None]:
+    """Task ``tid``'s Tgid, PPid and TracerPid from /proc (None: unreadable)."""
+    found: dict[bytes, int] = {}
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                key, _, value = line.partition(b":")
+                if key in (b"Tgid", b"PPid", b"TracerPid") and value.strip().isdigit():
+                    found[key] = int(value)
+    except OSError:
+        pass
+    return found.get(b"Tgid"), found.get(b"PPid"), found.get(b"TracerPid")
+
+
+def in_clone(tid: int) -> bool:
+    """Whether task ``tid`` may be inside a clone-family call: /proc/TID/syscall
+    says it is, or that it is running (it may be on its way to the clone
+    event's stop, or dying there), or cannot be read (we cannot tell)."""
+    try:
+        with open(f"/proc/{tid}/syscall", "rb") as f:
+            word = f.read().split(b" ", 1)[0].strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        return True
+    if word.lstrip(b"-").isdigit():
+        return int(word) in _ptrace.CLONE_CALLS
+    return True  # "running"
