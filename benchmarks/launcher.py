@@ -18,11 +18,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from benchmarks.timing import alternate
-
-Row = dict[str, Any]
+from benchmarks.timing import Row, alternate
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "scripts" / "tidscope"
 

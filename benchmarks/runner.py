@@ -22,10 +22,12 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from benchmarks import holders
-from benchmarks.timing import Sample, alternate
+from benchmarks.launcher import bench_launcher
+from benchmarks.share import bench_share
+from benchmarks.timing import Row, Sample, alternate, row, tidscope_cmd
+from benchmarks.watch import RATES, TARGET_RATE, bench_watch
 
 PSUTIL_LIST = """
 import psutil
@@ -48,25 +50,6 @@ for pid in os.listdir('/proc'):
         except OSError:
             pass
 """
-
-Row = dict[str, Any]
-
-
-def tidscope_cmd() -> list[str]:
-    script = os.path.join(os.path.dirname(sys.executable), "tidscope")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "tidscope"]
-
-
-def _row(what: str, ours: str, peer: str, ratio: float, target: str, met: bool | None) -> Row:
-    return {
-        "benchmark": what,
-        "tidscope": ours,
-        "peer": peer,
-        "ratio": round(ratio, 3),
-        "target": target,
-        "met": met,
-    }
-
 
 # (tidscope's ps arguments, procps's, the target ratio to procps) per listing
 LISTINGS = [
@@ -118,7 +101,7 @@ def _ratios(what: str, s: dict[str, Sample], peers: list[tuple[str, float | None
     for peer, limit in peers:
         ratio = ours.median / s[peer].median
         rows.append(
-            _row(
+            row(
                 what,
                 ours.span(),
                 f"{peer}: {s[peer].span()}",
@@ -133,7 +116,7 @@ def _ratios(what: str, s: dict[str, Sample], peers: list[tuple[str, float | None
 def _rss_row(n: int, s: dict[str, Sample], largest: bool) -> Row:
     """Peak RSS of ps -T; the target is set at the largest size."""
     mine, theirs = max(s["tidscope"].maxrss), max(s["procps"].maxrss)
-    return _row(
+    return row(
         f"peak RSS of ps -T, {n} extra threads",
         f"{mine / 1024:.1f} MiB",
         f"procps: {theirs / 1024:.1f} MiB",
@@ -167,7 +150,7 @@ def bench_tree(sizes: list[int], repeat: int) -> list[Row]:
         largest = n == max(sizes)
         points.append((tasks, s["tidscope"].median, s["pstree"].median))
         rows.append(
-            _row(
+            row(
                 f"tree, {n} extra threads ({tasks} tasks)",
                 s["tidscope"].span(),
                 f"pstree -p -t: {s['pstree'].span()}",
@@ -182,7 +165,7 @@ def bench_tree(sizes: list[int], repeat: int) -> list[Row]:
         theirs = [(b[2] - a[2]) / (b[0] - a[0]) * 1e6 for a, b in itertools.pairwise(points)]
         growth = ours[-1] / ours[0]
         rows.append(
-            _row(
+            row(
                 f"tree cost per extra task, {sizes[0]} to {sizes[-1]} threads",
                 " then ".join(f"{us:.1f}" for us in ours) + " us",
                 "pstree: " + " then ".join(f"{us:.1f}" for us in theirs) + " us",
@@ -202,7 +185,7 @@ def bench_spawn(n: int, repeat: int) -> list[Row]:
     best_pthread = min(us[("batch", "pthread (C)")], us[("sequential", "pthread (C)")])
     python = min(us[("batch", "Python threading")], us[("sequential", "Python threading")])
     return [
-        _row(
+        row(
             f"spawn+join {n} threads (rate vs best pthread pattern)",
             f"{raw:.1f} us/thread",
             f"pthread: {best_pthread:.1f} us/thread",
@@ -210,7 +193,7 @@ def bench_spawn(n: int, repeat: int) -> list[Row]:
             ">= 1.3x rate",
             best_pthread / raw >= 1.3,
         ),
-        _row(
+        row(
             f"spawn+join {n} threads (rate vs Python threading)",
             f"{raw:.1f} us/thread",
             f"threading: {python:.1f} us/thread",
@@ -218,7 +201,7 @@ def bench_spawn(n: int, repeat: int) -> list[Row]:
             ">= 4x rate",
             python / raw >= 4,
         ),
-        _row(
+        row(
             f"spawn+join {n} threads one at a time",
             f"{us[('sequential', 'raw clone')]:.1f} us/thread",
             f"pthread: {us[('sequential', 'pthread (C)')]:.1f} us/thread",
@@ -244,10 +227,10 @@ def bench_memory(n: int, repeat: int) -> list[Row]:
         shutil.rmtree(work, ignore_errors=True)
     raw = statistics.median(raw_kib)
     if not pt_kib:
-        return [_row(f"RSS per held thread, {n}", f"{raw:.2f} KiB", "no C compiler", 0, "-", False)]
+        return [row(f"RSS per held thread, {n}", f"{raw:.2f} KiB", "no C compiler", 0, "-", False)]
     pt = statistics.median(pt_kib)
     return [
-        _row(
+        row(
             f"user-space RSS per held thread, {n} threads",
             f"{raw:.2f} KiB",
             f"pthread, 16 KiB stacks: {pt:.2f} KiB",
@@ -265,7 +248,7 @@ def bench_startup(repeat: int) -> list[Row]:
     )
     ratio = s["tidscope"].median / s["python"].median
     return [
-        _row(
+        row(
             "start-up: tidscope ps -p 1",
             s["tidscope"].span(),
             f"python -c pass: {s['python'].span()}",
@@ -352,14 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-from benchmarks.share import bench_share  # noqa: E402 (it uses the helpers above)
-
 SUITES["share"] = lambda a: bench_share(max(a.sizes), a.repeat)
 
-from benchmarks.watch import RATES, TARGET_RATE, bench_watch  # noqa: E402
 
 SUITES["watch"] = lambda a: bench_watch(a.watch_seconds, (TARGET_RATE,) if a.quick else RATES)
 
-from benchmarks.launcher import bench_launcher  # noqa: E402
 
 SUITES["launcher"] = lambda a: bench_launcher(a.repeat * 4)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks import holders
-from benchmarks.timing import alternate
+from benchmarks.timing import Row, alternate, row, tidscope_cmd
 
 TARGET_SECONDS = 2.0  # issue 12: 30k tasks, all six resources
 RESOURCES = 6
@@ -33,8 +33,6 @@ with Children(int(sys.argv[1]), value, program=die_with_parent(value)):
     print("ready 0 0", flush=True)
     sys.stdin.read()
 """
-
-Row = dict[str, Any]
 
 
 def task_count() -> int:
@@ -51,7 +49,6 @@ def task_count() -> int:
 def bench_share(tasks: int, repeat: int) -> list[Row]:
     """Bring the machine to ``tasks`` tasks with a thread holder and time
     ``tidscope share`` there; then the same with processes sharing only VM."""
-    from benchmarks.runner import _row, tidscope_cmd
 
     rows = []
     extra = max(1, tasks - task_count())
@@ -70,7 +67,7 @@ def bench_share(tasks: int, repeat: int) -> list[Row]:
     for label, what in (("share", "share"), ("json", "share --format json")):
         median = s[label].median
         rows.append(
-            _row(
+            row(
                 f"{what}, {total} tasks ({extra} extra threads)",
                 s[label].span(),
                 f"ps -AT (same walk): {s['ps'].span()}",
@@ -79,14 +76,14 @@ def bench_share(tasks: int, repeat: int) -> list[Row]:
                 median < TARGET_SECONDS if label == "share" else None,
             )
         )
-    rows.append(_calls_row(f"kcmp calls, {total} tasks (threads)", calls, _row))
+    rows.append(_calls_row(f"kcmp calls, {total} tasks (threads)", calls))
     processes = max(2, tasks // 10)
     with _vm_only(processes):
         total = task_count()
         s = alternate({"share": [*tidscope_cmd(), "share"]}, max(1, repeat // 2))
         calls = _calls(tidscope_cmd())
     rows.append(
-        _row(
+        row(
             f"share, {total} tasks ({processes} processes sharing only VM)",
             s["share"].span(),
             "(no peer)",
@@ -95,7 +92,7 @@ def bench_share(tasks: int, repeat: int) -> list[Row]:
             None,
         )
     )
-    rows.append(_calls_row(f"kcmp calls, {total} tasks (VM-only processes)", calls, _row))
+    rows.append(_calls_row(f"kcmp calls, {total} tasks (VM-only processes)", calls))
     return rows
 
 
@@ -108,7 +105,7 @@ def _calls(cmd: list[str]) -> dict[str, Any]:
     return {"tasks": len(doc["tasks"]), "calls": doc["kcmp_calls"]}
 
 
-def _calls_row(what: str, found: dict[str, Any], row: Any) -> Row:
+def _calls_row(what: str, found: dict[str, Any]) -> Row:
     """Calls made against a plain sort's n log2 n for each resource."""
     n = max(2, found["tasks"])
     made = sum(found["calls"].values())

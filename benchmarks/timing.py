@@ -5,9 +5,31 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def tidscope_cmd() -> list[str]:
+    """The installed tidscope command next to this Python, else ``python -m tidscope``."""
+    script = os.path.join(os.path.dirname(sys.executable), "tidscope")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "tidscope"]
+
+
+def row(what: str, ours: str, peer: str, ratio: float, target: str, met: bool | None) -> Row:
+    """One result: what was measured, both sides, their ratio and the target."""
+    return {
+        "benchmark": what,
+        "tidscope": ours,
+        "peer": peer,
+        "ratio": round(ratio, 3),
+        "target": target,
+        "met": met,
+    }
 
 
 @dataclass

@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.timing import Row, row, tidscope_cmd
+
 TARGET_RATE = 20000  # issue 13: thread births a second
 LAG_LIMIT = 0.25  # seconds after the load stops in which the watcher must be done
 RATES = (10000, 20000, 25000, 30000, 40000, 0)  # births/s, for the highest kept up; 0: unpaced
@@ -76,8 +78,6 @@ print(json.dumps({"pid": os.getpid(), "made": made, "seconds": end - start,
 
 SELECT = {"x86_64": ("23", "270"), "aarch64": ("72",)}  # select, pselect6
 LOST = re.compile(r"(\d+) events were lost \((\d+) receive buffer overruns\)")
-
-Row = dict[str, Any]
 
 
 @dataclass
@@ -301,7 +301,6 @@ def alone(seconds: float) -> dict[str, Any]:
 def bench_watch(seconds: float, rates: tuple[int, ...] = RATES) -> list[Row]:
     """Rows for the runner: each mode at TARGET_RATE, and the highest rate
     each kept up with."""
-    from benchmarks.runner import _row, tidscope_cmd
 
     cmd = tidscope_cmd()
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory: the output costs no disk
@@ -309,7 +308,7 @@ def bench_watch(seconds: float, rates: tuple[int, ...] = RATES) -> list[Row]:
     made = alone(seconds)
     rate = made["made"] / made["seconds"]
     rows = [
-        _row(
+        row(
             f"load generator alone (raw clone, unpaced) for {seconds:g} s",
             f"{rate:.0f} births/s, {made['cpu']:.2f} s CPU",
             "(no watcher of ours)",
@@ -325,13 +324,13 @@ def bench_watch(seconds: float, rates: tuple[int, ...] = RATES) -> list[Row]:
         ):
             runs = ladder(cmd, mode, rates, seconds, work)
             for r in runs:
-                rows.append(_run_row(r, what, seconds, _row))
+                rows.append(_run_row(r, what, seconds))
             if len(rates) == 1:
                 continue  # --quick: no ladder to sum up
             kept = [r.achieved for r in runs if r.kept_up]
             best = max(kept, default=0.0)
             rows.append(
-                _row(
+                row(
                     f"{what}: highest rate kept up with ({seconds:g} s runs)",
                     f"{best:.0f} births/s",
                     "rates tried: " + ", ".join(_rate(r) for r in runs),
@@ -350,7 +349,7 @@ def _rate(r: Run) -> str:
     return f"{asked}: {r.achieved:.0f} {'ok' if r.kept_up else 'not kept up'}"
 
 
-def _run_row(r: Run, what: str, seconds: float, row: Any) -> Row:
+def _run_row(r: Run, what: str, seconds: float) -> Row:
     asked = "unpaced" if r.rate == 0 else f"{r.rate}/s"
     target = r.rate == TARGET_RATE
     result: Row = row(

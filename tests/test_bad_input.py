@@ -27,7 +27,7 @@ import pytest
 from helpers import TAG, one_error_line, own_children, run, tagged, tidscope
 from test_ps import held
 
-from tidscope.cli import COMMANDS
+from tidscope.cli.commands import COMMANDS
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_SIGPIPE = 128 + 13

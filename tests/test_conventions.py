@@ -18,8 +18,8 @@ from helpers import one_error_line, run, tidscope
 from test_ps import held
 
 import tidscope as package
-from tidscope.cli import COMMANDS
 from tidscope.cli.app import cli
+from tidscope.cli.commands import COMMANDS
 
 BASE_FORMATS = {"table", "json", "csv"}
 EXTRA_FORMATS = {"spawn": {"text"}, "tree": {"text", "dot"}}

@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 import pytest
 
-from tidscope.cli import COMMANDS
 from tidscope.cli.app import cli
+from tidscope.cli.commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN = ROOT / "man"

@@ -25,7 +25,8 @@ from helpers import one_error_line, run, tidscope
 from test_procfs import FakeProc, stat_line
 
 from tidscope.numeric import entry_id, entry_ids, kernel_ints
-from tidscope.proc import procfs, snapshot
+from tidscope.proc import files, mounts, snapshot
+from tidscope.proc import task as proc_task
 from tidscope.tree import hierarchy as tree
 
 TIMEOUT = 30  # seconds: a hang fails the test instead of stalling the suite
@@ -189,25 +190,25 @@ def test_endless_files_are_read_to_a_cap(fake: FakeProc) -> None:
     clean_run(proc)
     rows = {r["pid"]: r["args"] for r in json.loads(proc.stdout)}
     assert rows[200] == "[sleeper]"  # a device is no command line
-    assert rows[100] == "x" * procfs.CMDLINE_MAX  # procps's cap: 128 KiB
+    assert rows[100] == "x" * files.CMDLINE_MAX  # procps's cap: 128 KiB
     proc = ps(fake.root, "-p", "200")  # -p reads status: a device is no status
     clean_run(proc, 1)
     assert "no process 200" in one_error_line(proc)
 
 
 def test_reads_are_capped_on_the_kernels_own_files_too() -> None:
-    data = procfs.read_all("/dev/zero", limit=procfs.CMDLINE_MAX, check=False)
-    assert data == b"\0" * procfs.CMDLINE_MAX
-    assert procfs.read_all("/dev/zero") is None  # checked: no regular file
-    assert procfs.read("/dev/zero") is None
-    assert procfs.read("/proc/self/stat") is not None
+    data = files.read_all("/dev/zero", limit=files.CMDLINE_MAX, check=False)
+    assert data == b"\0" * files.CMDLINE_MAX
+    assert files.read_all("/dev/zero") is None  # checked: no regular file
+    assert files.read("/dev/zero") is None
+    assert files.read("/proc/self/stat") is not None
 
 
 def test_only_a_proc_mount_is_trusted(tmp_path: Path) -> None:
-    assert procfs.is_proc_mount("/proc") and procfs.is_proc_mount("/proc/")
-    assert not procfs.is_proc_mount(str(tmp_path))
-    assert not procfs.is_proc_mount("/proc/self")
-    assert procfs.mounts(b"1 2 0:1 / /a\\040b\\134c rw - proc proc rw,hidepid=2\n") == [
+    assert mounts.is_proc_mount("/proc") and mounts.is_proc_mount("/proc/")
+    assert not mounts.is_proc_mount(str(tmp_path))
+    assert not mounts.is_proc_mount("/proc/self")
+    assert mounts.mounts(b"1 2 0:1 / /a\\040b\\134c rw - proc proc rw,hidepid=2\n") == [
         ("/a b\\c", "proc", ["rw", "hidepid=2"])
     ]
 
@@ -234,7 +235,7 @@ GARBLED = {
 @pytest.mark.parametrize("fields", GARBLED.values(), ids=GARBLED.keys())
 def test_a_garbled_stat_line_is_no_task(fake: FakeProc, fields: dict[str, str]) -> None:
     line = forged(200, "sleeper", fields)
-    assert procfs.parse_stat(line, 200, 200) is None
+    assert proc_task.parse_stat(line, 200, 200) is None
     (fake.root / "200" / "stat").write_bytes(line)
     (fake.root / "200" / "task" / "200" / "stat").write_bytes(line)
     columns = "pid,ppid,tty,time,stime,nlwp,args"
@@ -250,8 +251,8 @@ def test_a_garbled_stat_line_is_no_task(fake: FakeProc, fields: dict[str, str]) 
 def test_numbers_at_the_edge_of_their_types_are_shown(fake: FakeProc) -> None:
     """A negative tty_nr is a 32-bit device number (no terminal here), and a
     start a billion years after boot is still a date."""
-    line = forged(200, "sleeper", {"tty_nr": "-1", "starttime": str(procfs.START_MAX - 1)})
-    task = procfs.parse_stat(line, 200, 200)
+    line = forged(200, "sleeper", {"tty_nr": "-1", "starttime": str(proc_task.START_MAX - 1)})
+    task = proc_task.parse_stat(line, 200, 200)
     assert task is not None and task.tty_nr == 0xFFFFFFFF
     (fake.root / "200" / "stat").write_bytes(line)
     proc = ps(fake.root, "-o", "pid,tty,start_time", "--format", "json")
@@ -541,14 +542,14 @@ def test_the_kernels_files_read_alike_checked_or_not(monkeypatch: pytest.MonkeyP
     def seen() -> list[tuple[int, int, int, str, int, int]]:
         return [(t.tgid, t.tid, t.ppid, t.name, t.tty_nr, t.nlwp) for t in snapshot.group(1)]
 
-    assert procfs.is_proc_mount(procfs.PROC)
+    assert mounts.is_proc_mount(files.PROC)
     trusted = seen()
-    monkeypatch.setitem(procfs._PROC_MOUNTS, procfs.PROC, False)
-    assert not procfs.is_proc_mount(procfs.PROC)
+    monkeypatch.setitem(mounts._PROC_MOUNTS, files.PROC, False)
+    assert not mounts.is_proc_mount(files.PROC)
     assert seen() == trusted and trusted
     line = stat_line(5, "x", 1)
-    assert procfs.parse_stat(line, 5, 5, check=False) is not None
-    assert procfs.parse_stat(forged(5, "x", {"stime": "+5"}), 5, 5, check=False) is not None
+    assert proc_task.parse_stat(line, 5, 5, check=False) is not None
+    assert proc_task.parse_stat(forged(5, "x", {"stime": "+5"}), 5, 5, check=False) is not None
 
 
 def test_tree_of_a_process_that_cannot_be_read_says_why(fake: FakeProc) -> None:

@@ -15,8 +15,10 @@ import pytest
 
 from tidscope.core.clone import Children
 from tidscope.errors import TidscopeError
-from tidscope.proc import procfs, snapshot
-from tidscope.proc.procfs import Task
+from tidscope.proc import files, snapshot, system
+from tidscope.proc import status as proc_status
+from tidscope.proc import task as proc_task
+from tidscope.proc.task import Task
 
 TRICKY = ["a) b (c", "w) 9 9 9 9 9", "x", "sp ace", "((", ")"]
 
@@ -51,7 +53,7 @@ class FakeProc:
 
 @pytest.mark.parametrize("name", TRICKY)
 def test_stat_is_cut_at_the_last_paren(name: str) -> None:
-    task = procfs.parse_stat(stat_line(42, name, ppid=7, state="R", ticks=250), 42, 41)
+    task = proc_task.parse_stat(stat_line(42, name, ppid=7, state="R", ticks=250), 42, 41)
     assert task is not None
     assert (task.tid, task.tgid, task.name, task.state, task.ppid) == (42, 41, name, "R", 7)
     assert (task.tty_nr, task.cpu_ticks, task.nlwp, task.start_ticks) == (0, 250, 1, 100)
@@ -59,7 +61,7 @@ def test_stat_is_cut_at_the_last_paren(name: str) -> None:
 
 @pytest.mark.parametrize("data", [b"", b"1 (x", b"1 x) S", b"1 (x) S 1 2 3"])
 def test_a_torn_stat_is_no_task(data: bytes) -> None:
-    assert procfs.parse_stat(data, 1, 1) is None
+    assert proc_task.parse_stat(data, 1, 1) is None
 
 
 def test_held_threads_are_seen_with_their_names_under_our_tgid() -> None:
@@ -84,7 +86,7 @@ def test_extras_only_when_asked() -> None:
     assert full.status.tgid == me and full.status.nspid[-1] == me
     assert full.status.uids[1] == os.geteuid() and full.status.tracer_pid == 0
     with open("/proc/self/cmdline", "rb") as f:
-        assert full.cmdline == procfs.parse_cmdline(f.read())
+        assert full.cmdline == proc_task.parse_cmdline(f.read())
 
 
 def test_default_columns_need_stat_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,8 +99,8 @@ def test_default_columns_need_stat_alone(monkeypatch: pytest.MonkeyPatch) -> Non
 
         return read
 
-    monkeypatch.setattr("tidscope.proc.snapshot.read", spy(procfs.read))
-    monkeypatch.setattr("tidscope.proc.snapshot.read_all", spy(procfs.read_all))
+    monkeypatch.setattr("tidscope.proc.snapshot.read", spy(files.read))
+    monkeypatch.setattr("tidscope.proc.snapshot.read_all", spy(files.read_all))
     # the C reader reads stat files alone, by construction: nothing else is read
     assert list(snapshot.tasks()) and list(snapshot.processes())
     assert paths == []
@@ -167,7 +169,7 @@ def test_the_c_reader_leaves_out_tasks_gone_since_the_listing() -> None:
         tids = ch.tids
     fd = os.open(f"/proc/{me}/task", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        got = _procread.read_stats(fd, [me, *tids], me, True, procfs.Task, procfs.parse_stat)
+        got = _procread.read_stats(fd, [me, *tids], me, True, proc_task.Task, proc_task.parse_stat)
     finally:
         os.close(fd)
     assert [t.tid for t in got] == [me]
@@ -177,7 +179,7 @@ def test_a_thread_id_names_no_process() -> None:
     me = os.getpid()
     with Children(1, names=["worker"]) as ch:
         tid = ch.tids[0]
-        assert procfs.tgid_of(tid) == me and procfs.tgid_of(me) == me
+        assert proc_task.tgid_of(tid) == me and proc_task.tgid_of(me) == me
         assert snapshot.process(tid) is None
         assert list(snapshot.group(tid)) == []  # /proc/<tid>/task lists our group
         (task,) = snapshot.selected(tids=[tid])
@@ -217,7 +219,7 @@ def test_fake_root(tmp_path: Path) -> None:
         (100, 100, "a) b (c"),
         (100, 101, "w) 9 9 9 9 9"),
     ]
-    assert procfs.pid_width(root) == 7 and procfs.tgid_of(100, root) == 100
+    assert system.pid_width(root) == 7 and proc_task.tgid_of(100, root) == 100
 
 
 def test_a_missing_root_is_one_clear_error(tmp_path: Path) -> None:
@@ -228,13 +230,13 @@ def test_a_missing_root_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_system_facts() -> None:
     with open("/proc/sys/kernel/pid_max") as f:
-        assert procfs.pid_width() == len(f.read().strip())
-    assert procfs.clock_ticks() == os.sysconf("SC_CLK_TCK")
-    boot = procfs.boot_time()
+        assert system.pid_width() == len(f.read().strip())
+    assert system.clock_ticks() == os.sysconf("SC_CLK_TCK")
+    boot = system.boot_time()
     assert boot is not None and 0 < boot <= time.time()
-    status = procfs.task_status(os.getpid(), os.getpid())
+    status = proc_status.task_status(os.getpid(), os.getpid())
     assert status is not None and status["Tgid"] == str(os.getpid())
-    assert procfs.task_status(os.getpid(), 1) is None
+    assert proc_status.task_status(os.getpid(), 1) is None
 
 
 CHURN = """

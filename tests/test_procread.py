@@ -1,7 +1,7 @@
 """The C reader (tidscope.proc._procread) against the Python one it stands in for.
 
 snapshot.py walks a proc mount with the C reader and anything else with
-procfs.read/parse_stat; both must give the same tasks.  Crafted lines go
+files.read/parse_stat; both must give the same tasks.  Crafted lines go
 through read_stats from a directory of our own, so every form a line can
 take is held to parse_stat's answer; the real /proc is compared on held
 raw threads.
@@ -21,7 +21,7 @@ import pytest
 
 from tidscope.core.clone import Children
 from tidscope.proc import _procread, snapshot
-from tidscope.proc.procfs import Task, parse_stat
+from tidscope.proc.task import Task, parse_stat
 
 SLOTS = [s for s in Task.__slots__ if s not in ("fields", "extra")]
 KERNEL = b"1 (%s) S 0 1 1 34816 1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 99 10 20 30 40\n"
@@ -145,7 +145,7 @@ def test_a_raising_constructor_is_raised(tree: tuple[Path, int]) -> None:
 
 
 def test_running_out_of_descriptors_is_raised_not_skipped() -> None:
-    """EMFILE is ours, not the task's: an OSError, as procfs.read raises it."""
+    """EMFILE is ours, not the task's: an OSError, as files.read raises it."""
     out = subprocess.run(
         [
             sys.executable,
@@ -154,14 +154,14 @@ def test_running_out_of_descriptors_is_raised_not_skipped() -> None:
                 """
             import errno, os, resource
             from tidscope.proc import _procread
-            from tidscope.proc import procfs
+            from tidscope.proc import files, task
             fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
             ids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
             # the listing's own descriptor is the highest, and closed after it
             highest = max(int(f) for f in os.listdir("/proc/self/fd"))
             resource.setrlimit(resource.RLIMIT_NOFILE, (highest, highest))
             try:
-                _procread.read_stats(fd, ids[:100], 0, False, procfs.Task, None)
+                _procread.read_stats(fd, ids[:100], 0, False, task.Task, None)
             except OSError as err:
                 print(errno.errorcode[err.errno])
             """
@@ -207,18 +207,22 @@ def test_ps_uses_the_c_reader_and_prints_what_the_python_walk_prints() -> None:
     code = textwrap.dedent(
         """
         import io, os, sys
-        from tidscope.ps import layout as pslist
+        from tidscope.ps import layout, query
+        from tidscope.ps.columns import parse_format
+        from tidscope.ps.context import Context
         from tidscope.proc import snapshot
         from tidscope.core.clone import Children
         names = ["x%d" % i for i in range(100)]
         with Children(len(names), names=names):
-            q = pslist.Query(True, (os.getpid(),))
-            cols = pslist.columns([], "T")
+            q = query.Query(True, (os.getpid(),))
+            cols = parse_format(["pid,spid,tname,time,ucmd"], 5)
+            want = frozenset().union(*(c.needs for c in cols))
             out = []
             for reader in (snapshot._procread, None):
                 snapshot._procread = reader
                 buf = io.StringIO()
-                pslist.ps(q, cols, "table", buf)
+                tasks = query.tasks(q, want)
+                layout.write_table(tasks, cols, Context(), buf, True, layout.OUTBUF_SIZE)
                 out.append(buf.getvalue())
         print(out[0] == out[1], out[0].count("\\n"))
         """
@@ -256,11 +260,11 @@ def test_our_own_process_is_read_without_the_helper_thread() -> None:
         """
         import os
         from tidscope.proc import _procread
-        from tidscope.proc import procfs
+        from tidscope.proc import files, task
         from tidscope.proc import snapshot
         fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         ids = [1] * 200 + [os.getpid()] + [1] * 200  # enough for the helper
-        got = _procread.read_stats(fd, ids, 0, False, procfs.Task, None)
+        got = _procread.read_stats(fd, ids, 0, False, task.Task, None)
         mine = [t.nlwp for t in got if t.tid == os.getpid()]
         group = [t.nlwp for t in snapshot.group(os.getpid())]
         print(mine, group)
@@ -373,12 +377,12 @@ def test_our_own_process_in_a_later_batch_is_read_without_the_helper() -> None:
         """
         import os
         from tidscope.proc import _procread
-        from tidscope.proc import procfs
+        from tidscope.proc import files, task
         from tidscope.proc import snapshot
         fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         ids = [1] * (3 * _procread.BATCH) + [os.getpid()] + [1] * 300
-        got = [x for batch in _procread.Walk(fd, ids, 0, False, procfs.Task,
-                                             procfs.parse_stat, ("status",), (65536,))
+        got = [x for batch in _procread.Walk(fd, ids, 0, False, task.Task,
+                                             task.parse_stat, ("status",), (65536,))
                for x in batch]
         mine = [(t.nlwp, raw[0].split(b"Threads:")[1].split()[0].decode())
                 for t, raw in got if t.tid == os.getpid()]
@@ -427,12 +431,12 @@ def test_our_own_entry_right_after_the_helper_shows_one_thread() -> None:
         """
         import collections, os
         from tidscope.proc import _procread
-        from tidscope.proc import procfs
+        from tidscope.proc import files, task
         fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         ids = [(1 << 31) - 1] * _procread.BATCH + [os.getpid()]  # no such task, then us
         seen = collections.Counter()
         for _ in range(4000):
-            for batch in _procread.Walk(fd, ids, 0, False, procfs.Task, procfs.parse_stat,
+            for batch in _procread.Walk(fd, ids, 0, False, task.Task, task.parse_stat,
                                         ("status",), (65536,)):
                 for task, (status,) in batch:
                     seen[task.nlwp, int(status.split(b"Threads:")[1].split()[0])] += 1

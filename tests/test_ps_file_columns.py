@@ -29,7 +29,8 @@ from test_procfs import FakeProc
 from tidscope.proc.taskfiles import NAMESPACES
 from tidscope.ps import columns
 from tidscope.ps import layout as pslist
-from tidscope.ps.columns import Context
+from tidscope.ps.context import Context
+from tidscope.ps.query import Query, tasks
 
 HOLDER = """
 import ctypes, json, os, signal, subprocess, sys
@@ -356,14 +357,14 @@ def test_signal_names(holder: dict[str, Any]) -> None:
     least 27 wide, each next name only while it leaves a column free, ``+``
     for the rest, ``-`` for none; JSON carries the lists."""
     pid, w1 = holder["pid"], holder["w1"]
-    query = pslist.Query(threads=True, pids=(pid,))
+    query = Query(threads=True, pids=(pid,))
     cols = columns.parse_format(["tid,pending,blocked,caught:30,ignored"], 7)
     want = frozenset().union(*(c.needs for c in cols))
 
     def table(screen: int) -> list[str]:
         out = io.StringIO()
         ctx = Context(signames=True)
-        pslist.write_table(pslist.tasks(query, want), cols, ctx, out, True, screen)
+        pslist.write_table(tasks(query, want), cols, ctx, out, True, screen)
         return out.getvalue().splitlines()
 
     rows = table(pslist.OUTBUF_SIZE)
@@ -378,7 +379,7 @@ def test_signal_names(holder: dict[str, Any]) -> None:
     narrow = table(50)  # two screens: the last column ends at the second's edge
     cut = next(r for r in narrow if r.split()[0] == str(w1))
     assert len(cut) <= 100 and cut.split()[-1] == "HUP+"
-    records = pslist.records(pslist.tasks(query, want), cols, Context(signames=True))
+    records = pslist.records(tasks(query, want), cols, Context(signames=True))
     first = next(r for r in records if r["tid"] == pid)
     assert first["blocked"] == ["USR1", "WINCH", "RTMIN+03", "RTMAX"]
     assert first["pending"] == ["USR1"] and first["caught"] == caught.split(",")
@@ -440,7 +441,8 @@ def sigabbrev(number: int) -> str:
 
 
 def test_our_signal_names_are_glibcs() -> None:
-    from tidscope.ps.signal_columns import SIGNALS, signal_names
+    from tidscope.proc.masks import PROCPS_SIGNALS as SIGNALS
+    from tidscope.ps.signal_columns import signal_names
 
     assert [SIGNALS[n] for n in range(1, 32)] == [sigabbrev(n) for n in range(1, 32)]
     assert (int(signal.SIGRTMIN), int(signal.SIGRTMAX)) == (34, 64)  # glibc keeps 32, 33

@@ -18,7 +18,7 @@ from helpers import one_error_line, tidscope
 from pscompare import same, same_rows
 from test_ps import held
 
-from tidscope.proc import procfs, snapshot
+from tidscope.proc import snapshot, task
 from tidscope.ps import forest
 
 
@@ -120,7 +120,7 @@ def test_forest_as_an_unprivileged_user() -> None:
 def test_a_deep_chain_draws_without_recursion() -> None:
     """A chain deeper than Python's recursion limit draws as procps would."""
     n = 3000
-    tasks = [procfs.Task(i + 1, i + 1, i, f"p{i}", "S", 0, 0, i, 1) for i in range(n)]
+    tasks = [task.Task(i + 1, i + 1, i, f"p{i}", "S", 0, 0, i, 1) for i in range(n)]
     rows = list(forest.walk(tasks, forest.FOREST))
     assert [t.tid for t, _ in rows] == list(range(1, n + 1))
     # process 1 adopts: its child is drawn at its own level, then one deeper each

@@ -14,7 +14,7 @@ import pytest
 from helpers import one_error_line, run, tidscope
 from test_text import held_names
 
-from tidscope.proc.procfs import ID_MAX
+from tidscope.proc.task import ID_MAX
 
 
 @pytest.fixture(scope="module")

@@ -37,16 +37,3 @@ def note(command: str, text: str) -> None:
 
     if sys.stderr is not None:  # closed (2>&-): print(file=None) would use stdout
         print(f"tidscope {command}: note: {text}", file=sys.stderr, flush=True)
-
-
-def hidden_note(command: str, root: str) -> None:
-    """Say so when ``root`` hides other users' processes from us."""
-    from tidscope.proc.procfs import hidepid
-
-    value = hidepid(root)
-    if value is not None:
-        note(
-            command,
-            f"{root} is mounted with hidepid={value}: only the processes you may "
-            "look into are shown",
-        )

@@ -2,7 +2,7 @@
 
 Every command builds a list of dicts and a list of column names and hands
 both to :func:`render`.  ``ps``'s procps-exact layout is the only other
-renderer (see pslist.py).
+renderer (see ps/layout.py).
 """
 
 from __future__ import annotations

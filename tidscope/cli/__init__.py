@@ -13,25 +13,15 @@ from __future__ import annotations
 import os
 import sys
 
+from tidscope.cli.commands import COMMANDS, COMPLETE_VAR, command_path, one_line
 from tidscope.errors import EXIT_FAILURE, EXIT_USAGE, Terminated, TidscopeError
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = ["COMMANDS", "EXIT_USAGE", "main"]
 
-COMMANDS = {
-    "spawn": "tidscope.cli.spawn",
-    "ps": "tidscope.cli.ps",
-    "tree": "tidscope.cli.tree",
-    "verify-flags": "tidscope.cli.verify_flags",
-    "bench-spawn": "tidscope.cli.bench_spawn",
-    "share": "tidscope.cli.share",
-    "inspect": "tidscope.cli.inspect",
-    "watch": "tidscope.cli.watch",
-}
-COMPLETE_VAR = "_TIDSCOPE_COMPLETE"
 # Linux's numbers on every architecture we build for (importing the signal
 # module, which imports enum, would cost a ps start-up a fifth of its time)
 SIGINT, SIGPIPE = 2, 13
@@ -96,22 +86,12 @@ def _dispatch(args: list[str]) -> object:
 
         params = parse_ps(args[1:])
         if params is not None:
-            from tidscope.ps.layout import run
+            from tidscope.ps.run import run
 
             return run(**params)
     from tidscope.cli import app
 
     return app.run(args)
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def command_path(args: list[str]) -> str:
-    """``tidscope spawn`` for messages, from the first word naming a command."""
-    sub = next((a for a in args if a in COMMANDS), None)
-    return f"tidscope {sub}" if sub else "tidscope"
 
 
 def _error(args: list[str], message: str) -> None:

@@ -9,7 +9,8 @@ import os
 import click
 
 from tidscope import __version__
-from tidscope.cli import COMMANDS, COMPLETE_VAR, EXIT_USAGE, command_path, one_line
+from tidscope.cli.commands import COMMANDS, COMPLETE_VAR, command_path, one_line
+from tidscope.errors import EXIT_USAGE
 
 
 class LazyGroup(click.Group):

@@ -132,7 +132,7 @@ def _bsd_wants_next(token: str) -> bool:
 
 def defaults() -> dict[str, Any]:
     """click's values for a command line without options."""
-    from tidscope.proc.procfs import PROC
+    from tidscope.proc.files import PROC
 
     params: dict[str, Any] = {name: False for name in PS_FLAGS.values()}
     params.update({name: 0 for name in PS_COUNT.values()})

@@ -8,8 +8,10 @@ import click
 
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
-from tidscope.errors import TidscopeError, hidden_note, note
-from tidscope.proc.procfs import ID_MAX, PROC
+from tidscope.errors import TidscopeError, note
+from tidscope.proc.files import PROC
+from tidscope.proc.mounts import hidden_note
+from tidscope.proc.task import ID_MAX
 
 
 @click.command("inspect")

@@ -37,7 +37,7 @@ def output_options(formats: tuple[str, ...] = FORMATS, default: str = "table") -
 
 def proc_root_option(fn: F) -> F:
     """``--proc-root DIR``: read the task tables from another procfs mount."""
-    from tidscope.proc.procfs import PROC
+    from tidscope.proc.files import PROC
 
     return click.option(
         "--proc-root",

@@ -8,8 +8,9 @@ import click
 
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
-from tidscope.errors import UsageError, hidden_note, note
-from tidscope.proc.procfs import ID_MAX
+from tidscope.errors import UsageError, note
+from tidscope.proc.mounts import hidden_note
+from tidscope.proc.task import ID_MAX
 
 
 @click.command("share")

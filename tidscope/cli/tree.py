@@ -8,9 +8,10 @@ from typing import Any
 import click
 
 from tidscope.cli.options import output_options, proc_root_option
-from tidscope.errors import TidscopeError, UsageError, hidden_note, note
+from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.numeric import c_integer
-from tidscope.proc.procfs import ID_MAX
+from tidscope.proc.mounts import hidden_note
+from tidscope.proc.task import ID_MAX
 
 
 class PidRange(click.IntRange):

@@ -17,7 +17,7 @@ import click
 from tidscope.cli.options import output_options
 from tidscope.cli.tree import PidRange
 from tidscope.errors import TidscopeError, UsageError, note
-from tidscope.proc.procfs import ID_MAX
+from tidscope.proc.task import ID_MAX
 from tidscope.text import clean, escape
 from tidscope.watch import connector as watch
 
@@ -146,7 +146,7 @@ def _source(stack: contextlib.ExitStack, command: str | None, interval: float | 
             interval = 0.1
     else:
         why = ""
-    from tidscope.errors import hidden_note
+    from tidscope.proc.mounts import hidden_note
     from tidscope.watch.poll import Poller
 
     poller = Poller(interval)
@@ -208,7 +208,7 @@ def _row(event: Any) -> dict[str, Any]:
 
 
 def _signal(signo: int) -> str:
-    from tidscope.core.flags import signal_name
+    from tidscope.proc.masks import signal_name
 
     return f"killed {signal_name(signo)}"
 

@@ -11,7 +11,7 @@ import os
 import resource
 
 from tidscope.core import flags
-from tidscope.proc.procfs import read
+from tidscope.proc.files import read
 
 
 def explain_errno(

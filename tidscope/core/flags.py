@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tidscope.errors import UsageError
 from tidscope.numeric import c_integer
+from tidscope.proc.masks import signal_name
 
 CSIGNAL = 0x000000FF  # low byte of clone(2)'s flags: the exit signal
 
@@ -152,17 +153,6 @@ def _signal_number(key: str, name: str) -> int:
             f" SIGRTMAX ({int(signal.SIGRTMAX)}), e.g. SIGRTMIN+1"
         )
     return number
-
-
-def signal_name(number: int) -> str:
-    """``SIGUSR1``, ``SIGRTMIN+1``: the name parse() reads back."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        pass
-    if signal.SIGRTMIN < number < signal.SIGRTMAX:
-        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
-    return f"signal {number}"
 
 
 def _suggest(bare: str) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from tidscope.core import flags
 from tidscope.errors import Terminated, UsageError
+from tidscope.proc.masks import signal_name
 
 # What asks tidscope to stop: each unwinds the stack (children joined, labs
 # and commands ended and reaped) and ends tidscope with 128+N.  SIGQUIT too,
@@ -55,7 +55,7 @@ INSTEAD = "give another, e.g. SIGCHLD (as fork does) or SIGUSR1"
 def check_exit_signal(signo: int) -> None:
     """Refuse an exit signal of our children that we could not survive, or
     that would look like a request to stop tidscope."""
-    name = flags.signal_name(signo)
+    name = signal_name(signo)
     if signo in (signal.SIGKILL, signal.SIGSTOP):
         does = "kill" if signo == signal.SIGKILL else "stop"
         raise UsageError(

@@ -21,7 +21,7 @@ from typing import Any
 from tidscope.inspector.fields import KSTKESP, THREAD, Field, unread
 from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import syscall_names
-from tidscope.proc.procfs import Task
+from tidscope.proc.task import Task
 from tidscope.proc.taskdir import TaskDir, Unread
 from tidscope.text import clean, escape
 

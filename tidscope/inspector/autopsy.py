@@ -29,7 +29,10 @@ from tidscope.inspector import activity
 from tidscope.inspector import fields as tf
 from tidscope.inspector.fields import PROCESS, THREAD, Field
 from tidscope.numeric import c_integer, entry_id
-from tidscope.proc.procfs import PROC, Task, clock_ticks, parse_stat, read, status_fields, tgid_of
+from tidscope.proc.files import PROC, read
+from tidscope.proc.status import status_fields
+from tidscope.proc.system import clock_ticks
+from tidscope.proc.task import Task, parse_stat, tgid_of
 from tidscope.proc.taskdir import VANISHED, TaskDir, Unread
 
 FILES = ("stat", "status", "wchan", "syscall", "sched")

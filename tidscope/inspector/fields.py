@@ -18,7 +18,7 @@ from typing import Any
 
 from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import masks
-from tidscope.proc.procfs import Task
+from tidscope.proc.task import Task
 from tidscope.proc.taskdir import Unread
 from tidscope.text import clean, escape
 

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from tidscope.core.clone import Children, Op, Report, die_with_parent
 from tidscope.core.kcmp import KCMP
 from tidscope.lab.runner import sys
-from tidscope.proc import procfs
+from tidscope.proc import masks
+from tidscope.proc import status as proc_status
 
 T = TypeVar("T")
 
@@ -103,7 +104,7 @@ def status(tgid: int, tid: int | None = None) -> dict[str, str] | Failed:
     """A task's /proc status, or the failed step."""
     tid = tgid if tid is None else tid
     data = read_file(f"/proc/{tgid}/task/{tid}/status")
-    return data if isinstance(data, Failed) else procfs.status_fields(data)
+    return data if isinstance(data, Failed) else proc_status.status_fields(data)
 
 
 def signal_bit(fields: dict[str, str] | Failed, field: str, signo: int) -> bool | Failed:
@@ -112,7 +113,10 @@ def signal_bit(fields: dict[str, str] | Failed, field: str, signo: int) -> bool 
     mask = fields.get(field)
     if mask is None:
         return Failed(f"{field} in /proc status", errno.ENODATA)
-    return bool(int(mask, 16) >> (signo - 1) & 1)
+    bits = masks.parse(mask)
+    if bits is None:
+        return Failed(f"{field} in /proc status (not a mask: {mask!r})", errno.EINVAL)
+    return masks.has_signal(bits, signo)
 
 
 def status_int(fields: dict[str, str] | Failed, field: str) -> int | Failed:

@@ -5,9 +5,11 @@ masks in hex, bit ``n - 1`` for signal ``n``; ``CapInh``... ``CapAmb`` are
 masks in hex, bit ``n`` for capability ``n``.  A set is decoded into names
 in bit order; a bit we have no name for is named by its number (``bit 41``),
 never dropped.  Signals are named as the rest of tidscope names them
-(``SIGUSR1``, ``SIGRTMIN+1``, see flags.signal_name); 32 and 33, which glibc
-keeps for itself (SIGCANCEL and SIGSETXID) below its SIGRTMIN, are ``SIG32``
-and ``SIG33``.
+(``SIGUSR1``, ``SIGRTMIN+1``: :func:`signal_name`, which ``--flags`` reads
+back); 32 and 33, which glibc keeps for itself (SIGCANCEL and SIGSETXID)
+below its SIGRTMIN, are ``SIG32`` and ``SIG33``.  ``ps --signames`` names
+them as procps does instead (``USR1``, ``RTMIN+01``: :func:`procps_names`).
+This is the one place a signal number or mask becomes names.
 
 For a table, :func:`summary` says a set in few words: ``none``, the names,
 or, when more than half of the possible members are in it, ``all but`` the
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import signal
 
-from tidscope.core.flags import signal_name
 from tidscope.numeric import c_integer
 
 NSIG = 64  # the kernel's _NSIG on every architecture tidscope builds for
@@ -68,6 +69,40 @@ CAPABILITIES = (
     "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 )
+
+
+# Signal names as procps prints them: glibc's sigabbrev_np (Linux's generic
+# numbering, x86 and arm alike), then glibc's own (32, 33) and the
+# real-time ones as procps names them.
+PROCPS_SIGNALS = (
+    "",
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE",
+    "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT",
+    "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU",
+    "XFSZ", "VTALRM", "PROF", "WINCH", "POLL", "PWR", "SYS",
+    "LIBC+00", "LIBC+01", "RTMIN", *(f"RTMIN+{n:02}" for n in range(1, 30)), "RTMAX",
+)  # fmt: skip
+
+
+def signal_name(number: int) -> str:
+    """``SIGUSR1``, ``SIGRTMIN+1``: the name ``--flags`` reads back."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        pass
+    if signal.SIGRTMIN < number < signal.SIGRTMAX:
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+    return f"signal {number}"
+
+
+def has_signal(mask: int, signo: int) -> bool:
+    """Whether signal ``signo`` is in ``mask`` (bit ``signo - 1``)."""
+    return bool(mask >> (signo - 1) & 1)
+
+
+def procps_names(mask: int) -> list[str]:
+    """The signals in ``mask`` by procps's names, lowest first."""
+    return [PROCPS_SIGNALS[n] for n in range(1, len(PROCPS_SIGNALS)) if has_signal(mask, n)]
 
 
 def parse(text: str) -> int | None:

@@ -22,26 +22,23 @@ from stat import S_ISREG
 from tidscope.errors import TidscopeError
 from tidscope.numeric import entry_id, entry_ids
 from tidscope.proc import taskfiles
-from tidscope.proc.procfs import (
+from tidscope.proc.files import (
     CHUNK,
     CMDLINE_MAX,
     DIRECTORY,
     PROC,
     READ,
     STATUS_MAX,
-    Task,
-    is_proc_mount,
     kind,
-    parse_cmdline,
-    parse_stat,
-    parse_status,
     passable,
     read,
     read_all,
-    tgid_of,
 )
+from tidscope.proc.mounts import is_proc_mount
+from tidscope.proc.status import parse_status
+from tidscope.proc.task import Task, parse_cmdline, parse_stat, tgid_of
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator
 

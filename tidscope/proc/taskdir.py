@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tidscope.numeric import c_integer, kernel_ints
-from tidscope.proc.procfs import CHUNK, DIRECTORY, EXHAUSTED, PROC, READ, read_fd
+from tidscope.proc.files import CHUNK, DIRECTORY, EXHAUSTED, PROC, READ, read_fd
 
 LIMIT = 1 << 20  # the most of one file read whole (a status file is ~1.5 KiB)
 VANISHED = frozenset({errnos.ENOENT, errnos.ESRCH})

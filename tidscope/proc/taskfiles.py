@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 
-from tidscope.proc.procfs import Task, passable, read, read_all
+from tidscope.proc.files import passable, read, read_all
+from tidscope.proc.task import Task
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
@@ -92,7 +93,7 @@ def extra(task: Task, name: str) -> Any:
 def read_into(task: Task, where: str, dir_fd: int | None, want: Iterable[str], check: bool) -> None:
     """Read each of ``want`` this module knows (others are snapshot's own)
     from the task directory ``where`` (relative to ``dir_fd``) into
-    ``task.extra``; ``check`` as for :func:`tidscope.proc.procfs.read`."""
+    ``task.extra``; ``check`` as for :func:`tidscope.proc.files.read`."""
     found = task.extra
     for name in want:
         reader = READERS.get(name)

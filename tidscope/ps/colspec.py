@@ -13,20 +13,19 @@ procps prints and ``value`` the typed value.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from tidscope.proc.procfs import Task
-    from tidscope.ps.columns import Context
+    from tidscope.proc.task import Task
+    from tidscope.ps.context import Context
 
 RIGHT, LEFT, USER, TEXT = range(4)  # procps's CF_RIGHT, CF_LEFT, CF_USER, CF_UNLIMITED
-# procps's CF_SIGNAL (a mask, right-aligned in 9 or 16: see pslist.Layout) and
+# procps's CF_SIGNAL (a mask, right-aligned in 9 or 16: see layout.Layout) and
 # CF_WCHAN (left-aligned, cut to its room, never pushing the row right)
 SIGNAL, WCHAN = 4, 5
 PIDMAX = -1  # width: the digits of kernel.pid_max
-NAME_MAX = 33  # procps's P_G_SZ: a user or group name this long or longer prints as its number
 
 # name: (key, header, width, just, needs, text, value)
 Spec = tuple[

@@ -7,22 +7,21 @@ names the files beyond ``stat`` the column reads (see snapshot.py).
 
 from __future__ import annotations
 
-import time
-
 from tidscope.errors import UsageError
 from tidscope.numeric import is_decimal
-from tidscope.proc.procfs import PROC, Task, TtyNames, boot_time, clock_ticks
 from tidscope.proc.snapshot import CMDLINE, UID
+from tidscope.proc.task import Task
 from tidscope.ps import colspec
+from tidscope.ps.context import Context
 from tidscope.text import clean, escape
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
 # procps's justifications and the PID width marker (colspec.py: the column
-# modules' shared words), named here too for pslist
+# modules' shared words), named here too for layout.py
 RIGHT, LEFT, USER, TEXT, PIDMAX = (
     colspec.RIGHT,
     colspec.LEFT,
@@ -31,7 +30,6 @@ RIGHT, LEFT, USER, TEXT, PIDMAX = (
     colspec.PIDMAX,
 )
 LONG_MAX = (1 << 63) - 1
-NAME_MAX = colspec.NAME_MAX
 
 
 class Column:
@@ -78,67 +76,6 @@ def cpu_time(seconds: int) -> str:
         text = f"{hours:02}:{minutes:02}:{secs:02}"
         text = _TIMES[seconds] = f"{days}-{text}" if days else text
     return text
-
-
-class Context:
-    """What turning a task into cells needs once per run, with caches."""
-
-    def __init__(self, root: str = PROC, signames: bool = False) -> None:
-        self.root = root
-        self.signames = signames  # signal masks as names (--signames), not hex
-        # per-run lookups of the column modules (meminfo, uptime, group
-        # names...), each under its module's own key
-        self.cache: dict[str, Any] = {}
-        self.hz = clock_ticks()
-        self.ttys = TtyNames(root)
-        self._users: dict[int, str] = {}
-        self._boot: int | None = None
-        self._now = time.time()
-
-    def tty(self, task: Task) -> str | None:
-        return self.ttys.name(task.tty_nr, task.tid) if task.tty_nr else None
-
-    def user(self, uid: int | None) -> str:
-        if uid is None:
-            return "?"
-        name = self._users.get(uid)
-        if name is None:
-            import pwd
-
-            try:
-                raw = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                raw = None
-            # procps shows the number for a name of NAME_MAX bytes or more
-            long = raw is not None and len(raw.encode("utf-8", "surrogateescape")) >= NAME_MAX
-            name = str(uid) if raw is None or long else escape(raw)
-            self._users[uid] = name
-        return name
-
-    def started(self, task: Task) -> int:
-        """Start time in seconds since the epoch."""
-        if self._boot is None:
-            self._boot = boot_time(self.root) or 0
-        return self._boot + task.start_ticks // self.hz
-
-    def stime(self, task: Task) -> str:
-        """procps's STIME: HH:MM today, MmmDD this year, else the year."""
-        start = time.localtime(self.started(task))
-        now = time.localtime(self._now)
-        if start.tm_year != now.tm_year:
-            return time.strftime("%Y", start)
-        if start.tm_yday != now.tm_yday:
-            return time.strftime("%b%d", start)
-        return time.strftime("%H:%M", start)
-
-    def args(self, task: Task) -> str:
-        """procps's args: the command line, arguments joined by blanks (and
-        newlines made blanks); ``?`` if that prints as nothing (arguments
-        that are all empty); ``[comm]`` if there is none, marked if a zombie."""
-        if task.cmdline:
-            return escape(" ".join(task.cmdline).replace("\n", " ")) or "?"
-        text = f"[{escape(task.name)}]"
-        return text + " <defunct>" if task.state == "Z" else text
 
 
 def _tty_value(t: Task, c: Context) -> str | None:

@@ -27,19 +27,20 @@ lists as lists; None where the file could not be read.
 from __future__ import annotations
 
 from tidscope.numeric import kernel_ints
-from tidscope.proc.procfs import Task
 from tidscope.proc.snapshot import STATUS
+from tidscope.proc.task import Task
 from tidscope.proc.taskfiles import CGROUP, GID, NAMESPACES, NS, extra, status_field
 from tidscope.proc.taskfiles import WCHAN as WCHAN_FILE
 from tidscope.ps import signal_columns
-from tidscope.ps.colspec import NAME_MAX, RIGHT, TEXT, USER, WCHAN, Spec
+from tidscope.ps.colspec import RIGHT, TEXT, USER, WCHAN, Spec
+from tidscope.ps.context import NAME_MAX
 from tidscope.text import clean, escape
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tidscope.ps.columns import Context
+    from tidscope.ps.context import Context
 
 ID_MAX = 0xFFFFFFFF  # uid_t, gid_t
 REAL, EFFECTIVE, SAVED, FS = range(4)  # the ids of a Uid: or Gid: line

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from tidscope.proc.procfs import Task
+from tidscope.proc.task import Task
 from tidscope.text import clip
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from tidscope.ps.columns import Context
+    from tidscope.ps.context import Context
     from tidscope.ps.sort import SortKey
 
 FOREST, HIERARCHY = "forest", "hierarchy"  # --forest (and BSD f), -H
@@ -112,7 +112,7 @@ class Indented(str):
     """A command cell drawn under a tree: the indent, then the text.  Where
     the cell has less room than it takes, :meth:`fit` cuts it as procps's
     forest_helper does: whole levels while a level fits, then the text in
-    what is left (pslist.Layout calls it)."""
+    what is left (layout.Layout calls it)."""
 
     indent: str
     text: str

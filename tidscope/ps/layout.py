@@ -1,4 +1,4 @@
-"""``tidscope ps``: pick tasks and columns, print them as procps ``ps`` does.
+"""procps's table layout, for ``tidscope ps``'s text output.
 
 The table is procps's layout, not a generic one: every column has a fixed
 width (PID-like ones the digits of ``kernel.pid_max``), numbers are
@@ -10,19 +10,16 @@ with the number of tasks.
 
 from __future__ import annotations
 
-import os
-
-from tidscope.errors import UsageError
-from tidscope.numeric import c_integer, procps_list
-from tidscope.proc import snapshot
-from tidscope.proc.procfs import ID_MAX, PROC, Task, is_proc_mount, pid_width, tgid_of
+from tidscope import terminal
+from tidscope.proc.task import Task
 from tidscope.ps.colspec import SIGNAL, WCHAN
-from tidscope.ps.columns import RIGHT, TEXT, USER, Column, Context, parse_format
+from tidscope.ps.columns import RIGHT, TEXT, USER, Column
+from tidscope.ps.context import Context
 from tidscope.text import cells, clip
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import IO
 
 OUTBUF_SIZE = 131072  # procps's line buffer: "unlimited" width
@@ -30,149 +27,20 @@ MAX_GAP = 144  # procps pads with at most this many spaces at once
 SIGNAME_WIDTH = 27  # procps's narrowest column of signal names
 BATCH = 512  # rows per write
 PLANS = 4096  # row shapes remembered (see Layout.row)
-C_SPACE = " \t\n\v\f\r"  # what strtol skips first
-
-DEFAULT = "pid,tname,time,ucmd"  # ps -A
-DEFAULT_T = "pid,spid,tname,time,ucmd"  # ps -AT
-DEFAULT_L = "pid,lwp,tname,time,ucmd"  # ps -AL
-
-
-class Query:
-    """Which tasks: all processes, or threads (``-T``/``-L``, or ``tids``), maybe only some."""
-
-    __slots__ = ("pids", "root", "threads", "tids")
-
-    def __init__(
-        self,
-        threads: bool = False,
-        pids: tuple[int, ...] = (),
-        tids: tuple[int, ...] = (),
-        root: str = PROC,
-    ) -> None:
-        self.threads = threads
-        self.pids = pids
-        self.tids = tids
-        self.root = root
-
-    @property
-    def everything(self) -> bool:
-        return not self.pids and not self.tids
-
-
-def parse_ids(values: Iterable[str], option: str) -> tuple[int, ...]:
-    """procps's process ID lists (repeatable): items split by one comma,
-    blank or tab each, every item read as C's ``strtol(item, &end, 0)``
-    reads it (``+1``, ``010`` is 8, ``0x10`` is 16), 1 to INT_MAX; UsageError,
-    naming the problem and the fix, on anything else."""
-    ids = []
-    for value in values:
-        if not value:
-            raise UsageError(f"{option} needs at least one id, e.g. {option} 1")
-        items = procps_list(value)
-        if items is None:
-            why = "improper list (one comma or blank between ids, none before or after)"
-            raise _bad_ids(option, value, why)
-        for item in items:
-            number = c_integer(item)
-            if number is None:
-                why = f"{item!r} is not a number (decimal, 0x hex or 0 octal, ASCII digits)"
-                raise _bad_ids(option, value, why)
-            if not 0 < number <= ID_MAX:  # procps: "process ID out of range"
-                raise _bad_ids(option, value, f"{item} is out of range: ids are 1 to {ID_MAX}")
-            ids.append(number)
-    return tuple(ids)
-
-
-def _bad_ids(option: str, value: str, why: str) -> UsageError:
-    return UsageError(f"{option} {value!r} is not a list of ids: {why}: give e.g. {option} 1,42")
-
-
-def unmatched(query: Query) -> str:
-    """Why ``query``, which names ids, matched no task: one line for stderr."""
-    root = query.root
-    snapshot.pid_names(root)  # raises if root is no proc mount at all
-    for pid in query.pids:
-        tgid = tgid_of(pid, root)
-        if tgid is not None and tgid != pid:
-            return (
-                f"{pid} is a thread of process {tgid}, not a process:"
-                f" use -T -p {tgid}, or --tid {pid}"
-            )
-    for pid in query.pids:  # there, but not to be read: say what was wrong
-        if os.path.lexists(f"{root}/{pid}"):
-            problem = snapshot.unreadable(root, str(pid), query.threads)
-            if problem is not None:
-                fix = "run again"
-                if root != PROC and not is_proc_mount(root):
-                    fix = "point --proc-root at a proc mount"
-                return f"process {pid} could not be read: {problem[0]} {problem[1]}: {fix}"
-    missing = []
-    if query.pids:
-        missing.append("no process " + ", ".join(map(str, query.pids)))
-    if query.tids:
-        missing.append("no thread " + ", ".join(map(str, query.tids)))
-    return " and ".join(missing) + ": see tidscope ps -AT for the tasks there are"
-
-
-def columns(formats: Sequence[str], style: str | None, root: str = PROC) -> list[Column]:
-    """The ``-o`` columns, or procps's default for ``style`` (None, ``T`` or ``L``)."""
-    if not formats:
-        formats = [{None: DEFAULT, "T": DEFAULT_T, "L": DEFAULT_L}[style]]
-    return parse_format(formats, pid_width(root))
-
-
-def tasks(query: Query, want: frozenset[str]) -> Iterator[Task]:
-    """The tasks ``query`` selects, in /proc order, each read once."""
-    root = query.root
-    if query.threads or query.tids:
-        if query.everything:
-            return snapshot.tasks(root, want)
-        return snapshot.selected(query.pids, query.tids, root, want)
-    if query.everything:
-        return snapshot.processes(root, want)
-    return (
-        t
-        for t in (snapshot.process(pid, root, want) for pid in sorted(set(query.pids)))
-        if t is not None
-    )
 
 
 def screen_columns(out: IO[str]) -> int:
     """procps's line width: $COLUMNS, else unlimited when not writing to a
-    terminal, else the first of stdout, stderr, stdin and /dev/tty with a
-    sane window size (both dimensions non-zero), else 80."""
+    terminal, else the terminal's width (terminal.window), else 80."""
     cols = OUTBUF_SIZE
     try:
         tty = out.isatty()
     except ValueError:
         tty = False
     if tty:
-        cols = _window_columns(out.fileno())
-    env = c_integer(os.environ.get("COLUMNS", "").lstrip(C_SPACE))  # as strtol
-    if env is not None and 0 < env < OUTBUF_SIZE:
-        cols = env
-    return cols
-
-
-def _window_columns(stdout: int) -> int:
-    for fd in (stdout, 2, 0):
-        try:
-            size = os.get_terminal_size(fd)
-        except OSError:
-            continue
-        if size.columns > 0 and size.lines > 0:
-            return size.columns
-    try:
-        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError:
-        return 80
-    try:
-        size = os.get_terminal_size(fd)
-        return size.columns if size.columns > 0 and size.lines > 0 else 80
-    except OSError:
-        return 80
-    finally:
-        os.close(fd)
+        size = terminal.window(out.fileno())
+        cols = size[0] if size else 80
+    return terminal.from_env("COLUMNS", OUTBUF_SIZE) or cols
 
 
 class Layout:
@@ -430,30 +298,3 @@ def write_table(
 def records(rows: Iterable[Task], cols: Sequence[Column], ctx: Context) -> list[dict[str, object]]:
     """Typed rows for JSON and CSV, keyed by the columns' keys."""
     return [{c.key: c.value(task, ctx) for c in cols} for task in rows]
-
-
-def ps(
-    query: Query,
-    cols: Sequence[Column],
-    fmt: str,
-    out: IO[str],
-    headers: bool = True,
-) -> int:
-    """Print the tasks ``query`` selects; the number of rows printed."""
-    want = frozenset().union(*(c.needs for c in cols))
-    ctx = Context(query.root)
-    selected = tasks(query, want)
-    if fmt == "table":
-        return write_table(selected, cols, ctx, out, headers, screen_columns(out))
-    from tidscope.render import render
-
-    rows = records(selected, cols, ctx)
-    render(rows, [c.key for c in cols], fmt, headers=headers, out=out)
-    return len(rows)
-
-
-def run(**params: object) -> int:
-    """``tidscope ps`` itself (psrun.py), for the fast path's dispatch."""
-    from tidscope.ps.run import run as run_ps
-
-    return run_ps(**params)  # type: ignore[arg-type]

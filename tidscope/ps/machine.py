@@ -15,11 +15,11 @@ import os
 import time
 
 from tidscope.numeric import decimal_fraction
-from tidscope.proc.procfs import TABLE_MAX, read, read_all
+from tidscope.proc.files import TABLE_MAX, read, read_all
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from tidscope.ps.columns import Context
+    from tidscope.ps.context import Context
 
 
 def boot_tics(ctx: Context) -> int:

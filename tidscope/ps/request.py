@@ -3,8 +3,8 @@
 The options click (or the fast path) parsed become a :class:`Request`:
 which rows (processes, threads with -T/-L/--tid, threads shown as
 processes with BSD ``H``), which columns (-o, or the list the format
-letters make: psformats.py), which tasks (psselect.py, or -q's own list),
-in which order (--sort: pssort.py; --forest/-H: forest.py), with which
+letters make: formats.py), which tasks (selection.py, or -q's own list),
+in which order (--sort: sort.py; --forest/-H: forest.py), with which
 headers and how wide.  Every combination procps refuses, and every bad
 value, is a UsageError naming the problem and the fix.
 """
@@ -12,10 +12,10 @@ value, is a UsageError naming the problem and the fix.
 from __future__ import annotations
 
 from tidscope.errors import UsageError
-from tidscope.proc.procfs import pid_width
+from tidscope.proc.system import pid_width
 from tidscope.ps.columns import Column, column, parse_format
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -63,8 +63,8 @@ def resolve(
     proc_root: str,
     fmt: str,
 ) -> Request:
-    """The Request of one command line (see psrun.run for the parameters)."""
-    from tidscope.ps.layout import parse_ids
+    """The Request of one command line (see run.run for the parameters)."""
+    from tidscope.ps.query import parse_ids
 
     req = Request()
     req.root = proc_root
@@ -149,7 +149,7 @@ def _quick(
     quick: list[str], lists: dict[str, Sequence[str]], req: Request, bsd: BsdArgs | None
 ) -> tuple[int, ...]:
     """-q: one list, alone, neither sorted nor drawn as a tree (as procps)."""
-    from tidscope.ps.layout import parse_ids
+    from tidscope.ps.query import parse_ids
 
     if len(quick) > 1:
         raise UsageError("-q is given more than once: give one list, e.g. -q 1,42")
@@ -187,7 +187,7 @@ def _selection(
     """The selection, or None when every task is listed.  Every list is read
     (and a bad one refused) even when -A makes it moot, as procps reads it."""
     from tidscope.ps import selection as psselect
-    from tidscope.ps.layout import parse_ids
+    from tidscope.ps.query import parse_ids
 
     sessions: frozenset[int] = frozenset()
     groups: frozenset[int] = frozenset()

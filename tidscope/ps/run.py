@@ -3,21 +3,23 @@
 Without --sort or a tree, rows are read, formatted and written one at a
 time (memory does not grow with the number of tasks); --sort and
 --forest/-H read every selected task first, as procps does.  The table is
-pslist.py's (procps's layout), JSON and CSV render.py's, in the same order.
+layout.py's (procps's layout), JSON and CSV render.py's, in the same order.
 """
 
 from __future__ import annotations
 
-import os
-
-from tidscope.errors import TidscopeError, hidden_note
+from tidscope import terminal
+from tidscope.errors import TidscopeError
 from tidscope.proc import snapshot
-from tidscope.proc.procfs import Task
-from tidscope.ps.columns import Column, Context, check_keys
-from tidscope.ps.layout import OUTBUF_SIZE, Query, records, screen_columns, tasks, unmatched
+from tidscope.proc.mounts import hidden_note
+from tidscope.proc.task import Task
+from tidscope.ps.columns import Column, check_keys
+from tidscope.ps.context import Context
+from tidscope.ps.layout import OUTBUF_SIZE, records, screen_columns
+from tidscope.ps.query import Query, tasks, unmatched
 from tidscope.ps.request import EVERY_PAGE, NONE, Request, resolve
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from typing import IO
@@ -188,47 +190,14 @@ def _table(
 
 
 def screen_rows(out: IO[str]) -> int:
-    """procps's screen height: $LINES, else the first of stdout, stderr,
-    stdin and /dev/tty with a sane window size, else 24."""
-    from tidscope.numeric import c_integer
-
-    rows = ROWS
-    for fd in _fds(out):
-        try:
-            size = os.get_terminal_size(fd)
-        except (OSError, ValueError):
-            continue
-        if size.columns > 0 and size.lines > 0:
-            rows = size.lines
-            break
-    else:
-        rows = _tty_rows() or ROWS
-    env = c_integer(os.environ.get("LINES", "").lstrip(" \t\n\v\f\r"))
-    if env is not None and 0 < env < OUTBUF_SIZE:
-        rows = env
-    return rows
-
-
-def _fds(out: IO[str]) -> list[int]:
+    """procps's screen height: $LINES, else the terminal's (terminal.window),
+    else 24."""
     try:
-        first = out.fileno()
+        fd: int | None = out.fileno()
     except (OSError, ValueError):
-        first = -1
-    return [fd for fd in (first, 2, 0) if fd >= 0]
-
-
-def _tty_rows() -> int | None:
-    try:
-        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        size = os.get_terminal_size(fd)
-        return size.lines if size.columns > 0 and size.lines > 0 else None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+        fd = None
+    size = terminal.window(fd)
+    return terminal.from_env("LINES", OUTBUF_SIZE) or (size[1] if size else ROWS)
 
 
 def _why_nothing(req: Request) -> str:

@@ -12,7 +12,7 @@ terminal; ``a`` adds other users', ``x`` those without a terminal.
 Without any selection tidscope lists every process (procps lists the
 caller's on its terminal).
 
-Every list is read with procps's rules (pslist.parse_ids for ids; users
+Every list is read with procps's rules (query.parse_ids for ids; users
 and groups by number or name); a bad item is one UsageError naming it and
 the fix.
 """
@@ -23,10 +23,10 @@ import os
 
 from tidscope.errors import UsageError
 from tidscope.numeric import c_integer, kernel_ints, procps_list
-from tidscope.proc.procfs import Task
 from tidscope.proc.snapshot import STATUS
+from tidscope.proc.task import Task
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -105,7 +105,7 @@ def _names_or_numbers(
 def sessions_or_groups(values: Iterable[str]) -> tuple[frozenset[int], frozenset[int]]:
     """``-g``: (sessions, effective groups).  As procps: the whole list is
     session IDs if every item is a process ID, else group IDs or names."""
-    from tidscope.ps.layout import parse_ids
+    from tidscope.ps.query import parse_ids
 
     values = list(values)
     try:

@@ -5,7 +5,7 @@ them, and the signals' names for ``--signames``.
 A row read from ``/proc/<pid>`` (a process, or a group's leader with
 ``-T``) shows the process's pending set (``ShdPnd``) as ``pending``,
 another thread's row its own (``SigPnd``); ``tsig`` is always the task's
-own.  A cell is the 16 hex digits ``status`` holds; pslist.Layout cuts it
+own.  A cell is the 16 hex digits ``status`` holds; layout.Layout cuts it
 to 8 on a narrow screen, or fits the names in their room, as procps does.
 A mask that cannot be read is an empty cell, which procps (and Layout)
 print as 8 zeros; its JSON/CSV value is None.
@@ -13,26 +13,16 @@ print as 8 zeros; its JSON/CSV value is None.
 
 from __future__ import annotations
 
-from tidscope.proc.procfs import Task
+from tidscope.proc import masks
 from tidscope.proc.snapshot import STATUS
+from tidscope.proc.task import Task
 from tidscope.proc.taskfiles import status_field
 from tidscope.ps.colspec import SIGNAL, Spec
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from tidscope.ps.columns import Context
+    from tidscope.ps.context import Context
 
-# Signal names as glibc's sigabbrev_np gives them (Linux's generic
-# numbering, x86 and arm alike), then glibc's own (32, 33) and the
-# real-time ones as procps names them.
-SIGNALS = (
-    "",
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE",
-    "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT",
-    "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU",
-    "XFSZ", "VTALRM", "PROF", "WINCH", "POLL", "PWR", "SYS",
-    "LIBC+00", "LIBC+01", "RTMIN", *(f"RTMIN+{n:02}" for n in range(1, 30)), "RTMAX",
-)  # fmt: skip
 HEX = frozenset(b"0123456789abcdefABCDEF")
 
 _S = frozenset({STATUS})
@@ -52,12 +42,11 @@ def _mask(t: Task, key: bytes) -> str | None:
 
 def signal_names(mask: str) -> list[str]:
     """The signals a hex mask holds, by procps's names, lowest first."""
-    bits = int(mask, 16)
-    return [SIGNALS[n] for n in range(1, len(SIGNALS)) if bits >> (n - 1) & 1]
+    return masks.procps_names(int(mask, 16))
 
 
 def _signal(key: str, header: str, field: bytes) -> Spec:
-    """A mask column: the hex ``status`` holds (pslist.Layout cuts it to 8
+    """A mask column: the hex ``status`` holds (layout.Layout cuts it to 8
     digits on a narrow screen), with ``--signames`` the signals' names
     (``-`` for none).  A mask that could not be read is empty, which
     procps, and Layout, print as 8 zeros."""

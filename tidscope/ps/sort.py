@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from tidscope.errors import UsageError
-from tidscope.proc.procfs import Task
 from tidscope.proc.snapshot import CMDLINE, STATUS
+from tidscope.proc.task import Task
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from typing import Any
 
-    from tidscope.ps.columns import Context
+    from tidscope.ps.context import Context
 
 Key = Callable[[Task, "Context"], "Any"]
 SEPARATORS = " ,\t\n"

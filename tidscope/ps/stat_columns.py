@@ -38,13 +38,13 @@ from tidscope.ps.task_times import (
 )
 from tidscope.text import clean, clip, escape
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from tidscope.proc.procfs import Task
-    from tidscope.ps.columns import Context
+    from tidscope.proc.task import Task
+    from tidscope.ps.context import Context
 
 RLIM_INFINITY = U64
 _N: frozenset[str] = frozenset()

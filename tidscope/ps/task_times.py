@@ -16,10 +16,10 @@ import time
 
 from tidscope.ps.machine import boot_tics, now
 
-TYPE_CHECKING = False  # typing is not imported at run time: see procfs.Task
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from tidscope.proc.procfs import Task
-    from tidscope.ps.columns import Context
+    from tidscope.proc.task import Task
+    from tidscope.ps.context import Context
 
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF

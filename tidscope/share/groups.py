@@ -43,8 +43,11 @@ from functools import cmp_to_key
 from tidscope.core import _rawclone
 from tidscope.core.kcmp import KCMP, NR
 from tidscope.errors import TidscopeError
-from tidscope.proc import procfs, snapshot
-from tidscope.proc.procfs import DIRECTORY, PROC, Task
+from tidscope.proc import files, snapshot
+from tidscope.proc import status as proc_status
+from tidscope.proc import task as proc_task
+from tidscope.proc.files import DIRECTORY, PROC
+from tidscope.proc.task import Task
 
 RESOURCES = tuple(KCMP)  # VM FILES FS SIGHAND IO SYSVSEM
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
@@ -184,7 +187,7 @@ def walk(pids: Sequence[int] | None, root: str = PROC) -> list[Task]:
     tgids: list[int] = []
     missing = []
     for pid in pids:
-        tgid = procfs.tgid_of(pid, root)
+        tgid = proc_task.tgid_of(pid, root)
         if tgid is None:
             missing.append(pid)
         elif tgid not in tgids:
@@ -404,7 +407,7 @@ def _task_namespaces(tid: int, types: Sequence[str]) -> NsSeen | None:
     try:
         fd = os.open(f"{PROC}/{tid}/ns", DIRECTORY)
     except OSError as err:
-        if not procfs.passable(err):
+        if not files.passable(err):
             raise
         return None if err.errno == errno.ENOENT else [-(err.errno or errno.EIO)] * len(types)
     try:
@@ -427,7 +430,7 @@ def _one_by_one(fd: int, types: Sequence[str]) -> NsSeen | None:
         try:
             link = os.readlink(name, dir_fd=fd)
         except OSError as err:
-            if not procfs.passable(err):
+            if not files.passable(err):
                 raise
             if err.errno == errno.ENOENT:
                 return None  # the task exited: its links are gone
@@ -449,7 +452,7 @@ def _device(t: str, inode: int, tids: Iterable[int]) -> tuple[int, int] | None:
         try:
             st = os.stat(f"{PROC}/{tid}/ns/{t}")
         except OSError as err:
-            if not procfs.passable(err):
+            if not files.passable(err):
                 raise
             continue
         if st.st_ino == inode:
@@ -534,11 +537,11 @@ def _credential_facts(tid: int) -> str:
     real ones, capabilities against ours."""
     from tidscope.proc.masks import CAPABILITIES, capability_names
 
-    theirs = procfs.read_all(f"{PROC}/{tid}/status")
-    mine = procfs.read_all(f"{PROC}/self/status")
+    theirs = files.read_all(f"{PROC}/{tid}/status")
+    mine = files.read_all(f"{PROC}/self/status")
     if theirs is None or mine is None:
         return ""
-    t, m = procfs.status_fields(theirs), procfs.status_fields(mine)
+    t, m = proc_status.status_fields(theirs), proc_status.status_fields(mine)
     facts = []
     ruid, rgid = os.getuid(), os.getgid()
     uids, gids = t.get("Uid", "").split()[:3], t.get("Gid", "").split()[:3]

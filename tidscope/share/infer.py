@@ -28,8 +28,9 @@ from functools import cached_property
 
 from tidscope.core.flags import FLAGS
 from tidscope.core.kcmp import WHAT
-from tidscope.proc import procfs
-from tidscope.proc.procfs import PROC, Task
+from tidscope.proc import files
+from tidscope.proc.files import PROC
+from tidscope.proc.task import Task
 from tidscope.share.groups import NONE, RESOURCES, Sharing, spread
 
 NEW = {
@@ -243,7 +244,7 @@ def _vfork(parent: list[Task], arch: str) -> Finding:
     unread = []
     for t in parent:
         where = f"{t.tgid}/task/{t.tid}/syscall"
-        data = procfs.read_all(f"{PROC}/{where}")
+        data = files.read_all(f"{PROC}/{where}")
         if data is None:
             unread.append(t.tid)
             continue

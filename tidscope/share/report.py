@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from tidscope.core.kcmp import WHAT
-from tidscope.proc.procfs import Task
+from tidscope.proc.task import Task
 from tidscope.render import render
 from tidscope.share.groups import NONE, RESOURCES, Call, Sharing, spread
 from tidscope.share.infer import Inference

@@ -14,7 +14,7 @@ from typing import Any
 
 from tidscope.core import flags
 from tidscope.core.clone import ARCH, IDENTITY, SYSCALLS, Children, Op, Report, die_with_parent
-from tidscope.proc import procfs
+from tidscope.proc import status as proc_status
 
 COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")
 
@@ -35,7 +35,7 @@ def _our_depth() -> int:
     """How many PID namespaces we are in: a child's ppid is comparable with
     /proc only when it is in as many."""
     me = os.getpid()
-    return len(_ns_ids(procfs.task_status(me, me) or {}, "NSpid", "Pid"))
+    return len(_ns_ids(proc_status.task_status(me, me) or {}, "NSpid", "Pid"))
 
 
 def _row(
@@ -50,7 +50,7 @@ def _row(
     given, is the name the task was to give itself."""
     pid, tid, ppid = seen
     row: dict[str, Any] = {"role": role, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid}
-    status = procfs.task_status(tgid_dir, tid_here)
+    status = proc_status.task_status(tgid_dir, tid_here)
     if status is None:  # gone already (e.g. a vfork child) or hidden from us
         row.update(tgid=None, proc_ppid=None, name=None, agrees=None, mismatch=[])
         return row

@@ -23,7 +23,8 @@ from typing import IO, Any
 from tidscope.errors import TidscopeError, UsageError
 from tidscope.numeric import decimal
 from tidscope.proc import snapshot
-from tidscope.proc.procfs import PROC, passable, tgid_of
+from tidscope.proc.files import PROC, passable
+from tidscope.proc.task import tgid_of
 from tidscope.text import clean
 from tidscope.text import escape as printable  # procps's rules, per locale
 

@@ -68,7 +68,10 @@ from types import TracebackType
 from typing import NamedTuple
 
 from tidscope.proc import snapshot
-from tidscope.proc.procfs import PROC, Task, clock_ticks, is_proc_mount, parse_stat, read
+from tidscope.proc.files import PROC, read
+from tidscope.proc.mounts import is_proc_mount
+from tidscope.proc.system import clock_ticks
+from tidscope.proc.task import Task, parse_stat
 from tidscope.watch.connector import Event
 
 INTERVAL = 0.1  # seconds from one scan's start to the next's, by default
@@ -96,7 +99,7 @@ class Seen(NamedTuple):
     ppid: int
     name: str
     dead: bool  # state Z or X
-    rest: bytes = b""  # the stat line after the name, as procfs.Task.rest
+    rest: bytes = b""  # the stat line after the name, as task.Task.rest
 
     @property
     def worker(self) -> bool:
