@@ -291,7 +291,7 @@ def test_printable_and_cells_agree_with_the_c_library() -> None:
         from tidscope import text
         locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
         libc = ctypes.CDLL(None)
-        text.set_mode(True)
+        text._MODE[:] = [(True, "utf-8")]  # the locale and encoding escape() assumes
         ranges = [range(0x80, 0xD800), range(0xE000, 0x40000), range(0xE0000, 0xE1000),
                   range(0xF0000, 0xF0010), range(0x10FFF0, 0x110000)]
         bad = []
@@ -327,7 +327,7 @@ def test_printable_and_cells_agree_with_the_c_library() -> None:
 )
 def test_escape(raw: bytes, utf8: bool, shown: str, width: int) -> None:
     try:
-        text.set_mode(utf8)
+        text._MODE[:] = [(utf8, "utf-8")]
         escaped = text.escape(raw.decode("utf-8", "surrogateescape"))
     finally:
         text._MODE.clear()

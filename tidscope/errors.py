@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FAILURE = 1  # runtime failure: the kernel or the machine said no
 EXIT_USAGE = 2  # the command line asked for something impossible
 

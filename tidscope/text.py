@@ -122,11 +122,6 @@ def _current() -> tuple[bool, str]:
     return _MODE[0]
 
 
-def set_mode(utf8: bool, encoding: str = "utf-8") -> None:
-    """Fix the locale and output encoding :func:`escape` assumes (tests, benchmarks)."""
-    _MODE[:] = [(utf8, encoding)]
-
-
 def escape(text: str) -> str:
     """``text`` as procps prints it in the current locale (see the module)."""
     if text.isascii() and text.isprintable():

@@ -48,10 +48,6 @@ FLAGS: dict[str, int] = {
     "INTO_CGROUP": 0x200000000,
 }
 
-# Only clone3(2) can pass these: clone(2) reads NEWTIME's bit as part of the
-# exit signal and drops the upper 32 bits.
-CLONE3_ONLY = frozenset({"NEWTIME", "CLEAR_SIGHAND", "INTO_CGROUP"})
-
 NAMESPACES = frozenset({"NEWNS", "NEWUTS", "NEWIPC", "NEWUSER", "NEWPID", "NEWNET", "NEWCGROUP"})
 
 

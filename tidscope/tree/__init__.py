@@ -1,1 +1,2 @@
-"""tree"""
+"""``tidscope tree``: processes under their parents, threads under their
+process (hierarchy.py)."""

@@ -38,6 +38,10 @@ Rules this module keeps:
 
 The caller must have no children of its own: every child is taken as
 CMD's (the watch waits for them all, and kills them when it ends early).
+
+This module is longer than 400 lines because the Tracer is one state
+machine over ptrace stops: the rules above hold across all its methods,
+and the requests it makes of one tracee are already apart (tracee.py).
 """
 
 from __future__ import annotations
