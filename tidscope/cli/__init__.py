@@ -24,7 +24,7 @@ __all__ = ["COMMANDS", "EXIT_USAGE", "main"]
 
 # Linux's numbers on every architecture we build for (importing the signal
 # module, which imports enum, would cost a ps start-up a fifth of its time)
-SIGINT, SIGPIPE = 2, 13
+SIGINT, SIGQUIT, SIGPIPE = 2, 3, 13
 DEBUG_VAR = "TIDSCOPE_DEBUG"  # set: an internal error shows its traceback
 
 
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tidscope.cli import streams
 
     streams.install()
+    _quit_without_core()
     try:
         try:
             rv = _dispatch(args)
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head -1`): stop quietly with the status of
         # a process killed by SIGPIPE, every child joined by then.  (procps
         # ps exits 0 here; pstree and coreutils die of SIGPIPE.)
-        _silence_stdout()
+        streams.silence()
         return 128 + SIGPIPE
     except OSError as err:
         _error(args, _os_error(err))
@@ -75,7 +76,9 @@ def _flushed(code: int) -> int:
     try:  # what is still buffered, if the error was not stdout's own
         sys.stdout.flush()
     except OSError:
-        _silence_stdout()  # else the interpreter's final flush fails again
+        from tidscope.cli import streams
+
+        streams.silence()  # else the interpreter's final flush fails again
     return code
 
 
@@ -113,8 +116,16 @@ def _os_error(err: OSError) -> str:
     return text
 
 
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush is silent."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+def _quit_without_core() -> None:
+    """SIGQUIT ends every command as SIGTERM does, with 128+3 once what it
+    started is ended, and no core dump (its default action dumps one);
+    commands that clean up install their own handler over this one
+    (core/signals.py).  A SIGQUIT we were started ignoring stays ignored."""
+    import _signal  # type: ignore[import-not-found]  # the C module: signal imports enum
+
+    if _signal.getsignal(SIGQUIT) != _signal.SIG_IGN:
+        _signal.signal(SIGQUIT, _quit)
+
+
+def _quit(signo: int, frame: object) -> None:
+    raise Terminated(signo)

@@ -70,8 +70,17 @@ def _complete(instruction: str) -> int:
     """Shell completion, as click does it, except that an environment the
     shell did not set up (no COMP_WORDS, a COMP_CWORD that is no number)
     is one line, not a traceback."""
-    from click.shell_completion import shell_complete
+    from click.shell_completion import get_completion_class, shell_complete
 
+    shell, _, action = instruction.partition("_")
+    if get_completion_class(shell) is None or action not in ("source", "complete"):
+        click.echo(
+            f"tidscope: shell completion: {COMPLETE_VAR}={instruction!r} is not one click"
+            f" knows: give bash_source, zsh_source or fish_source, e.g."
+            f' eval "$({COMPLETE_VAR}=bash_source tidscope)"',
+            err=True,
+        )
+        return EXIT_USAGE
     try:
         return shell_complete(cli, {}, "tidscope", COMPLETE_VAR, instruction)
     except (KeyError, ValueError, IndexError) as err:

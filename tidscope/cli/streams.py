@@ -29,6 +29,7 @@ class _Fd(io.RawIOBase):
         super().__init__()
         self._fd = fd
         self._must = must
+        self.dropping = False  # silence(): take every write, write nothing
 
     def writable(self) -> bool:
         return True
@@ -41,6 +42,8 @@ class _Fd(io.RawIOBase):
 
     def write(self, data: Any) -> int:  # bytes-like
         view = memoryview(data).cast("B")
+        if self.dropping:
+            return len(view)
         done = 0
         try:
             while done < len(view):
@@ -71,3 +74,24 @@ def install() -> None:
     if isinstance(err, io.TextIOWrapper):
         err.flush()
         sys.stderr = _rewrap(err, False, err.errors or "backslashreplace")
+
+
+def silence() -> None:
+    """Drop what standard output still buffers and write nothing more, so
+    that the interpreter's final flush cannot fail again (its reader went
+    away, or its disk is full).  Needs no /dev/null, which may not open."""
+    out = sys.stdout
+    raw = getattr(getattr(out, "buffer", None), "raw", None)
+    if isinstance(raw, _Fd):
+        raw.dropping = True
+        return
+    try:  # not ours (standard output was not a file when we started)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)

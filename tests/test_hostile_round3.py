@@ -1,0 +1,113 @@
+"""Hostile round three: each way tidscope still broke its documented rules,
+provoked on the real kernel (the project's issue 21)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import as_uid, one_error_line, tidscope, unused_uid, wait_for
+
+F_SETPIPE_SZ = 1031
+WRITE = {"x86_64": 1, "aarch64": 64}[platform.machine()]
+
+
+def _syscall(pid: int) -> int | None:
+    """The number of the system call ``pid`` is blocked in, if any."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            first = f.read().split()[0]
+    except (OSError, IndexError):
+        return None
+    return int(first) if first.lstrip("-").isdigit() else None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ps", "-AT", "-o", "pid,tid,args"],
+        ["tree", "--format", "json"],
+        ["share", "--all"],
+        ["inspect", "1", "--format", "json"],
+    ],
+    ids=["ps", "tree", "share", "inspect"],
+)
+def test_sigquit_mid_output_dumps_no_core(tmp_path: Path, args: list[str]) -> None:
+    """With cores allowed, SIGQUIT while the command is blocked writing
+    (its pipe is one page and full) ends it with 128+3 and no core: it
+    exits, it is not killed by the signal."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen(
+        ["prlimit", "--core=unlimited", "--", sys.executable, "-m", "tidscope", *args],
+        stdout=w,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    os.close(w)
+    out: list[bytes] = []
+    try:
+        wait_for(f"{args[0]} blocked writing to a full pipe", lambda: _syscall(proc.pid) == WRITE)
+        proc.send_signal(signal.SIGQUIT)
+        drain = threading.Thread(target=_rest, args=(r, out))
+        drain.start()
+        code = proc.wait(60)
+        drain.join(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(60)
+        os.close(r)
+    assert proc.stderr is not None
+    assert code == 128 + signal.SIGQUIT, proc.stderr.read()
+    assert list(tmp_path.iterdir()) == []  # no core file
+    assert b"Traceback" not in proc.stderr.read()
+
+
+def _rest(fd: int, out: list[bytes]) -> None:
+    while chunk := os.read(fd, 1 << 20):
+        out.append(chunk)
+
+
+STATUS = "; echo ${PIPESTATUS[0]} >&2"  # the command's status, not true's
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("args", [["ps", "-AT"], ["tree"], ["share", "--all"], ["inspect", "1"]])
+def test_a_gone_reader_with_no_dev_null_is_141_and_no_traceback(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """/dev/null bind-mounted over a file an ordinary user may not open (in
+    a mount namespace of its own): the reader of the pipe goes away at once,
+    and the command still ends quietly with the status of SIGPIPE."""
+    closed = tmp_path / "closed"
+    closed.write_text("")
+    closed.chmod(0)
+    tmp_path.chmod(0o755)
+    command = " ".join([*as_uid(unused_uid()), sys.executable, "-m", "tidscope", *args])
+    script = f"mount --bind {closed} /dev/null && cd / && {command} | true"
+    proc = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", script + STATUS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.split() == ["141"], proc.stderr
+
+
+@pytest.mark.parametrize("value", ["zzz_source", "bash_sourcex", "bash", "_source"])
+def test_an_unknown_completion_instruction_is_one_line(value: str) -> None:
+    proc = tidscope("ps", env={"_TIDSCOPE_COMPLETE": value})
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert "bash_source" in line and value in line
