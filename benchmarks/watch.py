@@ -10,7 +10,7 @@ Each run starts a watcher (its output to a file on /dev/shm, read after the
 run, so that no reader of ours competes for the two cores), waits until it is
 subscribed, lets the generator go, and then waits until the watcher has
 drained its socket (the socket's Rmem in /proc/net/netlink is 0 and the
-watcher sleeps in select(2)).  Measured, never assumed:
+watcher sleeps in poll(2)).  Measured, never assumed:
 
 - births and exits of the generator's threads in the output, against the
   number it made;
@@ -76,7 +76,8 @@ print(json.dumps({"pid": os.getpid(), "made": made, "seconds": end - start,
                   "end": end}), flush=True)
 """
 
-SELECT = {"x86_64": ("23", "270"), "aarch64": ("72",)}  # select, pselect6
+# poll, ppoll, select, pselect6: what the watcher waits in when idle
+SELECT = {"x86_64": ("7", "271", "23", "270"), "aarch64": ("73", "72")}
 LOST = re.compile(r"(\d+) events were lost \((\d+) receive buffer overruns\)")
 
 
@@ -149,7 +150,7 @@ def netlink() -> dict[int, tuple[int, int, int]]:
 
 
 def waiting(pid: int) -> bool:
-    """The process sleeps in select(2) (what the watcher does when idle)."""
+    """The process sleeps in poll(2) or select(2) (what the watcher does when idle)."""
     try:
         with open(f"/proc/{pid}/syscall") as f:
             return f.read().split()[0] in SELECT[platform.machine()]
@@ -175,7 +176,7 @@ def on_cpu(pid: int) -> float | None:
 
 
 def drained(pid: int, inode: int) -> bool:
-    """Nothing queued on the socket and the watcher back in select(2), twice."""
+    """Nothing queued on the socket and the watcher back in poll(2), twice."""
     for _ in range(2):
         if netlink().get(inode, (0, 1, 0))[1] != 0 or not waiting(pid):
             return False

@@ -111,3 +111,33 @@ def test_an_unknown_completion_instruction_is_one_line(value: str) -> None:
     assert proc.returncode == 2
     line = one_error_line(proc)
     assert "bash_source" in line and value in line
+
+
+FD_HOG = """
+import os, sys
+while (fd := os.open("/dev/null", os.O_RDONLY)) < 1100:
+    os.set_inheritable(fd, True)
+os.execv(sys.executable, [sys.executable, "-m", "tidscope", *sys.argv[1:]])
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["watch", "--duration", "0.5"], marks=pytest.mark.net_admin, id="watch"),
+        pytest.param(["watch", "--poll", "--duration", "0.5"], id="watch-poll"),
+        pytest.param(["verify-flags", "VM", "--format", "json"], id="verify-flags"),
+    ],
+)
+def test_more_than_1024_inherited_descriptors(args: list[str]) -> None:
+    """fds 3-1099 held open by the caller: what we open is past 1023, where
+    select(2) cannot wait (Python raises ValueError); poll(2) can."""
+    proc = subprocess.run(
+        ["prlimit", "--nofile=4096", "--", sys.executable, "-c", FD_HOG, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr

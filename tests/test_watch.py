@@ -218,7 +218,7 @@ def test_threads_that_live_under_a_millisecond_are_threads() -> None:
             text=True,
         )
         assert proc.stdout is not None
-        # subscribed once it waits in select(2) (its JSON has no header)
+        # subscribed once it waits in poll(2) (its JSON has no header)
         until("the watcher subscribed", lambda: waiting(proc.pid))
         made, _ = holder.communicate("go\n", timeout=120)
         out, err = proc.communicate(timeout=120)

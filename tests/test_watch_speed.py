@@ -5,7 +5,7 @@ is measured in benchmarks/watch.py; nothing here is timed.
 
 The watcher writes to a file (a pipe nobody reads while it is stopped would
 block it) and is stopped by SIGINT once it has drained its socket: Rmem 0
-for its socket in /proc/net/netlink and asleep in select(2).  Its JSON
+for its socket in /proc/net/netlink and asleep in poll(2).  Its JSON
 summary line gives ``lost`` and ``overruns``; the kernel's own count of
 messages it dropped for the socket is Drops in /proc/net/netlink.
 """
@@ -106,7 +106,7 @@ class Watcher:
         return rmem, drops
 
     def drained(self) -> bool:
-        """Nothing queued and the watcher asleep in select(2), twice over."""
+        """Nothing queued and the watcher asleep in poll(2), twice over."""
         for _ in range(2):
             if self.queued_and_dropped()[0] != 0 or not waiting(self.proc.pid):
                 return False

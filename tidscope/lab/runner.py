@@ -278,6 +278,14 @@ def _watch(
     return outcome
 
 
+def _readable(fd: int, seconds: float) -> bool:
+    """Whether ``fd`` has data or its end within ``seconds`` (poll(2): unlike
+    select(2), any descriptor number, however many our caller left open)."""
+    waiter = select.poll()
+    waiter.register(fd, select.POLLIN)
+    return bool(waiter.poll(seconds * 1000))
+
+
 def _read(fd: int, timeout: float, registered: list[tuple[str, str]]) -> dict[str, Any] | None:
     """The lab's messages until it closes the pipe: registrations go to
     ``registered``, the last ``result`` is returned (None: timed out)."""
@@ -286,7 +294,7 @@ def _read(fd: int, timeout: float, registered: list[tuple[str, str]]) -> dict[st
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not need("select", select.select, [fd], [], [], left)[0]:
+        if left <= 0 or not need("poll", _readable, fd, left):
             return None
         chunk = need("read", os.read, fd, 65536)
         buf += chunk

@@ -243,19 +243,21 @@ class Connector:
         """Events as they come, until ``deadline`` (time.monotonic()).
 
         The socket is drained (non-blocking receives until EAGAIN) before
-        select(2) waits again: under load that is one recv per message and no
+        poll(2) waits again: under load that is one recv per message and no
         select.  The deadline is checked before every receive, so a watcher
         that never runs dry still stops on time."""
         sock = self._sock
         assert sock is not None, "use Connector as a context manager"
         buf = bytearray(1 << 16)
         recv, dontwait, clock = sock.recv_into, socket.MSG_DONTWAIT, time.monotonic
+        waiter = select.poll()  # not select(2): our descriptor may be past 1023
+        waiter.register(sock, select.POLLIN)
         while deadline is None or clock() < deadline:
             try:
                 size = recv(buf, 0, dontwait)
             except BlockingIOError:
-                wait = None if deadline is None else max(0.0, deadline - clock())
-                select.select([sock], [], [], wait)
+                wait = None if deadline is None else max(0.0, deadline - clock()) * 1000
+                waiter.poll(wait)
                 continue
             except OSError as err:
                 if err.errno != errno.ENOBUFS:
