@@ -141,3 +141,38 @@ def test_more_than_1024_inherited_descriptors(args: list[str]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+HUGE = "1" * 5000  # past Python's int() limit of 4,300 digits
+HUGE_CASES = [
+    *(["ps", opt, HUGE] for opt in ("-p", "-q", "--tid", "-u", "-U", "-g", "-G", "--group")),
+    *(["ps", opt, HUGE] for opt in ("--ppid", "-s")),
+    ["ps", "-o", f"pid:{HUGE}"],
+    ["ps", f"p{HUGE}"],
+    ["ps", f"U{HUGE}"],
+    ["ps", HUGE],
+    ["spawn", "--flags", HUGE],
+    ["spawn", "--stack-size", HUGE],
+    ["spawn", "-n", HUGE],
+    ["watch", "--pid", HUGE],
+    ["watch", "--count", HUGE],
+    ["share", HUGE],
+    ["inspect", HUGE],
+    ["tree", HUGE],
+    ["tree", "-u", HUGE],
+]
+
+
+@pytest.mark.parametrize("args", HUGE_CASES, ids=[" ".join(a)[:24] for a in HUGE_CASES])
+def test_a_number_of_5000_digits_is_a_usage_error(args: list[str]) -> None:
+    proc = tidscope(*args)
+    assert proc.returncode == 2, proc.stderr[:300]
+    assert "internal error" not in one_error_line(proc)
+
+
+@pytest.mark.parametrize("name", ["COLUMNS", "LINES"])
+def test_an_unreadable_screen_size_is_ignored(name: str) -> None:
+    """tidscope-ps(1): a COLUMNS or LINES that is no number in range is ignored."""
+    plain = tidscope("ps", "-p", "1", "--headers")
+    proc = tidscope("ps", "-p", "1", "--headers", env={name: HUGE})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, plain.stdout, "")

@@ -9,6 +9,12 @@ calls ``isdigit()`` or ``int()`` on text it did not make itself.
 from __future__ import annotations
 
 ASCII_DIGITS = frozenset("0123456789")
+# Python's int() refuses decimals of more than 4,300 digits (ValueError); any
+# with more than this many significant digits is past every C type we read
+# into, and reads as PAST_EVERY_RANGE: C's strtol saturates there too, and
+# every caller's range check then says "out of range", as procps does.
+LONGEST = 4000
+PAST_EVERY_RANGE = 10**LONGEST
 _HEX = frozenset("0123456789abcdefABCDEF")
 _OCT = frozenset("01234567")
 LIST_SEPARATORS = " ,\t"
@@ -21,7 +27,13 @@ def is_decimal(text: str) -> bool:
 
 def decimal(text: str) -> int | None:
     """A plain ASCII decimal (``/proc`` entry names, uids, ``COLUMNS``), or None."""
-    return int(text) if is_decimal(text) else None
+    return _base10(text) if is_decimal(text) else None
+
+
+def _base10(digits: str) -> int:
+    """ASCII ``digits`` as a number, however many (see LONGEST)."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= LONGEST else PAST_EVERY_RANGE
 
 
 def c_integer(text: str, base: int = 0) -> int | None:
@@ -43,7 +55,7 @@ def c_integer(text: str, base: int = 0) -> int | None:
     allowed = {16: _HEX, 8: _OCT, 10: ASCII_DIGITS}[base]
     if not digits or not set(digits) <= allowed:
         return None
-    return sign * int(digits, base)
+    return sign * (_base10(digits) if base == 10 else int(digits, base))
 
 
 def procps_list(text: str) -> list[str] | None:

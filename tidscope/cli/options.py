@@ -7,7 +7,10 @@ from typing import Any, TypeVar
 
 import click
 
+from tidscope.numeric import c_integer
+
 FORMATS = ("table", "json", "csv")  # what render.render() writes
+LONG_MAX = (1 << 63) - 1  # the bound of a count no range is given for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,3 +67,23 @@ def complete_list(
         ]
 
     return complete
+
+
+class PidRange(click.IntRange):
+    """click's IntRange on ASCII decimals only (``int()`` alone takes
+    ``\\u0661``, an Arabic-Indic one, ``1_0`` and `` 1 ``), bounded above by
+    LONG_MAX when no bound is given, and a value out of range is named as it
+    was typed (numeric.c_integer reads one of thousands of digits as a
+    number past every range, not as itself)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return super().convert(value, param, ctx)
+        number = c_integer(value, 10)
+        if number is None:
+            self.fail(f"{value!r} is not a valid integer.", param, ctx)
+        low = self.min if self.min is not None else -LONG_MAX - 1
+        high = self.max if self.max is not None else LONG_MAX
+        if not low <= number <= high:
+            self.fail(f"{value} is not in the range {low}<=x<={high}.", param, ctx)
+        return number

@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from tidscope.cli.options import output_options
-from tidscope.cli.tree import PidRange
+from tidscope.cli.options import PidRange, output_options
 from tidscope.errors import UsageError, note
 from tidscope.proc.mounts import hidden_note
 from tidscope.proc.task import ID_MAX

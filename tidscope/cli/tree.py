@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
-from tidscope.cli.options import output_options, proc_root_option
+from tidscope.cli.options import PidRange, output_options, proc_root_option
 from tidscope.errors import TidscopeError, UsageError, note
-from tidscope.numeric import c_integer
 from tidscope.proc.mounts import hidden_note
 from tidscope.proc.task import ID_MAX
-
-
-class PidRange(click.IntRange):
-    """click's IntRange on ASCII decimals only: ``int()`` alone takes ``\\u0661``
-    (an Arabic-Indic one), ``1_0`` and `` 1 ``."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str):
-            number = c_integer(value, 10)
-            if number is None:
-                self.fail(f"{value!r} is not a valid integer.", param, ctx)
-            value = number
-        return super().convert(value, param, ctx)
 
 
 @click.command("tree")

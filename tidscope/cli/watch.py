@@ -14,8 +14,7 @@ from typing import Any
 
 import click
 
-from tidscope.cli.options import output_options
-from tidscope.cli.tree import PidRange
+from tidscope.cli.options import PidRange, output_options
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.task import ID_MAX
 from tidscope.text import clean, escape

@@ -8,7 +8,7 @@ names the files beyond ``stat`` the column reads (see snapshot.py).
 from __future__ import annotations
 
 from tidscope.errors import UsageError
-from tidscope.numeric import is_decimal
+from tidscope.numeric import decimal, is_decimal
 from tidscope.proc.snapshot import CMDLINE, UID
 from tidscope.proc.task import Task
 from tidscope.ps import colspec
@@ -243,7 +243,7 @@ def _width(text: str, item: str) -> int:
             f"column width {text!r} in -o {item!r} is not a positive number in"
             " ASCII digits without a leading 0: give e.g. pid:8"
         )
-    number = min(int(text), LONG_MAX) & 0xFFFFFFFF  # strtol saturates; int keeps 32 bits
+    number = min(decimal(text) or 0, LONG_MAX) & 0xFFFFFFFF  # strtol saturates; int keeps 32
     if number == 0 or number >= 1 << 31:
         raise UsageError(
             f"column width {text!r} in -o {item!r} is out of range: give 1 to {(1 << 31) - 1}"
