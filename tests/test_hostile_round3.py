@@ -6,14 +6,27 @@ from __future__ import annotations
 import fcntl
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
-from helpers import as_uid, one_error_line, tidscope, unused_uid, wait_for
+from helpers import (
+    TAG,
+    as_uid,
+    one_error_line,
+    readline,
+    run,
+    tagged,
+    tidscope,
+    unused_uid,
+    wait_for,
+)
 
 F_SETPIPE_SZ = 1031
 WRITE = {"x86_64": 1, "aarch64": 64}[platform.machine()]
@@ -176,3 +189,47 @@ def test_an_unreadable_screen_size_is_ignored(name: str) -> None:
     plain = tidscope("ps", "-p", "1", "--headers")
     proc = tidscope("ps", "-p", "1", "--headers", env={name: HUGE})
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, plain.stdout, "")
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (to inject a failure)")
+@pytest.mark.parametrize("flags", ["SIGUSR1", "thread"])
+def test_ctrl_c_as_a_clone_fails_joins_every_child_and_exits_130(flags: str) -> None:
+    """The 50th clone fails with EAGAIN (a task limit) and SIGINT arrives
+    with the failure (strace injects both): the 49 children are joined and
+    tidscope exits 130.  It died of its children's exit signal (138 for
+    SIGUSR1) and orphaned them, every time."""
+    tag = uuid.uuid4().hex
+    inject = "inject=clone:error=EAGAIN:signal=SIGINT:when=50"
+    proc = run(
+        [
+            *("strace", "-qq", "-o", "/dev/null", "-e", "trace=clone", "-e", inject),
+            *(sys.executable, "-m", "tidscope", "spawn", "-n", "200", "--flags", flags),
+            *("--hold", "3"),
+        ],
+        env={TAG: tag},
+    )
+    assert proc.returncode == 128 + signal.SIGINT, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert wait_for("every child gone", lambda: not tagged(tag), timeout=10) is True
+
+
+def test_a_second_ctrl_c_while_unwinding_changes_nothing() -> None:
+    """Two SIGINTs a moment apart, at random moments of a spawn --hold: the
+    first unwinds (children joined), the second is absorbed; always 130,
+    never a traceback or a death by the signal."""
+    for i in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tidscope", "spawn", "-n", "20", "--hold"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None
+        readline(proc.stderr, proc=proc)  # holding: the hint is out
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.001 * i)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+        rest = proc.stderr.read()
+        assert code == 128 + signal.SIGINT, rest
+        assert "Traceback" not in rest and "KeyboardInterrupt" not in rest

@@ -36,3 +36,21 @@ def note(command: str, text: str) -> None:
 
     if sys.stderr is not None:  # closed (2>&-): print(file=None) would use stdout
         print(f"tidscope {command}: note: {text}", file=sys.stderr, flush=True)
+
+
+FIRED: list[int] = []  # the terminating signal that is unwinding us, if any
+SIGINT = 2  # Linux's number on every architecture we build for
+
+
+def raise_once(signo: int, frame: object) -> None:
+    """The handler of the signals that ask tidscope to stop: the first
+    unwinds the stack (SIGINT as KeyboardInterrupt, the others as
+    Terminated); those after it while we unwind are absorbed, so that none
+    cuts the cleanup short (a second Ctrl-C while children are joined) and
+    the exit status is the first one's."""
+    if FIRED:
+        return
+    FIRED.append(signo)
+    if signo == SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signo)

@@ -10,11 +10,12 @@ stderr and a stable exit code (0 ok, 1 runtime failure, 2 usage error,
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module: signal would import enum
 import os
 import sys
 
 from tidscope.cli.commands import COMMANDS, COMPLETE_VAR, command_path, one_line
-from tidscope.errors import EXIT_FAILURE, EXIT_USAGE, Terminated, TidscopeError
+from tidscope.errors import EXIT_FAILURE, EXIT_USAGE, Terminated, TidscopeError, raise_once
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ __all__ = ["COMMANDS", "EXIT_USAGE", "main"]
 
 # Linux's numbers on every architecture we build for (importing the signal
 # module, which imports enum, would cost a ps start-up a fifth of its time)
-SIGINT, SIGQUIT, SIGPIPE = 2, 3, 13
+SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM = 1, 2, 3, 13, 15
 DEBUG_VAR = "TIDSCOPE_DEBUG"  # set: an internal error shows its traceback
 
 
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tidscope.cli import streams
 
     streams.install()
-    _quit_without_core()
+    _raise_once()
     try:
         try:
             rv = _dispatch(args)
@@ -47,8 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(args, one_line(err.message))
         return err.exit_code
     except KeyboardInterrupt:
+        _ending()
         return 128 + SIGINT
     except Terminated as sig:
+        _ending()
         return 128 + sig.signo
     except BrokenPipeError:
         # The reader went away (`| head -1`): stop quietly with the status of
@@ -116,16 +119,20 @@ def _os_error(err: OSError) -> str:
     return text
 
 
-def _quit_without_core() -> None:
-    """SIGQUIT ends every command as SIGTERM does, with 128+3 once what it
-    started is ended, and no core dump (its default action dumps one);
-    commands that clean up install their own handler over this one
-    (core/signals.py).  A SIGQUIT we were started ignoring stays ignored."""
-    import _signal  # type: ignore[import-not-found]  # the C module: signal imports enum
+def _raise_once() -> None:
+    """SIGINT and SIGQUIT raise once (errors.raise_once) in every command:
+    a second Ctrl-C while the first unwinds is absorbed, and SIGQUIT ends a
+    command as SIGTERM does, with 128+3 and no core dump (its default
+    action dumps one).  Commands that clean up install the same handler for
+    all the terminating signals (core/signals.py).  One we were started
+    ignoring stays ignored."""
+    for signo in (SIGINT, SIGQUIT):
+        if _signal.getsignal(signo) != _signal.SIG_IGN:
+            _signal.signal(signo, raise_once)
 
-    if _signal.getsignal(SIGQUIT) != _signal.SIG_IGN:
-        _signal.signal(SIGQUIT, _quit)
 
-
-def _quit(signo: int, frame: object) -> None:
-    raise Terminated(signo)
+def _ending() -> None:
+    """A terminating signal ends us: hold every other back, so that none
+    can kill the interpreter as it finalizes (it puts the default actions
+    back then)."""
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGHUP, SIGINT, SIGQUIT, SIGTERM})

@@ -16,8 +16,10 @@ from tidscope.core import flags
 from tidscope.core.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
 from tidscope.core.signals import (
     TERMINATING,
+    blocked,
     check_exit_signal,
     exit_signal_absorbed,
+    sigwait,
     terminating_signals,
 )
 from tidscope.errors import Terminated, UsageError
@@ -235,19 +237,15 @@ def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[
     env["TIDSCOPE_PID"] = str(os.getpid())
     env["TIDSCOPE_TIDS"] = " ".join(str(t) for t in children.tids)
     ours = set() if children.is_thread else set(children.tids)
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE)
-    try:
-        with reaper.subreaper():  # what CMD starts and leaves behind comes back to us
-            try:
-                pid = shell.start(cmd, env, mask, ignored)
-                status, signo = _wait(pid)
-            except BaseException:
-                reaper.end_all(signal.SIGTERM, KILL_AFTER, keep=ours)
-                raise
-            if signo or not keep_background:
-                reaper.end_all(signo or signal.SIGTERM, KILL_AFTER, keep=ours)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    with blocked(WAKE) as mask, reaper.subreaper():  # what CMD leaves comes back to us
+        try:
+            pid = shell.start(cmd, env, mask, ignored)
+            status, signo = _wait(pid)
+        except BaseException:
+            reaper.end_all(signal.SIGTERM, KILL_AFTER, keep=ours)
+            raise
+        if signo or not keep_background:
+            reaper.end_all(signo or signal.SIGTERM, KILL_AFTER, keep=ours)
     if signo == signal.SIGINT:
         raise KeyboardInterrupt
     if signo:
@@ -263,6 +261,6 @@ def _wait(pid: int) -> tuple[int, int]:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return status, 0
-        info = signal.sigtimedwait(WAKE, 1.0)  # SIGCHLD: some child changed state
-        if info is not None and info.si_signo in TERMINATING:
-            return 0, info.si_signo
+        got = sigwait(WAKE, 1.0)  # SIGCHLD: some child changed state
+        if got in TERMINATING:
+            return 0, got

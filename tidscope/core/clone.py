@@ -19,6 +19,7 @@ from types import TracebackType
 
 from tidscope.core import _rawclone, flags
 from tidscope.core.clone_errors import explain_errno
+from tidscope.core.signals import TERMINATING, blocked
 from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 from tidscope.numeric import decimal
 
@@ -246,6 +247,21 @@ class Children:
 
     # -- lifetime ---------------------------------------------------------
     def __enter__(self) -> Children:
+        """Clone the children.  The terminating signals wait meanwhile: one
+        that comes is acted on once every child is made, or, when cloning
+        failed (a task limit), once every child made is joined; its handler
+        runs as they are unblocked, where the children are closed too.
+        Without that, a Ctrl-C in the failure path left children unjoined,
+        and their exit signal killed us once it was no longer absorbed."""
+        try:
+            with blocked(TERMINATING):
+                self._spawn()
+        except BaseException:
+            self.close()  # idempotent: joins what is left, whatever came
+            raise
+        return self
+
+    def _spawn(self) -> None:
         try:
             self._group.spawn()
             # Parked children are waited for until they report, so that what
@@ -258,10 +274,6 @@ class Children:
             code = err.errno or 0
             why = explain_errno(code, self.flags, spawned, self.count, self.stack_size, stage)
             raise SpawnError(why, code, spawned) from None
-        except BaseException:
-            self.close()
-            raise
-        return self
 
     def __exit__(
         self,

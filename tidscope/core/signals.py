@@ -1,14 +1,16 @@
 """Terminating signals as exceptions, so that every exit path joins children;
-children's exit signals absorbed, so that none kills or stops tidscope."""
+children's exit signals absorbed, so that none kills or stops tidscope; and
+the one way to hold signals back and wait for them (:func:`blocked`,
+:func:`sigwait`)."""
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from tidscope.errors import Terminated, UsageError
+from tidscope.errors import FIRED, UsageError, raise_once
 from tidscope.proc.masks import signal_name
 
 # What asks tidscope to stop: each unwinds the stack (children joined, labs
@@ -17,25 +19,61 @@ from tidscope.proc.masks import signal_name
 TERMINATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-def _raise(signo: int, frame: FrameType | None) -> None:
-    if signo == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Terminated(signo)
-
-
 @contextmanager
 def terminating_signals() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt, SIGTERM/SIGHUP/SIGQUIT raise Terminated.
+    """SIGINT raises KeyboardInterrupt, SIGTERM/SIGHUP/SIGQUIT raise Terminated
+    (the first of them: errors.raise_once).
 
     Installed even where the shell ignores SIGINT (a background job in a
     script), so that ``tidscope spawn --hold &`` ends cleanly on either.
+    Once one has fired, the handlers stay when the block ends: tidscope is
+    on its way out, and a late signal must neither kill it with a default
+    action nor raise where nothing catches it.
     """
-    old = {s: signal.signal(s, _raise) for s in TERMINATING}
+    old = {s: signal.signal(s, raise_once) for s in TERMINATING}
     try:
         yield
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+        if not FIRED:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+
+# -- holding signals back, and waiting for them ------------------------------------
+
+
+def sigmask(how: int, signals: Iterable[int]) -> set[int | signal.Signals]:
+    """pthread_sigmask(2); the mask it replaced.  A failure is an OSError
+    naming rt_sigprocmask.  Unblocking runs the handler of a signal that
+    came meanwhile inside this call (so an exception it raises is raised
+    here, where the caller can clean up)."""
+    try:
+        return signal.pthread_sigmask(how, signals)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, "rt_sigprocmask") from None
+
+
+@contextmanager
+def blocked(signals: Iterable[int]) -> Iterator[set[int | signal.Signals]]:
+    """``signals`` held back for the block (it gets the mask they replaced):
+    one that comes is taken with :func:`sigwait` inside, or acted on when
+    the block ends."""
+    old = sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield old
+    finally:
+        sigmask(signal.SIG_SETMASK, old)
+
+
+def sigwait(signals: Iterable[int], timeout: float) -> int | None:
+    """The blocked signal of ``signals`` that came within ``timeout`` seconds,
+    taken (sigtimedwait(2)), or None.  A failure is an OSError naming
+    rt_sigtimedwait."""
+    try:
+        got = signal.sigtimedwait(signals, max(timeout, 0))
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, "rt_sigtimedwait") from None
+    return None if got is None else got.si_signo
 
 
 # -- children's exit signals ----------------------------------------------------------

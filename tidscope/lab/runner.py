@@ -38,7 +38,7 @@ from typing import Any, NoReturn, TypeVar
 from tidscope.core import _rawclone, reaper
 from tidscope.core.clone import PR_SET_PDEATHSIG, SYSCALLS
 from tidscope.core.clone_errors import task_limits
-from tidscope.core.signals import TERMINATING
+from tidscope.core.signals import TERMINATING, sigmask
 from tidscope.errors import note
 
 CLONE_NEWNS = 0x00020000
@@ -225,14 +225,14 @@ def _watch(
     # not be interrupted in the lab) and while we reap (every lab is reaped,
     # however often tidscope is signalled); they are handled right after.
     try:
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
+        mask = sigmask(signal.SIG_BLOCK, TERMINATING)
     except OSError as err:
         return {"error": "cannot start the lab: " + step_error("rt_sigprocmask", err)}
     try:
         parent = sys("getpid")  # os.getpid() would hide a failure as -1
         pid = os.fork()
     except OSError as err:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        sigmask(signal.SIG_SETMASK, mask)
         if err.filename == "getpid":
             return {"error": "cannot start the lab: " + step_error("getpid", err)}
         why = step_error("fork", err)
@@ -249,7 +249,7 @@ def _watch(
     registered: list[tuple[str, str]] = []
     outcome: dict[str, Any] = {}
     try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        sigmask(signal.SIG_SETMASK, mask)
         need("close", os.close, wfd)  # else we would never see the pipe's end
         outcome = _read(rfd, timeout, registered) or {
             "error": f"the lab did not answer within {timeout:g}s"
@@ -262,7 +262,7 @@ def _watch(
         raise
     finally:
         with contextlib.suppress(OSError):
-            signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING)
+            sigmask(signal.SIG_BLOCK, TERMINATING)
         if "error" in outcome:  # stuck, or we cannot watch it: no grace
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -272,7 +272,7 @@ def _watch(
         for kind, name in registered:
             remove(kind, name)
         with contextlib.suppress(OSError):
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            sigmask(signal.SIG_SETMASK, mask)
     if reaped is not None and "error" not in outcome:
         return {"error": f"cannot reap the lab: {reaped}"}
     return outcome
@@ -321,7 +321,7 @@ def _lab(fn: Callable[[], Any], isolated: bool, parent: int, mask: set[Any]) -> 
         sys("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL))
         if sys("getppid") != parent:
             os._exit(1)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        sigmask(signal.SIG_SETMASK, mask)
         need("chdir /", os.chdir, "/")  # our caller's directory may be closed to us
         how = isolate() if isolated else "unisolated"
         value = fn()

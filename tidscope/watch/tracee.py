@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
+from tidscope.core import signals as signals_
 from tidscope.errors import TidscopeError
 from tidscope.watch import _ptrace
 
@@ -32,20 +33,19 @@ def blocked(signals: Sequence[int]) -> Iterator[None]:
 
 
 def mask(how: int, signals: Iterable[int]) -> Iterable[int]:
-    """pthread_sigmask(2); the mask it replaced."""
+    """core.signals.sigmask, failing as --run's calls fail."""
     try:
-        return signal.pthread_sigmask(how, signals)
+        return signals_.sigmask(how, signals)
     except OSError as err:
-        raise failed(err, "rt_sigprocmask") from None
+        raise failed(err) from None
 
 
 def sigwait(signals: set[int], timeout: float) -> int | None:
-    """The blocked signal of ``signals`` that came within ``timeout`` s, or None."""
+    """core.signals.sigwait, failing as --run's calls fail."""
     try:
-        got = signal.sigtimedwait(signals, max(timeout, 0))
+        return signals_.sigwait(signals, timeout)
     except OSError as err:
-        raise failed(err, "rt_sigtimedwait") from None
-    return None if got is None else got.si_signo
+        raise failed(err) from None
 
 
 def ask(request: Callable[[int], T], tid: int) -> T | None:
