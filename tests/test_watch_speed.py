@@ -195,22 +195,36 @@ def _seen(events: list[dict[str, Any]], tgid: int, what: str) -> Counter[int]:
 def test_a_burst_of_raw_threads_is_all_seen(tmp_path: Path, user: bool) -> None:
     """20,000 raw threads made and joined as fast as the core can (tids
     wrap round at pid_max: each is counted as often as it was made), by
-    root and by a uid of its own: every birth and exit printed, nothing lost."""
+    root and by a uid of its own: every birth and exit printed, nothing lost,
+    as long as the kernel dropped nothing for the watcher's socket.  The
+    connector reports every task of the machine, so other work that forks
+    hard enough while the watcher waits for a core (a second copy of this
+    suite) can fill even its 64 MiB: then what was lost must be reported,
+    at least as many as the kernel dropped, and every thread not printed be
+    among them (the speed itself is benchmarks/watch.py's to measure)."""
     prefix = as_uid(unused_uid()) if user else None
     with generator(prefix) as gen, watching(tmp_path, "--pid", str(gen.pid), "--threads-only") as w:
         made = Counter(gen.make(BURST))
+        _until("the watcher drained its socket", w.drained)
+        dropped = w.queued_and_dropped()[1]
         assert w.finish() == 128 + signal.SIGINT, w.stderr
     assert sum(made.values()) == BURST
-    assert _seen(w.events, gen.pid, "fork") == made
-    assert _seen(w.events, gen.pid, "exit") == made
-    assert (w.summary["lost"], w.summary["overruns"]) == (0, 0)
-    assert "lost" not in w.stderr, w.stderr
-    (group,) = w.summary["summary"]
-    assert (group["tgid"], group["threads_created"], group["threads_exited"]) == (
-        gen.pid,
-        BURST,
-        BURST,
-    )
+    births, exits = _seen(w.events, gen.pid, "fork"), _seen(w.events, gen.pid, "exit")
+    lost = w.summary["lost"]
+    if dropped == 0:
+        assert births == exits == made
+        assert (lost, w.summary["overruns"]) == (0, 0)
+        assert "lost" not in w.stderr, w.stderr
+        (group,) = w.summary["summary"]
+        assert (group["tgid"], group["threads_created"], group["threads_exited"]) == (
+            gen.pid,
+            BURST,
+            BURST,
+        )
+        return
+    assert births <= made and exits <= made  # nothing invented
+    assert lost >= dropped
+    assert (made - births).total() + (made - exits).total() <= lost
 
 
 def test_an_overrun_is_reported_as_lost(tmp_path: Path) -> None:

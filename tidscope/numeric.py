@@ -15,6 +15,7 @@ ASCII_DIGITS = frozenset("0123456789")
 # every caller's range check then says "out of range", as procps does.
 LONGEST = 4000
 PAST_EVERY_RANGE = 10**LONGEST
+MAX_SECONDS = 10**9  # 31 years: what time.sleep() and every clock here take without trouble
 _HEX = frozenset("0123456789abcdefABCDEF")
 _OCT = frozenset("01234567")
 LIST_SEPARATORS = " ,\t"
@@ -137,3 +138,15 @@ def decimal_fraction(text: str) -> float | None:
     if point and not fraction:
         return None
     return float(text)
+
+
+def seconds(text: str) -> float | None:
+    """A number of seconds from a user (``--hold``, ``--duration``,
+    ``--poll``): a :func:`decimal_fraction` above 0 as a float (``5``,
+    ``0.5``, ``.5``; so small a fraction that it is 0.0 is 0), or None: no
+    sign, exponent (``1e3``), blank, ``inf`` or ``nan``.  Never int(), so no
+    length limit: a value above :data:`MAX_SECONDS` (``inf`` for thousands
+    of digits) is returned for the caller to refuse as too long
+    (cli/options.seconds says which of the two is wrong)."""
+    value = decimal_fraction(text)
+    return value if value is not None and value > 0 else None

@@ -6,8 +6,9 @@ plain forms (``-eLf``, ``-p 1,2``, ``--pid=1``, ``-eo pid,comm``,
 ``--sort=-pcpu``, ``aux``, ``--format json``...) are parsed here, to
 exactly the values click would give the command; anything else (help,
 completion, a typo, a value that looks like an option) returns None and
-click parses it, with its messages.  tests/test_fastpath.py holds the two
-parsers to the same answers.
+click parses it, with its messages.  Both parsers are made of the one table
+of ps's options (ps/options.py); tests/test_fastpath.py and
+tests/test_ps_options.py hold them to the same answers.
 
 Both parsers first let :func:`join_bsd_values` glue a BSD option that takes
 a list to its list (``k -pcpu`` to ``k-pcpu``), so that click reads every
@@ -16,62 +17,27 @@ BSD argument as one positional argument whatever its list looks like.
 
 from __future__ import annotations
 
+from tidscope.ps.options import (
+    ARGUMENT,
+    BSD_FLAGS,
+    BSD_VALUES,
+    BY_NAME,
+    COUNT,
+    FLAG,
+    LIST,
+    OPTIONS,
+    Option,
+)
+
 TYPE_CHECKING = False  # keep typing out of ps's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-# option: the command's parameter (tidscope/cli/ps.py declares the same)
-PS_FLAGS = {
-    "-A": "all_",
-    "-e": "all_",
-    "-T": "spid",
-    "-L": "lwp",
-    "-f": "full",
-    "-F": "extra",
-    "-l": "long",
-    "-j": "jobs",
-    "-y": "rss",
-    "-c": "sched",
-    "-H": "hierarchy",
-    "--forest": "forest",
-    "--headers": "headers",
-    "--no-headers": "no_headers",
-    "--signames": "signames",
-}
-PS_COUNT = {"-w": "wide"}
-PS_MULTI = {
-    "-p": "pids",
-    "--pid": "pids",
-    "-q": "quick",
-    "--quick-pid": "quick",
-    "--tid": "tids",
-    "-o": "formats",
-    "--columns": "formats",
-    "-u": "users",
-    "--user": "users",
-    "-U": "real_users",
-    "--User": "real_users",
-    "-g": "groups",
-    "--group": "egroups",
-    "-G": "real_groups",
-    "--Group": "real_groups",
-    "-C": "commands",
-    "--ppid": "ppids",
-    "-t": "ttys",
-    "--tty": "ttys",
-    "-s": "sids",
-    "--sid": "sids",
-    "--sort": "sort",
-}
-PS_SINGLE = {"--proc-root": "proc_root", "--format": "fmt"}
-TAKES_VALUE = frozenset(PS_MULTI) | frozenset(PS_SINGLE)
-DASH_VALUES = frozenset({"--sort"})  # whose values often start with '-' (descending keys)
-BSD_VALUES = "kopqtUON"  # BSD letters whose list is the rest of the argument, or the next one
-FORMATS = ("table", "json", "csv")
-
-
-SHORT = frozenset(o for o in (*PS_FLAGS, *PS_COUNT, *TAKES_VALUE, "-h") if o[1] != "-")
-BSD_LETTERS = frozenset("axujlsvfHchwg" + BSD_VALUES + "0123456789")
+HELP = "-h"  # the group's short help option (cli/app.py), no option of ps's own
+TAKES_VALUE = frozenset(name for name, o in BY_NAME.items() if o.takes_value)
+SHORT = frozenset(name for name in (*BY_NAME, HELP) if name[1] != "-")
+BSD_LETTERS = frozenset(BSD_FLAGS + BSD_VALUES + "0123456789")
+CHOOSING = tuple(o for o in OPTIONS if o.choices)
 
 
 def join_bsd_values(args: list[str]) -> list[str]:
@@ -132,13 +98,14 @@ def _bsd_wants_next(token: str) -> bool:
 
 def defaults() -> dict[str, Any]:
     """click's values for a command line without options."""
-    from tidscope.proc.files import PROC
-
-    params: dict[str, Any] = {name: False for name in PS_FLAGS.values()}
-    params.update({name: 0 for name in PS_COUNT.values()})
-    params.update({name: [] for name in PS_MULTI.values()})
-    params.update({"proc_root": PROC, "fmt": "table", "bsd": []})
+    params: dict[str, Any] = {o.dest: _default(o) for o in OPTIONS}
+    params[ARGUMENT] = []
     return params
+
+
+def _default(option: Option) -> object:
+    kind = option.kind
+    return False if kind == FLAG else 0 if kind == COUNT else [] if kind == LIST else option.default
 
 
 def parse_ps(args: list[str]) -> dict[str, Any] | None:
@@ -150,61 +117,68 @@ def parse_ps(args: list[str]) -> dict[str, Any] | None:
         arg = args[i]
         if arg.startswith("--"):
             name, eq, value = arg.partition("=")
-            if name in PS_FLAGS and not eq:
-                params[PS_FLAGS[name]] = True
-            elif name in TAKES_VALUE:
+            option = BY_NAME.get(name)
+            if option is None:
+                return None
+            if not option.takes_value:
+                if eq:
+                    return None
+                _given(params, option)
+            else:
                 if not eq:
                     i += 1
                     if i == len(args):
                         return None
                     value = args[i]
-                if not _plain(value, name):
+                if not _store(params, option, value):
                     return None
-                _store(params, name, value)
-            else:
-                return None
         elif arg.startswith("-") and len(arg) > 1:
             for at, letter in enumerate(arg[1:], 1):
-                option = f"-{letter}"
-                if option in PS_FLAGS:
-                    params[PS_FLAGS[option]] = True
-                elif option in PS_COUNT:
-                    params[PS_COUNT[option]] += 1
-                elif option in TAKES_VALUE:
-                    value = arg[at + 1 :]
-                    if not value:
-                        i += 1
-                        if i == len(args):
-                            return None
-                        value = args[i]
-                    if not _plain(value, option):
-                        return None
-                    _store(params, option, value)
-                    break
-                else:
+                option = BY_NAME.get(f"-{letter}")
+                if option is None:
                     return None
+                if not option.takes_value:
+                    _given(params, option)
+                    continue
+                value = arg[at + 1 :]
+                if not value:
+                    i += 1
+                    if i == len(args):
+                        return None
+                    value = args[i]
+                if not _store(params, option, value):
+                    return None
+                break
         elif arg and arg != "-":
-            params["bsd"].append(arg)
+            params[ARGUMENT].append(arg)
         else:
             return None
         i += 1
-    params["fmt"] = params["fmt"].lower()  # as click.Choice(case_sensitive=False)
-    if params["fmt"] not in FORMATS:
-        return None
+    for option in CHOOSING:  # click checks the last value given, in any case
+        params[option.dest] = params[option.dest].lower()
+        if params[option.dest] not in option.choices:
+            return None
     for key, value in params.items():
         if isinstance(value, list):
             params[key] = tuple(value)
     return params
 
 
-def _plain(value: str, option: str) -> bool:
-    """A value click reads the same way: not empty, and no option look-alike
-    (``-`` alone is none) unless the option's values often start with a dash."""
-    return bool(value) and (value == "-" or not value.startswith("-") or option in DASH_VALUES)
-
-
-def _store(params: dict[str, Any], option: str, value: str) -> None:
-    if option in PS_MULTI:
-        params[PS_MULTI[option]].append(value)
+def _given(params: dict[str, Any], option: Option) -> None:
+    if option.kind == COUNT:
+        params[option.dest] += 1
     else:
-        params[PS_SINGLE[option]] = value
+        params[option.dest] = True
+
+
+def _store(params: dict[str, Any], option: Option, value: str) -> bool:
+    """Keep ``value`` as click does; False if click might read it otherwise:
+    empty, or an option look-alike (``-`` alone is none) unless the option's
+    values often start with a dash."""
+    if not value or (value != "-" and value.startswith("-") and not option.dashed):
+        return False
+    if option.kind == LIST:
+        params[option.dest].append(value)
+    else:
+        params[option.dest] = value
+    return True

@@ -1,4 +1,6 @@
-"""Options shared by every command that prints rows."""
+"""What the commands share on their command lines: the output options,
+--proc-root, completion of list values, and the reading of a number of
+seconds (--hold, --duration, --poll) with its messages."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from tidscope import numeric
+from tidscope.errors import UsageError
 from tidscope.numeric import c_integer
 
 FORMATS = ("table", "json", "csv")  # what render.render() writes
@@ -49,6 +53,37 @@ def proc_root_option(fn: F) -> F:
         metavar="DIR",
         help="Where procfs is mounted.",
     )(fn)
+
+
+def seconds(value: str, option: str, example: str, alone: str = "") -> float:
+    """The number of seconds ``value`` gives ``option`` (numeric.seconds:
+    a decimal above 0), at most MAX_SECONDS; else a UsageError naming the
+    option, the value and the fix, with ``example`` (``--duration 10``) and,
+    for an option whose value may be left out, what ``alone`` means."""
+    got = numeric.seconds(value)
+    shown = _shown(value)
+    other = f", or {option} alone to {alone}" if alone else ""
+    if got is None:
+        raise UsageError(
+            f"{option} {shown} is not a number of seconds: give a decimal number above 0,"
+            f" e.g. {option} {example} or {option} 0.5{other}"
+        )
+    if got > numeric.MAX_SECONDS:
+        raise UsageError(
+            f"{option} {shown} is too long: give at most {numeric.MAX_SECONDS} seconds,"
+            f" e.g. {option} {example}{other}"
+        )
+    return got
+
+
+SHOWN = 40  # characters of a value a message repeats
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a message, its start alone if it is long."""
+    if len(value) <= SHOWN:
+        return repr(value)
+    return f"{value[:SHOWN]!r}... ({len(value)} characters)"
 
 
 def complete_list(

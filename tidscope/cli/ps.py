@@ -1,4 +1,7 @@
-"""``tidscope ps``: list processes or threads with procps ``ps``'s options."""
+"""``tidscope ps``: list processes or threads with procps ``ps``'s options.
+
+Its options are click's reading of the one table of ps's options
+(ps/options.py), which the fast path (fastpath.py) reads too."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from typing import Any, TypeVar
 import click
 
 from tidscope.cli.fastpath import join_bsd_values
-from tidscope.cli.options import complete_list, output_options, proc_root_option
+from tidscope.cli.options import complete_list
+from tidscope.ps.options import ARGUMENT, ARGUMENT_METAVAR, COUNT, FLAG, LIST, OPTIONS, Option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,78 +30,34 @@ class PsCommand(click.Command):
         return super().parse_args(ctx, join_bsd_values(args))
 
 
-def _flag(*decls: str, help: str) -> Callable[[F], F]:
-    return click.option(*decls, is_flag=True, help=help)
-
-
-def _list(*decls: str, metavar: str, help: str, **kw: Any) -> Callable[[F], F]:
-    return click.option(*decls, multiple=True, metavar=metavar, help=help, **kw)
+def _click_option(option: Option) -> Callable[[F], F]:
+    """click's option for one entry of ps's table (ps/options.py)."""
+    kw: dict[str, Any] = {"help": option.help, "metavar": option.metavar}
+    if option.kind == FLAG:
+        kw["is_flag"] = True
+    elif option.kind == COUNT:
+        kw["count"] = True
+    elif option.kind == LIST:
+        kw["multiple"] = True
+    else:
+        kw.update(default=option.default, show_default=True)
+    if option.choices:
+        kw["type"] = click.Choice(option.choices, case_sensitive=False)
+    if option.complete:
+        kw["shell_complete"] = complete_list(_column_names, separators=option.complete)
+    return click.option(*option.names, option.dest, **kw)
 
 
 def _options(fn: F) -> F:
     """Every option of ``tidscope ps``, in the order --help lists them."""
-    decorators = [
-        _flag("-A", "-e", "all_", help="Every process (with -T/-L: every thread)."),
-        _flag("-T", "spid", help="One row per thread, with an SPID column."),
-        _flag("-L", "lwp", help="One row per thread, with an LWP column."),
-        _flag("-f", "full", help="Full format: UID PID PPID C STIME TTY TIME CMD."),
-        _flag("-F", "extra", help="Extra full format: -f with SZ, RSS and PSR."),
-        _flag("-l", "long", help="Long format: F S UID PID PPID C PRI NI ADDR SZ WCHAN..."),
-        _flag("-j", "jobs", help="Jobs format: PGID and SID columns."),
-        _flag("-y", "rss", help="With -l: RSS instead of F and ADDR."),
-        _flag("-c", "sched", help="Scheduling class and priority (CLS PRI) instead of C, NI."),
-        _flag("-H", "hierarchy", help="Process hierarchy: children indented by two blanks."),
-        _flag("--forest", "forest", help="Process tree drawn in ASCII in the command column."),
-        click.option("-w", "wide", count=True, help="Wide output: -w 132 columns, -ww unlimited."),
-        _list("-p", "--pid", "pids", metavar="PID[,PID...]", help="Processes by ID."),
-        _list(
-            "-q",
-            "--quick-pid",
-            "quick",
-            metavar="PID[,PID...]",
-            help="Only these processes, read directly, in the order given.",
-        ),
-        _list("--tid", "tids", metavar="TID[,TID...]", help="Tasks by thread ID; implies -T."),
-        _list("-u", "--user", "users", metavar="USER[,...]", help="By effective user."),
-        _list("-U", "--User", "real_users", metavar="USER[,...]", help="By real user."),
-        _list(
-            "-g", "groups", metavar="SID|GROUP[,...]", help="By session, or else effective group."
-        ),
-        _list("--group", "egroups", metavar="GROUP[,...]", help="By effective group."),
-        _list("-G", "--Group", "real_groups", metavar="GROUP[,...]", help="By real group."),
-        _list("-C", "commands", metavar="NAME[,NAME...]", help="By task name."),
-        _list("--ppid", "ppids", metavar="PID[,PID...]", help="By parent process ID."),
-        _list("-t", "--tty", "ttys", metavar="TTY[,TTY...]", help="By terminal (- for none)."),
-        _list("-s", "--sid", "sids", metavar="SID[,SID...]", help="By session ID."),
-        _list(
-            "-o",
-            "--columns",
-            "formats",
-            metavar="COL[,COL...]",
-            help="procps column names, e.g. pid,tid,ppid,nlwp,comm,s,tty,time,uid,user,args; "
-            "NAME=HEADER renames, NAME:WIDTH resizes.",
-            shell_complete=complete_list(_column_names),
-        ),
-        _list(
-            "--sort",
-            "sort",
-            metavar="[+|-]COL[,...]",
-            help="Sort by these columns, - for descending (e.g. --sort=-pcpu,pid).",
-            shell_complete=complete_list(_column_names, separators=",+-"),
-        ),
-        _flag("--headers", "headers", help="Repeat the header line once per screen."),
-        _flag("--signames", "signames", help="Signal masks as signal names, not hex."),
-    ]
-    for decorate in reversed(decorators):
-        fn = decorate(fn)
+    for option in reversed(OPTIONS):
+        fn = _click_option(option)(fn)
     return fn
 
 
 @click.command("ps", cls=PsCommand)
 @_options
-@click.argument("bsd", nargs=-1, metavar="[BSD-OPTIONS]")
-@proc_root_option
-@output_options()
+@click.argument(ARGUMENT, nargs=-1, metavar=ARGUMENT_METAVAR)
 def command(**params: Any) -> int:
     """List processes, or threads with -T/-L, as procps ps does.
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from tidscope.cli.options import complete_list
+from tidscope.cli.options import complete_list, seconds
 from tidscope.core import flags
 from tidscope.core.clone import DEFAULT_STACK, MAX_CHILDREN, Children, parse_size
 from tidscope.core.signals import (
@@ -23,12 +23,10 @@ from tidscope.core.signals import (
     terminating_signals,
 )
 from tidscope.errors import Terminated, UsageError
-from tidscope.numeric import decimal_fraction
 from tidscope.render import render
 from tidscope.spawn.report import COLUMNS, child_rows, classic_line, explain, parent_row, program
 
 FOREVER = "forever"
-MAX_HOLD = 10**9  # seconds (31 years): what time.sleep() takes on every platform
 
 
 def _hold_seconds(value: str | None) -> float | None:
@@ -37,18 +35,7 @@ def _hold_seconds(value: str | None) -> float | None:
         return None
     if value == FOREVER:
         return float("inf")
-    seconds = decimal_fraction(value)
-    if seconds is None:
-        raise UsageError(
-            f"--hold {value!r} is not a number of seconds: give e.g. --hold 5 or --hold 0.5,"
-            " or --hold alone"
-        )
-    if seconds > MAX_HOLD:
-        raise UsageError(
-            f"--hold {value} is too long: give at most {MAX_HOLD} seconds, or --hold alone"
-            " to hold until a signal"
-        )
-    return seconds
+    return seconds(value, "--hold", "5", alone="hold until Enter or a signal")
 
 
 @click.command("spawn")

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from tidscope.cli.options import PidRange, output_options
+from tidscope.cli.options import PidRange, output_options, seconds
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.task import ID_MAX
 from tidscope.text import clean, escape
@@ -23,7 +23,7 @@ from tidscope.watch import connector as watch
 COLUMNS = ("time", "event", "kind", "tgid", "tid", "parent", "detail", "name")
 LINE = "{:<15}  {:<8}  {:<7}  {:>7}  {:>7}  {:>7}  {:<14}  {}"
 SUMMARY = ("tgid", "threads_created", "threads_exited", "shortest_life", "median_life", "name")
-MAX_SECONDS = 10**9  # 31 years: what every clock here counts without trouble
+POLL = "0.1"  # --poll alone: seconds
 SUMMARY_LINE = "{:>7}  {:>15}  {:>14}  {:>13}  {:>11}  {}"
 
 
@@ -50,7 +50,7 @@ SUMMARY_LINE = "{:>7}  {:>15}  {:>14}  {:>13}  {:>11}  {}"
 @click.option(
     "--poll",
     is_flag=False,
-    flag_value="0.1",
+    flag_value=POLL,
     default=None,
     metavar="[S]",
     help="Poll /proc every S seconds (0.1 alone) instead of the connector: lossy.  "
@@ -85,13 +85,17 @@ def command(
         raise UsageError("--threads-only and --processes-only exclude each other: give one")
     threads = True if threads_only else False if processes_only else None
     fmt = fmt.lower()
-    deadline = None if duration is None else time.monotonic() + _seconds(duration)
+    deadline = (
+        None if duration is None else time.monotonic() + seconds(duration, "--duration", "10")
+    )
     tally = watch_summary.Summary()
     out = sys.stdout
     writer = csv.writer(out, lineterminator="\n")
     if command is not None and poll is not None:
         raise UsageError("--run and --poll are two ways to watch: give one of them")
-    interval = None if poll is None else _seconds(poll, "--poll")
+    interval = (
+        None if poll is None else seconds(poll, "--poll", "1", alone=f"poll every {POLL} seconds")
+    )
     with signals.terminating_signals(), contextlib.ExitStack() as stack:
         conn = _source(stack, command, interval)
         try:
@@ -152,19 +156,6 @@ def _source(stack: contextlib.ExitStack, command: str | None, interval: float | 
     note("watch", why + poller.first_line)
     hidden_note("watch", "/proc")
     return stack.enter_context(poller)
-
-
-def _seconds(value: str, option: str = "--duration") -> float:
-    """--duration, --poll: ASCII decimals above 0, at most MAX_SECONDS."""
-    from tidscope.numeric import decimal_fraction
-
-    seconds = decimal_fraction(value)
-    if seconds is None or not 0 < seconds <= MAX_SECONDS:
-        raise UsageError(
-            f"{option} {value!r} is not a number of seconds above 0 and at most {MAX_SECONDS}:"
-            f" give e.g. {option} 10 or {option} 0.5"
-        )
-    return seconds
 
 
 def _row(event: Any) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tidscope.errors import UsageError
+from tidscope.ps.options import BSD_FORMATS as FORMATS
+from tidscope.ps.options import BSD_VALUES as VALUES
 
-FORMATS = "jlsuv"
-VALUES = "kopqtUON"  # letters whose list is the rest of the argument, or the next one
 INSTEAD = {
     "m": "-L (e.g. ps -eLf), or H for threads shown as processes",
     "M": "-L (e.g. ps -eLf), or H for threads shown as processes",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from tidscope.errors import UsageError
 from tidscope.proc.system import pid_width
 from tidscope.ps.columns import Column, column, parse_format
+from tidscope.ps.options import SELECTIONS
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
     from tidscope.ps.selection import Selection
     from tidscope.ps.sort import SortKey
 
-DEFAULT = "pid,tname,time,ucmd"  # ps -A
-DEFAULT_T = "pid,spid,tname,time,ucmd"  # ps -AT
-DEFAULT_L = "pid,lwp,tname,time,ucmd"  # ps -AL
 ONCE, EVERY_PAGE, NONE = "once", "every page", "none"  # header lines
 
 
@@ -166,19 +164,10 @@ def _quick(
 
 
 def _list_options(lists: dict[str, Sequence[str]], bsd: BsdArgs | None) -> dict[str, bool]:
-    return {
-        "-p": bool(lists["pids"]) or bool(bsd and bsd.pids),
-        "--tid": bool(lists["tids"]),
-        "-u": bool(lists["users"]) or bool(bsd and bsd.users),
-        "-U": bool(lists["real_users"]),
-        "-g": bool(lists["groups"]),
-        "--group": bool(lists["egroups"]),
-        "-G": bool(lists["real_groups"]),
-        "-C": bool(lists["commands"]),
-        "--ppid": bool(lists["ppids"]),
-        "-t": bool(lists["ttys"]) or bool(bsd and bsd.ttys),
-        "-s": bool(lists["sids"]),
-    }
+    """Whether each selecting list was given, by the option's first name;
+    BSD p, U and t count as -p, -u and -t."""
+    from_bsd = {"pids": bsd.pids, "users": bsd.users, "ttys": bsd.ttys} if bsd else {}
+    return {o.names[0]: bool(lists[o.dest] or from_bsd.get(o.dest)) for o in SELECTIONS}
 
 
 def _selection(
@@ -232,31 +221,25 @@ def _columns(
     flags: dict[str, bool], lists: dict[str, Sequence[str]], bsd: BsdArgs | None, req: Request
 ) -> list[Column]:
     """The -o columns, or the list procps makes for the format letters."""
-    formats = list(lists["formats"]) + (bsd.formats if bsd else [])
-    letters = ("full", "extra", "long", "jobs", "rss", "sched")
-    if bsd is None and not any(flags[name] for name in letters):  # the common case
-        if not formats:
-            formats = [{None: DEFAULT, "T": DEFAULT_T, "L": DEFAULT_L, "H": DEFAULT}[req.threads]]
-        cols = parse_format(formats, pid_width(req.root))
-    else:
-        from tidscope.ps import formats as psformats
+    from tidscope.ps import formats as psformats
 
-        style = psformats.Style(
-            full=flags["full"],
-            extra=flags["extra"],
-            long=flags["long"],
-            jobs=flags["jobs"],
-            rss=flags["rss"],
-            sched=flags["sched"],
-            lwp=req.threads == "L",
-            spid=req.threads == "T",
-            bsd=bsd is not None,
-            bsd_format=bsd.format_letter if bsd else "",
-        )
-        psformats.check(style, user_columns=bool(formats))
-        if not formats:
-            formats = [",".join(psformats.names(style))]
-        cols = parse_format(formats, pid_width(req.root))
+    formats = list(lists["formats"]) + (bsd.formats if bsd else [])
+    style = psformats.Style(
+        full=flags["full"],
+        extra=flags["extra"],
+        long=flags["long"],
+        jobs=flags["jobs"],
+        rss=flags["rss"],
+        sched=flags["sched"],
+        lwp=req.threads == "L",
+        spid=req.threads == "T",
+        bsd=bsd is not None,
+        bsd_format=bsd.format_letter if bsd else "",
+    )
+    psformats.check(style, user_columns=bool(formats))
+    if not formats:
+        formats = [",".join(psformats.names(style))]
+    cols = parse_format(formats, pid_width(req.root))
     if bsd and bsd.command_names:
         cols = [_command_name(c) if c.key == "args" else c for c in cols]
     return cols

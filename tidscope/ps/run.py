@@ -16,6 +16,7 @@ from tidscope.proc.task import Task
 from tidscope.ps.columns import Column, check_keys
 from tidscope.ps.context import Context
 from tidscope.ps.layout import OUTBUF_SIZE, records, screen_columns
+from tidscope.ps.options import FLAGS, LISTS
 from tidscope.ps.query import Query, tasks, unmatched
 from tidscope.ps.request import EVERY_PAGE, NONE, Request, resolve
 
@@ -26,14 +27,6 @@ if TYPE_CHECKING:
 
 WIDE = 132  # -w: at least this many columns
 ROWS = 24  # procps's screen height when no terminal says otherwise
-FLAGS = (
-    "all_", "spid", "lwp", "full", "extra", "long", "jobs", "rss", "sched", "hierarchy",
-    "forest", "headers", "no_headers", "signames",
-)  # fmt: skip
-LISTS = (
-    "pids", "quick", "tids", "users", "real_users", "groups", "egroups", "real_groups", "commands",
-    "ppids", "ttys", "sids", "formats", "sort",
-)  # fmt: skip
 
 
 def run(
@@ -44,9 +37,10 @@ def run(
     fmt: str = "table",
     **options: object,
 ) -> int:
-    """``tidscope ps``, for click's command and the fast path alike: the
-    flags of :data:`FLAGS` (False if not given), the lists of :data:`LISTS`
-    (each a sequence of the values given), BSD arguments, -w's count.
+    """``tidscope ps``, for click's command and the fast path alike, with
+    the values of ps's options (ps/options.py) under their names: each flag
+    (False if not given), each list (a sequence of the values given), BSD
+    arguments, -w's count.
 
     As in procps, selections add up, -A/-e lists everything, and with
     nothing selected every process is listed.  Exit status 1 when no task
