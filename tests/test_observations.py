@@ -6,7 +6,6 @@ fresh interpreters, with what they create checked on the real machine.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
@@ -16,7 +15,7 @@ import time
 from typing import Any
 
 import pytest
-from helpers import run, tidscope
+from helpers import into_cgroup, own_cgroup, remove_cgroup, run, tidscope, wait_for
 
 from tidscope.lab.experiments import BY_FLAG
 from tidscope.lab.verify import judge
@@ -243,25 +242,43 @@ def test_fs_as_nobody_from_a_directory_nobody_cannot_enter() -> None:
     assert set(glob.glob("/tmp/tidscope-*")) <= before
 
 
-def test_a_cgroup_left_by_a_killed_tidscope_is_swept_by_the_next_run() -> None:
-    """Nothing removes the INTO_CGROUP cgroup of a tidscope killed by
-    SIGKILL at that moment; the next run removes those whose tidscope is
-    gone, and leaves the cgroups of one that is still there."""
-    where = _cgroup2_dir()
-    if os.geteuid() != 0 or where is None:
-        pytest.skip("needs root and a cgroup2 hierarchy")
-    dead = 1
-    while os.path.exists(f"/proc/{dead}"):
-        dead += 7919
-    stale, live = f"{where}/tidscope-{dead}-abc123", f"{where}/tidscope-{os.getpid()}-abc123"
-    os.mkdir(stale)
-    os.mkdir(live)
+@pytest.mark.root
+def test_the_cgroup_of_a_lab_killed_with_tidscope_is_removed_by_no_later_run() -> None:
+    """SIGKILL of verify-flags INTO_CGROUP while its lab's cgroup exists:
+    the lab's janitor removes it, within seconds, with no later run's help
+    (it stayed until one swept it).  A cgroup named as tidscope names its
+    own, but not ours, is left alone (a later run used to sweep those whose
+    pid was not in its /proc, which another pid namespace's tidscope's are)."""
+    where = own_cgroup()
+    if where is None:
+        pytest.skip("needs a cgroup2 hierarchy where we may make a cgroup")
+    foreign = os.path.join(where, "tidscope-1-abc123")
+    os.mkdir(foreign)
+
+    def labs() -> list[str]:
+        return [n for n in os.listdir(where) if n.startswith("tidscope-lab-")]
+
     try:
-        proc = tidscope("verify-flags", "INTO_CGROUP", "--format", "json")
-        assert json.loads(proc.stdout)[0]["verdict"] == "pass", proc.stdout
-        assert not os.path.exists(stale)
-        assert os.path.exists(live)
+        for _ in range(ATTEMPTS):
+            proc = subprocess.Popen(
+                [*into_cgroup(where), *TIDSCOPE, "verify-flags", "INTO_CGROUP"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            while proc.poll() is None and not labs():
+                time.sleep(0.0005)
+            caught = proc.poll() is None and bool(labs())
+            proc.kill()
+            proc.wait(60)
+            if caught:
+                break
+        else:
+            pytest.fail(f"no lab cgroup was seen in {ATTEMPTS} runs")
+        wait_for("the lab's janitor removing its cgroup", lambda: not labs(), timeout=30)
+        assert os.path.isdir(foreign)
     finally:
-        for path in (stale, live):
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
+        remove_cgroup(where)
+
+
+ATTEMPTS = 40
+TIDSCOPE = (sys.executable, "-m", "tidscope")

@@ -125,14 +125,21 @@ def _raise_once() -> None:
     command as SIGTERM does, with 128+3 and no core dump (its default
     action dumps one).  Commands that clean up install the same handler for
     all the terminating signals (core/signals.py).  One we were started
-    ignoring stays ignored."""
+    ignoring stays ignored; one whose handler cannot be set (a sabotaged
+    rt_sigaction) keeps Python's."""
     for signo in (SIGINT, SIGQUIT):
         if _signal.getsignal(signo) != _signal.SIG_IGN:
-            _signal.signal(signo, raise_once)
+            try:  # noqa: SIM105 (contextlib would cost ps start-up)
+                _signal.signal(signo, raise_once)
+            except OSError:
+                pass
 
 
 def _ending() -> None:
     """A terminating signal ends us: hold every other back, so that none
     can kill the interpreter as it finalizes (it puts the default actions
     back then)."""
-    _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGHUP, SIGINT, SIGQUIT, SIGTERM})
+    try:  # noqa: SIM105 (contextlib would cost ps start-up)
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGHUP, SIGINT, SIGQUIT, SIGTERM})
+    except OSError:
+        pass

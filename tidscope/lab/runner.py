@@ -97,6 +97,7 @@ def step_error(step: str, err: OSError) -> str:
 # -- what a lab registers ---------------------------------------------------------
 
 _here = {"channel": -1}  # in a lab: its end of the report pipe
+_janitors: list[int] = []  # in a lab: the pipes its janitors wait on (see guard)
 
 
 def _send(message: dict[str, Any]) -> None:
@@ -111,6 +112,48 @@ def register(kind: str, path: str) -> None:
     namespaces: tidscope removes it if it is left."""
     if _here["channel"] >= 0:
         _send({"created": kind, "name": path})
+
+
+JANITOR_WAIT = 10.0  # seconds a janitor retries an rmdir its cgroup's last task holds up
+
+
+def guard(path: str) -> None:
+    """Fork a janitor that removes the cgroup (or empty directory) ``path``
+    this lab is about to make once the lab is gone, however it ends: a
+    SIGKILL of tidscope kills the lab (PR_SET_PDEATHSIG) and leaves the
+    janitor to remove what no one else would.  It waits on a pipe only the
+    lab (and the lab's raw children, which die with it) holds, then tries
+    rmdir for up to JANITOR_WAIT seconds (a reaped task leaves its cgroup
+    asynchronously: EBUSY meanwhile) and exits.  It lives in a session of
+    its own, ignores the signals that ask a process group to stop, and
+    holds no descriptor but its pipe, so it keeps no reader of ours waiting.
+    When the lab ends normally, it has removed ``path`` itself and the
+    janitor exits at once."""
+    r, w = need("pipe2", os.pipe2, os.O_CLOEXEC)
+    pid = need("fork", os.fork)
+    if pid:
+        os.close(r)
+        _janitors.append(w)  # open until the lab exits
+        return
+    try:
+        os.setsid()
+        for signo in TERMINATING:
+            signal.signal(signo, signal.SIG_IGN)
+        os.closerange(0, r)
+        os.closerange(r + 1, os.sysconf("SC_OPEN_MAX"))
+        while os.read(r, 1):
+            pass
+        deadline = time.monotonic() + JANITOR_WAIT
+        while True:
+            try:
+                os.rmdir(path)
+                break
+            except OSError as err:
+                if err.errno != errno.EBUSY or time.monotonic() > deadline:
+                    break
+            time.sleep(0.01)
+    finally:
+        os._exit(0)
 
 
 def make_dir(prefix: str) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import secrets
 import signal
 import struct
@@ -58,32 +56,13 @@ def _listed(data: bytes, tid: int) -> bool:
     return str(tid).encode() in data.split()
 
 
-_LEAF = re.compile(r"tidscope-([0-9]+)-[0-9a-f]+")
-
-
-def _sweep(where: str) -> None:
-    """Remove the cgroups a tidscope that is no more left in ``where``: the
-    one of a tidscope killed by SIGKILL while its lab used it, which no one
-    else could remove.  (Each is named for the tidscope that made it; one
-    still in use is not empty, and rmdir leaves it.)"""
-    try:
-        names = os.listdir(where)
-    except OSError:
-        return
-    for name in names:
-        m = _LEAF.fullmatch(name)
-        if m and not os.path.exists(f"/proc/{m[1]}"):
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(where, name))
-
-
 def probe_into_cgroup(value: int) -> Run:
     point, path = _cgroup2()
-    _sweep(point + path)
-    # Named for tidscope (the lab's parent), so that a later run can tell
-    # whether the tidscope that made it is still there.
-    leaf = f"{path.rstrip('/')}/tidscope-{os.getppid()}-{secrets.token_hex(6)}"
+    leaf = f"{path.rstrip('/')}/tidscope-lab-{secrets.token_hex(6)}"
+    # tidscope removes it once the lab is gone; a janitor does if tidscope
+    # is killed first (a cgroup is a directory of the one global tree).
     lab.register("cgroup", point + leaf)
+    lab.guard(point + leaf)
     try:
         os.mkdir(point + leaf)
     except OSError as err:
