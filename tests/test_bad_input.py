@@ -394,7 +394,23 @@ def _fill(text: str, places: dict[str, str]) -> str:
     return text.format(**places) if "{" in text else text
 
 
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def _cases() -> list[Any]:
+    """Each case, marked with what it needs: root to run as nobody, procps
+    4.0.2 for the header it prints."""
+    return [
+        pytest.param(
+            case,
+            id=name,
+            marks=[
+                *([pytest.mark.root] if case.user else []),
+                *([pytest.mark.procps] if case.procps is not None else []),
+            ],
+        )
+        for name, case in CASES.items()
+    ]
+
+
+@pytest.mark.parametrize("case", _cases())
 def test_bad_input(
     case: Case, places: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -462,7 +478,14 @@ def _run_into(stdout: Any, args: tuple[str, ...], tag: str) -> subprocess.Comple
     )
 
 
-@pytest.mark.parametrize("args", CLOSED.values(), ids=CLOSED.keys())
+@pytest.mark.parametrize(
+    "args",
+    [
+        # without the connector, watch polls and says so on stderr first
+        pytest.param(args, id=name, marks=[pytest.mark.net_admin] if name == "watch" else [])
+        for name, args in CLOSED.items()
+    ],
+)
 def test_a_reader_that_went_away_ends_the_command_quietly(args: tuple[str, ...]) -> None:
     """A pipe whose reader is gone before the first write: EPIPE at once."""
     tag = uuid.uuid4().hex

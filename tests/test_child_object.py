@@ -176,13 +176,28 @@ def test_aarch64_tracer_builds(tmp_path: Path) -> None:
     that branch compiles, without a warning, with setup.py's flags."""
     import sysconfig
 
+    include = sysconfig.get_paths()["include"]
+    # Debian's pyconfig.h includes the target's own (libpython3.x-dev:arm64)
+    probe = subprocess.run(
+        [CROSS, f"-I{include}", "-E", "-x", "c", "-", "-o", "/dev/null"],
+        input="#include <pyconfig.h>\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if probe.returncode != 0:
+        errors = [ln.split("error: ", 1)[1] for ln in probe.stderr.splitlines() if "error: " in ln]
+        pytest.skip(
+            f"{CROSS} cannot read this Python's pyconfig.h: {(errors or [probe.stderr])[0]}"
+        )
     setup = _setup_module()
     subprocess.run(
         [
             CROSS,
             *setup.PLAIN_CFLAGS,
             "-fPIC",
-            f"-I{sysconfig.get_paths()['include']}",
+            f"-I{include}",
             "-c",
             str(ROOT / "tidscope" / "csrc" / "ptrace.c"),
             "-o",

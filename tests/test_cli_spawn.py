@@ -27,7 +27,7 @@ def _lines(out: str) -> list[tuple[str, str, int, int]]:
     return rows
 
 
-@pytest.mark.parametrize("user", [False, True])
+@pytest.mark.parametrize("user", [False, pytest.param(True, marks=pytest.mark.root)])
 def test_classic_demo(user: bool) -> None:
     proc = tidscope("spawn", "--threads", "2", user=user)
     assert proc.returncode == 0, proc.stderr
@@ -179,12 +179,14 @@ def test_growsdown_stacks(flag_set: str) -> None:
 
 
 def test_namespace_flags_unprivileged_name_the_capability() -> None:
-    proc = tidscope("spawn", "-n", "1", "--flags", "process,NEWUTS", user=True)
+    # root drops to nobody; others are unprivileged already
+    proc = tidscope("spawn", "-n", "1", "--flags", "process,NEWUTS", user=os.geteuid() == 0)
     assert proc.returncode == 1
     assert "needs CAP_SYS_ADMIN" in one_error_line(proc)
     assert proc.stdout == ""
 
 
+@pytest.mark.root  # a uid of its own
 def test_task_limit_names_rlimit_nproc_and_leaves_nothing_behind() -> None:
     """As a uid no other task has, so that RLIMIT_NPROC counts only ours and
     whatever is left of ours is found by uid."""

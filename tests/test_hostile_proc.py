@@ -130,7 +130,9 @@ def test_a_fifo_reads_as_unreadable_and_never_hangs(
     try:
         proc = tidscope(args[0], "--proc-root", str(root), *args[1:], timeout=TIMEOUT)
         if where == "self/mountinfo":  # read only for an unprivileged user
-            proc2 = tidscope("ps", "--proc-root", str(root), timeout=TIMEOUT, user=True)
+            # (root drops to nobody for it; another user is unprivileged already)
+            nobody = os.geteuid() == 0
+            proc2 = tidscope("ps", "--proc-root", str(root), timeout=TIMEOUT, user=nobody)
             clean_run(proc2)
     finally:
         for fd in fds:
@@ -436,13 +438,16 @@ def test_nothing_readable_says_what_and_how(fake: FakeProc, args: tuple[str, ...
 
 
 def test_nothing_readable_as_nobody(shared_root: Path) -> None:
+    """Root's files of mode 0600 read as nobody; as another user, its own
+    files of mode 0 (which only root may read)."""
+    root = os.geteuid() == 0
     fake = FakeProc(shared_root)
     fake.process(1, "init", 0)
     fake.process(100, "holder", 1)
     for path in [shared_root, *shared_root.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o600)
+        path.chmod(0o755 if path.is_dir() else 0o600 if root else 0)
     for cmd in ("ps", "tree"):
-        proc = tidscope(cmd, "--proc-root", str(shared_root), timeout=TIMEOUT, user=True)
+        proc = tidscope(cmd, "--proc-root", str(shared_root), timeout=TIMEOUT, user=root)
         clean_run(proc, 1)
         line = one_error_line(proc)
         assert f"{shared_root}/1/stat cannot be read (EACCES) (and 1 more)" in line
@@ -482,6 +487,7 @@ def test_user_trees_leave_kernel_threads_out_as_pstree_does() -> None:
     assert not any(t["ppid"] == 2 for t in json.loads(proc.stdout))
 
 
+@pytest.mark.root  # chown to another uid
 def test_user_trees_on_a_fake_root(tmp_path: Path) -> None:
     fake = FakeProc(tmp_path)
     fake.process(1, "init", 0)
@@ -501,6 +507,7 @@ def test_user_trees_on_a_fake_root(tmp_path: Path) -> None:
     assert [t["pid"] for t in json.loads(proc.stdout)] == [11]
 
 
+@pytest.mark.root  # mounts a proc with hidepid, setpriv to nobody
 def test_tree_of_a_hidden_process_says_hidepid() -> None:
     where = tempfile.mkdtemp(prefix="tidscope-proc-")
     os.chmod(where, 0o755)

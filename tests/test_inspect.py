@@ -207,10 +207,9 @@ def test_each_field_names_its_file_and_every_other_thread_is_compared(
         assert mine["policy"]["value"] == "SCHED_OTHER" and mine["policy"]["differs"] is False
 
 
+@pytest.mark.root  # changes uid
 def test_one_raw_setuid_changes_one_thread(masked: dict[str, Any]) -> None:
     """Credentials are per task: a raw setuid in one thread leaves the others."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to change uid")
     uid = unused_uid()
     spec = {"groups": [{"name": "setuid", "ops": [["setuid", uid]]}, {"name": "plain", "ops": []}]}
     with holder(spec) as info:
@@ -225,10 +224,9 @@ def test_one_raw_setuid_changes_one_thread(masked: dict[str, Any]) -> None:
     assert changed["gid"]["differs"] is False
 
 
+@pytest.mark.root  # changes gid
 def test_glibc_changes_only_the_threads_it_made() -> None:
     """setegid through glibc reaches every pthread (SIGSETXID), not a raw thread."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to change gid")
     gid = unused_uid()
     with holder({"groups": [{"name": "raw", "ops": []}], "pthread": True, "setegid": gid}) as info:
         rows = inspect(str(info["pid"]), "--all-threads")
@@ -296,13 +294,15 @@ def test_a_leader_that_exited_before_its_threads() -> None:
 
 
 def test_unprivileged_on_its_own_process() -> None:
-    """no_new_privs is per thread; a user may read all of its own threads."""
-    uid = unused_uid()
+    """no_new_privs is per thread; a user may read all of its own threads.
+    (Root drops to a uid of its own; another user is unprivileged already.)"""
+    root = os.geteuid() == 0
+    uid = unused_uid() if root else os.geteuid()
     spec = {"groups": [{"name": "nnp", "ops": [["prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]]}]}
-    with holder(spec, prefix=as_uid(uid)) as info:
+    with holder(spec, prefix=as_uid(uid) if root else ()) as info:
         assert info["results"][0][1] == 0
         tid = info["tids"][0]
-        rows = fields(inspect(str(tid), user=uid), tid)
+        rows = fields(inspect(str(tid), user=uid if root else None), tid)
     assert (rows["no_new_privs"]["value"], rows["no_new_privs"]["leader"]) == (True, False)
     assert rows["no_new_privs"]["differs"] is True
     assert set(rows["uid"]["value"].values()) == {uid}
@@ -310,6 +310,7 @@ def test_unprivileged_on_its_own_process() -> None:
     assert all(r["unread"] is None for r in rows.values()), rows
 
 
+@pytest.mark.root  # setpriv to a uid of its own
 def test_unprivileged_on_another_users_process(masked: dict[str, Any]) -> None:
     """What needs ptrace access is marked unread with the reason, never guessed."""
     tid = masked["tids"][1]

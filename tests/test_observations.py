@@ -208,6 +208,7 @@ def _state(pid: int) -> str:
         return "gone"
 
 
+@pytest.mark.root  # setpriv to nobody
 def test_fs_as_nobody_from_a_directory_nobody_cannot_enter() -> None:
     """Run from /root as uid 65534: the FS experiment works from /, passes,
     and leaves no directory behind."""

@@ -194,7 +194,11 @@ def sdist(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def unpacked(sdist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     dst = tmp_path_factory.mktemp("unpacked")
     with tarfile.open(sdist) as tar:
-        tar.extractall(dst, filter="data")
+        # filter= came with 3.11.4 (and 3.12): older 3.11s extract as before
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dst, filter="data")
+        else:
+            tar.extractall(dst)  # our own sdist, just built
     (top,) = dst.iterdir()
     return top
 

@@ -88,6 +88,7 @@ def test_every_line_parses_as_parse_stat_parses_it(tree: tuple[Path, int], line:
     assert same(got[0] if got else None, expected)
 
 
+@pytest.mark.root  # chown to 599 uids
 def test_many_lines_in_order_on_both_threads(tree: tuple[Path, int]) -> None:
     """Enough ids for the helper thread; missing ones are left out, the
     rest keep their order, each with its own uid."""

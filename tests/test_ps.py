@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -70,6 +71,7 @@ def holder() -> Iterator[dict[str, Any]]:
         yield info
 
 
+@pytest.mark.procps
 def test_T_and_L_match_procps_for_held_threads(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     out = same("-T", "-p", pid)
@@ -80,6 +82,7 @@ def test_T_and_L_match_procps_for_held_threads(holder: dict[str, Any]) -> None:
     same("-p", pid)
 
 
+@pytest.mark.procps
 def test_AT_rows_of_held_threads_match_procps(holder: dict[str, Any]) -> None:
     ours, theirs = both("-AT")
     assert ours.returncode == theirs.returncode == 0
@@ -95,6 +98,7 @@ def test_AT_rows_of_held_threads_match_procps(holder: dict[str, Any]) -> None:
 LONG = "pid,tid,tgid,spid,lwp,ppid,nlwp,comm,ucmd,s,state,tty,tname,time,uid,user,cmd,args"
 
 
+@pytest.mark.procps
 def test_every_column_matches_procps(holder: dict[str, Any]) -> None:
     same("-T", "-o", LONG, "-p", str(holder["pid"]))
     same("-o", LONG, "-p", f"1,{holder['pid']}")
@@ -102,6 +106,7 @@ def test_every_column_matches_procps(holder: dict[str, Any]) -> None:
     same("-o", "pid,stime,start_time,comm", "-p", f"1,2,{holder['pid']}")
 
 
+@pytest.mark.procps
 def test_kernel_threads_and_zombies_match_procps() -> None:
     kthreads = [t.tid for t in snapshot.processes() if t.ppid == 2][:3]
     same("-o", "pid,ppid,nlwp,comm,cmd,args,tty,user", "-p", ",".join(map(str, [2, *kthreads])))
@@ -122,6 +127,7 @@ def test_kernel_threads_and_zombies_match_procps() -> None:
         os.waitpid(pid, 0)
 
 
+@pytest.mark.procps
 def test_terminals_are_named_as_procps_names_them() -> None:
     script = subprocess.Popen(
         ["script", "-qfc", "sleep 60", "/dev/null"],
@@ -155,6 +161,8 @@ def _ancestor(pid: int, ancestor: int) -> bool:
     return False
 
 
+@pytest.mark.root  # unshare --pid --mount-proc
+@pytest.mark.procps
 def test_another_pid_namespace_as_procps_sees_it() -> None:
     args = "-o pid,ppid,nlwp,comm,args -p 1,$S"
     cmd = f"sleep 30 & S=$!; {sys.executable} -m tidscope ps {args}; ps {args}; kill $S"
@@ -164,6 +172,7 @@ def test_another_pid_namespace_as_procps_sees_it() -> None:
     assert lines[1].split()[:3] == ["1", "0", "1"] and lines[2].split()[:2] == ["2", "1"]
 
 
+@pytest.mark.procps
 def test_layout_when_cells_overflow() -> None:
     long_comms = [t.tid for t in snapshot.processes() if t.ppid == 2 and len(t.name) > 15]
     pids = ",".join(map(str, [1, *long_comms[:3]]))
@@ -179,6 +188,7 @@ def test_layout_when_cells_overflow() -> None:
     same("-o", "pid:80,comm:80,tty", "-p", pids)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("size", ["rows 20 cols 50", "rows 0 cols 50"])
 def test_a_terminal_cuts_the_last_column_as_procps_does(size: str) -> None:
     args = "-o pid,user,args -p 1,2"
@@ -197,6 +207,7 @@ def test_pid_width_is_the_digits_of_pid_max() -> None:
     assert pslist.Layout(columns.parse_format(["pid,tid"], 7)).header() == "    PID     TID"
 
 
+@pytest.mark.procps
 def test_no_such_pid_prints_the_header_and_fails_like_procps() -> None:
     assert same("-p", "999999999") == "  PID TTY          TIME CMD\n"
     assert same("-p", "999999999", "--no-headers") == ""
@@ -246,6 +257,14 @@ KEYS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+def _user_name(uid: int) -> str:
+    """The name ps shows for ``uid`` (its number when it has none)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def test_json_has_the_documented_shape(holder: dict[str, Any]) -> None:
     proc = tidscope("ps", "-T", "-p", str(holder["pid"]), "--format", "json", "-o", ",".join(KEYS))
     assert proc.returncode == 0, proc.stderr
@@ -255,7 +274,8 @@ def test_json_has_the_documented_shape(holder: dict[str, Any]) -> None:
         assert list(row) == list(KEYS)
         for key, kind in KEYS.items():
             assert isinstance(row[key], kind), (key, row[key])
-        assert row["pid"] == holder["pid"] and row["uid"] == 0 and row["user"] == "root"
+        assert row["pid"] == holder["pid"] and row["uid"] == os.geteuid()
+        assert row["user"] == _user_name(os.geteuid())
     assert [r["comm"] for r in rows[1:]] == NAMES
     assert [r["tid"] for r in rows] == [holder["pid"], *holder["tids"]]
     default = json.loads(tidscope("ps", "--format", "json", "-p", "1").stdout)
@@ -273,17 +293,20 @@ def test_csv(holder: dict[str, Any]) -> None:
     assert bare.startswith("1,,")
 
 
+@pytest.mark.procps
 def test_unprivileged_reads_what_it_may(holder: dict[str, Any]) -> None:
-    proc = tidscope("ps", "-AT", "-o", "pid,tid,user,comm,args", user=True)
+    user = os.geteuid() == 0  # root drops to nobody; others are unprivileged already
+    proc = tidscope("ps", "-AT", "-o", "pid,tid,user,comm,args", user=user)
     assert proc.returncode == 0, proc.stderr
     pids = {line.split()[0] for line in proc.stdout.splitlines()[1:]}
     assert {"1", str(holder["pid"])} <= pids
-    same("-T", "-o", "pid,tid,user,comm,args,tty,time", "-p", f"1,{holder['pid']}", user=True)
+    same("-T", "-o", "pid,tid,user,comm,args,tty,time", "-p", f"1,{holder['pid']}", user=user)
 
 
 SHOWN = {"1": "noaccess", "2": "invisible"}  # how mountinfo names them
 
 
+@pytest.mark.root  # mounts a proc with hidepid, setpriv to nobody
 @pytest.mark.parametrize("hidepid", ["1", "2"])
 def test_hidepid_shows_only_our_own(hidepid: str) -> None:
     where = tempfile.mkdtemp(prefix="tidscope-proc-")

@@ -71,6 +71,8 @@ with Children(2, names=["w1", "w2"]) as workers, Children(
 
 @pytest.fixture(scope="module")
 def holder() -> Iterator[dict[str, Any]]:
+    """setgroups and setresuid to other ids need root: the tests that use it
+    are marked root."""
     with holding(HOLDER) as info:
         info["all"] = f"{info['pid']},{info['sleep']}"
         yield info
@@ -124,6 +126,8 @@ ONCE = (
 )
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_ids_and_names_are_each_threads_own(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     ids = same("-T", "-o", IDS, "-p", holder["all"])
@@ -144,6 +148,8 @@ def test_ids_and_names_are_each_threads_own(holder: dict[str, Any]) -> None:
     same("-T", "-o", "tid,supgrp,supgid", "-p", pid)
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_signal_masks_are_process_or_thread_pending_as_procps_has_it(
     holder: dict[str, Any],
 ) -> None:
@@ -171,6 +177,8 @@ MASKED = [
 ]
 
 
+@pytest.mark.root
+@pytest.mark.procps
 @pytest.mark.parametrize("width", ["", "200", "80", "60", "46", "40", "30", "12"])
 def test_masks_and_wchan_on_narrow_screens(holder: dict[str, Any], width: str) -> None:
     """A mask is 16 digits right-aligned in 16 when the screen holds every
@@ -184,6 +192,8 @@ def test_masks_and_wchan_on_narrow_screens(holder: dict[str, Any], width: str) -
         assert cell(rows, "BLOCKED", holder["w1"]).startswith("<")
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_wchan_as_procps_names_it(holder: dict[str, Any]) -> None:
     rows = same("-T", "-o", "pid,tid,wchan:30,wname:30", "-p", holder["all"])
     for tid in (holder["pid"], holder["w1"], holder["sleep"]):
@@ -195,6 +205,8 @@ def test_wchan_as_procps_names_it(holder: dict[str, Any]) -> None:
     same("-o", "pid,wchan", "-p", holder["all"])  # ... and whole at the end
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_namespaces_are_each_threads_own(holder: dict[str, Any]) -> None:
     rows = same("-T", "-o", NS, "-p", holder["all"])
     pid, loner = holder["pid"], holder["ns"]
@@ -207,6 +219,8 @@ def test_namespaces_are_each_threads_own(holder: dict[str, Any]) -> None:
     same("-T", "-o", "utsns,tid,ipcns:3", "-p", str(pid))
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_context_switches_are_filled_where_procps_prints_a_dash(holder: dict[str, Any]) -> None:
     """procps 4.0.2 prints ``-`` for nvcsw and nivcsw; we print the counts
     of the task's status, in procps's headers and widths."""
@@ -221,6 +235,8 @@ def test_context_switches_are_filled_where_procps_prints_a_dash(holder: dict[str
         assert line.split()[1:3] == counts and len(line) == len(ours_rows[0])
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_cgroups_as_procps_joins_them(holder: dict[str, Any]) -> None:
     """Every line not in a hierarchy's root, joined by commas; cgname is
     what follows the first ``:name=`` (the rest of the lines with it)."""
@@ -254,6 +270,8 @@ def test_cgroups_as_procps_joins_them(holder: dict[str, Any]) -> None:
                 os.rmdir(where)
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_unprivileged_sees_what_procps_sees(holder: dict[str, Any]) -> None:
     """As nobody, root's wchan reads 0 (``-``) and its ns links cannot be
     followed (``-``); status and cgroup can be read."""
@@ -290,6 +308,8 @@ def unchanged(
     }
 
 
+@pytest.mark.root
+@pytest.mark.procps
 @pytest.mark.parametrize("user", [False, True], ids=["root", "nobody"])
 @pytest.mark.parametrize("mode", ["-AT", "-A"])
 def test_the_whole_machine(holder: dict[str, Any], mode: str, user: bool) -> None:
@@ -310,6 +330,7 @@ def test_the_whole_machine(holder: dict[str, Any], mode: str, user: bool) -> Non
     assert not differ, differ
 
 
+@pytest.mark.root
 def test_typed_json_and_csv(holder: dict[str, Any]) -> None:
     pid, w1 = holder["pid"], holder["w1"]
     proc = tidscope("ps", "-T", "-p", str(pid), "--format", "json", "-o", ONCE)
@@ -352,6 +373,7 @@ def test_typed_json_and_csv(holder: dict[str, Any]) -> None:
     assert both_keys.returncode == 2 and "same column" in both_keys.stderr
 
 
+@pytest.mark.root
 def test_signal_names(holder: dict[str, Any]) -> None:
     """``--signames``: procps (4.0.3 on) lists the names in a text column at
     least 27 wide, each next name only while it leaves a column free, ``+``
@@ -386,6 +408,7 @@ def test_signal_names(holder: dict[str, Any]) -> None:
     assert next(r for r in records if r["tid"] == holder["tids"][1])["pending"] == []
 
 
+@pytest.mark.root
 def test_signames_on_the_command_line(holder: dict[str, Any]) -> None:
     """``tidscope ps --signames``: the same table as above, wherever the
     mask columns stand, and lists in JSON and CSV."""
@@ -489,6 +512,7 @@ def _status_per_task(paths: list[str]) -> bool:
     return any(re.fullmatch(r"(\d+|\.\.)/status", p) for p in paths)
 
 
+@pytest.mark.root
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 @pytest.mark.parametrize(
     "cols, files",
@@ -552,6 +576,8 @@ def test_a_fake_root_shows_unreadable_files_as_procps_would(tmp_path: Path) -> N
 # -- names procps cuts ----------------------------------------------------------
 
 
+@pytest.mark.root  # bind mounts over /etc/passwd, setpriv to other uids
+@pytest.mark.procps
 def test_long_and_empty_names_as_procps_prints_them(tmp_path: Path) -> None:
     """A name of 33 bytes or more prints as its number (procps's pwcache),
     as does an id with no name; an empty group name prints as nothing."""

@@ -4,6 +4,7 @@ installed ``ps`` on held raw threads and on the whole machine."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ def holder() -> Iterator[dict[str, Any]]:
         yield info
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("flags", UNIX)
 def test_unix_formats_of_held_threads(holder: dict[str, Any], flags: str) -> None:
     pids = f"{holder['pid']},{','.join(map(str, holder['kids']))}"
@@ -35,6 +37,7 @@ def test_unix_formats_of_held_threads(holder: dict[str, Any], flags: str) -> Non
     assert len(out.splitlines()) > 1 + len(holder["kids"])
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("letters", BSD)
 def test_bsd_formats_of_held_threads(holder: dict[str, Any], letters: str) -> None:
     pid = str(holder["pid"])
@@ -45,16 +48,19 @@ def test_bsd_formats_of_held_threads(holder: dict[str, Any], letters: str) -> No
         same(letters or "w", "-T", "-p", pid)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("flags", ["-ef", "-eF", "-el", "-ely", "-ej", "-ejf", "-elc"])
 def test_unix_formats_of_the_whole_machine(flags: str) -> None:
     same_rows(flags)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("flags", ["-eLf", "-eLF", "-efT", "-eLl", "-eTj"])
 def test_thread_formats_of_the_whole_machine(flags: str) -> None:
     same_rows(flags)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize(
     "args", [["aux"], ["ax"], ["axu"], ["axj"], ["axl"], ["axv"], ["auxc"], ["-aux"], ["-axj"]]
 )
@@ -62,14 +68,16 @@ def test_bsd_forms_of_the_whole_machine(args: list[str]) -> None:
     same_rows(*args)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("args", [["axH"], ["ax", "-L"], ["aux", "-T"]])
 def test_bsd_thread_forms_of_the_whole_machine(args: list[str]) -> None:
     same_rows(*args)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("args", [["-ef"], ["-eLf"], ["aux"], ["-ely"], ["axjf"]])
 def test_formats_as_an_unprivileged_user(args: list[str]) -> None:
-    same_rows(*args, user=True)
+    same_rows(*args, user=os.geteuid() == 0)  # root drops to nobody; others are unprivileged
 
 
 def test_the_lists_are_procps_lists() -> None:
@@ -112,7 +120,9 @@ def test_format_conflicts_are_one_line_and_exit_2(args: list[str], problem: str)
 
 
 @pytest.mark.parametrize("args", [["-f"], ["-lF"], ["-jly"], ["-Lf"], ["u"], ["jf"], ["s"]])
-@pytest.mark.parametrize("user", [False, True], ids=["root", "nobody"])
+@pytest.mark.parametrize(
+    "user", [False, pytest.param(True, marks=pytest.mark.root)], ids=["root", "nobody"]
+)
 def test_json_and_csv_of_every_format(holder: dict[str, Any], args: list[str], user: bool) -> None:
     """The format's columns as typed values under their keys, a row per row."""
     import csv

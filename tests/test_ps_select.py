@@ -34,6 +34,7 @@ def same(*args: str, env: dict[str, str] | None = None) -> str:
 # -- numbers -----------------------------------------------------------------------
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("value", ["+1", "0x1", "1 2", "1\t2", "1,+2", "010", "0x7fffffff"])
 def test_ids_are_read_as_procps_reads_them(value: str) -> None:
     """strtol with base 0: a sign, 0x hex, 0 octal (``010`` is pid 8)."""
@@ -81,12 +82,14 @@ def test_an_empty_id_list_names_the_fix() -> None:
     assert proc.returncode == 2 and "-p needs at least one id, e.g. -p 1" in one_error_line(proc)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("spec", ["pid:4294967297", "pid:99999999999", "pid:2147483647"])
 def test_widths_wrap_as_procps_reads_them(spec: str) -> None:
     """procps reads a width with atoi into an int: 2^32+1 is 1."""
     same("-o", spec, "-p", "1")
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize(
     "spec",
     ["pid:\u00b2", "pid:+3", "pid:010", "pid:0x5", "pid:-3", "pid:3x", "pid:", "pid:0", "pid:00",
@@ -101,6 +104,7 @@ def test_widths_procps_refuses_are_one_line_and_exit_2(spec: str) -> None:
     assert "column width" in line and ("pid:8" in line or "give 1 to" in line), line
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("spec", ["PID,COMM", "Pid", "pid,Comm"])
 def test_column_names_are_lower_case_as_in_procps(spec: str) -> None:
     theirs = run(["ps", "-o", spec, "-p", "1"])
@@ -109,6 +113,7 @@ def test_column_names_are_lower_case_as_in_procps(spec: str) -> None:
     assert proc.returncode == 2 and "column names are lower case" in one_error_line(proc)
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize(
     "columns", ["20", "0x14", "024", "+20", " 20", "\t20", "20 ", "\u00b2", "-20", "0", "abc", ""]
 )
@@ -154,6 +159,7 @@ def test_A_with_tid_lists_every_thread(holder: dict[str, Any]) -> None:
 # -- JSON and CSV keys -------------------------------------------------------------
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
@@ -244,5 +250,6 @@ def test_fast_path_and_click_agree(value: str) -> None:
     )
 
 
+@pytest.mark.procps
 def test_ids_top_out_at_pid_t() -> None:
     same("-p", str(ID_MAX), "-o", "pid")

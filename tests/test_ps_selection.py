@@ -44,7 +44,8 @@ def session() -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def stranger() -> Iterator[dict[str, int]]:
-    """A sleep run as a uid (and gid) no other task has."""
+    """A sleep run as a uid (and gid) no other task has (setpriv: the tests
+    that use it are marked root)."""
     uid = unused_uid()
     proc = subprocess.Popen([*as_uid(uid), "sleep", "300"], stdin=subprocess.DEVNULL)
     try:
@@ -66,6 +67,8 @@ def _pids(out: str) -> set[int]:
     return {int(line.split()[0]) for line in out.splitlines()[1:]}
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_users_by_id_and_by_name(stranger: dict[str, int]) -> None:
     uid = str(stranger["uid"])
     for option in ("-u", "-U", "--user", "--User"):
@@ -76,6 +79,8 @@ def test_users_by_id_and_by_name(stranger: dict[str, int]) -> None:
     same_rows("U", "root", "-o", "pid,user,comm")
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_groups_and_sessions(stranger: dict[str, int], session: int) -> None:
     gid = str(stranger["uid"])  # as_uid gives the same gid
     assert _pids(same("-G", gid, "-o", "pid,rgid,egid,comm")) == {stranger["pid"]}
@@ -88,6 +93,7 @@ def test_groups_and_sessions(stranger: dict[str, int], session: int) -> None:
     assert _pids(same("--group", str(session), "-o", "pid,comm")) == set()
 
 
+@pytest.mark.procps
 def test_commands_parents_and_the_union(family: dict[str, Any]) -> None:
     pid = str(family["pid"])
     kids = _pids(same("--ppid", pid, "-o", "pid,ppid,comm"))
@@ -98,6 +104,7 @@ def test_commands_parents_and_the_union(family: dict[str, Any]) -> None:
     same_rows("-u", "root", "-C", "sleep", "--ppid", "1", "-o", "pid,comm")
 
 
+@pytest.mark.procps
 def test_each_thread_is_judged_on_its_own(family: dict[str, Any]) -> None:
     """-L -C matches the thread's own name, as procps 4.0.2 does."""
     out = same("-L", "-C", "odd)name", "-o", "pid,lwp,comm")
@@ -105,6 +112,7 @@ def test_each_thread_is_judged_on_its_own(family: dict[str, Any]) -> None:
     same("-T", "-C", "t1,odd)name", "-f")
 
 
+@pytest.mark.procps
 def test_a_long_name_matches_on_its_first_15_bytes() -> None:
     proc = subprocess.Popen(["sleep", "300"], executable="sleep", stdin=subprocess.DEVNULL)
     try:
@@ -138,6 +146,7 @@ def _on_a_terminal() -> Iterator[str]:
         script.wait(60)
 
 
+@pytest.mark.procps
 def test_terminals() -> None:
     with _on_a_terminal() as tty:
         for name in (tty, f"/dev/{tty}", tty.removeprefix("pts/")):
@@ -148,6 +157,7 @@ def test_terminals() -> None:
     same_rows("--tty", "?", "-o", "pid,tty,comm")
 
 
+@pytest.mark.procps
 def test_quick_pids(family: dict[str, Any]) -> None:
     """-q reads only its pids, in the order given, twice if given twice."""
     pid = str(family["pid"])
@@ -161,6 +171,8 @@ def test_quick_pids(family: dict[str, Any]) -> None:
     same("-q", "999999999")
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_selections_as_an_unprivileged_user(stranger: dict[str, int]) -> None:
     uid = stranger["uid"]
     assert _pids(same("-u", str(uid), "-o", "pid,user", user=True)) == {stranger["pid"]}
@@ -173,7 +185,8 @@ def test_selections_as_an_unprivileged_user(stranger: dict[str, int]) -> None:
     assert stranger["pid"] in _pids(ours.stdout)
 
 
-def test_nothing_matched_prints_the_header_and_says_so(stranger: dict[str, int]) -> None:
+@pytest.mark.procps
+def test_nothing_matched_prints_the_header_and_says_so() -> None:
     proc = tidscope("ps", "-C", "no-such-command-here", "-o", "pid,comm")
     assert proc.returncode == 1 and proc.stdout == "  PID COMMAND\n"
     assert "no process matched the selection" in one_error_line(proc)
@@ -211,6 +224,7 @@ def test_bad_selections_are_one_line_and_exit_2(args: list[str], problem: str) -
     assert problem in one_error_line(proc)
 
 
+@pytest.mark.procps
 def test_bsd_selection_letters_on_a_terminal() -> None:
     """Without a and x: the caller's processes with a terminal; a: anyone's
     with a terminal; x: the caller's, with or without one."""
@@ -221,6 +235,7 @@ def test_bsd_selection_letters_on_a_terminal() -> None:
         same_rows("x", "-o", "pid,tty,comm")
 
 
+@pytest.mark.procps
 def test_signames_reaches_the_mask_columns(family: dict[str, Any]) -> None:
     """--signames (tidscope's own) names the signals a Python process
     ignores (PIPE) and catches (INT) instead of printing hex masks."""

@@ -113,7 +113,9 @@ os.waitpid(zombie, 0)
 
 @pytest.fixture(scope="module")
 def holder() -> Iterator[dict[str, Any]]:
-    """A session leader with threads in every role above, idle once it prints."""
+    """A session leader with threads in every role above, idle once it prints.
+    Real-time policies, a negative nice and mlock need root: the tests that
+    use it are marked root."""
     with holding(HOLDER, start_new_session=True, timeout=60) as info:
         yield info
 
@@ -180,6 +182,8 @@ def bracketed(*args: str, user: bool = False, tries: int = 3) -> str:
     return "\n".join(before) + "\n"
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_held_threads_match_procps(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     out = same("-T", "-p", pid, "-o", f"pid,tid,{STILL}")
@@ -192,6 +196,8 @@ def test_held_threads_match_procps(holder: dict[str, Any]) -> None:
     same("-o", f"pid,{STILL}", "-p", f"{pid},{holder['zombie']}")
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_cells_keep_procps_padding_in_narrow_columns(holder: dict[str, Any]) -> None:
     """procps pads some cells itself (C's ``%2u``, CP's ``%3u``, LIM's
     ``%5lu``...): that padding stays when -o makes the column narrower."""
@@ -210,6 +216,7 @@ sys.stdin.read()
 """
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
 @pytest.mark.parametrize("name", ["日本語テスト", "a\u0301bcdefghij", "\x01tab\tx", "twelve chars"])
 def test_fname_cuts_the_name_to_8_cells(locale: str, name: str) -> None:
@@ -226,6 +233,8 @@ def test_fname_cuts_the_name_to_8_cells(locale: str, name: str) -> None:
         proc.wait(60)
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_classes_and_priorities_match_procps(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     cols = "tid,cls,class,policy,sched,rtprio,ni,pri,priority,opri,pri_api,pri_foo,stat,comm"
@@ -237,6 +246,8 @@ def test_classes_and_priorities_match_procps(holder: dict[str, Any]) -> None:
     assert shown["idle"] == ["IDL", "IDL", "IDL", "5", "0", "-"]
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_moving_columns_match_procps_between_two_runs(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     # the zombie (no CPU time) holds still where the young holder moves
@@ -264,6 +275,8 @@ def _rows(out: str) -> dict[tuple[str, str], str]:
     return {(r.split()[0], r.split()[1]): r for r in out.splitlines()[1:]}
 
 
+@pytest.mark.root
+@pytest.mark.procps
 @pytest.mark.parametrize("threads", [True, False], ids=["-AT", "-A"])
 def test_every_task_of_the_machine_matches_procps(holder: dict[str, Any], threads: bool) -> None:
     args = ["-AT" if threads else "-A", "-o", f"pid,tid,{STILL}"]
@@ -284,6 +297,8 @@ def test_every_task_of_the_machine_matches_procps(holder: dict[str, Any], thread
     assert len(compared) > len(first) // 2
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_an_unprivileged_user_sees_what_procps_shows(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     tasks = f"{pid},{holder['zombie']}"
@@ -344,6 +359,7 @@ NAMES = (
 )
 
 
+@pytest.mark.root
 def test_json_values_are_typed_and_are_what_the_table_shows(holder: dict[str, Any]) -> None:
     pid = str(holder["pid"])
     proc = tidscope("ps", "-T", "-p", pid, "--format", "json", "-o", NAMES)
@@ -373,6 +389,7 @@ def test_two_names_of_one_value_are_one_key(names: str) -> None:
     assert "same column" in one_error_line(proc)
 
 
+@pytest.mark.procps
 def test_a_terminal_shows_in_tty4_tpgid_and_stat() -> None:
     script = subprocess.Popen(
         ["script", "-qfc", "sleep 60", "/dev/null"],
@@ -463,6 +480,8 @@ def _boot_files(days: float, uptime_days: float) -> dict[str, str]:
     }
 
 
+@pytest.mark.root
+@pytest.mark.procps
 @pytest.mark.parametrize("tz", ["UTC", "America/St_Johns", "Asia/Kolkata"])
 @pytest.mark.parametrize("days", [0.5, 3, 400])
 def test_dates_as_procps_prints_them(holder: dict[str, Any], tz: str, days: float) -> None:
@@ -486,6 +505,8 @@ def _thread_stat(pid: int, tid: int) -> tuple[str, list[str]]:
     return path, _stat_fields(path)
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_values_no_live_task_shows(holder: dict[str, Any]) -> None:
     """Forged thread stat lines under a forged, still uptime: %CPU over
     99.9, every policy number, a line without the policy fields, odd flags,
@@ -520,6 +541,8 @@ def test_values_no_live_task_shows(holder: dict[str, Any]) -> None:
     assert busiest[3:6] == ["99", "99", "999"]
 
 
+@pytest.mark.root
+@pytest.mark.procps
 def test_sgi_p_shows_the_cpu_of_a_running_task(holder: dict[str, Any]) -> None:
     """A thread forged running on CPU 1, in ``stat`` and in ``status`` (where
     procps, which reads both whatever the columns, takes the state from)."""

@@ -360,12 +360,17 @@ def _clean(tag: str, tmp: str, cgroup: str | None) -> None:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
+    """Only root can make it (unshare --ipc, nsenter, a cgroup): its tests
+    are marked root.  Should it fail, we are no subreaper after it: every
+    orphan of a later test would be our zombie."""
     set_subreaper(True)
-    box = Sandbox()
     try:
-        yield box
+        box = Sandbox()
+        try:
+            yield box
+        finally:
+            box.close()
     finally:
-        box.close()
         set_subreaper(False)
         reap_zombie_children(set())
 
@@ -373,6 +378,7 @@ def sandbox() -> Iterator[Sandbox]:
 # -- the verdicts -------------------------------------------------------------------
 
 
+@pytest.mark.root
 @pytest.mark.parametrize(("deny", "err"), _params(DENIALS))
 def test_rows_are_printed_and_none_is_a_false_fail(sandbox: Sandbox, deny: str, err: str) -> None:
     out = sandbox.run(deny, err)
@@ -388,6 +394,7 @@ def test_rows_are_printed_and_none_is_a_false_fail(sandbox: Sandbox, deny: str, 
     assert not false, f"{deny} denied ({err}), yet:\n" + "\n".join(false)
 
 
+@pytest.mark.root
 @pytest.mark.parametrize(("deny", "err"), _params(DENIALS))
 def test_nothing_left_behind(sandbox: Sandbox, deny: str, err: str) -> None:
     out = sandbox.run(deny, err)
@@ -402,6 +409,7 @@ def test_nothing_left_behind(sandbox: Sandbox, deny: str, err: str) -> None:
 FAILED_STEPS = [(d, e, f) for d, e in DENIALS for f in RUNNABLE if _needs(f, d, e)]
 
 
+@pytest.mark.root
 @pytest.mark.parametrize(("deny", "err", "flag"), _params(FAILED_STEPS))
 def test_a_failed_observation_is_an_error_naming_it(
     sandbox: Sandbox, deny: str, err: str, flag: str

@@ -179,6 +179,7 @@ def names() -> Iterator[dict[str, Any]]:
         yield info
 
 
+@pytest.mark.procps
 @pytest.mark.slow
 @pytest.mark.parametrize("where", LOCALES, ids=list(LOCALES))
 def test_names_print_as_procps_prints_them(names: dict[str, Any], where: str) -> None:
@@ -190,6 +191,7 @@ def test_names_print_as_procps_prints_them(names: dict[str, Any], where: str) ->
             assert ours == theirs, (spec, columns, ours.decode(errors="replace"))
 
 
+@pytest.mark.procps
 def test_an_iso_8859_1_locale_prints_as_procps(names: dict[str, Any]) -> None:
     name = iso_8859_1()
     if name is None:
@@ -200,6 +202,7 @@ def test_an_iso_8859_1_locale_prints_as_procps(names: dict[str, Any]) -> None:
         assert max(ours) < 0x80  # nothing that locale could misread
 
 
+@pytest.mark.procps
 def test_the_test_names_are_what_they_claim(names: dict[str, Any]) -> None:
     """The held names reach ps as set, and procps shows both kinds of rule."""
     env = environment(LANG="C.UTF-8")
@@ -211,6 +214,7 @@ def test_the_test_names_are_what_they_claim(names: dict[str, Any]) -> None:
     assert theirs == b"?\n?\n"  # cmdline "\0": not [comm]
 
 
+@pytest.mark.procps
 def test_tree_names_are_the_ones_ps_prints(names: dict[str, Any]) -> None:
     for where in ("C", "C.UTF-8"):
         env = environment(**LOCALES[where])
@@ -341,6 +345,7 @@ def test_clip_cuts_as_procps_cuts() -> None:
     assert text.clip("plain", 3) == "pla"
 
 
+@pytest.mark.procps
 @pytest.mark.parametrize("where", list(LOCALES))
 def test_the_locale_is_the_one_procps_would_use(names: dict[str, Any], where: str) -> None:
     env = environment(**LOCALES[where])

@@ -154,7 +154,9 @@ def _watch(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("user", [False, True], ids=["root", "unprivileged"])
+@pytest.mark.parametrize(
+    "user", [False, pytest.param(True, marks=pytest.mark.root)], ids=["root", "unprivileged"]
+)
 def test_a_fork_whose_caller_is_killed_inside_it_is_reported_and_let_go(user: bool) -> None:
     """The child of a fork killed before its fork event stops at birth and
     no event ever names it: it was held stopped forever and the watch never

@@ -31,6 +31,9 @@ from helpers import as_uid, unused_uid
 
 from benchmarks.watch import waiting
 
+# Every test here reads the connector's own socket (a polling watch has none).
+pytestmark = pytest.mark.net_admin
+
 NETLINK_CONNECTOR = 11
 SYS_PIDFD_GETFD = 438  # the same on x86_64 and arm64
 TIMEOUT = 120.0
@@ -191,7 +194,9 @@ def _seen(events: list[dict[str, Any]], tgid: int, what: str) -> Counter[int]:
     )
 
 
-@pytest.mark.parametrize("user", [False, True], ids=["root", "unused-uid"])
+@pytest.mark.parametrize(
+    "user", [False, pytest.param(True, marks=pytest.mark.root)], ids=["root", "unused-uid"]
+)
 def test_a_burst_of_raw_threads_is_all_seen(tmp_path: Path, user: bool) -> None:
     """20,000 raw threads made and joined as fast as the core can (tids
     wrap round at pid_max: each is counted as often as it was made), by

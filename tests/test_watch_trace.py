@@ -37,7 +37,8 @@ def _watch_run(cmd: str, *args: str, user: bool = False) -> subprocess.Completed
 )
 def test_run_decodes_the_flags_spawn_used(preset: str, tmp_path: Path) -> None:
     explain = tmp_path / "explain"
-    proc = _watch_run(f"exec tidscope spawn -n 3 --flags {preset} --explain > {explain}")
+    spawn = f"{sys.executable} -m tidscope spawn"  # tidscope need not be on PATH
+    proc = _watch_run(f"exec {spawn} -n 3 --flags {preset} --explain > {explain}")
     assert proc.returncode == 0, proc.stderr
     used = [int(v, 16) for v in EXPLAINED.findall(explain.read_text())]
     assert len(used) == 3, explain.read_text()
@@ -152,9 +153,10 @@ def _tracees(tracer: int) -> list[int]:
 
 def test_run_works_unprivileged() -> None:
     """Tracing one's own child needs no privilege (Yama's scope 1 allows it).
-    (CMD runs system programs: the uid may not reach this Python.)"""
-    uid = unused_uid()
-    cmd = [*as_uid(uid), sys.executable, "-m", "tidscope", "watch", "--format", "json"]
+    (CMD runs system programs: the uid may not reach this Python.)  Root
+    drops to a uid of its own; another user is unprivileged already."""
+    prefix = as_uid(unused_uid()) if os.geteuid() == 0 else []
+    cmd = [*prefix, sys.executable, "-m", "tidscope", "watch", "--format", "json"]
     proc = run([*cmd, "--run", "sleep 0.1 & sleep 0.1; wait"])
     assert proc.returncode == 0, proc.stderr
     events = _events(proc.stdout)
@@ -176,7 +178,8 @@ def test_refused_ptrace_is_one_line_and_leaves_nothing() -> None:
 
 
 def test_a_missing_command_is_the_shells_127() -> None:
-    proc = tidscope("watch", "--run", "no-such-command-here")
+    # a PATH directory we may not search would make sh say "Permission denied"
+    proc = tidscope("watch", "--run", "no-such-command-here", env={"PATH": os.defpath})
     assert proc.returncode == 127
     assert "not found" in proc.stderr
 
