@@ -4,6 +4,7 @@ provoked on the real kernel (the project's issue 21)."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import platform
 import shutil
@@ -233,3 +234,35 @@ def test_a_second_ctrl_c_while_unwinding_changes_nothing() -> None:
         rest = proc.stderr.read()
         assert code == 128 + signal.SIGINT, rest
         assert "Traceback" not in rest and "KeyboardInterrupt" not in rest
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="int $0x80 is x86's")
+def test_a_64bit_tasks_int_0x80_clone_is_read_as_the_ia32_call_it_is(tmp_path: Path) -> None:
+    """A 64-bit program calls clone through int $0x80: the kernel runs it as
+    ia32's 120 with its flags in ebx.  Its births were reported late, with
+    no parent and no call (as if its caller had been killed in the call)."""
+    from test_watch_hostile import IA32
+
+    src = tmp_path / "int80.c"
+    src.write_text(IA32)
+    exe = tmp_path / "int80"
+    build = ["gcc", "-nostdlib", "-static", "-O1", "-fno-pie", "-no-pie", "-o", str(exe), str(src)]
+    made = subprocess.run(build, capture_output=True, text=True, check=False, timeout=120)
+    assert made.returncode == 0, made.stderr
+    if subprocess.run([str(exe)], check=False, timeout=120).returncode != 0:
+        pytest.skip("this kernel runs no int $0x80 calls (no IA32_EMULATION)")
+    proc = run(
+        [sys.executable, "-m", "tidscope", "watch", "--format", "json", "--run", f"exec {exe}"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    top = events[0]["tid"]
+    thread, process = [e for e in events if e["event"] == "fork"]
+    assert (thread["call"], thread["kind"], thread["tgid"], thread["parent_tid"]) == (
+        "clone",
+        "thread",
+        top,
+        top,
+    )
+    assert thread["flags"] == 0x10F00
+    assert (process["call"], process["kind"], process["parent_tid"]) == ("clone", "process", top)

@@ -15,7 +15,9 @@
  *   caller's struct clone_args, read from its memory).  A 32-bit caller
  *   (x86_64's ia32, arm64's AArch32) makes the call by its own numbers and
  *   registers: they are read as such and its numbers given as the native
- *   ones.
+ *   ones.  So does a 64-bit x86 task that makes it with `int $0x80`: the
+ *   kernel runs that as an ia32 call, and PTRACE_GET_SYSCALL_INFO's arch
+ *   says so (its code segment does not).
  * - Every OSError names the request that failed (its filename), so that
  *   the error printed says which call it was.
  */
@@ -259,6 +261,11 @@ static PyObject *stop_event(PyObject *self, PyObject *args)
 #define COMPAT_VFORK 190
 #define COMPAT_CLONE3 435
 
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#define ARCH_I386 0x40000003 /* AUDIT_ARCH_I386 */
+
 /* Which call a tracee stopped inside a system call is in. */
 struct callsite {
 	const char *name; /* clone, clone3, fork, vfork; NULL for another */
@@ -296,6 +303,25 @@ static const char *compat_name(unsigned long nr)
 	return NULL;
 }
 
+#if defined(__x86_64__)
+/* Whether the call `pid` is stopped in is an ia32 one (an ia32 task's, or a
+ * 64-bit task's `int $0x80`): the kernel marks the task TS_COMPAT for the
+ * call, which PTRACE_GET_SYSCALL_INFO reports as its arch (Linux 5.3 on;
+ * before, only an ia32 task's code segment tells). */
+static int ia32_call(pid_t pid)
+{
+	struct {
+		uint8_t op;
+		uint8_t pad[3];
+		uint32_t arch;
+	} info;
+
+	if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof info, &info) < 0)
+		return 0;
+	return info.arch == ARCH_I386;
+}
+#endif
+
 /* The system call and its first argument, from the registers; on failure
  * *what names the request. */
 static int syscall_regs(pid_t pid, struct callsite *at, const char **what)
@@ -307,7 +333,7 @@ static int syscall_regs(pid_t pid, struct callsite *at, const char **what)
 	if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0)
 		return -1;
 	at->nr = regs.orig_rax;
-	if (regs.cs == 0x23) { /* __USER32_CS: an ia32 task, its arguments from ebx on */
+	if (regs.cs == 0x23 || ia32_call(pid)) { /* an ia32 call: its arguments from ebx on */
 		at->name = compat_name(at->nr);
 		at->arg0 = (uint32_t)regs.rbx;
 	} else {
