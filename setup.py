@@ -21,8 +21,9 @@ CFLAGS = [
     "-fvisibility=hidden",
 ]
 
-# The other modules run only in the parent: ordinary flags, warnings are errors.
-PLAIN_CFLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"]
+# The other modules run only in the parent: ordinary flags, warnings are errors;
+# what one file of an extension gives another stays inside the extension.
+PLAIN_CFLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2", "-fvisibility=hidden"]
 
 # The child's loop never returns, so it need not save the registers its
 # caller would expect preserved: declared call-clobbered, they are used
@@ -65,7 +66,10 @@ setup(
         ),
         Extension(
             "tidscope.proc._procread",
-            sources=[CSRC + "reader.c"],
+            sources=[
+                CSRC + f for f in ("procread.c", "reader_io.c", "stat_parse.c", "walker.c")
+            ],
+            depends=[CSRC + "procread.h"],
             extra_compile_args=PLAIN_CFLAGS,
             extra_link_args=["-pthread"],
         ),
