@@ -104,27 +104,58 @@ def test_child_loop_never_touches_its_stack() -> None:
 CROSS = "aarch64-linux-gnu-gcc"
 
 
+def _python_headers_or_skip() -> None:
+    """Skip, saying why, when this Python's headers do not build for aarch64
+    (Debian's pyconfig.h includes the target's own, from libpython3.x-dev:arm64)."""
+    import sysconfig
+
+    probe = subprocess.run(
+        [CROSS, f"-I{sysconfig.get_paths()['include']}", "-E", "-x", "c", "-", "-o", "/dev/null"],
+        input="#include <pyconfig.h>\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if probe.returncode != 0:
+        errors = [ln.split("error: ", 1)[1] for ln in probe.stderr.splitlines() if "error: " in ln]
+        pytest.skip(
+            f"{CROSS} cannot read this Python's pyconfig.h: {(errors or [probe.stderr])[0]}"
+        )
+
+
+def _cross_compile(flags: list[str], name: str, out: Path) -> None:
+    """One C file of ours compiled for aarch64, against this Python's headers."""
+    import sysconfig
+
+    _python_headers_or_skip()
+    subprocess.run(
+        [
+            CROSS,
+            *flags,
+            "-O2",
+            "-fPIC",
+            f"-I{sysconfig.get_paths()['include']}",
+            "-c",
+            str(ROOT / "tidscope" / "csrc" / name),
+            "-o",
+            str(out / f"{name}.o"),
+        ],
+        check=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.skipif(shutil.which(CROSS) is None, reason=f"needs {CROSS}")
 def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
     """The same sources, cross-compiled for aarch64 with the flags setup.py
     uses: no warning, and the child's loop stores nothing on the stack."""
     setup = _setup_module()
+    sources = setup.SOURCES["tidscope.core._rawclone"]
+    assert {"child.c", "stacks.c", "group.c", "module.c"} <= set(sources)
+    for name in sources:
+        _cross_compile(setup.CFLAGS, name, tmp_path)
     csrc = ROOT / "tidscope" / "csrc"
-    for name in ("child.c", "group.c", "stacks.c", "bench.c", "command.c"):
-        subprocess.run(
-            [
-                CROSS,
-                *setup.CFLAGS,
-                "-O2",
-                "-fPIC",
-                "-c",
-                str(csrc / name),
-                "-o",
-                str(tmp_path / f"{name}.o"),
-            ],
-            check=True,
-            timeout=120,
-        )
     loop = tmp_path / "childloop.o"
     regs = [f"-fcall-used-{r}" for r in setup.CALL_USED["aarch64"]]
     subprocess.run(
@@ -157,7 +188,7 @@ def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
 
 
 def _setup_module() -> Any:
-    """setup.py's CFLAGS, PLAIN_CFLAGS and CALL_USED, read without running setup()."""
+    """setup.py's CFLAGS, PLAIN_CFLAGS, CALL_USED and SOURCES, read without running setup()."""
     import ast
 
     values: dict[str, Any] = {}
@@ -165,44 +196,22 @@ def _setup_module() -> Any:
         if not isinstance(node, ast.Assign):
             continue
         target = node.targets[0]
-        if isinstance(target, ast.Name) and target.id in ("CFLAGS", "PLAIN_CFLAGS", "CALL_USED"):
+        names = ("CFLAGS", "PLAIN_CFLAGS", "CALL_USED", "SOURCES")
+        if isinstance(target, ast.Name) and target.id in names:
             values[target.id] = ast.literal_eval(node.value)
     return type("Setup", (), values)
 
 
 @pytest.mark.skipif(shutil.which(CROSS) is None, reason=f"needs {CROSS}")
-def test_aarch64_tracer_builds(tmp_path: Path) -> None:
-    """watch --run's ptrace requests read aarch64's registers by regset:
-    that branch compiles, without a warning, with setup.py's flags."""
-    import sysconfig
-
-    include = sysconfig.get_paths()["include"]
-    # Debian's pyconfig.h includes the target's own (libpython3.x-dev:arm64)
-    probe = subprocess.run(
-        [CROSS, f"-I{include}", "-E", "-x", "c", "-", "-o", "/dev/null"],
-        input="#include <pyconfig.h>\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if probe.returncode != 0:
-        errors = [ln.split("error: ", 1)[1] for ln in probe.stderr.splitlines() if "error: " in ln]
-        pytest.skip(
-            f"{CROSS} cannot read this Python's pyconfig.h: {(errors or [probe.stderr])[0]}"
-        )
+def test_aarch64_parent_side_extensions_build(tmp_path: Path) -> None:
+    """The other extensions (the syscall gateway, the /proc reader, the
+    tracer, whose ptrace requests read aarch64's registers by regset)
+    compile for aarch64, without a warning, with setup.py's flags."""
     setup = _setup_module()
-    subprocess.run(
-        [
-            CROSS,
-            *setup.PLAIN_CFLAGS,
-            "-fPIC",
-            f"-I{include}",
-            "-c",
-            str(ROOT / "tidscope" / "csrc" / "ptrace.c"),
-            "-o",
-            str(tmp_path / "ptrace.o"),
-        ],
-        check=True,
-        timeout=120,
+    others = {k: v for k, v in setup.SOURCES.items() if k != "tidscope.core._rawclone"}
+    assert {"tidscope.core._syscall", "tidscope.proc._procread", "tidscope.watch._ptrace"} <= set(
+        others
     )
+    for sources in others.values():
+        for name in sources:
+            _cross_compile(setup.PLAIN_CFLAGS, name, tmp_path)

@@ -43,6 +43,7 @@ PR_SET_NO_NEW_PRIVS = 38
 HOLDER = """
 import contextlib, json, os, signal, sys, threading
 from tidscope.core import clone
+from tidscope.core.syscalls import SYSCALLS
 from tidscope.proc import syscall_names
 from tidscope.core.clone import Children, Op, result, scratch
 
@@ -53,8 +54,8 @@ def arg(a):
     return a
 def program(ops):
     for name, *_ in ops:
-        if name not in clone.SYSCALLS:
-            clone.SYSCALLS[name] = syscall_names.number(name, clone.ARCH)
+        if name not in SYSCALLS:
+            SYSCALLS[name] = syscall_names.number(name, clone.ARCH)
     return [Op(name, tuple(arg(a) for a in args)) for name, *args in ops]
 signal.pthread_sigmask(signal.SIG_BLOCK, spec.get("block", []))
 pthread = None
@@ -255,12 +256,11 @@ def test_the_table_marks_differences(masked: dict[str, Any]) -> None:
 # and the leader stays a zombie until the last of them is gone.
 ZOMBIE_LEADER = """
 import json, os
-from tidscope.core import _rawclone
-from tidscope.core import clone
 from tidscope.core.clone import Children
+from tidscope.core.syscalls import syscall
 kids = Children(2).__enter__()
 print(json.dumps({"pid": os.getpid(), "tids": kids.tids}), flush=True)
-_rawclone.syscall(clone.SYSCALLS["exit"], 0)
+syscall("exit", 0)
 """
 
 
@@ -414,8 +414,9 @@ def test_syscall_names_are_this_architectures() -> None:
         """
         import json
         from tidscope.core import clone
+        from tidscope.core.syscalls import SYSCALLS
         from tidscope.proc import syscall_names
-        names = {n: syscall_names.name(nr, clone.ARCH) for n, nr in clone.SYSCALLS.items()}
+        names = {n: syscall_names.name(nr, clone.ARCH) for n, nr in SYSCALLS.items()}
         print(json.dumps(names))
         """
     )

@@ -432,12 +432,12 @@ def test_our_own_entry_right_after_the_helper_shows_one_thread() -> None:
         """
         import collections, os
         from tidscope.proc import _procread
-        from tidscope.proc import files, task
+        from tidscope.proc import task as proc_task
         fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
         ids = [(1 << 31) - 1] * _procread.BATCH + [os.getpid()]  # no such task, then us
         seen = collections.Counter()
         for _ in range(4000):
-            for batch in _procread.Walk(fd, ids, 0, False, task.Task, task.parse_stat,
+            for batch in _procread.Walk(fd, ids, 0, False, proc_task.Task, proc_task.parse_stat,
                                         ("status",), (65536,)):
                 for task, (status,) in batch:
                     seen[task.nlwp, int(status.split(b"Threads:")[1].split()[0])] += 1

@@ -166,11 +166,11 @@ def _id(deny: str, err: str) -> str:
 
 PROBE = """
 import errno, json, os
-from tidscope.core import _rawclone as r
+from tidscope.core.syscalls import syscall
 
 def raw(name):
     try:
-        return r.syscall(r.SYSCALLS[name])
+        return syscall(name)
     except OSError as err:
         return errno.errorcode[err.errno]
 
@@ -223,12 +223,12 @@ def test_exit_is_never_denied() -> None:
 
 
 def test_the_table_agrees_with_the_core() -> None:
-    from tidscope.core import _rawclone
+    from tidscope.core.syscalls import SYSCALLS
 
     table = seccomp.SYSCALLS[seccomp.machine()]
-    both = set(table) & set(_rawclone.SYSCALLS)
+    both = set(table) & set(SYSCALLS)
     assert len(both) > 30
-    assert {n: table[n] for n in both} == {n: _rawclone.SYSCALLS[n] for n in both}
+    assert {n: table[n] for n in both} == {n: SYSCALLS[n] for n in both}
 
 
 # -- one sabotaged run, and what it left ------------------------------------------

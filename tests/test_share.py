@@ -72,7 +72,7 @@ from contextlib import ExitStack
 from tidscope.core import flags
 from tidscope.core.clone import Op
 from tidscope.lab import experiments  # before probes, which it imports
-from tidscope.lab.runner import sys as raw
+from tidscope.core.syscalls import syscall as raw
 from tidscope.lab.probes import spawn_one
 
 # An I/O context with a priority: a child without CLONE_IO then gets one of
@@ -207,7 +207,7 @@ import sys
 from tidscope.core import flags
 from tidscope.core.clone import Op, scratch
 from tidscope.lab import experiments  # before probes, which it imports
-from tidscope.lab.runner import sys as raw
+from tidscope.core.syscalls import syscall as raw
 from tidscope.lab.probes import spawn_one
 
 print(raw("getpid"), flush=True)
@@ -295,7 +295,7 @@ def _owner(tid: int) -> int | None:
 
 RACE = r"""
 import json, os
-from tidscope.core import _rawclone
+from tidscope.core.syscalls import by_number
 from tidscope.share import groups as share
 from tidscope.core.clone import Children
 
@@ -312,7 +312,7 @@ with Children(4, names=["stay"] * 4) as stay, Children(8, names=["go"] * 8) as g
             go.join()
             while any(os.path.exists(f"/proc/self/task/{t}") for t in gone):
                 pass  # CLONE_CHILD_CLEARTID wakes us before the kernel releases them
-        return _rawclone.syscall(nr, *args)
+        return by_number(nr, *args)
 
     tasks = share.groups_of([me])
     AT = len(tasks) + 2 + len(tasks) + 3

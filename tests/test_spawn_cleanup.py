@@ -38,10 +38,9 @@ from helpers import (
 # (a failed test must not leave them either) SIGKILLs what is still there.
 KILL9 = """
 import json, os, signal, subprocess, sys, time
-from tidscope.core import _rawclone
-from tidscope.core.clone import SYSCALLS
+from tidscope.core.syscalls import syscall
 WALL = 0x40000000
-_rawclone.syscall(SYSCALLS['prctl'], 36, 1)  # PR_SET_CHILD_SUBREAPER
+syscall('prctl', 36, 1)  # PR_SET_CHILD_SUBREAPER
 def kids_of(parent):
     found = []
     for name in filter(str.isdigit, os.listdir('/proc')):

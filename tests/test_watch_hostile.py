@@ -86,8 +86,8 @@ with signals.terminating_signals():
 # comes back to tidscope (the subreaper) untraced.
 UNTRACED = """
 import os, sys
-from tidscope.core import _rawclone
-pid = _rawclone.syscall(_rawclone.SYSCALLS["clone"], 0x00800000 | 17, 0, 0, 0, 0)
+from tidscope.core.syscalls import syscall
+pid = syscall("clone", 0x00800000 | 17, 0, 0, 0, 0)
 if pid == 0:
     os.execv("/bin/sleep", ["sleep", "600"])
 print(pid, flush=True)

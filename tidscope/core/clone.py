@@ -20,6 +20,7 @@ from types import TracebackType
 from tidscope.core import _rawclone, flags
 from tidscope.core.clone_errors import explain_errno
 from tidscope.core.signals import TERMINATING, blocked
+from tidscope.core.syscalls import SYSCALLS
 from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 from tidscope.numeric import decimal
 
@@ -29,7 +30,6 @@ MAX_STACK = 1 << 30
 DEFAULT_STACK = 64 * 1024
 MAX_CHILDREN = 1 << 20
 SCRATCH_SIZE: int = _rawclone.SCRATCH_SIZE
-SYSCALLS: dict[str, int] = _rawclone.SYSCALLS
 ARCH: str = _rawclone.ARCH
 
 RAN_TIMEOUT = 10.0  # seconds a child may take to run its program

@@ -14,9 +14,9 @@ and SysV undo list, and a task that never did I/O has no I/O context.
 
 from __future__ import annotations
 
-from tidscope.core import _rawclone
+from tidscope.core.syscalls import SYSCALLS
 
-NR: int = _rawclone.SYSCALLS["kcmp"]
+NR: int = SYSCALLS["kcmp"]
 
 # include/uapi/linux/kcmp.h: the types clone flags share, named by flag.
 KCMP = {"VM": 1, "FILES": 2, "FS": 3, "SIGHAND": 4, "IO": 5, "SYSVSEM": 6}

@@ -16,8 +16,7 @@ import time
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 
-from tidscope.core import _rawclone
-from tidscope.core.clone import SYSCALLS
+from tidscope.core.syscalls import syscall
 
 WALL = 0x40000000  # __WALL: wait for every kind of child
 PR_SET_CHILD_SUBREAPER = 36
@@ -111,11 +110,10 @@ def end_all(signo: int, kill_after: float, keep: AbstractSet[int] = frozenset())
 @contextlib.contextmanager
 def subreaper() -> Iterator[None]:
     """Orphans of our descendants become our children while this lasts."""
-    prctl = SYSCALLS["prctl"]
     with contextlib.suppress(OSError):
-        _rawclone.syscall(prctl, PR_SET_CHILD_SUBREAPER, 1)
+        syscall("prctl", PR_SET_CHILD_SUBREAPER, 1)
     try:
         yield
     finally:
         with contextlib.suppress(OSError):
-            _rawclone.syscall(prctl, PR_SET_CHILD_SUBREAPER, 0)
+            syscall("prctl", PR_SET_CHILD_SUBREAPER, 0)

@@ -1,13 +1,14 @@
-/* pthread_create/pthread_join timed in C, so that `tidscope bench-spawn`
- * can put raw clone next to what a C program pays for pthreads, with no
- * compiler needed at run time.  Not part of the raw-clone path. */
-#define _GNU_SOURCE
+/* pthread_bench: pthread_create/pthread_join timed in C, so that `tidscope
+ * bench-spawn` can put raw clone next to what a C program pays for pthreads,
+ * with no compiler needed at run time.  Not part of the raw-clone path; its
+ * typed face is tidscope/spawn/bench.py.
+ */
+#include "module.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
-
-#include "rawclone.h"
 
 static void *noop(void *arg)
 {
@@ -25,7 +26,7 @@ static long now_ns(void)
 /* n threads with default attributes (or stack_size bytes if nonzero),
  * created then joined one at a time (batch = 0) or all created, then all
  * joined.  Returns elapsed ns or -errno; every created thread is joined. */
-long ts_pthread_bench(int n, int batch, size_t stack_size)
+static long time_pthreads(int n, int batch, size_t stack_size)
 {
 	pthread_t *t = calloc((size_t)(batch ? n : 1), sizeof(*t));
 	pthread_attr_t attr;
@@ -54,3 +55,30 @@ out:
 	free(t);
 	return err ? -err : elapsed;
 }
+
+/* pthread_bench(n, batch, stack_size=0) -> ns: pthreads timed in C. */
+static PyObject *pthread_bench(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+	int n, batch;
+	Py_ssize_t stack_size = 0;
+	long r;
+
+	if (!PyArg_ParseTuple(args, "ip|n", &n, &batch, &stack_size))
+		return NULL;
+	if (n < 1 || stack_size < 0) {
+		PyErr_SetString(PyExc_ValueError, "n must be positive, stack_size not negative");
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	r = time_pthreads(n, batch, (size_t)stack_size);
+	Py_END_ALLOW_THREADS
+	if (r < 0)
+		return ts_errno_error((int)r);
+	return PyLong_FromLong(r);
+}
+
+PyMethodDef ts_bench_methods[] = {
+	{"pthread_bench", pthread_bench, METH_VARARGS,
+	 "pthread_bench(n, batch, stack_size=0) -> ns for n pthread_create/join pairs."},
+	{NULL, NULL, 0, NULL},
+};

@@ -6,9 +6,10 @@
  * signal in `defaults`, to SIG_DFL, sets `mask`, and execs.  Like
  * posix_spawn it is a vfork: the child shares our memory until execve, so
  * all signals stay blocked until no handler of ours can run in it.
- * Not part of the raw-clone path.
+ * Not part of the raw-clone path; its typed face is tidscope/core/shell.py.
  */
-#define _GNU_SOURCE
+#include "module.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -16,8 +17,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "rawclone.h"
 
 #define NSIGNALS 64
 
@@ -59,8 +58,11 @@ static void child(const char *path, char *const argv[], char *const envp[],
 	_exit(127);
 }
 
-pid_t ts_spawn_command(const char *path, char *const argv[], char *const envp[],
-		       unsigned long mask, unsigned long defaults)
+/* Start path with that signal mask, and SIG_DFL for every caught signal
+ * and every signal in defaults (bit N-1: signal N); the pid, or -errno
+ * (execve's included). */
+static pid_t start(const char *path, char *const argv[], char *const envp[],
+		   unsigned long mask, unsigned long defaults)
 {
 	unsigned long all = ~0UL, old;
 	volatile int err = 0;
@@ -78,3 +80,62 @@ pid_t ts_spawn_command(const char *path, char *const argv[], char *const envp[],
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
 	return failed ? -failed : pid;
 }
+
+/* Each item of a list of bytes as a NULL-terminated array, valid while
+ * the list lives; NULL with an exception set on failure. */
+static char **byte_strings(PyObject *list, const char *what)
+{
+	if (!PyList_Check(list)) {
+		PyErr_Format(PyExc_TypeError, "%s must be a list of bytes", what);
+		return NULL;
+	}
+	Py_ssize_t n = PyList_GET_SIZE(list);
+	char **out = PyMem_Calloc((size_t)n + 1, sizeof(*out));
+	if (!out)
+		return (char **)PyErr_NoMemory();
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *item = PyList_GET_ITEM(list, i);
+		if (!PyBytes_Check(item) || strlen(PyBytes_AS_STRING(item)) !=
+						    (size_t)PyBytes_GET_SIZE(item)) {
+			PyMem_Free(out);
+			PyErr_Format(PyExc_ValueError, "%s must be bytes without NUL", what);
+			return NULL;
+		}
+		out[i] = PyBytes_AS_STRING(item);
+	}
+	return out;
+}
+
+/* spawn_command(path, argv, env, mask, defaults) -> pid */
+static PyObject *spawn_command(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+	const char *path;
+	PyObject *argv_list, *env_list;
+	unsigned long mask, defaults;
+	char **argv = NULL, **envp = NULL;
+	PyObject *result = NULL;
+
+	if (!PyArg_ParseTuple(args, "yO!O!kk", &path, &PyList_Type, &argv_list, &PyList_Type,
+			      &env_list, &mask, &defaults))
+		return NULL;
+	if (!(argv = byte_strings(argv_list, "argv")) || !(envp = byte_strings(env_list, "env")))
+		goto out;
+	pid_t pid = start(path, argv, envp, mask, defaults);
+	if (pid < 0) {
+		errno = -pid;
+		PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+		goto out;
+	}
+	result = PyLong_FromLong(pid);
+out:
+	PyMem_Free(argv);
+	PyMem_Free(envp);
+	return result;
+}
+
+PyMethodDef ts_command_methods[] = {
+	{"spawn_command", spawn_command, METH_VARARGS,
+	 "spawn_command(path, argv, env, mask, defaults) -> pid: vfork and exec with that"
+	 " signal mask, and SIG_DFL for caught signals and those in defaults."},
+	{NULL, NULL, 0, NULL},
+};

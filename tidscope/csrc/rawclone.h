@@ -142,13 +142,4 @@ int ts_wait_ran(struct ts_group *g, int i, long timeout_ns);
 int ts_join_one(struct ts_group *g, int i);
 void ts_group_free(struct ts_group *g);
 
-/* command.c: vfork and exec with the given signal mask, and SIG_DFL for
- * every caught signal and every signal in defaults (bit N-1: signal N);
- * the pid, or -errno (execve's included). */
-pid_t ts_spawn_command(const char *path, char *const argv[], char *const envp[],
-		       unsigned long mask, unsigned long defaults);
-
-/* bench.c: pthreads timed in C, for comparisons only. */
-long ts_pthread_bench(int n, int batch, size_t stack_size);
-
 #endif

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from tidscope.core.clone import Children, Op, Report, die_with_parent
 from tidscope.core.kcmp import KCMP
-from tidscope.lab.runner import sys
+from tidscope.core.syscalls import syscall
 from tidscope.proc import masks
 from tidscope.proc import status as proc_status
 
@@ -44,14 +44,14 @@ def ours(step: str, fn: Callable[..., T], *args: Any) -> T | Failed:
 
 def pid() -> int:
     """Our pid, by the raw syscall: os.getpid() hides a failure as -1."""
-    return sys("getpid")
+    return syscall("getpid")
 
 
 def kcmp(pid1: int, pid2: int, resource: str) -> bool | Failed:
     """Do the two tasks share ``resource``?  (A kernel without kcmp, ENOSYS,
     is a look not taken like any other.)"""
     try:
-        return sys("kcmp", pid1, pid2, KCMP[resource], 0, 0) == 0
+        return syscall("kcmp", pid1, pid2, KCMP[resource], 0, 0) == 0
     except OSError as err:
         return Failed(f"kcmp KCMP_{resource}", err.errno or 0)
 

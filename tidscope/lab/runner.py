@@ -35,10 +35,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from tidscope.core import _rawclone, reaper
-from tidscope.core.clone import PR_SET_PDEATHSIG, SYSCALLS
+from tidscope.core import reaper
+from tidscope.core.clone import PR_SET_PDEATHSIG
 from tidscope.core.clone_errors import task_limits
 from tidscope.core.signals import TERMINATING, sigmask
+from tidscope.core.syscalls import syscall
 from tidscope.errors import note
 
 CLONE_NEWNS = 0x00020000
@@ -62,14 +63,6 @@ class LabUnavailable(Exception):
     def __init__(self, what: str, err: OSError) -> None:
         super().__init__(f"{what}: {step_error(err.filename or 'syscall', err)}")
         self.errno = err.errno or 0
-
-
-def sys(name: str, *args: int | bytearray) -> int:
-    """A raw syscall in this process; OSError names the syscall on failure."""
-    try:
-        return _rawclone.syscall(SYSCALLS[name], *args)
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, name) from None
 
 
 def need(step: str, fn: Callable[..., T], *args: Any) -> T:
@@ -173,7 +166,7 @@ def remove(kind: str, path: str) -> None:
     try:
         if kind == "dir":
             with contextlib.suppress(OSError):  # a mount a child left on it
-                sys("umount2", cstr(path), MNT_DETACH)
+                syscall("umount2", cstr(path), MNT_DETACH)
         for _ in range(200):  # a reaped task leaves its cgroup asynchronously
             try:
                 os.rmdir(path)
@@ -209,7 +202,7 @@ def enter_user_namespace() -> None:
     """Become root of a new user namespace mapped to our own ids."""
     uid, gid = os.geteuid(), os.getegid()
     try:
-        sys("unshare", CLONE_NEWUSER)
+        syscall("unshare", CLONE_NEWUSER)
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"0 {uid} 1")
         _write("/proc/self/gid_map", f"0 {gid} 1")
@@ -224,15 +217,15 @@ def isolate() -> str:
         enter_user_namespace()
         how = "in a new user namespace"
     try:
-        sys("unshare", CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC)
-        sys("mount", cstr("none"), cstr("/"), 0, MS_REC | MS_PRIVATE, 0)
+        syscall("unshare", CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC)
+        syscall("mount", cstr("none"), cstr("/"), 0, MS_REC | MS_PRIVATE, 0)
     except OSError as err:
         raise LabUnavailable("cannot isolate the lab", err) from None
     # A /tmp of our own: what we make there goes with our mount namespace,
     # even if tidscope is killed before it could remove it.  Without it,
     # the directories are still registered (see make_dir).
     with contextlib.suppress(OSError):
-        sys("mount", cstr("tidscope"), cstr("/tmp"), cstr("tmpfs"), MS_NOSUID | MS_NODEV, 0)
+        syscall("mount", cstr("tidscope"), cstr("/tmp"), cstr("tmpfs"), MS_NOSUID | MS_NODEV, 0)
         os.environ["TMPDIR"] = "/tmp"
     return how
 
@@ -272,7 +265,7 @@ def _watch(
     except OSError as err:
         return {"error": "cannot start the lab: " + step_error("rt_sigprocmask", err)}
     try:
-        parent = sys("getpid")  # os.getpid() would hide a failure as -1
+        parent = syscall("getpid")  # os.getpid() would hide a failure as -1
         pid = os.fork()
     except OSError as err:
         sigmask(signal.SIG_SETMASK, mask)
@@ -361,8 +354,8 @@ def _lab(fn: Callable[[], Any], isolated: bool, parent: int, mask: set[Any]) -> 
     try:
         # Die with tidscope; if it died before this took effect, we were
         # reparented and no signal will come: leave now.
-        sys("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        if sys("getppid") != parent:
+        syscall("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if syscall("getppid") != parent:
             os._exit(1)
         sigmask(signal.SIG_SETMASK, mask)
         need("chdir /", os.chdir, "/")  # our caller's directory may be closed to us

@@ -40,8 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cmp_to_key
 
-from tidscope.core import _rawclone
 from tidscope.core.kcmp import KCMP, NR
+from tidscope.core.syscalls import by_number
 from tidscope.errors import TidscopeError
 from tidscope.proc import files, snapshot
 from tidscope.proc import status as proc_status
@@ -220,7 +220,7 @@ def observe(
     tasks: list[Task],
     *,
     explain: bool = False,
-    syscall: Syscall = _rawclone.syscall,
+    syscall: Syscall = by_number,
     rewalk: Callable[[], list[Task]] | None = None,
 ) -> Sharing:
     """Compare ``tasks`` for every resource and read their namespaces.

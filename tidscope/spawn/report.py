@@ -13,7 +13,8 @@ import threading
 from typing import Any
 
 from tidscope.core import flags
-from tidscope.core.clone import ARCH, IDENTITY, SYSCALLS, Children, Op, Report, die_with_parent
+from tidscope.core.clone import ARCH, IDENTITY, Children, Op, Report, die_with_parent
+from tidscope.core.syscalls import SYSCALLS
 from tidscope.proc import status as proc_status
 
 COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")

@@ -15,10 +15,11 @@ import socket
 import struct
 
 from tidscope.core.clone import Op, result, scratch
+from tidscope.core.syscalls import syscall
 from tidscope.lab import runner as lab
 from tidscope.lab.experiments.base import Failed, Run, child, effect, ours
 from tidscope.lab.probes import child_pid, new_ns, read_file, spawn_one
-from tidscope.lab.runner import MNT_DETACH, cstr, need, sys
+from tidscope.lab.runner import MNT_DETACH, cstr, need
 
 SIGCHLD = int(signal.SIGCHLD)
 AT_FDCWD = -100
@@ -71,7 +72,7 @@ def probe_newns(value: int) -> Run:
             seen = ours(f"stat {where}", _mounted, where)  # names its step itself
     finally:
         if _mounted(where):
-            sys("umount2", cstr(where), MNT_DETACH)
+            syscall("umount2", cstr(where), MNT_DETACH)
         need("rmdir", os.rmdir, where)
     got = child(rep, 0, "mount")
     return Run(
@@ -83,12 +84,12 @@ def probe_newns(value: int) -> Run:
 def _queue_here(qid: int) -> bool | Failed:
     """Does message queue ``qid`` exist in our IPC namespace (removing it)?"""
     try:
-        sys("msgctl", qid, IPC_STAT, bytearray(256))
+        syscall("msgctl", qid, IPC_STAT, bytearray(256))
     except OSError as err:
         if err.errno in (errno.EINVAL, errno.EIDRM):
             return False
         return Failed("msgctl IPC_STAT", err.errno or 0)
-    sys("msgctl", qid, IPC_RMID, 0)
+    syscall("msgctl", qid, IPC_RMID, 0)
     return True
 
 
@@ -129,7 +130,7 @@ def probe_newnet(value: int) -> Run:
 
 
 def probe_newuser(value: int) -> Run:
-    uid = sys("getuid")
+    uid = syscall("getuid")
     with spawn_one(value, [Op("getuid")]) as ch:
         rep = ch.report(0)
         new, inodes = new_ns(child_pid(ch, rep), "user")

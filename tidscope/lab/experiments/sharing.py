@@ -12,9 +12,10 @@ import signal
 import struct
 
 from tidscope.core.clone import Op, private, scratch
+from tidscope.core.syscalls import syscall
 from tidscope.lab.experiments.base import Failed, Run, child, effect, ours
 from tidscope.lab.probes import child_pid, kcmp, pid, signal_bit, spawn_one, status
-from tidscope.lab.runner import need, sys
+from tidscope.lab.runner import need
 
 SIGUSR2 = int(signal.SIGUSR2)
 
@@ -67,17 +68,17 @@ FS_TARGET = "/proc"  # a directory that is surely there and is not the lab's "/"
 
 def probe_fs(value: int) -> Run:
     # umask by the raw syscall: glibc's wrapper cannot report a failure.
-    here, mask = need("getcwd", os.getcwd), sys("umask", 0o022)
+    here, mask = need("getcwd", os.getcwd), syscall("umask", 0o022)
     try:
         prog = [Op("chdir", (scratch(0),)), Op("umask", (0o077,))]
         with spawn_one(value, prog, scratch=FS_TARGET.encode() + b"\0") as ch:
             rep = ch.report(0)
             same = kcmp(pid(), child_pid(ch, rep), "FS")
             cwd = ours("getcwd", os.getcwd)
-            now = ours("umask", sys, "umask", 0o022)
+            now = ours("umask", syscall, "umask", 0o022)
     finally:
         need("chdir", os.chdir, here)
-        sys("umask", mask)
+        syscall("umask", mask)
     moved = effect(lambda _, c: c == FS_TARGET, child(rep, 0, "chdir"), cwd)
     return Run(
         {
@@ -113,11 +114,11 @@ def _ioprio(level: int) -> int:
 
 
 def probe_io(value: int) -> Run:
-    sys("ioprio_set", 1, 0, _ioprio(4))  # gives us an io_context to share
+    syscall("ioprio_set", 1, 0, _ioprio(4))  # gives us an io_context to share
     with spawn_one(value, [Op("ioprio_set", (1, 0, _ioprio(7)))]) as ch:
         rep = ch.report(0)
         same = kcmp(pid(), child_pid(ch, rep), "IO")
-        prio = ours("ioprio_get", sys, "ioprio_get", 1, 0)
+        prio = ours("ioprio_get", syscall, "ioprio_get", 1, 0)
     got = child(rep, 0, "ioprio_set")
     return Run(
         {"kcmp": same, "ioprio": effect(lambda _, p: p == _ioprio(7), got, prio)},
@@ -130,18 +131,18 @@ IPC_PRIVATE, IPC_CREAT, IPC_RMID, GETVAL, SETVAL, SEM_UNDO = 0, 0o1000, 0, 12, 1
 
 def probe_sysvsem(value: int) -> Run:
     """In a lab with its own IPC namespace: the semaphore goes with it."""
-    sem = sys("semget", IPC_PRIVATE, 1, 0o600 | IPC_CREAT)
+    sem = syscall("semget", IPC_PRIVATE, 1, 0o600 | IPC_CREAT)
     try:
         down = struct.pack("Hhh", 0, -1, SEM_UNDO)
-        sys("semctl", sem, 0, SETVAL, 5)
-        sys("semop", sem, bytearray(down), 1)  # gives us an undo list to share
+        syscall("semctl", sem, 0, SETVAL, 5)
+        syscall("semop", sem, bytearray(down), 1)  # gives us an undo list to share
         with spawn_one(value, [Op("semop", (sem, scratch(0), 1))], scratch=down) as ch:
             rep = ch.report(0)
             same = kcmp(pid(), child_pid(ch, rep), "SYSVSEM")
             ch.join()  # a private undo list is applied when the child exits
-        left = ours("semctl GETVAL", sys, "semctl", sem, 0, GETVAL, 0)
+        left = ours("semctl GETVAL", syscall, "semctl", sem, 0, GETVAL, 0)
     finally:
-        sys("semctl", sem, 0, IPC_RMID, 0)
+        syscall("semctl", sem, 0, IPC_RMID, 0)
     got = child(rep, 0, "semop")
     return Run(
         {"kcmp": same, "undo": effect(lambda _, n: n == 3, got, left)},

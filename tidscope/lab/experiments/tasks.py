@@ -9,9 +9,9 @@ import time
 
 from tidscope.core import flags
 from tidscope.core.clone import Children, Op, scratch
+from tidscope.core.syscalls import syscall
 from tidscope.lab.experiments.base import Failed, Run, child, effect
 from tidscope.lab.probes import pid, read_file, spawn_one, status, status_int
-from tidscope.lab.runner import sys
 
 ARCH_GET_FS = 0x1003
 FUTEX_WAIT = 0
@@ -33,7 +33,7 @@ def probe_thread(value: int) -> Run:
 
 
 def probe_parent(value: int) -> Run:
-    me, grand = pid(), sys("getppid")
+    me, grand = pid(), syscall("getppid")
     with spawn_one(value, [Op("getppid")]) as ch:
         rep = ch.report(0)
         ppid = status_int(status(rep.tid), "PPid")
@@ -75,7 +75,7 @@ def probe_vfork(value: int) -> Run:
 
 def probe_settls(value: int) -> Run:
     mine = bytearray(8)
-    sys("arch_prctl", ARCH_GET_FS, mine)
+    syscall("arch_prctl", ARCH_GET_FS, mine)
     with spawn_one(value, [Op("arch_prctl", (ARCH_GET_FS, scratch(0)))]) as ch:
         rep = ch.report(0)
     (fs,) = struct.unpack("Q", rep.scratch[:8])
