@@ -12,9 +12,10 @@ import struct
 from tidscope.core import flags
 from tidscope.core.clone import Op, scratch
 from tidscope.lab import runner as lab
-from tidscope.lab.experiments.base import Run, Unobservable, child, effect, negate
+from tidscope.lab.experiments.base import Run, Unobservable, Unread, child, effect, negate
 from tidscope.lab.probes import child_pid, need_file, read_file, signal_bit, spawn_one, status
 from tidscope.lab.runner import need
+from tidscope.proc import files
 
 SIGCHLD = int(signal.SIGCHLD)
 SIGUSR2 = int(signal.SIGUSR2)
@@ -66,13 +67,12 @@ def _sweep(where: str) -> None:
     one of a tidscope killed by SIGKILL while its lab used it, which no one
     else could remove.  (Each is named for the tidscope that made it; one
     still in use is not empty, and rmdir leaves it.)"""
-    try:
-        names = os.listdir(where)
-    except OSError:
+    names = files.listing(where, raises=files.NOTHING)
+    if isinstance(names, Unread):
         return
     for name in names:
         m = _LEAF.fullmatch(name)
-        if m and not os.path.exists(f"/proc/{m[1]}"):
+        if m and isinstance(files.stat_of(f"/proc/{m[1]}", raises=files.NOTHING), Unread):
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.join(where, name))
 
