@@ -439,8 +439,8 @@ def test_our_own_entry_right_after_the_helper_shows_one_thread() -> None:
         for _ in range(4000):
             for batch in _procread.Walk(fd, ids, 0, False, proc_task.Task, proc_task.parse_stat,
                                         ("status",), (65536,)):
-                for task, (status,) in batch:
-                    seen[task.nlwp, int(status.split(b"Threads:")[1].split()[0])] += 1
+                for found, (status,) in batch:
+                    seen[found.nlwp, int(status.split(b"Threads:")[1].split()[0])] += 1
         print(dict(seen))
         """
     )

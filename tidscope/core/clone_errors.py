@@ -1,7 +1,9 @@
 """Why a spawn failed, in one line: the errno, the rule or the limit behind it.
 
 Every number named here is read when the error happens (rlimits, sysctls,
-the cgroup's pids.max, the tasks the user runs), never assumed.
+the cgroup's pids.max, the tasks the user runs), never assumed; one that
+cannot be read (whatever the errno: this explains another failure, and must
+not replace it) is shown as ``?`` or left out.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 import resource
 
 from tidscope.core import flags
-from tidscope.proc.files import read
+from tidscope.proc.files import NOTHING, PROC, contents, listing, stat_of
+from tidscope.proc.unread import Unread
 
 
 def explain_errno(
@@ -47,20 +50,23 @@ def explain_errno(
     return f"{where}: {name}: {os.strerror(err)}"
 
 
+def _text(path: str) -> str | None:
+    """The file ``path``, stripped, or None if it cannot be read."""
+    data = contents(path, raises=NOTHING)
+    return None if isinstance(data, Unread) else data.decode(errors="replace").strip()
+
+
 def _sysctl(path: str) -> str:
-    value = read(f"/proc/sys/{path}")
-    return value.decode().strip() if value is not None else "?"
+    value = _text(f"{PROC}/sys/{path}")
+    return "?" if value is None else value
 
 
 def task_limits() -> str:
     """Which task limit is hit, with the numbers the kernel enforces."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     nproc = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
-    try:
-        with open("/proc/loadavg") as f:
-            tasks = f.read().split()[3].partition("/")[2]
-    except (OSError, IndexError):
-        tasks = "?"
+    loadavg = (_text(f"{PROC}/loadavg") or "").split()
+    tasks = loadavg[3].partition("/")[2] if len(loadavg) > 3 else "?"
     limits = (
         f"RLIMIT_NPROC={nproc} for uid {os.getuid()}, kernel.threads-max="
         f"{_sysctl('kernel/threads-max')} ({tasks} tasks now), kernel.pid_max="
@@ -82,22 +88,23 @@ def task_limits() -> str:
 def _tasks_of(uid: int) -> int:
     """Tasks (threads included) whose real uid is ``uid``, as RLIMIT_NPROC counts."""
     count = 0
-    for pid in os.listdir("/proc"):
+    pids = listing(PROC, where=PROC)
+    if isinstance(pids, Unread):  # as os.listdir raised it
+        raise pids.error()
+    for pid in pids:
         if not pid.isdigit():
             continue
-        try:
-            if os.stat(f"/proc/{pid}").st_uid == uid:
-                count += len(os.listdir(f"/proc/{pid}/task"))
-        except OSError:
+        st = stat_of(f"{PROC}/{pid}", raises=NOTHING)
+        if isinstance(st, Unread) or st.st_uid != uid:
             continue
+        tids = listing(f"{PROC}/{pid}/task", raises=NOTHING)
+        if not isinstance(tids, Unread):
+            count += len(tids)
     return count
 
 
 def _cgroup_pids() -> str | None:
-    try:
-        with open("/proc/self/cgroup") as f:
-            path = f.read().strip().rpartition(":")[2]
-        with open(f"/sys/fs/cgroup{path}/pids.max") as f:
-            return f.read().strip()
-    except OSError:
+    cgroup = _text(f"{PROC}/self/cgroup")
+    if cgroup is None:
         return None
+    return _text(f"/sys/fs/cgroup{cgroup.rpartition(':')[2]}/pids.max")

@@ -17,38 +17,37 @@ from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 
 from tidscope.core.syscalls import syscall
+from tidscope.proc.files import NOTHING, PROC, contents, listing
+from tidscope.proc.unread import Unread
 
 WALL = 0x40000000  # __WALL: wait for every kind of child
 PR_SET_CHILD_SUBREAPER = 36
+LIST_MAX = 1 << 20  # the most of one task's children file read
 
 
 def children(pid: int | None = None) -> set[int]:
-    """The children of every thread of ``pid`` (default: us), zombies included;
-    what cannot be listed or read (a task that went away, a failing read)
-    is left out."""
+    """The children of every thread of ``pid`` (default: us, as os.getpid()
+    says; a caller that has our pid from the kernel passes it), zombies
+    included; what cannot be listed or read (a task that went away, a
+    failing read, whatever its errno) is left out."""
     pid = os.getpid() if pid is None else pid
     found: set[int] = set()
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
+    tids = listing(f"{PROC}/{pid}/task", raises=NOTHING)
+    if isinstance(tids, Unread):
         return found
     for tid in tids:
-        try:
-            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+        path = f"{PROC}/{pid}/task/{tid}/children"
+        data = contents(path, limit=LIST_MAX, check=False, raises=NOTHING)
+        if isinstance(data, Unread):
             continue
-        try:
-            found.update(int(k) for k in os.read(fd, 1 << 20).split())
-        except (OSError, ValueError):
-            continue
-        finally:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(ValueError):
+            found.update(int(k) for k in data.split())
     return found
 
 
 def descendants(pid: int | None = None) -> list[int]:
-    """Every process below ``pid`` (default: us), parents before children."""
+    """Every process below ``pid`` (default: us, as :func:`children`),
+    parents before children."""
     found: list[int] = []
     seen: set[int] = set()
     todo = [os.getpid() if pid is None else pid]
@@ -86,15 +85,18 @@ def reap(pid: int, kill_after: float) -> str | None:
             time.sleep(0.005)
 
 
-def end_all(signo: int, kill_after: float, keep: AbstractSet[int] = frozenset()) -> None:
-    """Send ``signo`` once to every descendant but ``keep``, SIGKILL those
-    still there after ``kill_after`` seconds, and reap each that is ours.
+def end_all(
+    signo: int, kill_after: float, keep: AbstractSet[int] = frozenset(), under: int | None = None
+) -> None:
+    """Send ``signo`` once to every descendant of ``under`` (default: us, as
+    :func:`children`) but ``keep``, SIGKILL those still there after
+    ``kill_after`` seconds, and reap each that is ours.
 
     Parents are signalled before their children, so that a shell running
     CMD dies before it could see (and report) its child dying."""
     deadline = time.monotonic() + kill_after
     signalled: set[int] = set()
-    while pids := [p for p in descendants() if p not in keep]:
+    while pids := [p for p in descendants(under) if p not in keep]:
         late = time.monotonic() > deadline
         for pid in pids:
             if late or pid not in signalled:

@@ -22,7 +22,8 @@ from tidscope.inspector.fields import KSTKESP, THREAD, Field, unread
 from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import syscall_names
 from tidscope.proc.task import Task
-from tidscope.proc.taskdir import TaskDir, Unread
+from tidscope.proc.taskdir import TaskDir
+from tidscope.proc.unread import Unread
 from tidscope.text import clean, escape
 
 # ELF (class, machine) of a task's executable -> its system call table

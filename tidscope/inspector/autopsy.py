@@ -21,7 +21,6 @@ Other threads that exit during ``--all-threads`` are left out and listed.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +28,12 @@ from tidscope.inspector import activity
 from tidscope.inspector import fields as tf
 from tidscope.inspector.fields import PROCESS, THREAD, Field
 from tidscope.numeric import c_integer, entry_id
-from tidscope.proc.files import PROC, read
+from tidscope.proc.files import NOTHING, PROC, listing, read
 from tidscope.proc.status import status_fields
 from tidscope.proc.system import clock_ticks
 from tidscope.proc.task import Task, parse_stat, tgid_of
-from tidscope.proc.taskdir import VANISHED, TaskDir, Unread
+from tidscope.proc.taskdir import TaskDir
+from tidscope.proc.unread import Unread
 
 FILES = ("stat", "status", "wchan", "syscall", "sched")
 # what a kernel needs to have the files that are not always there
@@ -94,9 +94,8 @@ def resolve(number: int, root: str = PROC) -> tuple[int, int] | None:
 
 def thread_ids(tgid: int, root: str = PROC) -> list[int]:
     """The threads of ``tgid`` now, the leader first; empty if it is gone."""
-    try:
-        names = os.listdir(f"{root}/{tgid}/task")
-    except OSError:
+    names = listing(f"{root}/{tgid}/task", raises=NOTHING)
+    if isinstance(names, Unread):
         return []
     return sorted((t for t in map(entry_id, names) if t is not None), key=lambda t: (t != tgid, t))
 
@@ -150,7 +149,7 @@ def read_thread(d: TaskDir, machine: Machine) -> Thread | None:
     """Every field of the thread whose directory ``d`` is; None if it
     exited while it was being read."""
     files = {name: d.read(name) for name in FILES}
-    if any(isinstance(v, Unread) and v.errno in VANISHED for v in files.values()):
+    if any(isinstance(v, Unread) and v.gone for v in files.values()):
         if d.gone():
             return None
         files = {name: _absent(got) for name, got in files.items()}
@@ -162,7 +161,7 @@ def read_thread(d: TaskDir, machine: Machine) -> Thread | None:
 
 def _absent(got: bytes | Unread) -> bytes | Unread:
     """A file that is not there although its task is: this kernel has none."""
-    if not isinstance(got, Unread) or got.errno not in VANISHED:
+    if not isinstance(got, Unread) or not got.gone:
         return got
     need = CONFIG.get(got.where)
     why = f"{got.why}: this kernel has no such file" + (f" (it needs {need})" if need else "")

@@ -4,7 +4,7 @@ Every :class:`Field` names the file (and line, or stat field number) it was
 read from, and whether the kernel keeps it per thread (``thread``) or once
 for the thread group (``process``).  Its ``value`` is what JSON carries; its
 ``text`` what a table shows; a value that could not be read is an
-:class:`~tidscope.proc.taskdir.Unread` with the reason, never a guess.
+:class:`~tidscope.proc.unread.Unread` with the reason, never a guess.
 
 Numbers are read as the kernel writes them (tidscope/numeric.py); a line
 that holds anything else is an Unread ("unexpected: ..."), not a value.
@@ -19,7 +19,7 @@ from typing import Any
 from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import masks
 from tidscope.proc.task import Task
-from tidscope.proc.taskdir import Unread
+from tidscope.proc.unread import Unread
 from tidscope.text import clean, escape
 
 THREAD, PROCESS = "thread", "process"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tidscope.inspector.fields import PROCESS, Field, unread
-from tidscope.proc.taskdir import Unread, failed
+from tidscope.proc.unread import Unread, failed
 from tidscope.text import clean, escape
 
 MIB = 1 << 20

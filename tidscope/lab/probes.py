@@ -1,45 +1,35 @@
 """Observations of a child from its parent's side, for the flag experiments.
 
-Each returns what it saw or, when a syscall of ours failed, the
-:class:`Failed` step: a look we could not take
-is never counted as an effect, present or absent.
+Each returns what it saw or, when a syscall of ours failed, the step that
+failed as an :class:`~tidscope.proc.unread.Unread` (``kcmp KCMP_VM: EPERM``,
+``read /proc/self/fdinfo/5: EIO``): a look we could not take is never
+counted as an effect, present or absent.  Files are read through
+proc/files.py with nothing raised: running out of descriptors is a step
+that failed like any other.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tidscope.core.clone import Children, Op, Report, die_with_parent
 from tidscope.core.kcmp import KCMP
 from tidscope.core.syscalls import syscall
-from tidscope.proc import masks
+from tidscope.proc import files, masks
 from tidscope.proc import status as proc_status
+from tidscope.proc.unread import Unread, failed
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Failed:
-    """An observation not made: ``step`` failed with ``errno``."""
-
-    step: str  # "child getuid", "kcmp", "read /proc/self/fdinfo/5"
-    errno: int
-
-    def __str__(self) -> str:
-        return f"{self.step}: {errno.errorcode.get(self.errno, str(self.errno))}"
-
-
-def ours(step: str, fn: Callable[..., T], *args: Any) -> T | Failed:
-    """``fn(*args)`` from our side, or the Failed step when it raised OSError."""
+def ours(step: str, fn: Callable[..., T], *args: Any) -> T | Unread:
+    """``fn(*args)`` from our side, or the failed step when it raised OSError."""
     try:
         return fn(*args)
     except OSError as err:
-        return Failed(step, err.errno or 0)
+        return failed(step, err)
 
 
 def pid() -> int:
@@ -47,85 +37,76 @@ def pid() -> int:
     return syscall("getpid")
 
 
-def kcmp(pid1: int, pid2: int, resource: str) -> bool | Failed:
+def kcmp(pid1: int, pid2: int, resource: str) -> bool | Unread:
     """Do the two tasks share ``resource``?  (A kernel without kcmp, ENOSYS,
     is a look not taken like any other.)"""
     try:
         return syscall("kcmp", pid1, pid2, KCMP[resource], 0, 0) == 0
     except OSError as err:
-        return Failed(f"kcmp KCMP_{resource}", err.errno or 0)
+        return failed(f"kcmp KCMP_{resource}", err)
 
 
-def ns_inode(task: int, ns: str) -> int | Failed:
-    path = f"/proc/{task}/ns/{ns}"
-    return ours(f"stat {path}", lambda: os.stat(path).st_ino)
+def ns_inode(task: int, ns: str) -> int | Unread:
+    """The inode of ``task``'s ``ns`` namespace (or ``stat /proc/...: EPERM``)."""
+    st = files.stat_of(f"/proc/{task}/ns/{ns}", raises=files.NOTHING)
+    return st if isinstance(st, Unread) else st.st_ino
 
 
-def new_ns(task: int, ns: str) -> tuple[bool | Failed, dict[str, Any]]:
+def new_ns(task: int, ns: str) -> tuple[bool | Unread, dict[str, Any]]:
     """Is ``task`` in another ``ns`` namespace than ours?  With both inodes,
     as evidence."""
     mine, theirs = ns_inode(pid(), ns), ns_inode(task, ns)
-    new: bool | Failed
-    if isinstance(mine, Failed):
+    new: bool | Unread
+    if isinstance(mine, Unread):
         new = mine
-    elif isinstance(theirs, Failed):
+    elif isinstance(theirs, Unread):
         new = theirs
     else:
         new = mine != theirs
     return new, {f"our_{ns}_ns_inode": str(mine), f"child_{ns}_ns_inode": str(theirs)}
 
 
-def read_file(path: str, limit: int = 1 << 16) -> bytes | Failed:
+def read_file(path: str, limit: int = 1 << 16) -> bytes | Unread:
     """Up to ``limit`` bytes of ``path``, or the step that failed: its
-    ``open`` or its ``read``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as err:
-        return Failed(f"open {path}", err.errno or 0)
-    try:
-        return os.read(fd, limit)
-    except OSError as err:
-        return Failed(f"read {path}", err.errno or 0)
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+    ``open`` or its ``read``, whatever the errno (EMFILE too)."""
+    return files.contents(path, limit=limit, check=False, raises=files.NOTHING)
 
 
 def need_file(path: str, limit: int = 1 << 16) -> bytes:
     """:func:`read_file`, for a read the experiment cannot do without: its
     failure is an OSError that names the step."""
     data = read_file(path, limit)
-    if isinstance(data, Failed):
-        raise OSError(data.errno, os.strerror(data.errno), data.step)
+    if isinstance(data, Unread):
+        raise data.error()
     return data
 
 
-def status(tgid: int, tid: int | None = None) -> dict[str, str] | Failed:
+def status(tgid: int, tid: int | None = None) -> dict[str, str] | Unread:
     """A task's /proc status, or the failed step."""
     tid = tgid if tid is None else tid
     data = read_file(f"/proc/{tgid}/task/{tid}/status")
-    return data if isinstance(data, Failed) else proc_status.status_fields(data)
+    return data if isinstance(data, Unread) else proc_status.status_fields(data)
 
 
-def signal_bit(fields: dict[str, str] | Failed, field: str, signo: int) -> bool | Failed:
-    if isinstance(fields, Failed):
+def signal_bit(fields: dict[str, str] | Unread, field: str, signo: int) -> bool | Unread:
+    if isinstance(fields, Unread):
         return fields
     mask = fields.get(field)
     if mask is None:
-        return Failed(f"{field} in /proc status", errno.ENODATA)
+        return failed(f"{field} in /proc status", errno.ENODATA)
     bits = masks.parse(mask)
     if bits is None:
-        return Failed(f"{field} in /proc status (not a mask: {mask!r})", errno.EINVAL)
+        return failed(f"{field} in /proc status (not a mask: {mask!r})", errno.EINVAL)
     return masks.has_signal(bits, signo)
 
 
-def status_int(fields: dict[str, str] | Failed, field: str) -> int | Failed:
-    if isinstance(fields, Failed):
+def status_int(fields: dict[str, str] | Unread, field: str) -> int | Unread:
+    if isinstance(fields, Unread):
         return fields
     try:
         return int(fields[field])
     except (KeyError, ValueError):
-        return Failed(f"{field} in /proc status", errno.ENODATA)
+        return failed(f"{field} in /proc status", errno.ENODATA)
 
 
 def spawn_one(

@@ -20,7 +20,7 @@ from typing import Any
 from tidscope.core import flags, reaper
 from tidscope.core.clone import SpawnError
 from tidscope.lab import runner as lab
-from tidscope.lab.experiments import BY_FLAG, EXPERIMENTS, Experiment, Failed, Run, Unobservable
+from tidscope.lab.experiments import BY_FLAG, EXPERIMENTS, Experiment, Run, Unobservable, Unread
 from tidscope.lab.experiments.base import shown
 from tidscope.lab.probes import spawn_one
 
@@ -46,7 +46,7 @@ def _run_probe(exp: Experiment, value: int) -> dict[str, Any]:
     except OSError as err:
         return {"errno": err.errno, "error": lab.step_error(err.filename or "syscall", err)}
     checks = {
-        k: {"failed": str(v), "errno": v.errno} if isinstance(v, Failed) else v
+        k: {"failed": str(v), "errno": v.errno} if isinstance(v, Unread) else v
         for k, v in run.checks.items()
     }
     return {"checks": checks, "evidence": {k: shown(v) for k, v in run.evidence.items()}}

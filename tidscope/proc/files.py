@@ -1,10 +1,24 @@
-"""Reading /proc's files: the one way tidscope opens and reads them, and
-what a file that cannot be read means.
+"""Reading /proc's files: the one way tidscope opens and reads them (and
+lists, stats and follows the links of /proc and cgroup entries), and what
+an entry that cannot be read means.
 
-Races are ordinary control flow here: a task can vanish between listing and
-reading, which yields None, never an exception.  So does a file we may not
-read (``hidepid``, another user's task): callers show what they could read.
-Running out of descriptors or memory is ours, not the file's, and raised.
+Two kinds of answer, for two kinds of caller:
+
+- :func:`read` and :func:`read_all` give the bytes or None.  For ps, tree
+  and watch a task can vanish between listing and reading, and a file may
+  be one we may not read (``hidepid``, another user's task): races and
+  refusals are ordinary control flow there, and the callers show what they
+  could read.  (:func:`read` is the hot path of ``ps -T``: kept as it is.)
+- :func:`contents`, :func:`opened`, :func:`link`, :func:`links`,
+  :func:`listing` and :func:`stat_of` give the answer or an
+  :class:`~tidscope.proc.unread.Unread` that names the step (by default the
+  failing call and the path: ``open /proc/1/status``) and the errno: gone,
+  refused, or a real failure (EIO...) stay apart, for callers that must not
+  take one for another (inspect's fields, the labs' observations).
+
+Running out of descriptors or memory is ours, not the file's, and raised
+(``raises``, by default :data:`EXHAUSTED`); a caller that must report every
+failure as an Unread, the labs', passes ``raises=NOTHING``.
 
 Files are read as bytes with one ``os.open`` and as few ``os.read`` calls as
 the file needs; the procfs root is a parameter so that tests, and users with
@@ -20,9 +34,19 @@ file, regular (see mounts.is_proc_mount).
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
+
+from tidscope.proc.unread import EXHAUSTED, Unread, failed
+
+TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+    # What failed, before it is an Unread: the call and its errno, or
+    # ("mode", st_mode) for what is no regular file.  (Numbers, not the
+    # OSError: one kept past its except block holds its frame in a cycle.)
+    Failure = tuple[str, int]
 
 PROC = "/proc"
 READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
@@ -36,10 +60,7 @@ CMDLINE_MAX = 128 * 1024
 STATUS_MAX = 1024 * 1024
 TABLE_MAX = 4 * 1024 * 1024
 
-# What a vanished or hidden task raises: ENOENT, ESRCH, EACCES/EPERM, ENOTDIR.
-GONE = (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError)
-# Errors that are ours, not the file's: reported, never taken for a hidden task.
-EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+NOTHING: frozenset[int] = frozenset()  # raises=NOTHING: every failure is an Unread
 
 
 def passable(err: OSError) -> bool:
@@ -65,26 +86,22 @@ def kind(mode: int) -> str:
     return "no regular file"
 
 
-def _open(path: str, dir_fd: int | None, check: bool) -> int | None:
+# -- bytes or None: gone, hidden and unreadable alike -----------------------------------
+
+
+def read(
+    path: str, dir_fd: int | None = None, check: bool = True, size: int = CHUNK
+) -> bytes | None:
+    """One read of at most ``size`` bytes of a small file (``stat``,
+    ``comm``), or None if it is gone, hidden or no regular file.
+    ``check=False`` skips the last test: for the kernel's own files (see
+    :func:`is_proc_mount`).  (The hot path of ``ps -T`` and of ``watch``'s
+    names: :func:`opened` inlined; a task that is gone, the usual failure,
+    is told by its class, which costs less than looking at its errno.)"""
     try:
         fd = os.open(path, READ, dir_fd=dir_fd)
-    except OSError as err:
-        if passable(err):
-            return None
-        raise
-    if check and not _regular(fd):
-        os.close(fd)
+    except FileNotFoundError:
         return None
-    return fd
-
-
-def read(path: str, dir_fd: int | None = None, check: bool = True) -> bytes | None:
-    """One read of a small file (``stat``), or None if it is gone, hidden or
-    no regular file.  ``check=False`` skips the last test: for the kernel's
-    own files (see :func:`is_proc_mount`).  (The hot path of ``ps -T``:
-    :func:`_open` inlined.)"""
-    try:
-        fd = os.open(path, READ, dir_fd=dir_fd)
     except OSError as err:
         if err.errno in EXHAUSTED:
             raise
@@ -92,7 +109,7 @@ def read(path: str, dir_fd: int | None = None, check: bool = True) -> bytes | No
     try:
         if check and not _regular(fd):
             return None
-        return os.read(fd, CHUNK)
+        return os.read(fd, size)
     except OSError as err:
         if err.errno in EXHAUSTED:
             raise
@@ -112,18 +129,9 @@ def read_all(
     path: str, dir_fd: int | None = None, limit: int = STATUS_MAX, check: bool = True
 ) -> bytes | None:
     """A whole file (``status``, ``cmdline``) up to ``limit`` bytes, or None
-    as :func:`read`."""
-    fd = _open(path, dir_fd, check)
-    if fd is None:
-        return None
-    try:
-        return read_fd(fd, limit)
-    except OSError as err:
-        if passable(err):
-            return None
-        raise
-    finally:
-        os.close(fd)
+    as :func:`read` (:func:`contents` says why)."""
+    got = _whole(path, dir_fd, limit, check, EXHAUSTED)
+    return got if isinstance(got, bytes) else None
 
 
 def read_fd(fd: int, limit: int) -> bytes:
@@ -135,3 +143,169 @@ def read_fd(fd: int, limit: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+# -- the answer, or an Unread that says why not ---------------------------------------
+
+
+def _whole(
+    path: str, dir_fd: int | None, limit: int, check: bool, raises: Collection[int]
+) -> bytes | Failure:
+    """The whole file, or what failed (no Unread is made here: for
+    :func:`read_all`, a task that is gone costs no more than it did)."""
+    try:
+        fd = os.open(path, READ, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno in raises:
+            raise
+        return "open", err.errno or 0
+    try:
+        if check:
+            problem = _irregular(fd, raises)
+            if problem is not None:
+                return problem
+        return read_fd(fd, limit)
+    except OSError as err:
+        if err.errno in raises:
+            raise
+        return "read", err.errno or 0
+    finally:
+        _close(fd)
+
+
+def _irregular(fd: int, raises: Collection[int]) -> Failure | None:
+    """None if ``fd`` is a regular file; else why not."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as err:
+        if err.errno in raises:
+            raise
+        return "fstat", err.errno or 0
+    return None if stat.S_ISREG(mode) else ("mode", mode)
+
+
+def _unread(failure: Failure, path: str | int, where: str | None) -> Unread:
+    """What failed as an Unread of ``where``, else of ``call path``."""
+    call, number = failure
+    if call == "mode":
+        named = str(path) if where is None else where
+        return Unread(named, f"is {kind(number)}, not a regular file")
+    return failed(f"{call} {path}" if where is None else where, number)
+
+
+def _failed(
+    call: str, path: str | int, where: str | None, err: OSError, raises: Collection[int]
+) -> Unread:
+    """``err`` as an Unread, or raised if its errno is one of ``raises``."""
+    if err.errno in raises:
+        raise err
+    return _unread((call, err.errno or 0), path, where)
+
+
+def opened(
+    path: str,
+    dir_fd: int | None = None,
+    check: bool = False,
+    *,
+    directory: bool = False,
+    where: str | None = None,
+    raises: Collection[int] = EXHAUSTED,
+) -> int | Unread:
+    """``path`` open to read (a directory: ``directory``), for the caller
+    to close; or why not.  ``check``: anything but a regular file is an
+    Unread too (``is a FIFO``, errno 0)."""
+    try:
+        fd = os.open(path, DIRECTORY if directory else READ, dir_fd=dir_fd)
+    except OSError as err:
+        return _failed("open", path, where, err, raises)
+    if check:
+        try:
+            problem = _irregular(fd, raises)
+        except OSError:
+            _close(fd)
+            raise
+        if problem is not None:
+            _close(fd)
+            return _unread(problem, path, where)
+    return fd
+
+
+def contents(
+    path: str,
+    dir_fd: int | None = None,
+    limit: int = STATUS_MAX,
+    check: bool = True,
+    *,
+    where: str | None = None,
+    raises: Collection[int] = EXHAUSTED,
+) -> bytes | Unread:
+    """A whole file up to ``limit`` bytes; or an Unread naming ``where``
+    (by default the failing call and ``path``: ``open /proc/1/status``,
+    ``read /proc/1/status``) and the errno.  ``check`` as for :func:`read`."""
+    got = _whole(path, dir_fd, limit, check, raises)
+    return got if isinstance(got, bytes) else _unread(got, path, where)
+
+
+def _close(fd: int) -> None:
+    """close(2) of a descriptor only read from: what was read stands, and
+    Linux frees the descriptor even when close fails, so a failure is no
+    answer of the file's (a lab under sabotage must still see its read).
+    (No contextlib.suppress: its object would cost read_all a twentieth.)"""
+    try:  # noqa: SIM105
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def link(
+    path: str,
+    dir_fd: int | None = None,
+    *,
+    where: str | None = None,
+    raises: Collection[int] = EXHAUSTED,
+) -> str | Unread:
+    """Where the symbolic link ``path`` points (``ns/pid``, ``fd/2``,
+    ``/proc/self``); or why it could not be read."""
+    try:
+        return os.readlink(path, dir_fd=dir_fd)
+    except OSError as err:
+        return _failed("readlink", path, where, err, raises)
+
+
+def links(
+    names: Sequence[str], dir_fd: int, raises: Collection[int] = EXHAUSTED
+) -> list[str | Unread]:
+    """Each link of ``names`` in the open directory ``dir_fd`` (a task's
+    ``ns/``), in order; one that fails is an Unread named for it.  All are
+    read in one loop first: one that fails is rare, and only then is each
+    read on its own, to keep the errno of each."""
+    try:
+        return [os.readlink(name, dir_fd=dir_fd) for name in names]
+    except OSError:
+        return [link(name, dir_fd, where=name, raises=raises) for name in names]
+
+
+def listing(
+    path: str | int, *, where: str | None = None, raises: Collection[int] = EXHAUSTED
+) -> list[str] | Unread:
+    """The names in directory ``path`` (or the open directory ``path``),
+    in the kernel's order; or why it could not be listed."""
+    try:
+        return os.listdir(path)
+    except OSError as err:
+        return _failed("listdir", path, where, err, raises)
+
+
+def stat_of(
+    path: str,
+    dir_fd: int | None = None,
+    *,
+    where: str | None = None,
+    raises: Collection[int] = EXHAUSTED,
+) -> os.stat_result | Unread:
+    """stat(2) of ``path``, following links (an ``ns/*`` link gives its
+    namespace's inode); or why not."""
+    try:
+        return os.stat(path, dir_fd=dir_fd)
+    except OSError as err:
+        return _failed("stat", path, where, err, raises)

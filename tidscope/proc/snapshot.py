@@ -16,27 +16,31 @@ that leaves nothing at all, :func:`why_nothing` says what was wrong.
 
 from __future__ import annotations
 
+import errno
 import os
 from stat import S_ISREG
 
 from tidscope.errors import TidscopeError
 from tidscope.numeric import entry_id, entry_ids
-from tidscope.proc import taskfiles
+from tidscope.proc import files, taskfiles
 from tidscope.proc.files import (
     CHUNK,
     CMDLINE_MAX,
     DIRECTORY,
     PROC,
-    READ,
     STATUS_MAX,
     kind,
+    listing,
+    opened,
     passable,
     read,
     read_all,
+    stat_of,
 )
 from tidscope.proc.mounts import is_proc_mount
 from tidscope.proc.status import parse_status
 from tidscope.proc.task import Task, parse_cmdline, parse_stat, tgid_of
+from tidscope.proc.unread import Unread
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -56,12 +60,11 @@ NOTHING: frozenset[str] = frozenset()
 
 def pid_names(root: str = PROC) -> list[str]:
     """The numeric entries of ``root``: one per thread group, ascending."""
-    try:
-        names = os.listdir(root)
-    except OSError as err:
+    names = listing(root, raises=files.NOTHING)
+    if isinstance(names, Unread):
         raise TidscopeError(
-            f"cannot list {root}: {err.strerror}: point --proc-root at a proc mount"
-        ) from None
+            f"cannot list {root}: {os.strerror(names.errno)}: point --proc-root at a proc mount"
+        )
     ids = sorted(i for i in map(entry_id, names) if i is not None)
     if not ids:  # a proc mount of our PID namespace shows at least ourselves
         raise TidscopeError(
@@ -312,20 +315,21 @@ def unreadable(root: str, name: str, threads: bool = False) -> tuple[str, str] |
     a walk could not use, or None if it can be read now."""
     where = f"{root}/{name}"
     if threads:
-        try:
-            tids = os.listdir(f"{where}/task")
-        except OSError as err:
-            return f"{where}/task", _failure(err)
+        tids = listing(f"{where}/task", raises=files.NOTHING)
+        if isinstance(tids, Unread):
+            return f"{where}/task", _failure(tids)
         if not tids or tids[0] != name:
             return f"{where}/task", f"does not list its leader {name} first"
     path = f"{where}/stat"
-    try:
-        mode = os.stat(path).st_mode  # no open: a FIFO must not be opened blocking
-        if not S_ISREG(mode):
-            return path, f"is {kind(mode)}"
-        os.close(os.open(path, READ))
-    except OSError as err:
-        return path, _failure(err)
+    st = stat_of(path, raises=files.NOTHING)  # no open yet: a FIFO is named as one
+    if isinstance(st, Unread):
+        return path, _failure(st)
+    if not S_ISREG(st.st_mode):
+        return path, f"is {kind(st.st_mode)}"
+    fd = opened(path, raises=files.NOTHING)
+    if isinstance(fd, Unread):
+        return path, _failure(fd)
+    os.close(fd)
     data = read(path)
     if data is None:
         return path, "could not be read"
@@ -334,9 +338,5 @@ def unreadable(root: str, name: str, threads: bool = False) -> tuple[str, str] |
     return None
 
 
-def _failure(err: OSError) -> str:
-    import errno
-
-    if err.errno == errno.ENOENT:
-        return "is missing"
-    return f"cannot be read ({errno.errorcode.get(err.errno or 0, err.errno)})"
+def _failure(unread: Unread) -> str:
+    return "is missing" if unread.errno == errno.ENOENT else f"cannot be read ({unread.why})"

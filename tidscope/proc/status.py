@@ -28,6 +28,14 @@ class Status:
         """The value of the first line ``key``, stripped; None if there is none."""
         return status_line(self.data, key)
 
+    def number(self, key: bytes) -> int | None:
+        """The first line ``key`` as one unsigned decimal number (``Tgid``,
+        ``PPid``), or None if there is no such line or it holds anything
+        else; for callers that take what they can, where the properties
+        below raise."""
+        value = self.line(key)
+        return int(value) if value is not None and value.isdigit() else None
+
     @property
     def tgid(self) -> int:
         return _ints(_need(self.line(b"Tgid")))[0]

@@ -5,10 +5,11 @@ opened relative to it: once our task has exited, a new task given the same
 id cannot answer for it (the open directory still belongs to the old task,
 whose files then fail with ENOENT or ESRCH).
 
-Every read gives the file's bytes or an :class:`Unread` that names the file
-and what the kernel answered (``EACCES``...), never an exception: a field
-that could not be read is shown as such, never guessed.  Only our own
-exhaustion (no file descriptors or memory left) is raised, as in procfs.py.
+Every read (through proc/files.py) gives the file's bytes or an
+:class:`~tidscope.proc.unread.Unread` that names the file and what the
+kernel answered (``EACCES``...), never an exception: a field that could not
+be read is shown as such, never guessed.  Only our own exhaustion (no file
+descriptors or memory left) is raised, as files.py raises it.
 Whether a failed read means that the task has gone is for :meth:`TaskDir.gone`
 to say: the same ENOENT also means a kernel built without that file
 (``sched`` needs CONFIG_SCHED_DEBUG).
@@ -16,37 +17,16 @@ to say: the same ENOENT also means a kernel built without that file
 
 from __future__ import annotations
 
-import errno as errnos
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tidscope.numeric import c_integer, kernel_ints
-from tidscope.proc.files import CHUNK, DIRECTORY, EXHAUSTED, PROC, READ, read_fd
+from tidscope.proc import files
+from tidscope.proc.files import CHUNK, PROC
+from tidscope.proc.unread import EXHAUSTED, Unread, failed
 
 LIMIT = 1 << 20  # the most of one file read whole (a status file is ~1.5 KiB)
-VANISHED = frozenset({errnos.ENOENT, errnos.ESRCH})
-
-
-@dataclass(frozen=True)
-class Unread:
-    """A value not observed: ``where`` (a file, a line of it, a psutil call)
-    did not give it, for ``why`` (an errno's name and what it means here,
-    or what the file said instead)."""
-
-    where: str
-    why: str
-    errno: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.why}"
-
-
-def failed(where: str, err: OSError) -> Unread:
-    """What a failed syscall on ``where`` tells: its errno by name."""
-    code = err.errno or 0
-    name = errnos.errorcode.get(code, str(code))
-    return Unread(where, name, code)
 
 
 class TaskDir:
@@ -61,13 +41,8 @@ class TaskDir:
     @classmethod
     def open(cls, tgid: int, tid: int, root: str = PROC) -> TaskDir | None:
         """The task's directory, or None if there is no such task (now)."""
-        try:
-            fd = os.open(f"{root}/{tgid}/task/{tid}", DIRECTORY)
-        except OSError as err:
-            if err.errno in EXHAUSTED:
-                raise
-            return None
-        return cls(fd, tgid, tid, root)
+        fd = files.opened(f"{root}/{tgid}/task/{tid}", directory=True)
+        return None if isinstance(fd, Unread) else cls(fd, tgid, tid, root)
 
     def __enter__(self) -> TaskDir:
         return self
@@ -86,31 +61,15 @@ class TaskDir:
 
     def read(self, name: str, limit: int = LIMIT) -> bytes | Unread:
         """File ``name`` of the task, whole (up to ``limit`` bytes)."""
-        try:
-            fd = os.open(name, READ, dir_fd=self.fd)
-        except OSError as err:
-            if err.errno in EXHAUSTED:
-                raise
-            return failed(name, err)
-        try:
-            return read_fd(fd, limit)
-        except OSError as err:
-            if err.errno in EXHAUSTED:
-                raise
-            return failed(name, err)
-        finally:
-            os.close(fd)
+        return files.contents(name, self.fd, limit, check=False, where=name)
 
     def mapping(self, address: int) -> Mapping | Unread | None:
         """The mapping of ``smaps`` that holds ``address`` and its ``Rss``, or
         None if none does.  Read line by line and only as far as that
         mapping: the ``smaps`` of a large process is megabytes."""
-        try:
-            fd = os.open("smaps", READ, dir_fd=self.fd)
-        except OSError as err:
-            if err.errno in EXHAUSTED:
-                raise
-            return failed("smaps", err)
+        fd = files.opened("smaps", self.fd, where="smaps")
+        if isinstance(fd, Unread):
+            return fd
         try:
             with os.fdopen(fd, "rb", buffering=CHUNK * 4) as f:
                 return _find(f, address)
@@ -122,18 +81,13 @@ class TaskDir:
     def link(self, name: str) -> str | Unread:
         """Where the link ``name`` points (``ns/pid``: readable only to those
         who may ptrace-read the task)."""
-        try:
-            return os.readlink(name, dir_fd=self.fd)
-        except OSError as err:
-            if err.errno in EXHAUSTED:
-                raise
-            return failed(name, err)
+        return files.link(name, self.fd, where=name)
 
     def gone(self) -> bool:
         """Whether the task has exited (its ``stat`` no longer opens).  A
         zombie has not: its ``stat`` still reads, state Z."""
         got = self.read("stat", CHUNK)
-        return isinstance(got, Unread) and got.errno in VANISHED
+        return isinstance(got, Unread) and got.gone
 
 
 @dataclass(frozen=True)

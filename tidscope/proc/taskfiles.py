@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 
-from tidscope.proc.files import passable, read, read_all
+from tidscope.proc.files import read, read_all, stat_of
 from tidscope.proc.task import Task
+from tidscope.proc.unread import Unread
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -48,12 +49,8 @@ def _cgroup(where: str, dir_fd: int | None, check: bool) -> bytes | None:
 
 def _stat(path: str, dir_fd: int | None) -> os.stat_result | None:
     """stat(2), following links (an ``ns/*`` link to its namespace's inode)."""
-    try:
-        return os.stat(path, dir_fd=dir_fd)
-    except OSError as err:
-        if passable(err):
-            return None
-        raise
+    st = stat_of(path, dir_fd)
+    return None if isinstance(st, Unread) else st
 
 
 def _gid(where: str, dir_fd: int | None, check: bool) -> int | None:
@@ -78,8 +75,9 @@ READERS: dict[str, Callable[[str, int | None, bool], object]] = {
 FILES = frozenset(READERS)
 
 
-def status_field(task: Task, key: bytes) -> bytes | None:
-    """Line ``key`` of the task's ``status`` (the STATUS need), or None."""
+def task_status_line(task: Task, key: bytes) -> bytes | None:
+    """The value of line ``key`` of the task's ``status`` (the STATUS need),
+    or None (not read, or no such line)."""
     status = task.status
     return None if status is None else status.line(key)
 

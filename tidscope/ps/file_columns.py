@@ -29,7 +29,7 @@ from __future__ import annotations
 from tidscope.numeric import kernel_ints
 from tidscope.proc.snapshot import STATUS
 from tidscope.proc.task import Task
-from tidscope.proc.taskfiles import CGROUP, GID, NAMESPACES, NS, extra, status_field
+from tidscope.proc.taskfiles import CGROUP, GID, NAMESPACES, NS, extra, task_status_line
 from tidscope.proc.taskfiles import WCHAN as WCHAN_FILE
 from tidscope.ps import signal_columns
 from tidscope.ps.colspec import RIGHT, TEXT, USER, WCHAN, Spec
@@ -54,7 +54,7 @@ _G = frozenset({GID})
 
 def _ids(task: Task, key: bytes) -> tuple[int, ...] | None:
     """Real, effective, saved and filesystem id of a ``Uid:``/``Gid:`` line."""
-    line = status_field(task, key)
+    line = task_status_line(task, key)
     ids = kernel_ints(*line.split()) if line else None
     if ids is None or len(ids) != 4 or not all(0 <= i <= ID_MAX for i in ids):
         return None
@@ -152,7 +152,7 @@ def _supgids(t: Task) -> list[bytes] | None:
     """The ``Groups:`` line's ids, as written; [] for none (or no such line)."""
     if t.status is None:
         return None
-    words = (status_field(t, b"Groups") or b"").split()
+    words = (task_status_line(t, b"Groups") or b"").split()
     ids = kernel_ints(*words) if words else ()
     return None if ids is None else words
 
@@ -191,7 +191,7 @@ def _supgrp_value(t: Task, c: Context) -> list[str] | None:
 
 def _count(key: str, header: str, field: bytes) -> Spec:
     def value(t: Task, c: Context) -> int | None:
-        raw = status_field(t, field)
+        raw = task_status_line(t, field)
         counts = kernel_ints(raw) if raw else None
         return counts[0] if counts and counts[0] >= 0 else None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from tidscope.proc import masks
 from tidscope.proc.snapshot import STATUS
 from tidscope.proc.task import Task
-from tidscope.proc.taskfiles import status_field
+from tidscope.proc.taskfiles import task_status_line
 from tidscope.ps.colspec import SIGNAL, Spec
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
@@ -32,9 +32,9 @@ def _mask(t: Task, key: bytes) -> str | None:
     """A mask as ``status`` writes it (16 hex digits), or None."""
     if key == b"ShdPnd" and t.tid != t.tgid:
         key = b"SigPnd"  # procps: a thread row's pending set is its own
-    mask = status_field(t, key)
+    mask = task_status_line(t, key)
     if key == b"ShdPnd" and mask is None:
-        mask = status_field(t, b"SigPnd")  # kernels before 2.6: one set only
+        mask = task_status_line(t, b"SigPnd")  # kernels before 2.6: one set only
     if not mask or len(mask) > 16 or not HEX.issuperset(mask):
         return None
     return mask.decode("ascii")

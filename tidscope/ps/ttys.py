@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from tidscope.numeric import decimal
-from tidscope.proc.files import PROC, TABLE_MAX, read_all
+from tidscope.proc.files import PROC, TABLE_MAX, link, read_all
+from tidscope.proc.unread import Unread
 
 # major -> /dev name prefix; the device file must exist and match.
 _GUESS = {
@@ -82,11 +83,8 @@ class TtyNames:
         return None
 
     def _link(self, tid: int, fd: str, major: int, minor: int) -> str | None:
-        try:
-            path = os.readlink(f"{self.root}/{tid}/{fd}")
-        except OSError:
-            return None
-        if not _is_device(path, major, minor):
+        path = link(f"{self.root}/{tid}/{fd}")
+        if isinstance(path, Unread) or not _is_device(path, major, minor):
             return None
         return path[5:] if path.startswith("/dev/") and len(path) > 5 else path
 

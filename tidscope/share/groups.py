@@ -32,6 +32,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections import Counter
@@ -46,8 +47,9 @@ from tidscope.errors import TidscopeError
 from tidscope.proc import files, snapshot
 from tidscope.proc import status as proc_status
 from tidscope.proc import task as proc_task
-from tidscope.proc.files import DIRECTORY, PROC
+from tidscope.proc.files import PROC
 from tidscope.proc.task import Task
+from tidscope.proc.unread import Unread
 
 RESOURCES = tuple(KCMP)  # VM FILES FS SIGHAND IO SYSVSEM
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
@@ -233,7 +235,7 @@ def observe(
         run = _Run(k, zombie, [t.tid for t in tasks])
         run.check_access({t.tid: t for t in tasks})
         sorted_groups = {r: run.resource(r) for r in RESOURCES}
-    types = [t for t in NAMESPACES if os.path.exists(f"{PROC}/self/ns/{t}")]
+    types = [t for t in NAMESPACES if _has_namespace(t)]
     ns_seen = read_namespaces([t.tid for t in tasks if t.tid not in run.gone], types)
     after = {t.tid: t.start_ticks for t in (rewalk or (lambda: list(snapshot.tasks())))()}
     gone = set(run.gone)
@@ -404,40 +406,37 @@ def read_namespaces(tids: list[int], types: Sequence[str]) -> dict[int, NsSeen |
 
 
 def _task_namespaces(tid: int, types: Sequence[str]) -> NsSeen | None:
+    fd = files.opened(f"{PROC}/{tid}/ns", directory=True)
+    if isinstance(fd, Unread):
+        return None if fd.errno == errno.ENOENT else [-(fd.errno or errno.EIO)] * len(types)
     try:
-        fd = os.open(f"{PROC}/{tid}/ns", DIRECTORY)
-    except OSError as err:
-        if not files.passable(err):
-            raise
-        return None if err.errno == errno.ENOENT else [-(err.errno or errno.EIO)] * len(types)
-    try:
-        try:
-            links = [os.readlink(name, dir_fd=fd) for name in types]
-        except OSError:
-            return _one_by_one(fd, types)
+        links = files.links(types, fd)
     finally:
         os.close(fd)
-    try:  # the kernel writes "type:[inode]"
-        return [int(link[len(name) + 2 : -1]) for name, link in zip(types, links, strict=True)]
-    except ValueError:
-        return [_inode(name, link) for name, link in zip(types, links, strict=True)]
+    read = [link for link in links if not isinstance(link, Unread)]
+    if len(read) == len(types):
+        with contextlib.suppress(ValueError):  # the kernel writes "type:[inode]"
+            return [int(link[len(name) + 2 : -1]) for name, link in zip(types, read, strict=True)]
+    return _inodes(types, links)
 
 
-def _one_by_one(fd: int, types: Sequence[str]) -> NsSeen | None:
-    """Each link on its own, to keep the errno of each that fails."""
+def _inodes(types: Sequence[str], links: Sequence[str | Unread]) -> NsSeen | None:
+    """Each link's inode, or its -errno; None if the task exited (its links
+    are gone)."""
     seen: NsSeen = []
-    for name in types:
-        try:
-            link = os.readlink(name, dir_fd=fd)
-        except OSError as err:
-            if not files.passable(err):
-                raise
-            if err.errno == errno.ENOENT:
-                return None  # the task exited: its links are gone
-            seen.append(-(err.errno or errno.EIO))
-            continue
-        seen.append(_inode(name, link))
+    for name, link in zip(types, links, strict=True):
+        if isinstance(link, Unread):
+            if link.errno == errno.ENOENT:
+                return None
+            seen.append(-(link.errno or errno.EIO))
+        else:
+            seen.append(_inode(name, link))
     return seen
+
+
+def _has_namespace(t: str) -> bool:
+    """Whether this kernel has ``t`` namespaces: our own ``ns/<t>`` stats."""
+    return not isinstance(files.stat_of(f"{PROC}/self/ns/{t}", raises=files.NOTHING), Unread)
 
 
 def _inode(name: str, link: str) -> int:
@@ -449,11 +448,8 @@ def _device(t: str, inode: int, tids: Iterable[int]) -> tuple[int, int] | None:
     """(st_dev, st_ino) of namespace ``inode`` of type ``t``, from stat(2)
     of the link of the first of ``tids`` still in it."""
     for tid in tids:
-        try:
-            st = os.stat(f"{PROC}/{tid}/ns/{t}")
-        except OSError as err:
-            if not files.passable(err):
-                raise
+        st = files.stat_of(f"{PROC}/{tid}/ns/{t}")
+        if isinstance(st, Unread):
             continue
         if st.st_ino == inode:
             return st.st_dev, st.st_ino

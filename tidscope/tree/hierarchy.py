@@ -15,7 +15,6 @@ forged /proc): each is cut at its lowest pid, which is then drawn as a root.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -23,8 +22,9 @@ from typing import IO, Any
 from tidscope.errors import TidscopeError, UsageError
 from tidscope.numeric import decimal
 from tidscope.proc import snapshot
-from tidscope.proc.files import PROC, passable
+from tidscope.proc.files import PROC, stat_of
 from tidscope.proc.task import tgid_of
+from tidscope.proc.unread import Unread
 from tidscope.text import clean
 from tidscope.text import escape as printable  # procps's rules, per locale
 
@@ -119,12 +119,8 @@ def read_forest(root: str = PROC, threads: bool = True) -> Forest:
 
 def owner(pid: int, root: str = PROC) -> int | None:
     """The effective uid of process ``pid`` (the owner of its /proc directory)."""
-    try:
-        return os.stat(f"{root}/{pid}").st_uid
-    except OSError as err:
-        if passable(err):
-            return None
-        raise
+    st = stat_of(f"{root}/{pid}")
+    return None if isinstance(st, Unread) else st.st_uid
 
 
 def user_id(user: str) -> int:

@@ -23,7 +23,6 @@ Rules this module keeps:
 from __future__ import annotations
 
 import errno
-import os
 import select
 import socket
 import struct
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from tidscope.errors import TidscopeError
+from tidscope.proc.files import PROC, read
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = CN_VAL_PROC = 1
@@ -58,6 +58,7 @@ PROC_EVENT_NONE, PROC_EVENT_FORK, PROC_EVENT_EXIT = 0, 0x1, 0x80000000
 IDS4 = struct.Struct("=4I")
 EXIT = struct.Struct("=IIIiII")  # pid, tgid, exit_code, exit_signal, parent pid, tgid
 COMM = struct.Struct("=II16s")
+COMM_READ = 64  # bytes read of /proc/.../comm: a name is at most 15 and a newline
 
 KINDS = {
     0x1: "fork",
@@ -307,23 +308,15 @@ class Connector:
         return events
 
 
-def name_of(tid: int, tgid: int, proc: str = "/proc") -> str | None:
-    """The task's name now, or None when it is gone (or not readable).
+def name_of(tid: int, tgid: int, proc: str = PROC) -> str | None:
+    """The task's name now, or None when it is gone (or not readable); as
+    every read of /proc, running out of descriptors or memory is raised.
 
-    Called for most events, of tasks mostly gone by then: os.open and one
-    os.read (a name is at most 15 bytes and a newline) cost half what a
-    file object does for a live task, and less for a gone one."""
-    try:
-        fd = os.open(f"{proc}/{tgid}/task/{tid}/comm", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        raw = os.read(fd, 64)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return raw.rstrip(b"\n").decode("utf-8", "surrogateescape")
+    Called for most events, of tasks mostly gone by then: files.read is one
+    os.open and one os.read (a name is at most 15 bytes and a newline), half
+    what a file object costs for a live task, and less for a gone one."""
+    raw = read(f"{proc}/{tgid}/task/{tid}/comm", None, False, COMM_READ)
+    return None if raw is None else raw.rstrip(b"\n").decode("utf-8", "surrogateescape")
 
 
 def wall_clock(time_ns: int) -> float:

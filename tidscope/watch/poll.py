@@ -59,7 +59,6 @@ What it does report keeps these rules:
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -68,10 +67,11 @@ from types import TracebackType
 from typing import NamedTuple
 
 from tidscope.proc import snapshot
-from tidscope.proc.files import PROC, read
+from tidscope.proc.files import NOTHING, PROC, read, stat_of
 from tidscope.proc.mounts import is_proc_mount
 from tidscope.proc.system import clock_ticks
 from tidscope.proc.task import Task, parse_stat
+from tidscope.proc.unread import Unread
 from tidscope.watch.connector import Event
 
 INTERVAL = 0.1  # seconds from one scan's start to the next's, by default
@@ -79,7 +79,6 @@ CPU_UNKNOWN = -1
 DEAD = frozenset("ZXx")  # zombie, dead (x: kernels before 3.14)
 SLACK_NS = 1_000_000  # clock-reading jitter allowed in the birth test
 PF_WQ_WORKER = 0x20  # stat field 9: the task is a kernel workqueue worker
-GONE = (2, 3)  # ENOENT, ESRCH: a task directory that is no longer there
 LOSSY = (
     "polling {proc} every {interval:g} s, which is lossy: tasks that live less than"
     " about {interval:g} s may be missed and are not counted; exits carry no status,"
@@ -159,12 +158,8 @@ def look(proc: str, tgid: int, tid: int, check: bool) -> tuple[bool, Seen | None
 
 def _exists(path: str) -> bool:
     """Whether ``path`` is there (a refusal to look says it is)."""
-    try:
-        os.stat(path)
-    except OSError as err:
-        if err.errno in GONE:
-            return False
-    return True
+    st = stat_of(path, raises=NOTHING)
+    return not (isinstance(st, Unread) and st.gone)
 
 
 def changes(before: Scan, after: Scan, since_ns: int, found_ns: int, clock: Clock) -> list[Event]:

@@ -16,6 +16,9 @@ from typing import TypeVar
 
 from tidscope.core import signals as signals_
 from tidscope.errors import TidscopeError
+from tidscope.proc.files import NOTHING, PROC, contents
+from tidscope.proc.status import Status
+from tidscope.proc.unread import Unread
 from tidscope.watch import _ptrace
 
 EVENT_STOP = 128  # PTRACE_EVENT_STOP
@@ -37,7 +40,7 @@ def mask(how: int, signals: Iterable[int]) -> Iterable[int]:
     try:
         return signals_.sigmask(how, signals)
     except OSError as err:
-        raise failed(err) from None
+        raise call_error(err) from None
 
 
 def sigwait(signals: set[int], timeout: float) -> int | None:
@@ -45,7 +48,7 @@ def sigwait(signals: set[int], timeout: float) -> int | None:
     try:
         return signals_.sigwait(signals, timeout)
     except OSError as err:
-        raise failed(err) from None
+        raise call_error(err) from None
 
 
 def ask(request: Callable[[int], T], tid: int) -> T | None:
@@ -55,7 +58,7 @@ def ask(request: Callable[[int], T], tid: int) -> T | None:
     except ProcessLookupError:
         return None
     except OSError as err:
-        raise failed(err) from None
+        raise call_error(err) from None
 
 
 def resume(request: Callable[[int, int], None], tid: int, sig: int = 0) -> None:
@@ -65,7 +68,7 @@ def resume(request: Callable[[int, int], None], tid: int, sig: int = 0) -> None:
     except ProcessLookupError:
         pass
     except OSError as err:
-        raise failed(err) from None
+        raise call_error(err) from None
 
 
 def listen(tid: int) -> None:
@@ -77,7 +80,7 @@ def listen(tid: int) -> None:
         pass
     except OSError as err:
         if err.errno != errno.EIO or ask(_ptrace.stop_event, tid) == EVENT_STOP:
-            raise failed(err) from None
+            raise call_error(err) from None
 
 
 def kill(pid: int) -> None:
@@ -87,40 +90,34 @@ def kill(pid: int) -> None:
     except ProcessLookupError:
         pass
     except OSError as err:
-        raise failed(err, "kill") from None
+        raise call_error(err, "kill") from None
 
 
-def failed(err: OSError, call: str | None = None) -> TidscopeError:
+def call_error(err: OSError, call: str | None = None) -> TidscopeError:
     """The error for a failing call: ``call``, or the one ``err`` names."""
     name = call or err.filename or "a system call"
     return TidscopeError(f"--run: {name} failed: {os.strerror(err.errno or 0)}")
 
 
 def ids(tid: int) -> tuple[int | None, int | None, int | None]:
-    """Task ``tid``'s Tgid, PPid and TracerPid from /proc (None: unreadable)."""
-    found: dict[bytes, int] = {}
-    try:
-        with open(f"/proc/{tid}/status", "rb") as f:
-            for line in f:
-                key, _, value = line.partition(b":")
-                if key in (b"Tgid", b"PPid", b"TracerPid") and value.strip().isdigit():
-                    found[key] = int(value)
-    except OSError:
-        pass
-    return found.get(b"Tgid"), found.get(b"PPid"), found.get(b"TracerPid")
+    """Task ``tid``'s Tgid, PPid and TracerPid from /proc (None: unreadable,
+    whatever the errno: the cleanup that asks must go on)."""
+    data = contents(f"{PROC}/{tid}/status", check=False, raises=NOTHING)
+    if isinstance(data, Unread):
+        return None, None, None
+    status = Status(data)
+    return status.number(b"Tgid"), status.number(b"PPid"), status.number(b"TracerPid")
 
 
 def in_clone(tid: int) -> bool:
     """Whether task ``tid`` may be inside a clone-family call: /proc/TID/syscall
     says it is, or that it is running (it may be on its way to the clone
-    event's stop, or dying there), or cannot be read (we cannot tell)."""
-    try:
-        with open(f"/proc/{tid}/syscall", "rb") as f:
-            word = f.read().split(b" ", 1)[0].strip()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:
-        return True
+    event's stop, or dying there), or cannot be read (we cannot tell), unless
+    the task is gone."""
+    data = contents(f"{PROC}/{tid}/syscall", check=False, raises=NOTHING)
+    if isinstance(data, Unread):
+        return not data.gone
+    word = data.split(b" ", 1)[0].strip()
     if word.lstrip(b"-").isdigit():
         return int(word) in _ptrace.CLONE_CALLS
     return True  # "running"

@@ -199,7 +199,7 @@ class Tracer:
                 except ChildProcessError:
                     return None
                 except OSError as err:
-                    raise tracee.failed(err, "wait4") from None
+                    raise tracee.call_error(err, "wait4") from None
                 if tid == 0:
                     self._kill_all(killed)  # orphans that came back to us since
                     got = tracee.sigwait({signal.SIGCHLD, *TERMINATING}, RECHECK)
@@ -265,7 +265,7 @@ class Tracer:
                 self._release(final=True)
                 return True
             except OSError as err:
-                raise tracee.failed(err, "wait4") from None
+                raise tracee.call_error(err, "wait4") from None
             if tid == 0:
                 break
             self._current = tid

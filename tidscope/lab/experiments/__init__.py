@@ -12,7 +12,7 @@ import signal
 
 from tidscope.core import flags
 from tidscope.core.clone import ARCH
-from tidscope.lab.experiments.base import Experiment, Failed, Run, Unobservable
+from tidscope.lab.experiments.base import Experiment, Run, Unobservable, Unread
 from tidscope.lab.experiments.clone3 import probe_clear_sighand, probe_into_cgroup
 from tidscope.lab.experiments.namespaces import (
     probe_newcgroup,
@@ -43,7 +43,7 @@ from tidscope.lab.experiments.tasks import (
     probe_vfork,
 )
 
-__all__ = ["BY_FLAG", "EXPERIMENTS", "Experiment", "Failed", "Run", "Unobservable"]
+__all__ = ["BY_FLAG", "EXPERIMENTS", "Experiment", "Run", "Unobservable", "Unread"]
 
 SIGCHLD = int(signal.SIGCHLD)
 

@@ -1,8 +1,9 @@
 """What an experiment returns, and how its observations say whether they were made.
 
-An observation is a value or a :class:`Failed`: the step (a syscall, ours or
-the child's) that could not be carried out, with its errno.  A Failed value
-is never evidence: every check computed from it is that same Failed, and a
+An observation is a value or an :class:`~tidscope.proc.unread.Unread`: the
+step (a syscall, ours or the child's) that could not be carried out, with
+its errno (:func:`~tidscope.proc.unread.failed` makes one).  An Unread is
+never evidence: every check computed from it is that same Unread, and a
 row that cites one is an ``error``, never ``pass`` or ``fail``.
 """
 
@@ -16,21 +17,24 @@ from typing import Any, TypeVar
 from tidscope.core import flags
 from tidscope.core.clone import Report
 
-# Failed and ours are defined in probes, which the experiments import: were
-# they defined here, probes would import this package, whose __init__ imports
+# ours is defined in probes, which the experiments import: were it defined
+# here, probes would import this package, whose __init__ imports
 # experiments.clone3, which imports probes (a cycle that broke `import
-# tidscope.lab.probes` on its own).  They are this module's names still.
-from tidscope.lab.probes import Failed, ours
+# tidscope.lab.probes` on its own).  It is this module's name still, and so
+# are Unread and failed, the package's one "not observed".
+from tidscope.lab.probes import ours
+from tidscope.proc.unread import Unread, failed
 
 __all__ = [
     "Check",
     "Experiment",
-    "Failed",
     "Probe",
     "Run",
     "Unobservable",
+    "Unread",
     "child",
     "effect",
+    "failed",
     "negate",
     "ours",
     "shown",
@@ -44,8 +48,8 @@ class Unobservable(Exception):
 
 
 # An observation's verdict: the effect showed (True), did not (False), cannot
-# be seen here by design (None), or could not be observed (Failed).
-Check = bool | Failed | None
+# be seen here by design (None), or could not be observed (Unread).
+Check = bool | Unread | None
 
 
 @dataclass
@@ -75,29 +79,29 @@ class Experiment:
         return flags.FLAGS[self.flag]
 
 
-def child(rep: Report, index: int, step: str) -> int | Failed:
+def child(rep: Report, index: int, step: str) -> int | Unread:
     """What op ``index`` of the child's program returned, or why it tells nothing."""
     # A guard (see probes.spawn_one) stops a program only after the ops
     # before it ran.
     if not rep.ran and (rep.stopped_at is None or index >= rep.stopped_at):
-        return Failed(f"child {step} (the child did not run its program)", errnos.ETIMEDOUT)
+        return failed(f"child {step} (the child did not run its program)", errnos.ETIMEDOUT)
     rc = rep.results[index]
-    return Failed(f"child {step}", -rc) if rc < 0 else rc
+    return failed(f"child {step}", -rc) if rc < 0 else rc
 
 
-def effect(test: Callable[..., T], *values: Any) -> T | Failed:
+def effect(test: Callable[..., T], *values: Any) -> T | Unread:
     """``test(*values)``, unless one of the values was not observed: then
-    the first such Failed, which no verdict counts as evidence."""
+    the first such Unread, which no verdict counts as evidence."""
     for value in values:
-        if isinstance(value, Failed):
+        if isinstance(value, Unread):
             return value
     return test(*values)
 
 
 def negate(value: Check) -> Check:
-    return value if value is None or isinstance(value, Failed) else not value
+    return value if value is None or isinstance(value, Unread) else not value
 
 
 def shown(value: Any) -> Any:
-    """An evidence value as JSON can carry it (a Failed as its text)."""
-    return str(value) if isinstance(value, Failed) else value
+    """An evidence value as JSON can carry it (an Unread as its text)."""
+    return str(value) if isinstance(value, Unread) else value

@@ -17,7 +17,7 @@ import struct
 from tidscope.core.clone import Op, result, scratch
 from tidscope.core.syscalls import syscall
 from tidscope.lab import runner as lab
-from tidscope.lab.experiments.base import Failed, Run, child, effect, ours
+from tidscope.lab.experiments.base import Run, Unread, child, effect, failed, ours
 from tidscope.lab.probes import child_pid, new_ns, read_file, spawn_one
 from tidscope.lab.runner import MNT_DETACH, cstr, need
 
@@ -81,14 +81,14 @@ def probe_newns(value: int) -> Run:
     )
 
 
-def _queue_here(qid: int) -> bool | Failed:
+def _queue_here(qid: int) -> bool | Unread:
     """Does message queue ``qid`` exist in our IPC namespace (removing it)?"""
     try:
         syscall("msgctl", qid, IPC_STAT, bytearray(256))
     except OSError as err:
         if err.errno in (errno.EINVAL, errno.EIDRM):
             return False
-        return Failed("msgctl IPC_STAT", err.errno or 0)
+        return failed("msgctl IPC_STAT", err)
     syscall("msgctl", qid, IPC_RMID, 0)
     return True
 
@@ -98,7 +98,7 @@ def probe_newipc(value: int) -> Run:
         rep = ch.report(0)
         new, inodes = new_ns(child_pid(ch, rep), "ipc")
         qid = child(rep, 0, "msgget")
-        seen = qid if isinstance(qid, Failed) else _queue_here(qid)
+        seen = qid if isinstance(qid, Unread) else _queue_here(qid)
     return Run(
         {"inode": new, "queue": effect(lambda s: not s, seen)},
         {**inodes, "child_msgget": qid, "seen_by_us": seen},
@@ -120,9 +120,9 @@ def probe_newnet(value: int) -> Run:
             new, inodes = new_ns(child_pid(ch, rep), "net")
     made = child(rep, 0, "socket")
     bound = rep.results[1]
-    free: bool | Failed = bound == 0
-    if not isinstance(made, Failed) and bound < 0 and bound != -errno.EADDRINUSE:
-        free = Failed("child bind", -bound)
+    free: bool | Unread = bound == 0
+    if not isinstance(made, Unread) and bound < 0 and bound != -errno.EADDRINUSE:
+        free = failed("child bind", -bound)
     return Run(
         {"inode": new, "socket": effect(lambda _, f: f, made, free)},
         {**inodes, "child_socket": made, "child_bind_same_abstract_name": bound},

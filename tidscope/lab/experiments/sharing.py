@@ -13,7 +13,7 @@ import struct
 
 from tidscope.core.clone import Op, private, scratch
 from tidscope.core.syscalls import syscall
-from tidscope.lab.experiments.base import Failed, Run, child, effect, ours
+from tidscope.lab.experiments.base import Run, Unread, child, effect, failed, ours
 from tidscope.lab.probes import child_pid, kcmp, pid, signal_bit, spawn_one, status
 from tidscope.lab.runner import need
 
@@ -34,12 +34,12 @@ def probe_vm(value: int) -> Run:
     )
 
 
-def _fd_open(fd: int) -> bool | Failed:
+def _fd_open(fd: int) -> bool | Unread:
     """Is ``fd`` open in our table (EBADF: no)?"""
     try:
         os.fstat(fd)
     except OSError as err:
-        return False if err.errno == errno.EBADF else Failed("fstat", err.errno or 0)
+        return False if err.errno == errno.EBADF else failed("fstat", err)
     return True
 
 

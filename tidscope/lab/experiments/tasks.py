@@ -10,7 +10,7 @@ import time
 from tidscope.core import flags
 from tidscope.core.clone import Children, Op, scratch
 from tidscope.core.syscalls import syscall
-from tidscope.lab.experiments.base import Failed, Run, child, effect
+from tidscope.lab.experiments.base import Run, Unread, child, effect
 from tidscope.lab.probes import pid, read_file, spawn_one, status, status_int
 
 ARCH_GET_FS = 0x1003
@@ -123,8 +123,8 @@ def probe_child_cleartid(value: int) -> Run:
     # Woken: the kernel's wake reached our waiter.  A timeout while the word
     # was cleared means the one wake went to another waiter (the joiner), and
     # EAGAIN that it was cleared before we slept: neither is evidence.
-    woke: bool | Failed | None = effect(lambda rc: rc == 0, waited)
-    code = waited.errno if isinstance(waited, Failed) else 0
+    woke: bool | Unread | None = effect(lambda rc: rc == 0, waited)
+    code = waited.errno if isinstance(waited, Unread) else 0
     if code == errno.EAGAIN or (code == errno.ETIMEDOUT and word == 0):
         woke = None
     elif code == errno.ETIMEDOUT:
