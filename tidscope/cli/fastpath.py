@@ -16,6 +16,8 @@ BSD argument as one positional argument whatever its list looks like.
 
 from __future__ import annotations
 
+from tidscope.render import FORMATS
+
 TYPE_CHECKING = False  # keep typing out of ps's start-up
 if TYPE_CHECKING:
     from typing import Any
@@ -67,7 +69,6 @@ PS_SINGLE = {"--proc-root": "proc_root", "--format": "fmt"}
 TAKES_VALUE = frozenset(PS_MULTI) | frozenset(PS_SINGLE)
 DASH_VALUES = frozenset({"--sort"})  # whose values often start with '-' (descending keys)
 BSD_VALUES = "kopqtUON"  # BSD letters whose list is the rest of the argument, or the next one
-FORMATS = ("table", "json", "csv")
 
 
 SHORT = frozenset(o for o in (*PS_FLAGS, *PS_COUNT, *TAKES_VALUE, "-h") if o[1] != "-")

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-FORMATS = ("table", "json", "csv")  # what render.render() writes
+from tidscope.render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -36,7 +36,7 @@ from tidscope.ps.task_times import (
     start_text,
     utilization,
 )
-from tidscope.text import clean, clip, escape
+from tidscope.text import clip, escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -433,6 +433,6 @@ SPECS: dict[str, Spec] = {
         LEFT,
         _N,
         lambda t, c: clip(escape(t.name), 8),
-        lambda t, c: clean(t.name),
+        lambda t, c: t.name,
     ),
 }
