@@ -65,7 +65,12 @@ class Watcher:
         """Signal the watcher and collect the rest of its rows."""
         if signo is not None:
             self.proc.send_signal(signo)
-        out, self.stderr = self.proc.communicate(timeout=120)
+        # The rest through the stream readline read ahead on (communicate()
+        # reads the pipe itself: what the stream holds would be lost)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        out = self.proc.stdout.read()
+        self.stderr = self.proc.stderr.read()
+        self.proc.wait(timeout=120)
         rest = ("\n" + out).split("\n\n", 1)[0]  # the rows, not the summary
         lines = [line for line in rest.splitlines() if line]
         self.rows += [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]
