@@ -156,7 +156,7 @@ def preload() -> None:
     for mod in pkgutil.walk_packages(tidscope.__path__, "tidscope."):
         if not mod.name.endswith("__main__"):  # which would run the CLI
             importlib.import_module(mod.name)
-    for name in ("click.shell_completion", "tabulate", "difflib", "unicodedata", "pwd"):
+    for name in ("click.shell_completion", "csv", "json", "difflib", "unicodedata", "pwd"):
         importlib.import_module(name)
     tempfile.gettempdir()
     errno.errorcode.get(0)

@@ -76,8 +76,10 @@ def test_table_and_csv_have_the_same_rows() -> None:
         "NAME",
         "AGREES",
     ]
-    assert len(body) == 3 and all(line.split()[-1] == "yes" for line in body)
+    assert len(body) == 3 and all(line.split()[-1] == "true" for line in body)
     assert [line.split(",")[0] for line in csv.stdout.splitlines()] == ["parent", "child", "child"]
+    # one rule for a bool: true or false in a table, in CSV and in JSON
+    assert [line.split(",")[-1] for line in csv.stdout.splitlines()] == ["true"] * 3
 
 
 def test_new_pid_namespace_child_is_pid_1_and_agrees_with_nspid() -> None:

@@ -243,7 +243,7 @@ def test_the_table_marks_differences(masked: dict[str, Any]) -> None:
     head, *lines = threads.splitlines()
     assert head.split() == ["TID", "FIELD", "SCOPE", "SOURCE", "DIFFERS", "VALUE", "LEADER"]
     row = next(r.split() for r in lines if r.split()[1] == "sig_blocked")
-    assert row == [str(tid), "sig_blocked", "thread", "status", "SigBlk", "yes", "SIGUSR1,SIGUSR2",
+    assert row == [str(tid), "sig_blocked", "thread", "status", "SigBlk", "true", "SIGUSR1,SIGUSR2",
                    "SIGUSR2"]  # fmt: skip
     assert facts.splitlines()[0].split() == ["TID", "FIELD", "SOURCE", "VALUE"]
     bare = tidscope("inspect", str(tid), "--no-headers").stdout.split("\n\n")

@@ -29,6 +29,7 @@ from test_procfs import FakeProc
 from tidscope.proc.taskfiles import NAMESPACES
 from tidscope.ps import columns
 from tidscope.ps import layout as pslist
+from tidscope.ps import run as psrun
 from tidscope.ps.context import Context
 from tidscope.ps.query import Query, tasks
 
@@ -401,7 +402,7 @@ def test_signal_names(holder: dict[str, Any]) -> None:
     narrow = table(50)  # two screens: the last column ends at the second's edge
     cut = next(r for r in narrow if r.split()[0] == str(w1))
     assert len(cut) <= 100 and cut.split()[-1] == "HUP+"
-    records = pslist.records(tasks(query, want), cols, Context(signames=True))
+    records = list(psrun.records(tasks(query, want), cols, Context(signames=True)))
     first = next(r for r in records if r["tid"] == pid)
     assert first["blocked"] == ["USR1", "WINCH", "RTMIN+03", "RTMAX"]
     assert first["pending"] == ["USR1"] and first["caught"] == caught.split(",")

@@ -12,8 +12,8 @@ import click
 from tidscope import numeric
 from tidscope.errors import UsageError
 from tidscope.numeric import c_integer
+from tidscope.render import FORMATS
 
-FORMATS = ("table", "json", "csv")  # what render.render() writes
 LONG_MAX = (1 << 63) - 1  # the bound of a count no range is given for
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -5,11 +5,9 @@ from one command's tree traced with ptrace (``--run``)."""
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import os
-import sys
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import click
@@ -17,14 +15,15 @@ import click
 from tidscope.cli.options import PidRange, output_options, seconds
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.task import ID_MAX
-from tidscope.text import clean, escape
+from tidscope.render import render
 from tidscope.watch import connector as watch
 
 COLUMNS = ("time", "event", "kind", "tgid", "tid", "parent", "detail", "name")
-LINE = "{:<15}  {:<8}  {:<7}  {:>7}  {:>7}  {:>7}  {:<14}  {}"
+WIDTHS = ("<15", "<8", "<7", ">7", ">7", ">7", "<14", "")  # the table's, fixed: rows stream
 SUMMARY = ("tgid", "threads_created", "threads_exited", "shortest_life", "median_life", "name")
 POLL = "0.1"  # --poll alone: seconds
-SUMMARY_LINE = "{:>7}  {:>15}  {:>14}  {:>13}  {:>11}  {}"
+SUMMARY_WIDTHS = (">7", ">15", ">14", ">13", ">11", "")
+GONE = "?"  # the name of a task that is gone, in a table and in CSV
 
 
 @click.command("watch")
@@ -89,8 +88,6 @@ def command(
         None if duration is None else time.monotonic() + seconds(duration, "--duration", "10")
     )
     tally = watch_summary.Summary()
-    out = sys.stdout
-    writer = csv.writer(out, lineterminator="\n")
     if command is not None and poll is not None:
         raise UsageError("--run and --poll are two ways to watch: give one of them")
     interval = (
@@ -98,22 +95,24 @@ def command(
     )
     with signals.terminating_signals(), contextlib.ExitStack() as stack:
         conn = _source(stack, command, interval)
-        try:
-            if not no_headers:
-                _header(fmt, writer, COLUMNS, LINE)
+
+        def rows() -> Iterator[dict[str, Any]]:
             seen = 0
             for event in conn.events(deadline):
                 if not watch.selected(event, pid, threads):
                     continue
                 if summary:
                     tally.add(event)
-                _write(fmt, writer, _row(event))
+                yield _shown(_row(event), fmt)
                 seen += 1
                 if count is not None and seen >= count:
-                    break
+                    return
+
+        try:
+            _render(rows(), COLUMNS, WIDTHS, fmt, no_headers)
         finally:
             if summary:
-                _summary(fmt, writer, tally, conn, no_headers)
+                _summary(fmt, tally, conn, no_headers)
             if conn.lost or conn.overruns:
                 note(
                     "watch",
@@ -215,39 +214,39 @@ def _stamp(seconds: float) -> str:
     return f"{head}.{int(seconds % 1 * 1e6):06d}"
 
 
-def _header(fmt: str, writer: Any, columns: tuple[str, ...], line: str) -> None:
-    if fmt == "table":
-        print(line.format(*(c.upper() for c in columns)), flush=True)
-    elif fmt == "csv":
-        writer.writerow(columns)
-        sys.stdout.flush()
-
-
-def _write(fmt: str, writer: Any, row: dict[str, Any]) -> None:
-    name = row["name"]
+def _shown(row: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """An event's row as ``fmt`` shows it: JSON with the time in seconds and
+    no ``detail``; a table and CSV with the time of day and ``?`` for the
+    name of a task that is gone."""
     if fmt == "json":
-        if name is not None:
-            row["name"] = clean(name)
         del row["detail"]
-        print(json.dumps(row), flush=True)
-        return
-    cells = [_cell(row[c]) for c in COLUMNS]
-    cells[0] = _stamp(row["time"])
-    if fmt == "table":
-        cells[-1] = "?" if name is None else escape(name)
-        print(LINE.format(*cells), flush=True)
     else:
-        cells[-1] = "?" if name is None else clean(name)
-        writer.writerow(cells)
-        sys.stdout.flush()
+        row["time"] = _stamp(row["time"])
+        if row["name"] is None:
+            row["name"] = GONE
+    return row
 
 
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(value)
+def _render(
+    rows: Iterable[dict[str, Any]],
+    columns: tuple[str, ...],
+    widths: tuple[str, ...],
+    fmt: str,
+    no_headers: bool,
+) -> None:
+    """Rows printed and flushed as they come: JSON Lines for ``json``."""
+    json = fmt == "json"
+    render(
+        rows,
+        None if json else columns,
+        "jsonl" if json else fmt,
+        headers=not no_headers,
+        widths=widths,
+        flush=True,
+    )
 
 
-def _summary(fmt: str, writer: Any, tally: Any, conn: Any, no_headers: bool) -> None:
-    from tidscope.watch import connector as watch
+def _summary(fmt: str, tally: Any, conn: Any, no_headers: bool) -> None:
     from tidscope.watch.summary import duration
 
     rows = []
@@ -266,18 +265,12 @@ def _summary(fmt: str, writer: Any, tally: Any, conn: Any, no_headers: bool) -> 
         )
     if fmt == "json":
         doc = {"summary": rows, "lost": conn.lost, "overruns": conn.overruns}
-        print(json.dumps(doc), flush=True)
+        _render([doc], (), (), fmt, no_headers)
         return
-    print(flush=True)
-    if not no_headers:
-        _header(fmt, writer, SUMMARY, SUMMARY_LINE)
     for row in rows:
         row["shortest_life"] = duration(row["shortest_lifetime_ns"])
         row["median_life"] = duration(row["median_lifetime_ns"])
-        cells = [_cell(row[c]) for c in SUMMARY]
-        cells[-1] = "?" if row["name"] is None else cells[-1]
-        if fmt == "table":
-            print(SUMMARY_LINE.format(*cells), flush=True)
-        else:
-            writer.writerow(cells)
-            sys.stdout.flush()
+        if row["name"] is None:
+            row["name"] = GONE
+    print(flush=True)
+    _render(rows, SUMMARY, SUMMARY_WIDTHS, fmt, no_headers)

@@ -24,7 +24,6 @@ from tidscope.proc import syscall_names
 from tidscope.proc.task import Task
 from tidscope.proc.taskdir import TaskDir
 from tidscope.proc.unread import Unread
-from tidscope.text import clean, escape
 
 # ELF (class, machine) of a task's executable -> its system call table
 ABIS = {(2, 62): "x86_64", (2, 183): "aarch64"}
@@ -112,9 +111,9 @@ def stack(d: TaskDir, stat: Task | Unread, call: Field) -> list[Field]:
         "start": found.start,
         "end": found.end,
         "perms": found.perms,
-        "path": clean(found.path),
+        "path": found.path,
     }
-    shown = f"{found.start:x}-{found.end:x} {found.perms} {escape(found.path) or '(anonymous)'}"
+    shown = f"{found.start:x}-{found.end:x} {found.perms} {found.path or '(anonymous)'}"
     out.append(Field("stack_mapping", THREAD, "smaps", where, shown, False))
     if found.rss_kib is None:
         out.append(unread("stack_rss", THREAD, "smaps Rss", Unread("smaps", "no Rss line"), False))

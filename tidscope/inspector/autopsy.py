@@ -178,7 +178,7 @@ def _fields(d: TaskDir, files: dict[str, bytes | Unread], machine: Machine) -> l
     caps = tf.capabilities(machine.cap_last)
     hz = tf.seconds(machine.hz)
     return [
-        tf.stat_field("name", THREAD, stat, tf.NAME, tf.name),
+        tf.stat_field("name", THREAD, stat, tf.NAME, tf.text),
         tf.status_field("state", THREAD, status, "State", tf.text),
         activity.wchan(files["wchan"], d),
         call,

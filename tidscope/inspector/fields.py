@@ -3,7 +3,8 @@
 Every :class:`Field` names the file (and line, or stat field number) it was
 read from, and whether the kernel keeps it per thread (``thread``) or once
 for the thread group (``process``).  Its ``value`` is what JSON carries; its
-``text`` what a table shows; a value that could not be read is an
+``text`` what a table shows (text in both as read: render.py escapes or
+cleans it for the format); a value that could not be read is an
 :class:`~tidscope.proc.unread.Unread` with the reason, never a guess.
 
 Numbers are read as the kernel writes them (tidscope/numeric.py); a line
@@ -20,7 +21,6 @@ from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import masks
 from tidscope.proc.task import Task
 from tidscope.proc.unread import Unread
-from tidscope.text import clean, escape
 
 THREAD, PROCESS = "thread", "process"
 UNREADABLE = "not readable: "
@@ -118,10 +118,6 @@ def status_field(
     return Field(key, scope, source, value, text, compare)
 
 
-def name(raw: str) -> Parsed:
-    return clean(raw), escape(raw)
-
-
 def text(raw: str) -> Parsed:
     return raw, raw
 
@@ -200,7 +196,7 @@ def chain(raw: str) -> Parsed:
 def flag(raw: str) -> Parsed:
     if raw not in ("0", "1"):
         raise ValueError(raw)
-    return raw == "1", "yes" if raw == "1" else "no"
+    return raw == "1", "true" if raw == "1" else "false"  # as render.py prints a bool
 
 
 def seccomp(status: dict[str, str] | Unread) -> Field:

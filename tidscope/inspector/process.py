@@ -16,7 +16,6 @@ from typing import Any
 
 from tidscope.inspector.fields import PROCESS, Field, unread
 from tidscope.proc.unread import Unread, failed
-from tidscope.text import clean, escape
 
 MIB = 1 << 20
 
@@ -85,7 +84,7 @@ def _call(
 
 
 def _cmdline(args: list[str]) -> tuple[Any, str]:
-    return [clean(a) for a in args], " ".join(escape(a) for a in args) or "(none)"
+    return list(args), " ".join(args) or "(none)"
 
 
 def _bytes(size: int) -> tuple[Any, str]:

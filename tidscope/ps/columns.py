@@ -1,8 +1,9 @@
 """The columns ``tidscope ps -o`` knows, with procps's names, headers and widths.
 
 Each column has two faces: ``text`` is the cell procps would print, and
-``value`` is the typed value JSON and CSV carry under ``key``.  ``needs``
-names the files beyond ``stat`` the column reads (see snapshot.py).
+``value`` is the typed value JSON and CSV carry under ``key`` (text as read:
+render.py escapes or cleans it for the format).  ``needs`` names the files
+beyond ``stat`` the column reads (see snapshot.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from tidscope.proc.snapshot import CMDLINE, UID
 from tidscope.proc.task import Task
 from tidscope.ps import colspec
 from tidscope.ps.context import Context
-from tidscope.text import clean, escape
+from tidscope.text import escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _tty_value(t: Task, c: Context) -> str | None:
 
 
 def _args_value(t: Task, c: Context) -> str:
-    return clean(" ".join(t.cmdline)) if t.cmdline else c.args(t)
+    return " ".join(t.cmdline) if t.cmdline else c.args(t)
 
 
 _Spec = colspec.Spec  # name: (key, header, width, just, needs, text, value)
@@ -108,7 +109,7 @@ def _comm(header: str) -> _Spec:
         TEXT,
         _N,
         lambda t, c: escape(t.name),
-        lambda t, c: clean(t.name),
+        lambda t, c: t.name,
     )
 
 

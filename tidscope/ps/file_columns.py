@@ -34,7 +34,7 @@ from tidscope.proc.taskfiles import WCHAN as WCHAN_FILE
 from tidscope.ps import signal_columns
 from tidscope.ps.colspec import RIGHT, TEXT, USER, WCHAN, Spec
 from tidscope.ps.context import NAME_MAX
-from tidscope.text import clean, escape
+from tidscope.text import escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def _named(
 
     def value(t: Task, c: Context) -> str | None:
         n = number(t)
-        return None if n is None else clean(_name(c, kind, n))
+        return None if n is None else _name(c, kind, n)
 
     return (key, header, 8, USER, needs, text, value)
 
@@ -181,11 +181,6 @@ def _supgrp_text(t: Task, c: Context) -> str:
     return escape(",".join(names)) if names else "-"
 
 
-def _supgrp_value(t: Task, c: Context) -> list[str] | None:
-    names = _supgrp_names(t, c)
-    return None if names is None else [clean(n) for n in names]
-
-
 # -- counts, wchan, cgroup, namespaces -----------------------------------------
 
 
@@ -223,7 +218,7 @@ def _wchan_value(t: Task, c: Context) -> str | None:
     name = _wchan_name(t)
     if name is None or name == b"-":
         return None
-    return clean(name.decode("utf-8", "surrogateescape"))
+    return name.decode("utf-8", "surrogateescape")
 
 
 def _cgroups(t: Task) -> list[str] | None:
@@ -252,19 +247,9 @@ def _cgroup_text(t: Task, c: Context) -> str:
     return escape(",".join(lines)) if lines else "-"
 
 
-def _cgroup_value(t: Task, c: Context) -> list[str] | None:
-    lines = _cgroups(t)
-    return None if lines is None else [clean(x) for x in lines]
-
-
 def _cgname_text(t: Task, c: Context) -> str:
     name = _cgname(t)
     return "-" if name is None else escape(name)
-
-
-def _cgname_value(t: Task, c: Context) -> str | None:
-    name = _cgname(t)
-    return None if name is None else clean(name)
 
 
 def _namespace(name: str) -> Spec:
@@ -325,13 +310,13 @@ SPECS: dict[str, Spec] = {
     "fgroup": _named("fgroup", "FGROUP", "group", _fgid),
     "fsgroup": _named("fgroup", "FSGROUP", "group", _fgid),
     "supgid": ("supgid", "SUPGID", 20, TEXT, _S, _supgid_text, _supgid_value),
-    "supgrp": ("supgrp", "SUPGRP", 40, TEXT, _S, _supgrp_text, _supgrp_value),
+    "supgrp": ("supgrp", "SUPGRP", 40, TEXT, _S, _supgrp_text, _supgrp_names),
     **signal_columns.SPECS,
     "nvcsw": _count("nvcsw", "VCSW", b"voluntary_ctxt_switches"),
     "nivcsw": _count("nivcsw", "IVCSW", b"nonvoluntary_ctxt_switches"),
     "wchan": _WCHAN,
     "wname": _WCHAN,
-    "cgroup": ("cgroup", "CGROUP", 27, TEXT, _CG, _cgroup_text, _cgroup_value),
-    "cgname": ("cgname", "CGNAME", 27, TEXT, _CG, _cgname_text, _cgname_value),
+    "cgroup": ("cgroup", "CGROUP", 27, TEXT, _CG, _cgroup_text, lambda t, c: _cgroups(t)),
+    "cgname": ("cgname", "CGNAME", 27, TEXT, _CG, _cgname_text, lambda t, c: _cgname(t)),
     **{f"{name}ns": _namespace(name) for name in NAMESPACES},
 }

@@ -293,8 +293,3 @@ def write_table(
     if lines:
         out.write("\n".join(lines) + "\n")
     return count
-
-
-def records(rows: Iterable[Task], cols: Sequence[Column], ctx: Context) -> list[dict[str, object]]:
-    """Typed rows for JSON and CSV, keyed by the columns' keys."""
-    return [{c.key: c.value(task, ctx) for c in cols} for task in rows]

@@ -1,9 +1,10 @@
 """``tidscope ps`` itself: resolve the command line, read, order, print.
 
 Without --sort or a tree, rows are read, formatted and written one at a
-time (memory does not grow with the number of tasks); --sort and
---forest/-H read every selected task first, as procps does.  The table is
-layout.py's (procps's layout), JSON and CSV render.py's, in the same order.
+time, in every format (memory does not grow with the number of tasks);
+--sort and --forest/-H read every selected task first, as procps does.  The
+table is layout.py's (procps's layout), JSON and CSV render.py's, in the
+same order.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tidscope.proc.mounts import hidden_note
 from tidscope.proc.task import Task
 from tidscope.ps.columns import Column, check_keys
 from tidscope.ps.context import Context
-from tidscope.ps.layout import OUTBUF_SIZE, records, screen_columns
+from tidscope.ps.layout import OUTBUF_SIZE, screen_columns
 from tidscope.ps.options import FLAGS, LISTS
 from tidscope.ps.query import Query, tasks, unmatched
 from tidscope.ps.request import EVERY_PAGE, NONE, Request, resolve
@@ -117,12 +118,20 @@ def show(req: Request, out: IO[str]) -> int:
     if req.fmt != "table":
         from tidscope.render import render
 
-        found = records(rows, cols, ctx)
-        render(found, [c.key for c in cols], req.fmt, headers=req.headers != NONE, out=out)
-        return len(found)
+        keys = [c.key for c in cols]
+        headers = req.headers != NONE
+        return render(records(rows, cols, ctx), keys, req.fmt, headers=headers, out=out)
     if marks is not None and req.forest:
         cols, rows = _indented(cols, rows, marks, req.forest)
     return _table(rows, cols, ctx, out, req)
+
+
+def records(
+    rows: Iterable[Task], cols: Sequence[Column], ctx: Context
+) -> Iterator[dict[str, object]]:
+    """Typed rows for JSON and CSV, keyed by the columns' keys, one at a time."""
+    for task in rows:
+        yield {c.key: c.value(task, ctx) for c in cols}
 
 
 def _indented(

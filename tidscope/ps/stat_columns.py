@@ -68,7 +68,7 @@ from tidscope.ps.task_times import (
     start_text,
     utilization,
 )
-from tidscope.text import clean, clip, escape
+from tidscope.text import clip, escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -321,6 +321,6 @@ SPECS: dict[str, Spec] = {
         LEFT,
         NO_FILES,
         lambda t, c: clip(escape(t.name), 8),
-        lambda t, c: clean(t.name),
+        lambda t, c: t.name,
     ),
 }

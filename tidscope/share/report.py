@@ -18,16 +18,15 @@ Rules:
 from __future__ import annotations
 
 import errno
-import json
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from tidscope.core.kcmp import WHAT
 from tidscope.proc.task import Task
-from tidscope.render import render
+from tidscope.render import json_object, render
 from tidscope.share.groups import NONE, RESOURCES, Call, Sharing, spread
 from tidscope.share.infer import Inference
-from tidscope.text import clean, escape
+from tidscope.text import escape
 
 SHOWN_MEMBERS = 6  # processes named in a table's MEMBERS cell before "and N more"
 SHOWN_TIDS = 12  # tasks listed for a line of not comparable ones
@@ -52,16 +51,15 @@ def columns(sharing: Sharing) -> list[str]:
 def task_rows(sharing: Sharing, inferred: dict[int, Inference], fmt: str) -> list[dict[str, Any]]:
     """One row per task: JSON and CSV values typed (ints, null), a table's
     as text (``-`` none, ``?`` not comparable).  A table's rows hold only
-    its columns."""
+    its columns.  Names as read: render.py escapes them."""
     table = fmt == "table"
-    name = escape if table else clean
     kinds = [(r.lower(), sharing.groups.get(r, {})) for r in RESOURCES]
     spaces = [(f"{t}_ns", groups) for t, groups in sharing.namespaces.items()]
     rows = []
     for task in sharing.tasks:
         tid = task.tid
         row: dict[str, Any] = {"tid": tid, "pid": task.tgid, "ppid": task.ppid}
-        row["name"] = name(task.name)
+        row["name"] = task.name
         if table:
             for key, groups in kinds:
                 row[key] = _cell(groups.get(tid))
@@ -165,7 +163,7 @@ def _members(tids: list[int], tasks: dict[int, Task], sizes: dict[int, int]) -> 
     parts = []
     for tgid, mine in list(by_process.items())[:SHOWN_MEMBERS]:
         lead = tasks.get(tgid)
-        label = f"{tgid} {escape(lead.name)}" if lead else f"{tgid}"
+        label = f"{tgid} {lead.name}" if lead else f"{tgid}"  # a cell: render escapes it
         total = sizes[tgid]
         if len(mine) == total:
             parts.append(label if total == 1 else f"{label} ({total} tasks)")
@@ -223,18 +221,7 @@ def _json(
     }
     if explain:
         doc["calls"] = [_call_json(c) for c in sharing.log or ()]
-    # One line a task or call (json's C encoder; with indent it is Python's)
-    out.write("{\n")
-    for i, (key, value) in enumerate(doc.items()):
-        text = _lines(value) if isinstance(value, list) else json.dumps(value)
-        out.write(f"{json.dumps(key)}: {text}{',' if i < len(doc) - 1 else ''}\n")
-    out.write("}\n")
-
-
-def _lines(items: list[Any]) -> str:
-    if not items:
-        return "[]"
-    return "[\n" + ",\n".join(map(json.dumps, items)) + "\n]"
+    json_object(doc, out)  # one line a task or call
 
 
 def _call_json(call: Call) -> dict[str, Any]:

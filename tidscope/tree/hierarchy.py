@@ -5,8 +5,8 @@ visited once when printing, so the cost per task is flat however the tasks
 are spread (pstree searches its process list for each parent).  Walks are
 iterative and every format's output is linear in the number of tasks, however
 deep the tree: the text drawing starts a subtree deeper than ``DEPTH`` levels
-again as a tree of its own below, and JSON stops indenting deeper (its
-structure stays whole).
+again as a tree of its own below, and JSON (render.json_tree) stops indenting
+deeper (its structure stays whole).
 
 A snapshot can hold parent cycles (a pid reused while the walk ran, or a
 forged /proc): each is cut at its lowest pid, which is then drawn as a root.
@@ -14,8 +14,7 @@ forged /proc): each is cut at its lowest pid, which is then drawn as a root.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -25,7 +24,6 @@ from tidscope.proc import snapshot
 from tidscope.proc.files import PROC, stat_of
 from tidscope.proc.task import tgid_of
 from tidscope.proc.unread import Unread
-from tidscope.text import clean
 from tidscope.text import escape as printable  # procps's rules, per locale
 
 Row = dict[str, Any]
@@ -250,69 +248,14 @@ def text_lines(forest: Forest, tops: list[int], ascii_: bool = False) -> Iterato
         todo.extend(reversed(later))
 
 
-def nested(forest: Forest, tops: list[int]) -> list[dict[str, Any]]:
-    """The tree as JSON-ready nested objects, one per root."""
-    out = []
-    for top in tops:
-        objs = {top: _node(forest, top)}
-        for _, _, is_thread, ident, parent, _, _ in _walk(forest, top):
-            if not is_thread and ident not in objs:
-                objs[ident] = _node(forest, ident)
-                objs[parent]["children"].append(objs[ident])
-        out.append(objs[top])
-    return out
-
-
 def _node(forest: Forest, pid: int) -> dict[str, Any]:
+    """A process for JSON, but its children: ``pid``, ``ppid``, ``name``,
+    and ``threads`` when they were read."""
     proc = forest.procs[pid]
-    obj: dict[str, Any] = {"pid": pid, "ppid": proc.ppid, "name": clean(proc.name)}
+    obj: dict[str, Any] = {"pid": pid, "ppid": proc.ppid, "name": proc.name}
     if forest.threads:
-        obj["threads"] = [
-            {"tid": tid, "tgid": pid, "name": clean(name)} for tid, name in proc.threads
-        ]
-    obj["children"] = []
+        obj["threads"] = [{"tid": tid, "tgid": pid, "name": name} for tid, name in proc.threads]
     return obj
-
-
-def json_chunks(forest: Forest, tops: list[int]) -> Iterator[str]:
-    """``json.dump(nested(forest, tops), indent=2)``, written as it goes:
-    no recursion, and indentation stops growing ``DEPTH`` levels down, so
-    the text stays linear in the number of tasks however deep the tree."""
-    if not tops:
-        yield "[]"
-        return
-    yield "["
-    for n, top in enumerate(tops):
-        yield ("," if n else "") + _json_open(forest, top, 1)
-        stack = [(forest.children.get(top, []), 0, 1)] if forest.children.get(top) else []
-        while stack:
-            kids, i, level = stack[-1]
-            if i < len(kids):
-                stack[-1] = (kids, i + 1, level)
-                yield ("," if i else "") + _json_open(forest, kids[i], level + 2)
-                if forest.children.get(kids[i]):
-                    stack.append((forest.children[kids[i]], 0, level + 2))
-            else:
-                stack.pop()
-                yield _indent(level + 1) + "]" + _indent(level) + "}"
-    yield "\n]"
-
-
-def _indent(level: int) -> str:
-    return "\n" + "  " * min(level, 2 * DEPTH + 1)
-
-
-def _json_open(forest: Forest, pid: int, level: int) -> str:
-    """A process object up to its open ``children`` array (closed if empty)."""
-    obj = _node(forest, pid)
-    inner = _indent(level + 1)
-    parts = [
-        f"{inner}{json.dumps(key)}: {json.dumps(value, indent=2).replace(chr(10), inner)}"
-        for key, value in obj.items()
-        if key != "children"
-    ]
-    head = _indent(level) + "{" + ",".join(parts) + "," + inner + '"children": '
-    return head + ("[" if forest.children.get(pid) else "[]" + _indent(level) + "}")
 
 
 def _dot_label(text: str) -> str:
@@ -342,7 +285,7 @@ def dot_lines(forest: Forest, tops: list[int]) -> Iterator[str]:
 ROW_COLUMNS = ("depth", "kind", "pid", "tid", "ppid", "name")
 
 
-def rows(forest: Forest, tops: list[int], name: Callable[[str], str] = clean) -> Iterator[Row]:
+def rows(forest: Forest, tops: list[int]) -> Iterator[Row]:
     """The trees flat, in drawing order: one row per process and per thread.
 
     ``depth`` is the indentation level (0 for a root); a thread's ``pid`` is
@@ -350,13 +293,12 @@ def rows(forest: Forest, tops: list[int], name: Callable[[str], str] = clean) ->
     """
     for top in tops:
         proc = forest.procs[top]
-        yield _row(0, "process", top, top, proc.ppid, name(proc.name))
-        for depth, _, is_thread, ident, parent, task_name, _ in _walk(forest, top):
+        yield _row(0, "process", top, top, proc.ppid, proc.name)
+        for depth, _, is_thread, ident, parent, name, _ in _walk(forest, top):
             if is_thread:
-                ppid = forest.procs[parent].ppid
-                yield _row(depth, "thread", parent, ident, ppid, name(task_name))
+                yield _row(depth, "thread", parent, ident, forest.procs[parent].ppid, name)
             else:
-                yield _row(depth, "process", ident, ident, parent, name(task_name))
+                yield _row(depth, "process", ident, ident, parent, name)
 
 
 def _row(depth: int, kind: str, pid: int, tid: int, ppid: int, name: str) -> Row:
@@ -372,26 +314,19 @@ def print_tree(
     headers: bool = True,
 ) -> None:
     """Write the trees under ``tops`` as ``text``, ``table``, ``json``, ``csv`` or ``dot``."""
-    if fmt in ("table", "csv"):
-        from tidscope.render import render
+    from tidscope import render
 
-        found = list(rows(forest, tops, printable if fmt == "table" else clean))
-        render(found, ROW_COLUMNS, fmt, headers=headers, out=out)
-        return
     if fmt == "json":
-        _write(out, json_chunks(forest, tops), "")
-        out.write("\n")
-        return
-    lines = dot_lines(forest, tops) if fmt == "dot" else text_lines(forest, tops, ascii_)
-    _write(out, lines, "\n")
-
-
-def _write(out: IO[str], pieces: Iterator[str], sep: str) -> None:
-    batch: list[str] = []
-    for piece in pieces:
-        batch.append(piece)
-        if len(batch) >= 512:
-            out.write(sep.join(batch) + sep)
-            batch.clear()
-    if batch:
-        out.write(sep.join(batch) + sep)
+        children = forest.children
+        render.json_tree(
+            tops,
+            lambda pid: _node(forest, pid),
+            lambda pid: children.get(pid, ()),
+            out,
+            depth=DEPTH,
+        )
+    elif fmt in ("table", "csv"):  # CSV written as the rows come; a table once its widths are known
+        render.render(rows(forest, tops), ROW_COLUMNS, fmt, headers=headers, out=out)
+    else:
+        lines = dot_lines(forest, tops) if fmt == "dot" else text_lines(forest, tops, ascii_)
+        render.write_pieces(out, lines, "\n")
