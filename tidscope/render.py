@@ -40,6 +40,10 @@ whole table's:
 bounded memory and text linear in the number of nodes however deep
 (``tree``); :func:`write_pieces` writes any long run of text in batches
 (a tree's drawing too).
+
+It is longer than 400 lines because it is the one output path: the cell
+rule and the layouts that apply it are one idea, and this docstring is the
+rule's statement.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from tidscope.core.kcmp import WHAT
 from tidscope.proc import files
 from tidscope.proc.files import PROC
 from tidscope.proc.task import Task
-from tidscope.share.groups import NONE, RESOURCES, Sharing, spread
+from tidscope.share.sharing import NONE, RESOURCES, Sharing, spread
 
 NEW = {
     "cgroup": "NEWCGROUP",

@@ -24,8 +24,8 @@ from typing import IO, Any
 from tidscope.core.kcmp import WHAT
 from tidscope.proc.task import Task
 from tidscope.render import json_object, render
-from tidscope.share.groups import NONE, RESOURCES, Call, Sharing, spread
 from tidscope.share.infer import Inference
+from tidscope.share.sharing import NONE, RESOURCES, Call, Sharing, spread
 from tidscope.text import escape
 
 SHOWN_MEMBERS = 6  # processes named in a table's MEMBERS cell before "and N more"
