@@ -11,6 +11,10 @@ hang):
 
 Every test is bounded by pytest-timeout (``timeout`` in pyproject.toml); a
 test that needs longer says why next to its ``timeout`` marker.
+
+The commands a test runs inherit no ``COLUMNS`` or ``LINES`` (pytest-xdist
+sets them in its workers, a shell may export them): ps would print for an
+80-column screen; a test that wants a width gives it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import shutil
 import subprocess
 
 import pytest
+
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 PROCPS_VERSION = "4.0.2"
 CAP_NET_ADMIN = 12

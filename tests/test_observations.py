@@ -6,12 +6,12 @@ fresh interpreters, with what they create checked on the real machine.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,12 +209,16 @@ def _state(pid: int) -> str:
 
 
 @pytest.mark.root  # setpriv to nobody
-def test_fs_as_nobody_from_a_directory_nobody_cannot_enter() -> None:
+def test_fs_as_nobody_from_a_directory_nobody_cannot_enter(tmp_path: Path) -> None:
     """Run from /root as uid 65534: the FS experiment works from /, passes,
-    and leaves no directory behind."""
+    and leaves no directory behind (in a TMPDIR of its own, so that other
+    runs on the machine neither hide a leftover nor fake one)."""
     if not os.path.isdir("/root") or os.stat("/root").st_mode & 0o001:
         pytest.skip("/root is not closed to others here")
-    before = set(glob.glob("/tmp/tidscope-*"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    tmp.chmod(0o1777)
+    tmp_path.chmod(0o755)
     proc = subprocess.run(
         [
             "setpriv",
@@ -235,12 +239,12 @@ def test_fs_as_nobody_from_a_directory_nobody_cannot_enter() -> None:
         text=True,
         timeout=60,
         cwd="/root",
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(tmp)},
         check=False,
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     assert [r["verdict"] for r in json.loads(proc.stdout)] == ["pass", "pass"], proc.stdout
-    assert set(glob.glob("/tmp/tidscope-*")) <= before
+    assert os.listdir(tmp) == []
 
 
 @pytest.mark.root
