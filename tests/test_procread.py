@@ -180,7 +180,10 @@ def test_the_real_proc_gives_the_tasks_the_python_walk_gives(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Held raw threads, idle: the C and the Python walk agree on each of
-    them, and on which tasks of this process exist."""
+    them, and on which tasks of this process exist.  Not on NLWP, the count
+    of this process's threads: the test runs inside pytest's worker, whose
+    own threads (a helper reading another test's child) may come and go
+    between the two reads."""
     names = [f"held{i}" for i in range(150)] + ["a) b (c"]
     with Children(len(names), names=names) as held:
         pid = os.getpid()
@@ -192,7 +195,8 @@ def test_the_real_proc_gives_the_tasks_the_python_walk_gives(
         assert set(held.tids) <= fast.keys()
         for tid in held.tids:
             a, b = fast[tid], slow[tid]
-            assert all(getattr(a, s) == getattr(b, s) for s in SLOTS if s not in ("status", "rest"))
+            same = [s for s in SLOTS if s not in ("status", "rest", "nlwp")]
+            assert [getattr(a, s) for s in same] == [getattr(b, s) for s in same]
             assert a.status is not None and b.status is not None
             assert a.status.uids == b.status.uids
         procs = {t.tid for t in snapshot.processes()}

@@ -273,7 +273,7 @@ def test_a_denied_call_is_one_line_naming_it_and_leaves_nothing(
     proc = _watch(tag, *args, prefix=prefix)
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     line = one_error_line(proc)
-    assert line == f"tidscope watch: --run: {names} failed: Operation not permitted", line
+    assert line == f"tidscope watch: --run: {names}: EPERM (Operation not permitted)", line
     assert _left(tag) == [] and own_children() == before
 
 
@@ -316,7 +316,7 @@ def test_a_command_already_traced_is_told_who_traces_it(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     inner = err.read_text()
     assert inner.count("\n") == 1 and "Traceback" not in inner
-    assert "PTRACE_SEIZE) failed: Operation not permitted: CMD was traced from its birth" in inner
+    assert "PTRACE_SEIZE): EPERM (Operation not permitted): CMD was traced from its birth" in inner
     assert re.search(r"by process \d+ \(python[^)]*\), which traces", inner), inner
     assert "kernel.yama" not in inner
 

@@ -30,6 +30,30 @@ class Terminated(BaseException):
         self.signo = signo
 
 
+def errno_name(code: int) -> str:
+    """``EPERM`` for 1: the errno's name, or its number if it has none."""
+    import errno
+
+    return errno.errorcode.get(code, str(code))
+
+
+def describe(err: OSError | int, call: str | None = None) -> str:
+    """An OSError (or an errno) in words, the same everywhere: ``CALL:
+    ENAME (what it means)``, CALL being ``call`` or else the file or call the
+    error names (``pipe2: EMFILE (Too many open files)``).  An error with
+    no errno is its own text."""
+    import os
+
+    if isinstance(err, int):
+        code, where, text = err, call, None
+    else:
+        if err.errno is None:
+            return " ".join(str(err).split())
+        code, where, text = err.errno, call or err.filename, err.strerror
+    what = f"{errno_name(code)} ({text or os.strerror(code)})"
+    return f"{where}: {what}" if where else what
+
+
 def note(command: str, text: str) -> None:
     """One line on stderr about partial data: not an error, the exit code stays."""
     import sys

@@ -15,7 +15,14 @@ import os
 import sys
 
 from tidscope.cli.commands import COMMANDS, COMPLETE_VAR, command_path, one_line
-from tidscope.errors import EXIT_FAILURE, EXIT_USAGE, Terminated, TidscopeError, raise_once
+from tidscope.errors import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    Terminated,
+    TidscopeError,
+    describe,
+    raise_once,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -107,13 +114,7 @@ def _error(args: list[str], message: str) -> None:
 
 
 def _os_error(err: OSError) -> str:
-    import errno
-
-    if err.errno is None:
-        return one_line(str(err))
-    name = errno.errorcode.get(err.errno, str(err.errno))
-    where = f"{err.filename}: " if err.filename else ""
-    text = f"{where}{name}: {err.strerror}"
+    text = describe(err)
     if err.filename == "standard output":
         text += ": the output is incomplete: make room (disk space, ulimit -f) or write elsewhere"
     return text

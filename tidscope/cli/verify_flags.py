@@ -99,6 +99,6 @@ def command(
 
 def _no_handlers(err: OSError) -> str:
     """Signal handlers we could not install: nothing may run without them."""
-    from tidscope.lab.runner import step_error
+    from tidscope.errors import describe
 
-    return "cannot handle terminating signals: " + step_error("rt_sigaction", err)
+    return "cannot handle terminating signals: " + describe(err, "rt_sigaction")

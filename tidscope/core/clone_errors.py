@@ -13,6 +13,7 @@ import os
 import resource
 
 from tidscope.core import flags
+from tidscope.errors import describe
 from tidscope.proc.files import NOTHING, PROC, contents, listing, stat_of
 from tidscope.proc.unread import Unread
 
@@ -21,11 +22,10 @@ def explain_errno(
     err: int, value: int, spawned: int, count: int, stack_size: int, stage: str = "clone"
 ) -> str:
     """One line naming why clone (or a stack mapping, ``stage="stack"``) failed."""
-    name = errno.errorcode.get(err, str(err))
     if stage == "stack":
         return (
             f"cannot map {count} stacks of {stack_size // 1024}K ({spawned} children running):"
-            f" {name}: {os.strerror(err)} (vm.max_map_count={_sysctl('vm/max_map_count')}):"
+            f" {describe(err)}, vm.max_map_count={_sysctl('vm/max_map_count')}:"
             " lower -n or --stack-size"
         )
     where = f"clone({flags.describe(value)}) failed after {spawned} of {count} children"
@@ -47,7 +47,7 @@ def explain_errno(
         return f"{where}: EPERM: operation not permitted"
     if err == errno.ENOSPC:
         return f"{where}: ENOSPC: too many nested namespaces (user.max_*_namespaces)"
-    return f"{where}: {name}: {os.strerror(err)}"
+    return f"{where}: {describe(err)}"
 
 
 def _text(path: str) -> str | None:

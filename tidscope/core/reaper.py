@@ -9,7 +9,6 @@ of our descendants become our children, so that they can be reaped too.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import time
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 
 from tidscope.core.syscalls import syscall
+from tidscope.errors import describe
 from tidscope.proc.files import NOTHING, PROC, contents, listing
 from tidscope.proc.unread import Unread
 
@@ -74,7 +74,7 @@ def reap(pid: int, kill_after: float) -> str | None:
         except OSError as err:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            return f"wait4: {errno.errorcode.get(err.errno or 0, err.errno)}"
+            return describe(err, "wait4")
         if done:
             return None
         if time.monotonic() > deadline:

@@ -40,7 +40,7 @@ from tidscope.core.clone import PR_SET_PDEATHSIG
 from tidscope.core.clone_errors import task_limits
 from tidscope.core.signals import TERMINATING, sigmask
 from tidscope.core.syscalls import syscall
-from tidscope.errors import note
+from tidscope.errors import describe, note
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -61,7 +61,7 @@ class LabUnavailable(Exception):
     step that failed and its errno."""
 
     def __init__(self, what: str, err: OSError) -> None:
-        super().__init__(f"{what}: {step_error(err.filename or 'syscall', err)}")
+        super().__init__(f"{what}: {describe(err, err.filename or 'syscall')}")
         self.errno = err.errno or 0
 
 
@@ -76,15 +76,6 @@ def need(step: str, fn: Callable[..., T], *args: Any) -> T:
 
 def cstr(text: str) -> bytearray:
     return bytearray(text.encode() + b"\0")
-
-
-def errname(err: int) -> str:
-    return errno.errorcode.get(err, str(err))
-
-
-def step_error(step: str, err: OSError) -> str:
-    """``pipe2: EMFILE (Too many open files)``."""
-    return f"{step}: {errname(err.errno or 0)} ({err.strerror or os.strerror(err.errno or 0)})"
 
 
 # -- what a lab registers ---------------------------------------------------------
@@ -182,8 +173,7 @@ def remove(kind: str, path: str) -> None:
         if _here["channel"] < 0:  # in a lab, tidscope tries again and says so
             note(
                 "verify-flags",
-                f"could not remove {path}, made by a lab ({step_error('rmdir', err)}):"
-                f" rmdir {path}",
+                f"could not remove {path}, made by a lab ({describe(err, 'rmdir')}): rmdir {path}",
             )
 
 
@@ -245,7 +235,7 @@ def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) 
     try:
         rfd, wfd = os.pipe()
     except OSError as err:
-        return {"error": "cannot start the lab: " + step_error("pipe2", err)}
+        return {"error": "cannot start the lab: " + describe(err, "pipe2")}
     try:
         return _watch(fn, isolated, timeout, before, rfd, wfd)
     finally:
@@ -263,15 +253,15 @@ def _watch(
     try:
         mask = sigmask(signal.SIG_BLOCK, TERMINATING)
     except OSError as err:
-        return {"error": "cannot start the lab: " + step_error("rt_sigprocmask", err)}
+        return {"error": "cannot start the lab: " + describe(err, "rt_sigprocmask")}
     try:
         parent = syscall("getpid")  # os.getpid() would hide a failure as -1
         pid = os.fork()
     except OSError as err:
         sigmask(signal.SIG_SETMASK, mask)
         if err.filename == "getpid":
-            return {"error": "cannot start the lab: " + step_error("getpid", err)}
-        why = step_error("fork", err)
+            return {"error": "cannot start the lab: " + describe(err, "getpid")}
+        why = describe(err, "fork")
         if err.errno == errno.EAGAIN:
             why += f": {task_limits()}: raise it with prlimit --nproc, or end other tasks"
         return {"error": "cannot fork the lab: " + why}
@@ -291,7 +281,7 @@ def _watch(
             "error": f"the lab did not answer within {timeout:g}s"
         }
     except OSError as err:
-        outcome = {"error": "cannot watch the lab: " + step_error(err.filename or "read", err)}
+        outcome = {"error": "cannot watch the lab: " + describe(err, err.filename or "read")}
     except BaseException:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
@@ -366,7 +356,7 @@ def _lab(fn: Callable[[], Any], isolated: bool, parent: int, mask: set[Any]) -> 
     except LabUnavailable as err:
         value = {"unavailable": str(err), "errno": err.errno}
     except OSError as err:
-        value = {"error": "lab: " + step_error(err.filename or "syscall", err)}
+        value = {"error": "lab: " + describe(err, err.filename or "syscall")}
         code = 1
     except BaseException as err:  # report everything, even KeyboardInterrupt
         value = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}

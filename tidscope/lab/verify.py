@@ -19,6 +19,7 @@ from typing import Any
 
 from tidscope.core import flags, reaper
 from tidscope.core.clone import SpawnError
+from tidscope.errors import describe, errno_name
 from tidscope.lab import runner as lab
 from tidscope.lab.experiments import BY_FLAG, EXPERIMENTS, Experiment, Run, Unobservable, Unread
 from tidscope.lab.experiments.base import shown
@@ -44,7 +45,7 @@ def _run_probe(exp: Experiment, value: int) -> dict[str, Any]:
     except SpawnError as err:
         return {"errno": err.errno, "error": err.message, "spawn": True}
     except OSError as err:
-        return {"errno": err.errno, "error": lab.step_error(err.filename or "syscall", err)}
+        return {"errno": err.errno, "error": describe(err, err.filename or "syscall")}
     checks = {
         k: {"failed": str(v), "errno": v.errno} if isinstance(v, Unread) else v
         for k, v in run.checks.items()
@@ -277,7 +278,7 @@ def _combo_row(c: Combo, got: dict[str, Any]) -> dict[str, Any]:
         kernel = "not run: " + (got.get("unavailable") or got.get("error") or "?")
     else:
         code = got["errno"]
-        kernel = "accepted" if code == 0 else errno.errorcode.get(code, str(code))
+        kernel = "accepted" if code == 0 else errno_name(code)
     ran = not kernel.startswith("not run")
     return {
         "combination": c.name,

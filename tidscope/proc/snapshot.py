@@ -20,7 +20,7 @@ import errno
 import os
 from stat import S_ISREG
 
-from tidscope.errors import TidscopeError
+from tidscope.errors import TidscopeError, describe
 from tidscope.numeric import entry_id, entry_ids
 from tidscope.proc import files, taskfiles
 from tidscope.proc.files import (
@@ -63,7 +63,7 @@ def pid_names(root: str = PROC) -> list[str]:
     names = listing(root, raises=files.NOTHING)
     if isinstance(names, Unread):
         raise TidscopeError(
-            f"cannot list {root}: {os.strerror(names.errno)}: point --proc-root at a proc mount"
+            f"cannot list {root}: {describe(names.errno)}: point --proc-root at a proc mount"
         )
     ids = sorted(i for i in map(entry_id, names) if i is not None)
     if not ids:  # a proc mount of our PID namespace shows at least ourselves

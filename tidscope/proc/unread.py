@@ -20,6 +20,8 @@ from __future__ import annotations
 import errno as errnos
 import os
 
+from tidscope.errors import errno_name
+
 # A task, or one of its files, that is no longer there.  (ENOENT is also a
 # kernel built without that file: see taskdir.TaskDir.gone.)
 VANISHED = frozenset({errnos.ENOENT, errnos.ESRCH})
@@ -89,4 +91,4 @@ def failed(where: str, err: OSError | int) -> Unread:
     """What a failed syscall on ``where`` tells: its errno (``err``, or the
     OSError's), by name."""
     code = err if isinstance(err, int) else err.errno or 0
-    return Unread(where, errnos.errorcode.get(code, str(code)), code)
+    return Unread(where, errno_name(code), code)

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from functools import cmp_to_key
 
 from tidscope.core.kcmp import KCMP, NR
-from tidscope.errors import TidscopeError
+from tidscope.errors import TidscopeError, errno_name
 from tidscope.proc import files
 from tidscope.proc import status as proc_status
 from tidscope.proc.files import PROC
@@ -160,7 +160,7 @@ class SortRun:
         z = self.zombie
         result = self.k.one(z, z, resource, resource)
         if result < 0:
-            name = errno.errorcode.get(-result, str(-result))
+            name = errno_name(-result)
             self.unavailable[resource] = f"kcmp KCMP_{resource} fails with {name} here"
             return None
         cmp = self.k.comparator(resource)
@@ -252,7 +252,7 @@ def numbered(
 def refusal(task: Task | None, err: int) -> str:
     """Why kcmp refused ``task``: the errno, the rule, and the facts /proc
     shows that the rule looks at (never a guess at which one decided)."""
-    name = errno.errorcode.get(err, str(err))
+    name = errno_name(err)
     if err not in (errno.EPERM, errno.EACCES):
         return f"kcmp: {name}"
     text = f"kcmp: {name}: no PTRACE_MODE_READ_REALCREDS access to it"

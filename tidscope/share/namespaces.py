@@ -9,6 +9,7 @@ import errno
 import os
 from collections.abc import Iterable, Sequence
 
+from tidscope.errors import errno_name
 from tidscope.proc import files
 from tidscope.proc.files import PROC
 from tidscope.proc.task import Task
@@ -95,7 +96,7 @@ def namespace_groups(
         }
         for tid, v in zip(tids, column, strict=True):
             if v < 0:
-                name = errno.errorcode.get(-v, str(-v))
+                name = errno_name(-v)
                 sharing.ns_refused.setdefault(
                     tid,
                     f"readlink /proc/{tid}/ns/{t}: {name} (reading a namespace link"

@@ -17,11 +17,11 @@ Rules:
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from tidscope.core.kcmp import WHAT
+from tidscope.errors import errno_name
 from tidscope.proc.task import Task
 from tidscope.render import json_object, render
 from tidscope.share.infer import Inference
@@ -230,7 +230,7 @@ def _call_json(call: Call) -> dict[str, Any]:
         "pid2": call.pid2,
         "type": call.resource,
         "result": call.result if call.result >= 0 else None,
-        "errno": errno.errorcode.get(-call.result) if call.result < 0 else None,
+        "errno": errno_name(-call.result) if call.result < 0 else None,
     }
 
 
@@ -318,5 +318,5 @@ def _explain_lines(sharing: Sharing) -> Iterable[str]:
         if call.result >= 0:
             answer = f"{call.result} ({RESULTS[call.result]})"
         else:
-            answer = f"-1 {errno.errorcode.get(-call.result, str(-call.result))}"
+            answer = f"-1 {errno_name(-call.result)}"
         yield f"kcmp({call.pid1}, {call.pid2}, {what}) = {answer}\n"

@@ -15,6 +15,7 @@ from typing import Any
 from tidscope.core import flags
 from tidscope.core.clone import ARCH, IDENTITY, Children, Op, Report, die_with_parent
 from tidscope.core.syscalls import SYSCALLS
+from tidscope.errors import describe
 from tidscope.proc import status as proc_status
 
 COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")
@@ -86,7 +87,7 @@ def child_rows(children: Children) -> list[dict[str, Any]]:
         row = _row("child", kind, (pid, tid, ppid), rep.tid, children.tgid(rep.tid), want)
         row["clone_tid"] = rep.tid
         ops = zip(children.program, rep.results, strict=True)
-        row["errors"] = [f"{op.name}: {os.strerror(-rc)}" for op, rc in ops if rc < 0]
+        row["errors"] = [describe(-rc, op.name) for op, rc in ops if rc < 0]
         if rep.stopped_at is not None:
             op = children.program[rep.stopped_at]
             row["errors"].append(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from tidscope.core import signals as signals_
-from tidscope.errors import TidscopeError
+from tidscope.errors import TidscopeError, describe
 from tidscope.proc.files import NOTHING, PROC, contents
 from tidscope.proc.status import Status
 from tidscope.proc.unread import Unread
@@ -95,8 +95,7 @@ def kill(pid: int) -> None:
 
 def call_error(err: OSError, call: str | None = None) -> TidscopeError:
     """The error for a failing call: ``call``, or the one ``err`` names."""
-    name = call or err.filename or "a system call"
-    return TidscopeError(f"--run: {name} failed: {os.strerror(err.errno or 0)}")
+    return TidscopeError(f"--run: {describe(err, call or err.filename or 'a system call')}")
 
 
 def ids(tid: int) -> tuple[int | None, int | None, int | None]:

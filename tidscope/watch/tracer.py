@@ -58,7 +58,7 @@ from typing import NamedTuple, TypeVar
 
 from tidscope.core import reaper
 from tidscope.core.signals import TERMINATING
-from tidscope.errors import Terminated, TidscopeError, UsageError
+from tidscope.errors import Terminated, TidscopeError, UsageError, describe
 from tidscope.watch import _ptrace, tracee
 from tidscope.watch.connector import Event, name_of
 from tidscope.watch.tracee import EVENT_STOP
@@ -143,14 +143,14 @@ class Tracer:
         try:
             return _ptrace.start(path, [os.fsencode(a) for a in self.argv], OPTIONS)
         except OSError as err:
-            why = os.strerror(err.errno or 0)
+            why = describe(err)
             if err.filename == os.fsdecode(path):
-                raise TidscopeError(f"--run: cannot execute {self.path}: {why}") from None
+                raise TidscopeError(f"--run: cannot execute {describe(err, self.path)}") from None
             if isinstance(err.filename2, int):
                 tracer = err.filename2
                 name = name_of(tracer, tracer) or "?"
                 raise TidscopeError(
-                    f"--run: {err.filename} failed: {why}: CMD was traced from its birth by"
+                    f"--run: {why}: CMD was traced from its birth by"
                     f" process {tracer} ({name}), which traces what tidscope starts,"
                     " and a task has one tracer: run tidscope watch --run outside it"
                 ) from None
@@ -159,7 +159,7 @@ class Tracer:
                     ": this machine forbids tracing (kernel.yama.ptrace_scope, or a seccomp"
                     " filter); run without --run"
                 )
-            raise TidscopeError(f"--run: {err.filename} failed: {why}") from None
+            raise TidscopeError(f"--run: {why}") from None
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

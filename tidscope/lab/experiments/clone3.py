@@ -9,6 +9,7 @@ import struct
 
 from tidscope.core import flags
 from tidscope.core.clone import Op, scratch
+from tidscope.errors import describe
 from tidscope.lab import runner as lab
 from tidscope.lab.experiments.base import Run, Unobservable, child, effect, negate
 from tidscope.lab.probes import child_pid, need_file, read_file, signal_bit, spawn_one, status
@@ -66,7 +67,7 @@ def probe_into_cgroup(value: int) -> Run:
     try:
         os.mkdir(point + leaf)
     except OSError as err:
-        raise Unobservable(f"cannot create cgroup {leaf}: {lab.step_error('mkdir', err)}") from None
+        raise Unobservable(f"cannot create cgroup {leaf}: {describe(err, 'mkdir')}") from None
     try:
         fd = need(f"open {point}{leaf}", os.open, point + leaf, os.O_RDONLY | os.O_DIRECTORY)
         try:
