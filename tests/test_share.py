@@ -419,7 +419,7 @@ def test_a_pid_that_is_no_task_is_a_runtime_error() -> None:
     assert proc.returncode == 1
     line = one_error_line(proc)
     assert line == (
-        "tidscope share: no task 999999999: it has exited, or was never there (see tidscope ps -AT)"
+        "tidscope share: no task 999999999: no process or thread has this id (see tidscope ps -AT)"
     )
     assert proc.stdout == ""
 

@@ -16,6 +16,7 @@ from tidscope.errors import TidscopeError
 from tidscope.proc import snapshot
 from tidscope.proc import task as proc_task
 from tidscope.proc.files import PROC
+from tidscope.proc.mounts import unseen
 from tidscope.proc.task import Task
 from tidscope.share.kcmpsort import Kcmp, SortRun, numbered, reference_zombie
 from tidscope.share.namespaces import has_namespace, namespace_groups, read_namespaces
@@ -38,10 +39,8 @@ def walk(pids: Sequence[int] | None, root: str = PROC) -> list[Task]:
         elif tgid not in tgids:
             tgids.append(tgid)
     if missing:
-        names = ", ".join(str(p) for p in missing)
-        raise TidscopeError(
-            f"no task {names}: it has exited, or was never there (see tidscope ps -AT)"
-        )
+        why = "; ".join(f"no task {p}: {unseen(p, root)}" for p in missing)
+        raise TidscopeError(f"{why} (see tidscope ps -AT)")
     return groups_of(tgids, root, parents=True)
 
 
