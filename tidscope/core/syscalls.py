@@ -21,7 +21,6 @@ tidscope uses by name: these calls, and the programs raw-clone children run
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import struct
 
@@ -47,7 +46,11 @@ def read_memory(pid: int, address: int, size: int) -> bytes:
     """``size`` bytes at ``address`` in task ``pid``'s memory, by
     process_vm_readv(2) (it needs PTRACE_MODE_ATTACH_REALCREDS over the
     task); OSError naming the call, EFAULT for a short read.  ctypes only
-    gives the buffer's address: the call is the raw one."""
+    gives the buffer's address (imported here: its library's mappings are
+    no business of the commands that never read another's memory); the
+    call is the raw one."""
+    import ctypes
+
     buf = bytearray(2 * IOVEC.size + size)
     cell = ctypes.c_char.from_buffer(buf, 2 * IOVEC.size)
     IOVEC.pack_into(buf, 0, ctypes.addressof(cell), size)
