@@ -20,6 +20,7 @@ import pytest
 from helpers import (
     TAG,
     as_uid,
+    holding,
     one_error_line,
     readline,
     run,
@@ -317,3 +318,64 @@ def test_sched_getaffinity_refused_at_every_size_is_a_field_not_an_internal_erro
     assert proc.returncode == 0, proc.stderr
     (row,) = [r for r in json.loads(proc.stdout) if r.get("field") == "cpu_affinity"]
     assert "EINVAL" in json.dumps(row), row
+
+
+SUMMARY_HEADER = [
+    "TGID",
+    "THREADS_CREATED",
+    "THREADS_EXITED",
+    "SHORTEST_LIFE",
+    "MEDIAN_LIFE",
+    "NAME",
+]
+HOLD_THREADS = """
+import json, sys
+from tidscope.core.clone import Children
+with Children(int(sys.argv[1]), program=(), stack_size=65536):
+    print(json.dumps({}), flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_signal_during_the_first_poll_scan_still_prints_the_summary(fmt: str) -> None:
+    """``watch --poll --summary`` ended by SIGINT while its first /proc scan
+    runs (made long by 20,000 held threads; the note that polling is lossy is
+    printed just before it): exit 130 and the summary, empty, in its format.
+    That the signal landed before any event could be printed is checked
+    (no event table's header); a run where it came later proves nothing and
+    is tried again, at most five times."""
+    with holding(HOLD_THREADS, "20000", timeout=60):
+        for _ in range(5):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tidscope", "watch", "--poll", "0.1", "--summary",
+                 "--format", fmt],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            assert proc.stderr is not None
+            line = readline(proc.stderr, proc=proc, seen="the note that polling is lossy")
+            assert "polling /proc" in line
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, (out, err)
+            assert "Traceback" not in err
+            if fmt == "json":
+                (doc,) = [json.loads(x) for x in out.splitlines() if x.strip()]
+                if doc.get("summary") is None:  # an event came first: the scan was done
+                    continue
+                assert doc == {"summary": [], "lost": None, "overruns": 0}
+                return
+            if "EVENT" in out:
+                continue
+            assert out.split() == [
+                "TGID",
+                "THREADS_CREATED",
+                "THREADS_EXITED",
+                "SHORTEST_LIFE",
+                "MEDIAN_LIFE",
+                "NAME",
+            ]
+            return
+    pytest.fail("the signal came after the first scan in five runs: nothing was proved")
