@@ -86,15 +86,57 @@ def test_a_refused_flag_is_skip_only_when_the_clone_without_it_worked() -> None:
     assert judge(VM, {"with": ours, "without": _run(kcmp=False)}).verdict == "error"
 
 
+# -- a flag documented as ignored (DETACHED) ----------------------------------------
+
+DETACHED = BY_FLAG["DETACHED"]
+PROPERTIES = {"exit_signal": "SIGCHLD", "ppid": "lab", "sigchld": "yes", "reaped": "0"}
+
+
+def _props(evidence: dict[str, Any] | None = None, **changed: Any) -> dict[str, Any]:
+    return {
+        "checks": {},
+        "properties": {**PROPERTIES, **changed},
+        "evidence": evidence or {"clone3": "accepted"},
+    }
+
+
+def test_ignored_only_when_every_property_is_the_same_both_ways() -> None:
+    refused = _props({"clone3": "EINVAL"})
+    row = judge(DETACHED, {"with": refused, "without": _props()})
+    assert row.verdict == "ignored", row
+    assert row.reason.startswith("clone(2): all 4 properties the same with and without it")
+    assert "clone3 refuses it: EINVAL (accepted without it)" in row.reason
+    assert row.with_flag == "exit_signal=SIGCHLD ppid=lab sigchld=yes reaped=0"
+
+
+def test_a_property_that_differs_is_a_fail_naming_it() -> None:
+    row = judge(DETACHED, {"with": _props(sigchld="no"), "without": _props()})
+    assert row.verdict == "fail", row
+    assert "not ignored by clone(2): sigchld no with it, yes without" in row.reason
+
+
+def test_a_property_not_observed_is_an_error_never_ignored() -> None:
+    row = judge(DETACHED, {"with": _props(sigchld=_failed("rt_sigtimedwait")), "without": _props()})
+    assert row.verdict == "error", row
+    assert row.reason == "not observed: rt_sigtimedwait: EPERM (with the flag)"
+    assert "sigchld=error" in row.with_flag
+
+
 # -- --strict --------------------------------------------------------------------
 
 
+@pytest.mark.root  # setpriv: as another user INTO_CGROUP cannot make its cgroup
 def test_strict_needs_every_row_to_pass() -> None:
-    assert tidscope("verify-flags", "VM", "PTRACE").returncode == 0
-    proc = tidscope("verify-flags", "VM", "PTRACE", "--strict", "--format", "json")
+    """Every flag has an experiment now: the skip row is INTO_CGROUP's as a
+    user who may make no cgroup.  DETACHED's ``ignored`` is proven."""
+    assert tidscope("verify-flags", "VM", "INTO_CGROUP", user=True).returncode == 0
+    proc = tidscope("verify-flags", "VM", "INTO_CGROUP", "--strict", "--format", "json", user=True)
     assert proc.returncode == 1
     assert [r["verdict"] for r in json.loads(proc.stdout)] == ["pass", "skip"]
     assert tidscope("verify-flags", "VM", "--strict").returncode == 0
+    proc = tidscope("verify-flags", "DETACHED", "--strict", "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["verdict"] for r in json.loads(proc.stdout)] == ["ignored"]
 
 
 # -- labs ------------------------------------------------------------------------

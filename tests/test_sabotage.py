@@ -2,13 +2,14 @@
 
 tests/seccomp.py makes one syscall (or one family: every stat call, every
 open call...) fail with EPERM, unless another errno is named, in tidscope,
-its labs and their raw children alike.  On this kernel every experiment
-passes when nothing is sabotaged, so a ``fail`` under sabotage is a false
-verdict: an observation that was never made was taken as evidence.  Each run
-asks for every flag at once; it must exit 0 or 1 without a traceback, print
-one JSON row per flag, and leave nothing behind.  Where the denied syscall
-is one an experiment's observation needs (NEEDS below), its row must be
-``error`` or ``skip`` and its reason must name that syscall and the errno.
+its labs, their helpers and their raw children alike.  On this kernel every
+experiment passes when nothing is sabotaged, so a ``fail`` under sabotage is
+a false verdict: an observation that was never made was taken as evidence.
+Each run asks for every flag at once; it must exit 0 or 1 without a
+traceback, print one JSON row per flag, and leave nothing behind.  Where the
+denied syscall is one an experiment's observation needs (NEEDS below), its
+row must be ``error`` or ``skip`` (a false ``pass`` otherwise) and its
+reason must name that syscall and the errno.
 
 Each run has its own environment tag (helpers.tagged), its own TMPDIR (the
 temporary directories tidscope makes go there), its own IPC namespace (held
@@ -59,20 +60,29 @@ RUNNABLE = [e.flag for e in EXPERIMENTS if not e.skip]
 LINGER = 5.0  # seconds a lab orphaned by a sabotaged tidscope may take to die
 
 # Every experiment needs these: the lab is forked (clone), answers through a
-# pipe (pipe2, read), is reaped (wait4), and terminating signals are blocked
-# around the fork (rt_sigprocmask).
-WHOLE_RUN = ("clone", "pipe", "read", "wait4", "rt_sigprocmask")
+# pipe (pipe2, read) that tidscope polls (poll), is reaped (wait4), and
+# terminating signals are blocked around the fork (rt_sigprocmask).
+WHOLE_RUN = ("clone", "pipe", "read", "poll", "wait4", "rt_sigprocmask")
 # What each experiment's observations need, from tidscope/lab/experiments/*.py:
 # the child's program, the parent's side, and the lab's set-up (isolated
 # labs unshare UTS, mount and IPC namespaces and remount / private).
 LAB = ("unshare", "mount")
 NEW_NS = ("stat", *LAB)  # /proc/<pid>/ns/<type> inodes, stat(2) by the parent
+# A lab's helper process (lab/helper.py: the tracer): our pidfd for it, and
+# its check that its parent is the lab.
+HELPER = ("pidfd_open", "getppid")
 NEEDS: dict[str, tuple[str, ...]] = {
     "VM": ("getcwd", "kcmp"),  # child getcwd() into private memory; our getcwd()
     "FS": ("chdir", "umask", "getcwd", "kcmp"),  # child chdir(/proc), umask(); ours
     "FILES": ("open", "close", "stat", "kcmp"),  # open /dev/null; child close(); our fstat()
     "SIGHAND": ("rt_sigaction", "open", "kcmp"),  # child rt_sigaction(); our /proc status
     "PIDFD": ("open",),  # /proc/self/fdinfo/<pidfd>
+    # The lab traced by a helper: its PTRACE_SEIZE, the child's TracerPid
+    # (/proc status) and getppid(), the tracer's waitpid (wait4: WHOLE_RUN).
+    "PTRACE": ("ptrace", "open", *HELPER),
+    "UNTRACED": ("ptrace", "open", *HELPER),
+    # The child's getppid(), /proc stat and status, the SIGCHLD we take.
+    "DETACHED": ("getppid", "open", "rt_sigtimedwait"),
     "VFORK": ("nanosleep", "clock_gettime"),  # the child's sleep and clock reading
     "PARENT": ("getppid", "open"),  # child getppid(); /proc/<child>/status PPid
     "THREAD": ("getpid", "open"),  # child getpid(); /proc/<child>/status Tgid
@@ -113,11 +123,13 @@ SPELLED = {
     "rmdir": ("rmdir", "unlink"),
     "pipe": ("pipe",),
     "clone": ("clone", "fork"),
+    "poll": ("poll",),
 }
 
 
 def _denials() -> list[tuple[str, str]]:
-    names = dict.fromkeys([*WHOLE_RUN, *(n for v in NEEDS.values() for n in v), *OTHERS])
+    needed = [n for v in NEEDS.values() for n in v]
+    names = dict.fromkeys([*WHOLE_RUN, *needed, *OTHERS])
     out = [(n, "EPERM") for n in names]
     out += [("kcmp", "ENOSYS"), ("clone3", "ENOSYS")]  # kernels without kcmp or clone3
     # EAGAIN makes Python's buffered reads return None instead of raising
