@@ -18,6 +18,8 @@ import pytest
 from helpers import into_cgroup, own_cgroup, remove_cgroup, run, tidscope, wait_for
 
 from tidscope.lab.experiments import BY_FLAG
+from tidscope.lab.facts import BY_NAME as FACTS_BY_NAME
+from tidscope.lab.threads import judge as judge_fact
 from tidscope.lab.verify import judge
 
 VM = BY_FLAG["VM"]
@@ -120,6 +122,43 @@ def test_a_property_not_observed_is_an_error_never_ignored() -> None:
     assert row.verdict == "error", row
     assert row.reason == "not observed: rt_sigtimedwait: EPERM (with the flag)"
     assert "sigchld=error" in row.with_flag
+
+
+# -- the thread facts' judge -----------------------------------------------------------
+
+FACT = FACTS_BY_NAME["thread-signal"]
+
+
+def _seen(shows: dict[str, Any], contrast: dict[str, Any]) -> dict[str, Any]:
+    return {"shows": shows, "contrast": contrast, "evidence": {}}
+
+
+@pytest.mark.parametrize(
+    ("shows", "contrast", "verdict"),
+    [
+        ({"a": True}, {"b": True}, "pass"),
+        ({"a": True}, {"b": False}, "fail"),
+        ({"a": False}, {"b": True}, "fail"),
+        ({"a": True}, {"b": _failed("tgkill")}, "error"),
+        ({"a": False}, {"b": _failed("tgkill")}, "error"),  # an Unread outweighs a contradiction
+        ({"a": True}, {"b": None}, "skip"),  # nothing seen where it says it does not happen
+        ({"a": None}, {"b": True}, "skip"),
+    ],
+)
+def test_a_fact_passes_only_on_looks_made_on_both_sides(
+    shows: dict[str, Any], contrast: dict[str, Any], verdict: str
+) -> None:
+    row = judge_fact(FACT, _seen(shows, contrast))
+    assert row.verdict == verdict, row
+    if verdict == "error":
+        assert row.reason == "not observed: tgkill: EPERM"
+
+
+def test_a_fact_the_machine_cannot_show_is_a_skip_with_its_reason() -> None:
+    row = judge_fact(FACT, {"unobservable": "this kernel has no clone3 (ENOSYS)"})
+    assert (row.verdict, row.reason) == ("skip", "this kernel has no clone3 (ENOSYS)")
+    row = judge_fact(FACT, {"errno": 1, "error": "tgkill: EPERM (Operation not permitted)"})
+    assert row.verdict == "error"
 
 
 # -- --strict --------------------------------------------------------------------
