@@ -379,3 +379,29 @@ def test_a_signal_during_the_first_poll_scan_still_prints_the_summary(fmt: str) 
             ]
             return
     pytest.fail("the signal came after the first scan in five runs: nothing was proved")
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args"),
+    [("tidscope.tree.hierarchy", ["tree", "1"]), ("click", ["share", "1"])],
+    ids=["tree", "click"],
+)
+def test_a_module_that_cannot_be_loaded_late_is_one_line_not_an_internal_error(
+    blocked: str, args: list[str]
+) -> None:
+    """A module is imported when a command first needs it; when its file then
+    cannot be read (a stat refused by seccomp or injected by strace, the
+    open-files limit: Python reports them all as ModuleNotFoundError), the
+    command ends with one line naming it and exit 1, no "internal error".
+    Provoked here by blocking the module in sys.modules (None: Python's own
+    "import halted"), the same ImportError a refused stat gives."""
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None\n"
+        "from tidscope.cli import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    proc = run([sys.executable, "-c", code])
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc)
+    assert f"cannot load the module {blocked}" in line and "internal error" not in line, line
