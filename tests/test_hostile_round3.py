@@ -405,3 +405,13 @@ def test_a_module_that_cannot_be_loaded_late_is_one_line_not_an_internal_error(
     assert proc.returncode == 1, proc.stderr
     line = one_error_line(proc)
     assert f"cannot load the module {blocked}" in line and "internal error" not in line, line
+
+
+@pytest.mark.parametrize("args", [["ps", "-eLf"], ["tree"]])
+def test_too_few_descriptors_is_one_line_with_the_fix(args: list[str]) -> None:
+    """Five descriptors (three are the standard streams): the walk of /proc
+    runs out (EMFILE), and the line names the file and the fix."""
+    proc = run(["prlimit", "--nofile=5", "--", sys.executable, "-m", "tidscope", *args])
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc)
+    assert "EMFILE (Too many open files): raise the open-files limit (ulimit -n)" in line, line
