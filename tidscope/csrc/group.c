@@ -206,7 +206,7 @@ int ts_wait_ran(struct ts_group *g, int i, long timeout_ns)
  * (and /proc/self/task); a join waits for both, as the tests require. */
 static void wait_gone(pid_t tid)
 {
-	while (syscall(SYS_tgkill, getpid(), tid, 0) == 0)
+	while (syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), tid, 0) == 0)
 		sched_yield();
 }
 

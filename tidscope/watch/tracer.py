@@ -23,8 +23,10 @@ Rules this module keeps:
   and an exec also carry the name read at their stop), or, for a task killed
   past that stop (SIGKILL), when it is reaped.  Every tracee is reaped
   (waitpid with __WALL); the ones still alive when the watch ends are
-  killed first, and so is every child of ours (a CLONE_UNTRACED orphan);
-  tracees are also killed if tidscope dies (PTRACE_O_EXITKILL).  A task
+  killed first, and so is every child of ours (a CLONE_UNTRACED orphan),
+  each only once the kernel says it is ours (core.reaper.claim: a pidfd
+  that waitid finds our child or tracee), never by what /proc or libc says
+  our pid is; tracees are also killed if tidscope dies (PTRACE_O_EXITKILL).  A task
   that vanishes while we ask about it (ESRCH) is normal: it is reported
   when it is reaped.  Every other failing call is a TidscopeError naming it.
 - Each stop is handled with the terminating signals blocked, so a signal
@@ -58,7 +60,9 @@ from typing import NamedTuple, TypeVar
 
 from tidscope.core import reaper
 from tidscope.core.signals import TERMINATING
+from tidscope.core.syscalls import own_pid
 from tidscope.errors import Terminated, TidscopeError, UsageError, describe
+from tidscope.proc import pidns
 from tidscope.watch import _ptrace, tracee
 from tidscope.watch.connector import name_of
 from tidscope.watch.event import Event
@@ -126,6 +130,8 @@ class Tracer:
         self._current = 0  # the tracee whose stop is being handled
         self._look = False  # whether held tasks may be let go
         self._orphans = reaper.subreaper()
+        # /proc of another pid namespace names other tasks: no names then
+        self.foreign = pidns.mismatch(own_pid())
 
     def __enter__(self) -> Tracer:
         # What CMD's tree leaves orphaned comes back to us, to be reaped.
@@ -210,7 +216,7 @@ class Tracer:
                     continue
                 killed.discard(tid)
                 if os.WIFSTOPPED(status):  # a new tracee, or an exit stop
-                    tracee.kill(tid)
+                    tracee.kill_stopped(tid)
                     tracee.resume(_ptrace.cont, tid)
                 else:
                     self._tgid.pop(tid, None)
@@ -221,16 +227,34 @@ class Tracer:
             raise
 
     def _kill_all(self, killed: set[int]) -> None:
-        """SIGKILL, once each, our children and the groups of our tracees:
-        a tracee only while /proc says it is ours (a tracee's pid cannot go
-        to another task before we reap it; an id we hold by mistake can)."""
-        alive = (t for t, h in self._held.items() if h.status is None)
-        traced = {*self._tgid.values(), *alive, self._current} - killed - {0}
-        me = os.getpid()
-        targets = {p for p in traced if tracee.ids(p)[2] == me} | (reaper.children() - killed)
-        for pid in targets:
-            tracee.kill(pid)
+        """SIGKILL, once each, our children and the groups of our tracees,
+        each only once the kernel says it is ours (reaper.claim: our child
+        or our tracee, asked through a pidfd, which is then what is
+        signalled): an id we hold by mistake, or /proc's number for another
+        task, is never signalled."""
+        alive = (self._group(t, h) for t, h in self._held.items() if h.status is None)
+        current = self._tgid.get(self._current, self._current)
+        traced = {*self._tgid.values(), *alive, current} - {0}
+        for pid in (traced | reaper.own_children()) - killed:
+            fd = reaper.claim(pid)
+            if fd is None:
+                continue
+            try:
+                tracee.kill(fd)
+            finally:
+                os.close(fd)
             killed.add(pid)
+
+    @staticmethod
+    def _group(tid: int, held: Held) -> int:
+        """The group leader of a held task, as far as we know it (a pidfd is
+        a process's)."""
+        return tid if held.tgid is None else held.tgid
+
+    def _name(self, tid: int, tgid: int) -> str | None:
+        """A tracee's name from /proc, unless /proc is another pid
+        namespace's, where ``tid`` is another task (None: not shown)."""
+        return None if self.foreign else name_of(tid, tgid)
 
     def events(self, deadline: float | None = None) -> Iterator[Event]:
         """Births, execs and exits of CMD's tree until its last task is gone
@@ -299,7 +323,7 @@ class Tracer:
             # a thread's exec takes the leader's tid
             by = former if still and former != tid else None
             now = time.monotonic_ns()
-            self._out.append(Event("exec", now, -1, tid, tgid, by, comm=name_of(tid, tgid)))
+            self._out.append(Event("exec", now, -1, tid, tgid, by, comm=self._name(tid, tgid)))
             self._ended.discard(tid)  # a leader that had exited lives on in that thread
             self._left.pop(tgid, None)
             if by is not None:
@@ -311,7 +335,7 @@ class Tracer:
             if code is not None:  # else killed meanwhile: reported when reaped
                 self._ended.add(tid)
                 self._out.append(
-                    self._exit(tid, tgid, code, name_of(tid, tgid), self._role(tid, tgid))
+                    self._exit(tid, tgid, code, self._name(tid, tgid), self._role(tid, tgid))
                 )
         elif event == EVENT_STOP:
             if tid in self._unborn:  # the stop every new tracee starts with
@@ -339,8 +363,8 @@ class Tracer:
         thread = bool(flags & CLONE_THREAD)
         child_tgid = tgid if thread else child
         held = self._held.pop(child, None)
-        if held is not None and held.status is not None and tracee.ids(child)[2] == os.getpid():
-            held = None  # that tid's earlier task died unclaimed; this one is new
+        if held is not None and held.status is not None and reaper.ours(child):
+            held = None  # that tid's earlier task died unclaimed; this one is new (ours)
         self._out.append(
             Event(
                 "fork",
@@ -353,7 +377,7 @@ class Tracer:
                 thread=thread,
                 flags=flags,
                 call=name,
-                comm=name_of(child, child_tgid),
+                comm=self._name(child, child_tgid),
             )
         )
         if held is not None and held.status is not None:
@@ -447,7 +471,7 @@ class Tracer:
             tgid = tid if held.tgid is None else held.tgid
             thread = None if held.tgid is None else tid != tgid
             parent = tgid if thread else None  # a thread is made in its own group
-            now, comm = time.monotonic_ns(), name_of(tid, tgid)
+            now, comm = time.monotonic_ns(), self._name(tid, tgid)
             self._out.append(Event("fork", now, -1, tid, tgid, None, parent, thread, comm=comm))
             if held.status is not None:
                 self._out.append(self._exit(tid, tgid, held.status))
