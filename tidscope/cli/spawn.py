@@ -255,11 +255,30 @@ def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[
 
 def _wait(pid: int) -> tuple[int, int]:
     """(CMD's wait status, 0) once it ends, or (0, N) if terminating signal
-    N comes first; WAKE is blocked, so neither can be missed."""
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status, 0
-        got = sigwait(WAKE, 1.0)  # SIGCHLD: some child changed state
-        if got in TERMINATING:
-            return 0, got
+    N comes first; WAKE is blocked, so neither can be missed.  A wait4 that
+    says ECHILD while CMD (our unreaped child, held by a pidfd) is still
+    there failed: it is tried again for a while, then raised naming wait4
+    (the caller ends and reaps CMD)."""
+    from tidscope.core import reaper
+
+    fd = reaper.opened(pid)
+    refused: float | None = None
+    try:
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError as err:
+                if fd is None or not reaper.there(fd):
+                    raise OSError(err.errno, err.strerror, "wait4") from None
+                refused = refused or time.monotonic()
+                if time.monotonic() - refused > reaper.WAIT_RETRY:
+                    raise OSError(err.errno, err.strerror, "wait4") from None
+                done, status = 0, 0
+            if done:
+                return status, 0
+            got = sigwait(WAKE, 0.01 if refused else 1.0)  # SIGCHLD: some child changed state
+            if got in TERMINATING:
+                return 0, got
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -23,6 +23,7 @@ parent is gone, and is ended then.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import time
@@ -38,6 +39,7 @@ from tidscope.proc.unread import Unread
 WALL = 0x40000000  # __WALL: wait for every kind of child
 PR_SET_CHILD_SUBREAPER = 36
 LIST_MAX = 1 << 20  # the most of one task's children file read
+WAIT_RETRY = 2.0  # seconds a wait that fails (ECHILD for a child still there) is tried again
 
 
 def children(pid: int | str) -> set[int]:
@@ -97,13 +99,30 @@ def send(fd: int, signo: int) -> None:
         signal.pidfd_send_signal(fd, signo)
 
 
-def _reaped(pid: int) -> bool:
+def there(fd: int) -> bool:
+    """Whether the task of the pidfd ``fd`` is still there, by the kernel's
+    answer to pidfd_send_signal(2) with signal 0: alive, or a zombie not
+    reaped yet (ESRCH only once it is reaped)."""
+    try:
+        signal.pidfd_send_signal(fd, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: there, not ours to signal
+        return True
+    return True
+
+
+def _reaped(pid: int, fd: int | None = None) -> bool:
     """Reap our child ``pid`` if it has exited (wait4 reaps only our own:
     a pid not ours is ECHILD); whether it is gone, or not ours to wait for.
-    An error but ECHILD is raised, naming wait4."""
+    An error but ECHILD is raised, naming wait4; so is ECHILD while the
+    pidfd ``fd`` (the caller's: the task is ours) says the task is still
+    there: the wait failed (a filter, an injected fault), it may pass."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG | WALL)
-    except ChildProcessError:
+    except ChildProcessError as err:
+        if fd is not None and there(fd):
+            raise OSError(err.errno, err.strerror, "wait4") from None
         return True
     except OSError as err:
         raise OSError(err.errno, err.strerror, "wait4") from None
@@ -128,15 +147,17 @@ def reap(pid: int, kill_after: float, fd: int | None = None) -> str | None:
     be waited for (``wait4: EPERM``): it is killed then, and left to init.
     """
     deadline = time.monotonic() + kill_after
+    refused = deadline + WAIT_RETRY  # until when a failing wait4 is tried again
     while True:
         try:
-            if _reaped(pid):
+            if _reaped(pid, fd):
                 return None
         except OSError as err:
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    send(fd, signal.SIGKILL)
-            return describe(err, "wait4")
+            if err.errno != errno.ECHILD or time.monotonic() > refused:
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        send(fd, signal.SIGKILL)
+                return describe(err, "wait4")
         if time.monotonic() > deadline:
             if fd is None:
                 return f"{pid} did not end within {kill_after:g}s, and is not ours to end"
@@ -160,21 +181,24 @@ def end_all(signo: int, kill_after: float, keep: AbstractSet[int] = frozenset())
     held: dict[int, int] = {}  # pid -> its pidfd, until it is reaped
     try:
         while True:
-            for pid in own_children() - keep - held.keys():
+            pending = own_children() - keep - held.keys()
+            for pid in pending:
                 fd = claim(pid)
                 if fd is not None:
                     held[pid] = fd
                     send(fd, signo)
-            if not held:
+            # a child of ours that waitid would not claim (a failing call)
+            # is asked about again, for a while
+            if not held and (not pending or time.monotonic() > deadline + WAIT_RETRY):
                 return
             late = time.monotonic() > deadline
             for pid, fd in list(held.items()):
                 if late:
                     send(fd, signal.SIGKILL)
                 try:
-                    gone = _reaped(pid)
-                except OSError:
-                    gone = late  # not to be waited for: killed, and left to init
+                    gone = _reaped(pid, fd)
+                except OSError:  # not to be waited for: killed, and left to init
+                    gone = time.monotonic() > deadline + WAIT_RETRY
                 if gone:
                     os.close(held.pop(pid))
             time.sleep(0.005)

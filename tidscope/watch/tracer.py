@@ -28,7 +28,12 @@ Rules this module keeps:
   that waitid finds our child or tracee), never by what /proc or libc says
   our pid is; tracees are also killed if tidscope dies (PTRACE_O_EXITKILL).  A task
   that vanishes while we ask about it (ESRCH) is normal: it is reported
-  when it is reaped.  Every other failing call is a TidscopeError naming it.
+  when it is reaped.  Every other failing call is a TidscopeError naming it;
+  so is a wait4 that says ECHILD while a tracee of our own bookkeeping is
+  still there (tgkill with signal 0), which is no end of CMD's tree.  The
+  end path needs no /proc read: it resumes every tracee it knows of (one
+  whose stop was taken but not resumed sits in it, SIGKILL or not) and
+  tries a wait4 that says ECHILD again for WAIT_RETRY s.
 - Each stop is handled with the terminating signals blocked, so a signal
   never leaves a stop taken from the kernel but not acted on.  A second
   terminating signal while the tree is being killed stops the reaping
@@ -48,6 +53,7 @@ and the requests it makes of one tracee are already apart (tracee.py).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -60,7 +66,7 @@ from typing import NamedTuple, TypeVar
 
 from tidscope.core import reaper
 from tidscope.core.signals import TERMINATING
-from tidscope.core.syscalls import own_pid
+from tidscope.core.syscalls import own_pid, syscall
 from tidscope.errors import Terminated, TidscopeError, UsageError, describe
 from tidscope.proc import pidns
 from tidscope.watch import _ptrace, tracee
@@ -86,6 +92,7 @@ CLONES = ("clone", "clone3")  # the calls whose flags are the caller's
 GROUP_STOPS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 BATCH = 64  # stops handled between two hand-overs of events
 RECHECK = 0.05  # seconds between looks at a task held at birth
+WAIT_RETRY = 2.0  # seconds wait4 may say ECHILD while tracees are unreaped
 T = TypeVar("T")
 
 
@@ -199,13 +206,19 @@ class Tracer:
         returned and the failure raised, unless ``failing`` (an error is on
         its way out already, and is the one reported)."""
         killed: set[int] = set()
+        refused = 0.0  # when wait4 first said ECHILD with tracees unreaped
         try:
             self._kill_all(killed)
             while True:
                 try:
                     tid, status = os.waitpid(-1, WALL | os.WNOHANG)
-                except ChildProcessError:
-                    return None
+                except ChildProcessError as err:
+                    if not self._unreaped():
+                        return None
+                    refused = refused or time.monotonic()
+                    if time.monotonic() - refused > WAIT_RETRY:  # left to init, EXITKILL
+                        raise self._wait_failed(err) from None
+                    tid, status = 0, 0  # tried again: an ECHILD may pass
                 except OSError as err:
                     raise tracee.call_error(err, "wait4") from None
                 if tid == 0:
@@ -244,6 +257,35 @@ class Tracer:
             finally:
                 os.close(fd)
             killed.add(pid)
+        # A tracee whose stop we took and did not resume (an error came
+        # mid-way) sits in it, and SIGKILL does not end an exit stop: each
+        # tracee we know of is resumed.  Only our own tracee can be
+        # (ESRCH for any other task, and for one not stopped).
+        for tid in {*self._tgid, *self._held, self._current} - {0}:
+            with contextlib.suppress(OSError):
+                _ptrace.cont(tid, 0)
+
+    def _unreaped(self) -> bool:
+        """Whether a tracee we know of (our own bookkeeping, not /proc) is
+        still there, by the kernel's answer to tgkill(2) with signal 0: a
+        tracee's tid is its own until we reap it."""
+        for tid, tgid in list(self._tgid.items()):
+            try:
+                syscall("tgkill", tgid, tid, 0)
+            except ProcessLookupError:
+                del self._tgid[tid]
+            except OSError:  # there (EPERM: not signalled, yet there)
+                return True
+            else:
+                return True
+        return False
+
+    def _wait_failed(self, err: OSError) -> TidscopeError:
+        left = " ".join(str(t) for t in sorted(self._tgid))
+        return TidscopeError(
+            f"{describe(err, 'wait4')}, though tracee(s) {left} are not reaped:"
+            " the kernel's wait failed, so CMD's tree cannot be followed to its end"
+        )
 
     @staticmethod
     def _group(tid: int, held: Held) -> int:
@@ -287,7 +329,9 @@ class Tracer:
         for _ in range(BATCH):
             try:
                 tid, status = os.waitpid(-1, WALL | os.WNOHANG)
-            except ChildProcessError:
+            except ChildProcessError as err:
+                if self._unreaped():  # the kernel's wait failed us: no end of CMD's tree
+                    raise self._wait_failed(err) from None
                 self._release(final=True)
                 return True
             except OSError as err:
