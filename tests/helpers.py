@@ -360,6 +360,9 @@ NEEDS_PROC = frozenset(
         "NEWTIME",
         "CLEAR_SIGHAND",
         "INTO_CGROUP",
+        "PTRACE",
+        "UNTRACED",
+        "DETACHED",
     }
 )
 

@@ -583,7 +583,7 @@ def test_a_lying_libc_gives_no_false_verdict_and_harms_nothing(tmp_path: Path) -
     rows = json.loads(proc.stdout)
     false = false_verdicts(rows, foreign_proc=False)
     assert len(false) == 0, f"{len(false)} false verdict(s):\n" + "\n".join(false)
-    assert {r["verdict"] for r in rows} == {"pass", "skip"}, proc.stdout
+    assert {r["verdict"] for r in rows} <= {"pass", "skip", "ignored"}, proc.stdout
     assert tagged(tag) == []
 
 
