@@ -337,3 +337,136 @@ def remove_cgroup(root: str | None) -> None:
                 break
             except OSError:
                 time.sleep(0.01)
+
+
+# -- a libc that lies, a /proc that is not ours, processes that are not ours
+
+# The verify-flags experiments whose observations read /proc (the others
+# rest on kcmp(2), their children's own syscalls and the words the kernel
+# wrote): those a /proc of another pid namespace makes errors.
+NEEDS_PROC = frozenset(
+    {
+        "SIGHAND",
+        "PIDFD",
+        "PARENT",
+        "THREAD",
+        "NEWNS",
+        "NEWCGROUP",
+        "NEWUTS",
+        "NEWIPC",
+        "NEWUSER",
+        "NEWPID",
+        "NEWNET",
+        "NEWTIME",
+        "CLEAR_SIGHAND",
+        "INTO_CGROUP",
+        "PTRACE",
+        "UNTRACED",
+        "DETACHED",
+    }
+)
+
+LIAR_SOURCE = r"""
+#include <stdlib.h>
+#include <sys/types.h>
+/* getpid, getppid and gettid as a preload library: each says LIAR_PID. */
+static pid_t lie(void)
+{
+	const char *v = getenv("LIAR_PID");
+	return v ? (pid_t)atoi(v) : 1;
+}
+pid_t getpid(void) { return lie(); }
+pid_t getppid(void) { return lie(); }
+pid_t gettid(void) { return lie(); }
+"""
+
+
+def liar_library(where: str) -> str:
+    """A preload library (built here with gcc -shared -fPIC) whose getpid,
+    getppid and gettid return the pid in ``LIAR_PID``: libc lies to every
+    program started with ``LD_PRELOAD`` at it."""
+    source = os.path.join(where, "liar.c")
+    lib = os.path.join(where, "liar.so")
+    with open(source, "w") as f:
+        f.write(LIAR_SOURCE)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", lib, source],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return lib
+
+
+DECOYS = """
+import json, subprocess, sys
+kids = [subprocess.Popen(["sleep", "600"]) for _ in range(int(sys.argv[1]))]
+print(json.dumps({"holder": __import__("os").getpid(), "kids": [k.pid for k in kids]}), flush=True)
+sys.stdin.read()
+for k in kids:
+    k.kill()
+    k.wait()
+"""
+
+
+@contextlib.contextmanager
+def decoys(count: int = 3) -> Iterator[dict[str, Any]]:
+    """A holder process of ours with ``count`` children (``sleep``) that
+    are not tidscope's: ``{"holder": pid, "kids": [pids]}``.  The holder
+    reaps none of them until the block ends, so one that was killed
+    meanwhile stays a zombie (:func:`killed`)."""
+    with holding(DECOYS, str(count)) as info:
+        yield info
+
+
+def killed(pids: Sequence[int]) -> list[int]:
+    """Those of ``pids`` that are dead: gone, or a zombie."""
+    dead = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", errors="surrogateescape") as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    dead.append(pid)
+        except FileNotFoundError:
+            dead.append(pid)
+    return dead
+
+
+# -- a cgroup whose pids controller limits a run ------------------------------------
+
+
+def pids_cgroup(limit: int) -> str | None:
+    """A new cgroup under ours with the pids controller and pids.max=``limit``
+    (cgroup v1's pids hierarchy if one is mounted, else v2 where our
+    cgroup offers pids); None where none can be made.  Remove it with
+    :func:`remove_cgroup`."""
+    import uuid
+
+    with open("/proc/self/mountinfo") as f:
+        mounts = [ln.split() for ln in f]
+    with open("/proc/self/cgroup") as f:
+        lines = [ln.strip().split(":", 2) for ln in f]
+    v1 = next((m[4] for m in mounts if m[m.index("-") + 1] == "cgroup" and "pids" in m[-1]), None)
+    path = next((p for _, c, p in lines if "pids" in c.split(",")), None)
+    where = None
+    if v1 is not None and path is not None:
+        where = os.path.join(v1 + path, f"test-{uuid.uuid4().hex[:12]}")
+        try:
+            os.mkdir(where)
+        except OSError:
+            return None
+    else:
+        where = own_cgroup()
+        if where is None:
+            return None
+        with open(os.path.join(where, "cgroup.controllers")) as f:
+            if "pids" not in f.read().split():
+                remove_cgroup(where)
+                return None
+    try:
+        with open(os.path.join(where, "pids.max"), "w") as f:
+            f.write(str(limit))
+    except OSError:
+        remove_cgroup(where)
+        return None
+    return where

@@ -293,18 +293,43 @@ def test_children_of_a_pid_the_kernel_gave() -> None:
         child.wait()
 
 
-def test_end_all_ends_the_descendants_of_a_given_pid() -> None:
+def test_end_all_ends_our_children_and_what_they_leave_us() -> None:
+    """end_all ends our children, found through /proc/self and signalled
+    through a pidfd the kernel says is ours; a grandchild is ended once its
+    parent's death makes it ours (we are its subreaper)."""
     got = python(
         """
         import json, os, signal, subprocess
         from tidscope.core import reaper
-        child = subprocess.Popen(["sleep", "30"])
-        before = child.pid in reaper.children()
-        reaper.end_all(signal.SIGTERM, 2.0, under=int(os.readlink("/proc/self")))
-        print(json.dumps([before, sorted(reaper.children())]))
+        child = subprocess.Popen(["sh", "-c", "sleep 30 & echo $!; wait"], stdout=subprocess.PIPE)
+        grandchild = int(child.stdout.readline())
+        before = child.pid in reaper.own_children()
+        with reaper.subreaper():
+            reaper.end_all(signal.SIGTERM, 2.0)
+        try:
+            os.kill(grandchild, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        print(json.dumps([before, sorted(reaper.own_children()), alive]))
         """
     )
-    assert got == [True, []]
+    assert got == [True, [], False]
+
+
+def test_claim_takes_only_what_the_kernel_says_is_ours() -> None:
+    """A pidfd is kept for our child only: not for our parent, nor pid 1."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        fd = reaper.claim(child.pid)
+        assert fd is not None
+        os.close(fd)
+        assert reaper.claim(os.getppid()) is None
+        assert reaper.claim(1) is None
+        assert reaper.claim(FREE) is None
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_clone_errors_read_the_limits_they_name() -> None:

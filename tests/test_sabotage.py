@@ -44,8 +44,12 @@ from typing import Any
 import pytest
 import seccomp
 from helpers import (
+    NEEDS_PROC,
     TAG,
     cgroups_named,
+    decoys,
+    killed,
+    liar_library,
     own_cgroup,
     reap_zombie_children,
     remove_cgroup,
@@ -548,3 +552,52 @@ def test_pidfd_with_five_descriptors_is_never_a_fail() -> None:
     assert row["verdict"] != "fail", row
     if row["verdict"] != "pass":
         assert "EMFILE" in row["reason"], row
+
+
+# -- a lying libc, and a /proc of another pid namespace (issue 20) ------------------
+
+
+def false_verdicts(rows: list[dict[str, Any]], foreign_proc: bool) -> list[str]:
+    """Every flag works on this kernel: a ``fail`` is false; and where /proc
+    shows another pid namespace, so is a ``pass`` that needed /proc (it
+    compared another task)."""
+    return [
+        f"{r['flag']}: {r['verdict']}, {r['reason']}"
+        for r in rows
+        if r["verdict"] == "fail"
+        or (foreign_proc and r["verdict"] == "pass" and r["flag"][6:] in NEEDS_PROC)
+    ]
+
+
+def test_a_lying_libc_gives_no_false_verdict_and_harms_nothing(tmp_path: Path) -> None:
+    """getpid, getppid and gettid say a holder's pid (a preload library):
+    the labs' guards and cleanup take the kernel's word, so the verdicts
+    are the true ones (0 false) and the holder's children live on."""
+    liar = liar_library(str(tmp_path))
+    with decoys() as info:
+        tag = uuid.uuid4().hex
+        env = {"LD_PRELOAD": liar, "LIAR_PID": str(info["holder"]), TAG: tag}
+        proc = tidscope("verify-flags", *ALL, "--format", "json", env=env, timeout=180)
+        assert killed(info["kids"]) == [], f"the holder's children were killed: {proc.stderr}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    rows = json.loads(proc.stdout)
+    false = false_verdicts(rows, foreign_proc=False)
+    assert len(false) == 0, f"{len(false)} false verdict(s):\n" + "\n".join(false)
+    assert {r["verdict"] for r in rows} <= {"pass", "skip", "ignored"}, proc.stdout
+    assert tagged(tag) == []
+
+
+@pytest.mark.root  # unshare --pid
+def test_another_namespaces_proc_gives_no_false_verdict() -> None:
+    """``unshare -fp`` without --mount-proc: no fail, and no pass built on
+    another task's /proc files (0 false); those rows are errors naming it."""
+    proc = tidscope(
+        "verify-flags", *ALL, "--format", "json", prefix=["unshare", "-fp"], timeout=180
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    rows = json.loads(proc.stdout)
+    false = false_verdicts(rows, foreign_proc=True)
+    assert len(false) == 0, f"{len(false)} false verdict(s):\n" + "\n".join(false)
+    for r in rows:
+        if r["flag"][6:] in NEEDS_PROC:
+            assert "another pid namespace" in r["reason"], r

@@ -7,8 +7,10 @@ import sys
 import click
 
 from tidscope.cli.options import PidRange, output_options
-from tidscope.errors import UsageError, note
+from tidscope.core.syscalls import own_pid
+from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.mounts import hidden_note
+from tidscope.proc.pidns import mismatch
 from tidscope.proc.task import ID_MAX
 
 
@@ -40,6 +42,12 @@ def command(pids: tuple[int, ...], every: bool, explain: bool, fmt: str, no_head
     if explain and fmt == "csv":
         raise UsageError(
             "--explain lists kcmp calls, which a CSV table cannot hold: use --format table or json"
+        )
+    other = mismatch(own_pid())
+    if other is not None:
+        raise TidscopeError(
+            f"{other}: share compares the tasks /proc lists with kcmp(2), which takes our"
+            " namespace's pids, so every comparison would be of other tasks"
         )
     chosen = list(pids) or None
     tasks = share.walk(chosen)

@@ -22,9 +22,18 @@ from tidscope.core.signals import (
     sigwait,
     terminating_signals,
 )
-from tidscope.errors import Terminated, UsageError
+from tidscope.core.syscalls import syscall
+from tidscope.errors import Terminated, UsageError, note
 from tidscope.render import render
-from tidscope.spawn.report import COLUMNS, child_rows, classic_line, explain, parent_row, program
+from tidscope.spawn.report import (
+    COLUMNS,
+    child_rows,
+    classic_line,
+    explain,
+    parent_row,
+    proc_mismatch,
+    program,
+)
 
 FOREVER = "forever"
 
@@ -160,6 +169,9 @@ def _print(
         for row in rows:
             click.echo(classic_line(row))
     else:
+        other = proc_mismatch()
+        if other is not None:
+            note("spawn", f"{other}; the /proc columns are left empty")
         columns = list(COLUMNS) + (["rdi", "rsi", "rdx", "r10", "r8"] if explain_ else [])
         if explain_:
             for row, rep in zip(rows[1:], children.reports(), strict=True):
@@ -172,7 +184,7 @@ def _print(
 
 
 def _hint(children: Children) -> str:
-    me = os.getpid()
+    me = syscall("getpid")
     tids = " ".join(str(t) for t in children.tids)
     if children.is_thread:
         look = f"ps -T -p {me}"
@@ -198,7 +210,7 @@ def _hold(seconds: float, children: Children) -> None:
         click.echo(f"{hint}; press Enter (or Ctrl-C) to release", err=True)
         sys.stdin.readline()
         return
-    click.echo(f"{hint}; release with: kill {os.getpid()}", err=True)
+    click.echo(f"{hint}; release with: kill {syscall('getpid')}", err=True)
     while True:
         time.sleep(3600)
 
@@ -221,7 +233,7 @@ def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[
     from tidscope.core import reaper, shell
 
     env = dict(os.environ)
-    env["TIDSCOPE_PID"] = str(os.getpid())
+    env["TIDSCOPE_PID"] = str(syscall("getpid"))
     env["TIDSCOPE_TIDS"] = " ".join(str(t) for t in children.tids)
     ours = set() if children.is_thread else set(children.tids)
     with blocked(WAKE) as mask, reaper.subreaper():  # what CMD leaves comes back to us
@@ -243,11 +255,30 @@ def _run(cmd: str, children: Children, keep_background: bool, ignored: Sequence[
 
 def _wait(pid: int) -> tuple[int, int]:
     """(CMD's wait status, 0) once it ends, or (0, N) if terminating signal
-    N comes first; WAKE is blocked, so neither can be missed."""
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status, 0
-        got = sigwait(WAKE, 1.0)  # SIGCHLD: some child changed state
-        if got in TERMINATING:
-            return 0, got
+    N comes first; WAKE is blocked, so neither can be missed.  A wait4 that
+    says ECHILD while CMD (our unreaped child, held by a pidfd) is still
+    there failed: it is tried again for a while, then raised naming wait4
+    (the caller ends and reaps CMD)."""
+    from tidscope.core import reaper
+
+    fd = reaper.opened(pid)
+    refused: float | None = None
+    try:
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError as err:
+                if fd is None or not reaper.there(fd):
+                    raise OSError(err.errno, err.strerror, "wait4") from None
+                refused = refused or time.monotonic()
+                if time.monotonic() - refused > reaper.WAIT_RETRY:
+                    raise OSError(err.errno, err.strerror, "wait4") from None
+                done, status = 0, 0
+            if done:
+                return status, 0
+            got = sigwait(WAKE, 0.01 if refused else 1.0)  # SIGCHLD: some child changed state
+            if got in TERMINATING:
+                return 0, got
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -13,7 +13,10 @@ from typing import Any
 import click
 
 from tidscope.cli.options import PidRange, output_options, seconds
+from tidscope.core.syscalls import own_pid
 from tidscope.errors import TidscopeError, UsageError, note
+from tidscope.proc.files import PROC
+from tidscope.proc.pidns import foreign_note
 from tidscope.proc.task import ID_MAX
 from tidscope.render import render
 from tidscope.watch import connector as watch
@@ -104,6 +107,7 @@ def command(
     )
     with signals.terminating_signals(), contextlib.ExitStack() as stack:
         sources: list[Any] = []  # the source, once made: its first scan may be interrupted
+        foreign: str | None = None  # what /proc of another pid namespace means, if it is one
 
         def rows() -> Iterator[dict[str, Any]]:
             seen = 0
@@ -112,17 +116,19 @@ def command(
                     continue
                 if summary:
                     tally.add(event)
-                yield _shown(_row(event), fmt)
+                yield _shown(_row(event, foreign is None), fmt)
                 seen += 1
                 if count is not None and seen >= count:
                     return
 
         try:
             conn = _source(stack, command, interval, sources.append)
+            foreign = foreign_note("watch", own_pid(), PROC, FOREIGN[_mode(command, conn)])
             _render(rows(), COLUMNS, WIDTHS, fmt, no_headers)
         finally:
             if sources:
-                _ended(sources[0], fmt, tally if summary else None, no_headers)
+                tallied = tally if summary else None
+                _ended(sources[0], fmt, tallied, no_headers, foreign is None)
     status = getattr(conn, "status", None)
     if status is None:  # the watch ended by --duration or --count (CMD, if any, killed)
         return 0
@@ -130,12 +136,12 @@ def command(
     return 128 - code if code < 0 else code
 
 
-def _ended(conn: Any, fmt: str, tally: Any, no_headers: bool) -> None:
+def _ended(conn: Any, fmt: str, tally: Any, no_headers: bool, names: bool) -> None:
     """The summary (``tally``, with --summary) and the notes on what was
     missed, however the watch ended: a signal during the first /proc scan
-    included."""
+    included.  ``names``: /proc is our namespace's, names may be read there."""
     if tally is not None:
-        _summary(fmt, tally, conn, no_headers)
+        _summary(fmt, tally, conn, no_headers, names)
     if conn.lost or conn.overruns:
         note(
             "watch",
@@ -188,8 +194,25 @@ def _source(
     return stack.enter_context(poller)
 
 
-def _row(event: Any) -> dict[str, Any]:
-    name = event.comm if event.comm is not None else watch.name_of(event.tid, event.tgid)
+def _mode(command: str | None, conn: Any) -> str:
+    if command is not None:
+        return "run"
+    return "poll" if hasattr(conn, "last_line") else "connector"
+
+
+# What /proc of another pid namespace means for each way of watching.
+FOREIGN = {
+    "run": "the tracees are shown without names (that /proc names other tasks)",
+    "poll": "the pids and tasks shown are that namespace's",
+    "connector": "the connector's pids are the initial namespace's, named from that /proc",
+}
+
+
+def _row(event: Any, look_up: bool = True) -> dict[str, Any]:
+    """An event's row; ``look_up``: a name not in the event is read from /proc."""
+    name = event.comm
+    if name is None and look_up:
+        name = watch.name_of(event.tid, event.tgid)
     kind = watch_event.scope(event)
     row: dict[str, Any] = {
         "time": watch.wall_clock(event.time_ns),
@@ -281,7 +304,7 @@ def _render(
     )
 
 
-def _summary(fmt: str, tally: Any, conn: Any, no_headers: bool) -> None:
+def _summary(fmt: str, tally: Any, conn: Any, no_headers: bool, names: bool = True) -> None:
     from tidscope.watch.summary import duration
 
     rows = []
@@ -295,7 +318,7 @@ def _summary(fmt: str, tally: Any, conn: Any, no_headers: bool) -> None:
                 "shortest_lifetime_ns": group.shortest_ns,
                 "median_lifetime_ns": group.median_ns,
                 "lifetimes_measured": len(group.lifetimes_ns),
-                "name": watch.name_of(tgid, tgid),
+                "name": watch.name_of(tgid, tgid) if names else None,
             }
         )
     if fmt == "json":

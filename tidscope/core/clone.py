@@ -11,16 +11,15 @@ child's code is in C and touches no libc, no Python and no TLS.
 from __future__ import annotations
 
 import errno
-import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 from tidscope.core import _rawclone, flags
-from tidscope.core.clone_errors import explain_errno
+from tidscope.core.clone_errors import explain_parts
 from tidscope.core.signals import TERMINATING, blocked
-from tidscope.core.syscalls import SYSCALLS
+from tidscope.core.syscalls import SYSCALLS, syscall
 from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 from tidscope.numeric import decimal
 
@@ -122,9 +121,9 @@ def die_with_parent(clone_flags: int) -> tuple[Op, ...]:
     if flags.has(clone_flags, "NEWPID"):
         parent = 0
     elif flags.has(clone_flags, "PARENT"):
-        parent = os.getppid()
+        parent = syscall("getppid")  # the kernel's answers: libc's may lie (a preload)
     else:
-        parent = os.getpid()
+        parent = syscall("getpid")
     return (
         Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))),
         Op("getppid", expect=parent),
@@ -158,10 +157,13 @@ class Report:
 
 
 class SpawnError(TidscopeError):
-    """clone(2) or a stack mapping failed; ``errno`` says why."""
+    """clone(2) or a stack mapping failed; ``errno`` says why.  The message
+    ends with spawn's advice (its -n); ``cause`` is the message before it,
+    for a command with advice of its own (verify-flags)."""
 
-    def __init__(self, message: str, err: int, spawned: int) -> None:
-        super().__init__(message)
+    def __init__(self, cause: str, advice: str | None, err: int, spawned: int) -> None:
+        super().__init__(cause if advice is None else f"{cause}: {advice}")
+        self.cause = cause
         self.errno = err
         self.spawned = spawned
         if err == errno.EINVAL:  # the kernel refused the flag set we were given
@@ -245,8 +247,8 @@ class Children:
             )
         except OSError as err:
             code = err.errno or 0
-            why = explain_errno(code, clone_flags, 0, count, stack_size, stage="stack")
-            raise SpawnError(why, code, 0) from None
+            why = explain_parts(code, clone_flags, 0, count, stack_size, stage="stack")
+            raise SpawnError(*why, code, 0) from None
 
     # -- lifetime ---------------------------------------------------------
     def __enter__(self) -> Children:
@@ -273,10 +275,14 @@ class Children:
                 self._group.wait_ran(RAN_TIMEOUT)
         except OSError as err:
             spawned, stage = self._group.spawned, self._group.failed_in or "clone"
-            self.close()
             code = err.errno or 0
-            why = explain_errno(code, self.flags, spawned, self.count, self.stack_size, stage)
-            raise SpawnError(why, code, spawned) from None
+            # explained before the children are joined: a limit they reach
+            # (a cgroup's pids.current) is read while it is reached
+            try:
+                why = explain_parts(code, self.flags, spawned, self.count, self.stack_size, stage)
+            finally:
+                self.close()
+            raise SpawnError(*why, code, spawned) from None
 
     def __exit__(
         self,
@@ -313,7 +319,7 @@ class Children:
 
     def tgid(self, tid: int) -> int:
         """The thread group a child's tid lives in, in our namespace."""
-        return os.getpid() if self.is_thread else tid
+        return syscall("getpid") if self.is_thread else tid
 
     def report(self, i: int) -> Report:
         c = self._group.child(i)

@@ -11,43 +11,56 @@ from __future__ import annotations
 import errno
 import os
 import resource
+from typing import NamedTuple
 
 from tidscope.core import flags
 from tidscope.errors import describe
-from tidscope.proc.files import NOTHING, PROC, contents, listing, stat_of
+from tidscope.numeric import decimal
+from tidscope.proc.files import NOTHING, PROC, TABLE_MAX, contents, listing, stat_of
+from tidscope.proc.mounts import mounts
 from tidscope.proc.unread import Unread
 
 
 def explain_errno(
     err: int, value: int, spawned: int, count: int, stack_size: int, stage: str = "clone"
 ) -> str:
-    """One line naming why clone (or a stack mapping, ``stage="stack"``) failed."""
+    """One line naming why clone (or a stack mapping, ``stage="stack"``)
+    failed, and what to do about it with spawn's options."""
+    cause, advice = explain_parts(err, value, spawned, count, stack_size, stage)
+    return cause if advice is None else f"{cause}: {advice}"
+
+
+def explain_parts(
+    err: int, value: int, spawned: int, count: int, stack_size: int, stage: str = "clone"
+) -> tuple[str, str | None]:
+    """:func:`explain_errno` as (why, spawn's advice or None): a command
+    without spawn's options gives advice of its own."""
     if stage == "stack":
         return (
             f"cannot map {count} stacks of {stack_size // 1024}K ({spawned} children running):"
-            f" {describe(err)}, vm.max_map_count={_sysctl('vm/max_map_count')}:"
-            " lower -n or --stack-size"
+            f" {describe(err)}, vm.max_map_count={_sysctl('vm/max_map_count')}",
+            "lower -n or --stack-size",
         )
     where = f"clone({flags.describe(value)}) failed after {spawned} of {count} children"
     if err == errno.EINVAL:
         reasons = flags.einval_reasons(value)
         why = "; ".join(reasons) if reasons else "the kernel rejects this flag combination"
-        return f"{where}: EINVAL: {why}"
+        return f"{where}: EINVAL: {why}", None
     if err == errno.EAGAIN:
-        return f"{where}: EAGAIN: {task_limits()}: lower -n or raise the limit"
+        return f"{where}: EAGAIN: {task_limits()}", limit_advice(spawn=True)
     if err == errno.ENOMEM:
-        return f"{where}: ENOMEM: the kernel is out of memory for tasks: lower -n"
+        return f"{where}: ENOMEM: the kernel is out of memory for tasks", "lower -n"
     if err == errno.EPERM:
         ns = [n for n in sorted(flags.NAMESPACES) if value & flags.FLAGS[n]]
         if ns:
             return (
-                f"{where}: EPERM: CLONE_{'|CLONE_'.join(ns)} needs CAP_SYS_ADMIN:"
-                " run as root or add NEWUSER"
+                f"{where}: EPERM: CLONE_{'|CLONE_'.join(ns)} needs CAP_SYS_ADMIN",
+                "run as root or add NEWUSER",
             )
-        return f"{where}: EPERM: operation not permitted"
+        return f"{where}: EPERM: operation not permitted", None
     if err == errno.ENOSPC:
-        return f"{where}: ENOSPC: too many nested namespaces (user.max_*_namespaces)"
-    return f"{where}: {describe(err)}"
+        return f"{where}: ENOSPC: too many nested namespaces (user.max_*_namespaces)", None
+    return f"{where}: {describe(err)}", None
 
 
 def _text(path: str) -> str | None:
@@ -72,9 +85,15 @@ def task_limits() -> str:
         f"{_sysctl('kernel/threads-max')} ({tasks} tasks now), kernel.pid_max="
         f"{_sysctl('kernel/pid_max')}"
     )
-    pids = _cgroup_pids()
-    if pids:
-        limits += f", cgroup pids.max={pids}"
+    reached = pids_reached()
+    if reached is not None:
+        return (
+            f"the pids controller's limit of cgroup {reached.path} is reached: pids.max="
+            f"{reached.limit}, pids.current={reached.current} ({limits})"
+        )
+    pids = next((c for c in cgroup_pids() if c.limit is not None), None)
+    if pids is not None:
+        limits += f", cgroup {pids.path} pids.max={pids.limit}"
     if os.getuid() != 0 and soft != resource.RLIM_INFINITY:
         mine = _tasks_of(os.getuid())
         if mine >= soft:
@@ -103,8 +122,87 @@ def _tasks_of(uid: int) -> int:
     return count
 
 
-def _cgroup_pids() -> str | None:
-    cgroup = _text(f"{PROC}/self/cgroup")
-    if cgroup is None:
-        return None
-    return _text(f"/sys/fs/cgroup{cgroup.rpartition(':')[2]}/pids.max")
+def limit_advice(spawn: bool) -> str:
+    """What to do about the task limit :func:`task_limits` names, for
+    ``tidscope spawn`` (``spawn``: whose -n makes fewer tasks) or for a
+    command that makes the tasks it needs (verify-flags)."""
+    reached = pids_reached()
+    if reached is not None:
+        fewer = "lower -n, or " if spawn else ""
+        return (
+            f"{fewer}raise the cgroup's limit (echo N > {reached.path}/pids.max), or end"
+            " tasks in that cgroup"
+        )
+    if spawn:
+        return "lower -n or raise the limit"
+    return "raise it with prlimit --nproc, or end other tasks"
+
+
+class PidsLimit(NamedTuple):
+    """The pids controller of one cgroup: its directory, and pids.max
+    (None: "max", no limit) and pids.current (None: unreadable)."""
+
+    path: str
+    limit: int | None
+    current: int | None
+
+    @property
+    def reached(self) -> bool:
+        return self.limit is not None and self.current is not None and self.current >= self.limit
+
+
+def cgroup_pids() -> list[PidsLimit]:
+    """Our cgroup's pids controller and its ancestors' (each limits us),
+    ours first, from the cgroup v1 ``pids`` hierarchy or else cgroup v2
+    (``/proc/self/cgroup`` and ``/proc/self/mountinfo``); empty when there
+    is none to read."""
+    data = contents(f"{PROC}/self/cgroup", raises=NOTHING)
+    info = contents(f"{PROC}/self/mountinfo", limit=TABLE_MAX, raises=NOTHING)
+    if isinstance(data, Unread) or isinstance(info, Unread):
+        return []
+    table = mounts(info)
+    found = []
+    for line in data.decode(errors="replace").splitlines():
+        _, _, rest = line.partition(":")
+        controllers, sep, path = rest.partition(":")
+        if not sep:
+            continue
+        if "pids" in controllers.split(","):  # v1: its hierarchy's mount
+            top = next((p for p, t, o in table if t == "cgroup" and "pids" in o), None)
+        elif not controllers and line.startswith("0:"):  # v2
+            top = next((p for p, t, _ in table if t == "cgroup2"), None)
+        else:
+            continue
+        if top is not None:
+            found.append((top, path))
+    for top, path in found:  # v1 first: then pids is not v2's
+        levels = _levels(top, path)
+        if levels:
+            return levels
+    return []
+
+
+def _levels(top: str, path: str) -> list[PidsLimit]:
+    """The pids files of cgroup ``path`` under mount ``top`` and of each
+    ancestor that has them, innermost first."""
+    out = []
+    parts = [p for p in path.split("/") if p]
+    while parts:
+        where = os.path.join(top, *parts)
+        limit = _text(f"{where}/pids.max")
+        if limit is not None:
+            current = _text(f"{where}/pids.current")
+            out.append(
+                PidsLimit(
+                    where,
+                    None if limit == "max" else decimal(limit),
+                    None if current is None else decimal(current),
+                )
+            )
+        parts.pop()
+    return out
+
+
+def pids_reached() -> PidsLimit | None:
+    """The innermost cgroup of ours whose pids.max is reached, if one is."""
+    return next((c for c in cgroup_pids() if c.reached), None)

@@ -66,7 +66,7 @@ static pid_t start(const char *path, char *const argv[], char *const envp[],
 {
 	unsigned long all = ~0UL, old;
 	volatile int err = 0;
-	const pid_t parent = getpid();
+	const pid_t parent = (pid_t)syscall(SYS_getpid); /* the kernel's, as the guard's */
 
 	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all)) != 0)
 		return -errno;

@@ -206,7 +206,7 @@ int ts_wait_ran(struct ts_group *g, int i, long timeout_ns)
  * (and /proc/self/task); a join waits for both, as the tests require. */
 static void wait_gone(pid_t tid)
 {
-	while (syscall(SYS_tgkill, getpid(), tid, 0) == 0)
+	while (syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), tid, 0) == 0)
 		sched_yield();
 }
 
@@ -230,17 +230,32 @@ static int join_thread(struct ts_group *g, struct ts_child *c)
 	return 0;
 }
 
-/* ECHILD: a CLONE_PARENT child is our parent's to reap, not ours. */
-static int join_process(struct ts_child *c)
+/* ECHILD: a CLONE_PARENT child is our parent's to reap, not ours.  Any
+ * other child is ours by construction: an ECHILD for it while it is still
+ * there (kill with signal 0: an unreaped child's pid is its own) is a
+ * failed wait (a filter, an injected fault), tried again for up to
+ * WAIT_RETRY_MS; one gone was reaped by the kernel (SIGCHLD ignored). */
+#define WAIT_RETRY_MS 2000
+static int join_process(struct ts_group *g, struct ts_child *c)
 {
+	const struct timespec tick = {0, 1000000};
+	int tries = 0;
+
 	for (;;) {
 		pid_t r = wait4(c->tid, &c->wstatus, __WALL, NULL);
 		if (r == c->tid) {
 			c->reaped = 1;
 			return 0;
 		}
-		if (errno != EINTR)
+		if (errno == EINTR)
+			continue;
+		if (errno != ECHILD || g->flags & CLONE_PARENT)
 			return -errno;
+		if (syscall(SYS_kill, c->tid, 0) != 0 && errno == ESRCH)
+			return 0;
+		if (++tries > WAIT_RETRY_MS)
+			return -ECHILD;
+		nanosleep(&tick, NULL);
 	}
 }
 
@@ -253,7 +268,7 @@ int ts_join_one(struct ts_group *g, int i)
 	if (c->joined)
 		return 0;
 	ts_release(g);
-	err = g->flags & CLONE_THREAD ? join_thread(g, c) : join_process(c);
+	err = g->flags & CLONE_THREAD ? join_thread(g, c) : join_process(g, c);
 	if (c->pidfd >= 0) {
 		close(c->pidfd);
 		c->pidfd = -1;

@@ -38,6 +38,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef __WALL
@@ -72,14 +73,29 @@ static long tracer_of(pid_t pid)
 	return at ? strtol(at + sizeof "\nTracerPid:" - 1, NULL, 10) : 0;
 }
 
-/* Kill a child that never became CMD and wait until it is gone. */
+/* Kill a child that never became CMD (our unreaped child: its pid is its
+ * own) and reap it.  Seized, it may sit in a ptrace stop (its exit stop,
+ * if it left by itself), which SIGKILL does not end: each stop is resumed
+ * until the child is reaped.  A wait failing otherwise is tried again, a
+ * bounded number of times (then the child is left to init). */
 static void discard(pid_t pid)
 {
-	int status;
+	const struct timespec tick = {0, 1000000};
+	int status, tries = 0;
 
 	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, __WALL);
+
+		if (r == pid && WIFSTOPPED(status)) {
+			ptrace(PTRACE_CONT, pid, 0, 0);
+			continue;
+		}
+		if (r == pid || (r < 0 && errno != EINTR && ++tries > 1000))
+			return;
+		if (r < 0 && errno != EINTR)
+			nanosleep(&tick, NULL);
+	}
 }
 
 /* Runs in the child between fork and execve: async-signal-safe calls only. */
@@ -99,9 +115,13 @@ static _Noreturn void child(int go, int report, const char *path, char *const ar
 	if (n == 1) {
 		execve(path, argv, environ);
 		err = errno;
-		if (write(report, &err, sizeof err) < 0)
-			_exit(127);
+	} else {
+		/* the start signal unread: -errno says so (0 at end of file:
+		 * our parent gave up on us, and says why itself) */
+		err = n < 0 ? -errno : 0;
 	}
+	if (err && write(report, &err, sizeof err) < 0)
+		_exit(127);
 	_exit(127);
 }
 
@@ -162,7 +182,27 @@ static PyObject *start(PyObject *self, PyObject *args)
 			step = path;
 	}
 	close(go[1]); /* unseized, the child reads end of file and leaves */
-	if (pid > 0 && !err) {
+	if (pid > 0 && err == EPERM && !tracer) {
+		/* A child that could not read its start signal has left (said
+		 * so first), and a child that left cannot be seized: its
+		 * failure is the one to report, or ours to read what it said.
+		 * Not waited for: a child still there says nothing (it holds
+		 * the start pipe's other end too, and would never see its end). */
+		int said = 0;
+
+		if (fcntl(report[0], F_SETFL, O_NONBLOCK) == 0) {
+			do
+				n = read(report[0], &said, sizeof said);
+			while (n < 0 && errno == EINTR);
+			if (n == sizeof said && said < 0) {
+				err = -said;
+				step = "read";
+			} else if (n < 0 && errno != EAGAIN) { /* what would tell why is unread */
+				err = errno;
+				step = "read";
+			}
+		}
+	} else if (pid > 0 && !err) {
 		/* End of file: execve succeeded (it closes the pipe before the
 		 * tracee's exec stop, so this never waits on our own stop). */
 		Py_BEGIN_ALLOW_THREADS
@@ -170,10 +210,15 @@ static PyObject *start(PyObject *self, PyObject *args)
 			n = read(report[0], &err, sizeof err);
 		while (n < 0 && errno == EINTR);
 		Py_END_ALLOW_THREADS
-		if (n < 0)
-			err = errno;
-		else if (n != sizeof err)
+		if (n < 0) {
+			err = errno; /* not execve's answer: our read's */
+			step = "read";
+		} else if (n != sizeof err) {
 			err = 0;
+		} else if (err < 0) { /* the child could not read its start signal */
+			err = -err;
+			step = "read";
+		}
 	}
 	close(report[0]);
 	if (pid > 0 && err)

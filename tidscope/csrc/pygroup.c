@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rawclone.h"
@@ -195,7 +196,7 @@ static int Group_init(Group *self, PyObject *args, PyObject *kw)
 		goto fail;
 	}
 	self->ready = 1;
-	self->owner = getpid();
+	self->owner = (pid_t)syscall(SYS_getpid); /* the kernel's: libc's may lie */
 	self->g.nops = (int)nops;
 	self->g.clone3 = clone3;
 	self->g.exit_signal = exit_signal;
@@ -232,7 +233,7 @@ fail:
 
 static void join_all(Group *self)
 {
-	if (getpid() != self->owner) { /* a fork's copy: not our children */
+	if ((pid_t)syscall(SYS_getpid) != self->owner) { /* a fork's copy: not our children */
 		self->g.spawned = 0;
 		return;
 	}

@@ -91,6 +91,7 @@ static const struct {
 	{"dup3", SYS_dup3},
 	{"futex", SYS_futex},
 	{"kill", SYS_kill},
+	{"tgkill", SYS_tgkill},
 	{"exit", SYS_exit},
 	{"clone", SYS_clone},
 	{"clone3", SYS_clone3},

@@ -83,7 +83,7 @@ static int start_helper(Walk *w)
  * Bounded: a tid reused meanwhile by a thread of ours must not hang us. */
 static void join_helper(Walk *w)
 {
-	if (w->reading && w->owner == getpid()) {
+	if (w->reading && w->owner == (pid_t)syscall(SYS_getpid)) {
 		pthread_join(w->helper, NULL);
 		for (int spin = 0; spin < 100000; spin++) {
 			if (syscall(SYS_tgkill, w->owner, w->helper_tid, 0) != 0)
@@ -98,7 +98,7 @@ static void join_helper(Walk *w)
  * again from the start by this thread: that helper does not exist here. */
 static void adopt(Walk *w)
 {
-	pid_t me = getpid();
+	pid_t me = (pid_t)syscall(SYS_getpid);
 
 	if (w->owner == me)
 		return;
@@ -198,7 +198,7 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 	}
 	if (files && !plan_files(&p, files, caps ? caps : Py_None))
 		return -1;
-	p.self = getpid();
+	p.self = (pid_t)syscall(SYS_getpid); /* the kernel's: libc's may lie */
 	if (ids == Py_None) {
 		/* list dir_fd here: a group's task/ directory, its leader first */
 		Py_ssize_t n;
@@ -230,7 +230,7 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 	w->plan = p;
 	w->make = Py_NewRef(make);
 	w->parse = Py_NewRef(parse);
-	w->owner = getpid();
+	w->owner = p.self;
 	return 0;
 }
 

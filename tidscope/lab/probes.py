@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 from tidscope.core import flags
 from tidscope.core.clone import Children, Op, Report, die_with_parent
 from tidscope.core.kcmp import KCMP
-from tidscope.core.syscalls import syscall
-from tidscope.proc import files, masks
+from tidscope.core.syscalls import own_pid, syscall
+from tidscope.proc import files, masks, pidns
 from tidscope.proc import status as proc_status
+from tidscope.proc.files import PROC
 from tidscope.proc.unread import Unread, failed
 
 T = TypeVar("T")
@@ -47,9 +48,17 @@ def kcmp(pid1: int, pid2: int, resource: str) -> bool | Unread:
         return failed(f"kcmp KCMP_{resource}", err)
 
 
+def foreign_proc() -> Unread | None:
+    """Why /proc cannot be read as ours, or None: when it shows another pid
+    namespace than ours (proc.pidns), a task's pid from the kernel names
+    another task there, and every look into /proc is a step not taken."""
+    other = pidns.mismatch(own_pid())
+    return None if other is None else Unread(PROC, other.removeprefix(PROC).strip())
+
+
 def ns_inode(task: int, ns: str) -> int | Unread:
     """The inode of ``task``'s ``ns`` namespace (or ``stat /proc/...: EPERM``)."""
-    st = files.stat_of(f"/proc/{task}/ns/{ns}", raises=files.NOTHING)
+    st = foreign_proc() or files.stat_of(f"/proc/{task}/ns/{ns}", raises=files.NOTHING)
     return st if isinstance(st, Unread) else st.st_ino
 
 
@@ -70,6 +79,10 @@ def new_ns(task: int, ns: str) -> tuple[bool | Unread, dict[str, Any]]:
 def read_file(path: str, limit: int = 1 << 16) -> bytes | Unread:
     """Up to ``limit`` bytes of ``path``, or the step that failed: its
     ``open`` or its ``read``, whatever the errno (EMFILE too)."""
+    if path.startswith(f"{PROC}/"):
+        other = foreign_proc()
+        if other is not None:
+            return other
     return files.contents(path, limit=limit, check=False, raises=files.NOTHING)
 
 

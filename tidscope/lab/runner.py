@@ -37,7 +37,7 @@ from typing import Any, NoReturn, TypeVar
 
 from tidscope.core import reaper
 from tidscope.core.clone import PR_SET_PDEATHSIG
-from tidscope.core.clone_errors import task_limits
+from tidscope.core.clone_errors import limit_advice, task_limits
 from tidscope.core.signals import TERMINATING, sigmask
 from tidscope.core.syscalls import syscall
 from tidscope.errors import describe, note
@@ -231,7 +231,7 @@ def run(fn: Callable[[], Any], *, isolated: bool = True, timeout: float = 30.0) 
     ``{"error": reason}``.  Children the lab left us (CLONE_PARENT children
     are ours to reap) are reaped here, and what it registered is removed.
     """
-    before = reaper.children()
+    before = reaper.own_children()
     try:
         rfd, wfd = os.pipe()
     except OSError as err:
@@ -263,7 +263,7 @@ def _watch(
             return {"error": "cannot start the lab: " + describe(err, "getpid")}
         why = describe(err, "fork")
         if err.errno == errno.EAGAIN:
-            why += f": {task_limits()}: raise it with prlimit --nproc, or end other tasks"
+            why += f": {task_limits()}: {limit_advice(spawn=False)}"
         return {"error": "cannot fork the lab: " + why}
     if pid == 0:  # the lab: never returns, whatever happens
         try:
@@ -274,27 +274,28 @@ def _watch(
             os._exit(1)
     registered: list[tuple[str, str]] = []
     outcome: dict[str, Any] = {}
+    fd: int | None = None
     try:
-        sigmask(signal.SIG_SETMASK, mask)
         need("close", os.close, wfd)  # else we would never see the pipe's end
+        fd = reaper.opened(pid)  # our unreaped child: the pid is its own
+        sigmask(signal.SIG_SETMASK, mask)
         outcome = _read(rfd, timeout, registered) or {
             "error": f"the lab did not answer within {timeout:g}s"
         }
     except OSError as err:
         outcome = {"error": "cannot watch the lab: " + describe(err, err.filename or "read")}
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                reaper.send(fd, signal.SIGTERM)
         raise
     finally:
         with contextlib.suppress(OSError):
             sigmask(signal.SIG_BLOCK, TERMINATING)
-        if "error" in outcome:  # stuck, or we cannot watch it: no grace
+        if "error" in outcome and fd is not None:  # stuck, or we cannot watch it: no grace
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        reaped = reaper.reap(pid, KILL_AFTER)
-        for left in reaper.children() - before:  # CLONE_PARENT children, orphans
-            reaper.reap(left, KILL_AFTER)
+                reaper.send(fd, signal.SIGKILL)
+        reaped = _reap_lab(pid, fd, before)
         for kind, name in registered:
             remove(kind, name)
         with contextlib.suppress(OSError):
@@ -302,6 +303,22 @@ def _watch(
     if reaped is not None and "error" not in outcome:
         return {"error": f"cannot reap the lab: {reaped}"}
     return outcome
+
+
+def _reap_lab(pid: int, fd: int | None, before: set[int]) -> str | None:
+    """Reap the lab ``pid`` (killed through its pidfd ``fd`` once KILL_AFTER
+    passed), then the children it left us (CLONE_PARENT children, orphans),
+    each killed the same way if the kernel says it is ours; why the lab
+    could not be reaped, or None."""
+    reaped = reaper.reap(pid, KILL_AFTER, fd)
+    if fd is not None:
+        os.close(fd)
+    for left in reaper.own_children() - before:
+        got = reaper.claim(left)
+        if got is not None:
+            reaper.reap(left, KILL_AFTER, got)
+            os.close(got)
+    return reaped
 
 
 def _readable(fd: int, seconds: float) -> bool:

@@ -31,6 +31,7 @@ from typing import Any
 from tidscope.core.syscalls import syscall
 from tidscope.errors import describe
 from tidscope.lab.helper import WALL, Channel, Helper, readable
+from tidscope.lab.probes import read_file
 from tidscope.proc import files
 from tidscope.proc.unread import Unread, failed
 
@@ -186,8 +187,9 @@ def traced(options: int) -> Iterator[Tracer]:
 
 
 def _tracer_of(pid: int) -> int:
-    """``pid``'s TracerPid; an OSError naming the read when it cannot be read."""
-    data = files.contents(f"/proc/{pid}/status", check=False, raises=files.NOTHING)
+    """``pid``'s TracerPid; an OSError naming the read when it cannot be read
+    (or /proc is another pid namespace's, where ``pid`` is another task)."""
+    data = read_file(f"/proc/{pid}/status")
     if isinstance(data, Unread):
         raise data.error()
     for line in data.splitlines():

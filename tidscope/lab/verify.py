@@ -21,11 +21,12 @@ from typing import Any
 
 from tidscope.core import flags, reaper
 from tidscope.core.clone import SpawnError
+from tidscope.core.clone_errors import limit_advice
 from tidscope.errors import describe, errno_name
 from tidscope.lab import runner as lab
 from tidscope.lab.experiments import BY_FLAG, EXPERIMENTS, Experiment, Run, Unobservable, Unread
 from tidscope.lab.experiments.base import shown
-from tidscope.lab.probes import spawn_one
+from tidscope.lab.probes import foreign_proc, spawn_one
 
 SIGCHLD = int(signal.SIGCHLD)
 
@@ -48,8 +49,11 @@ def _run_probe(exp: Experiment, value: int) -> dict[str, Any]:
         run: Run = exp.probe(value)
     except Unobservable as err:
         return {"unobservable": str(err)}
-    except SpawnError as err:
-        return {"errno": err.errno, "error": err.message, "spawn": True}
+    except SpawnError as err:  # spawn's advice (its -n) is not ours to give
+        why = err.cause
+        if err.errno == errno.EAGAIN:
+            why += f": {limit_advice(spawn=False)}"
+        return {"errno": err.errno, "error": why, "spawn": True}
     except OSError as err:
         return {"errno": err.errno, "error": describe(err, err.filename or "syscall")}
 
@@ -245,6 +249,7 @@ def _chosen(names: Iterable[str] | None) -> list[Experiment]:
 
 def run_experiments(names: Iterable[str] | None = None) -> list[Row]:
     rows = []
+    foreign_proc()  # asked once, here: every lab inherits the answer
     with reaper.subreaper():
         for exp in _chosen(names):
             outcome: dict[str, Any] = {}

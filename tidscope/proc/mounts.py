@@ -60,6 +60,17 @@ def _is_proc_mount(root: str) -> bool:
     return proc
 
 
+def is_proc_fs(root: str) -> bool:
+    """Whether a proc filesystem is mounted at ``root`` (whatever is mounted
+    over its files), by the kernel's own ``/proc/self/mountinfo``."""
+    where = os.path.realpath(root)
+    found = False
+    for point, fstype, _ in mounts(read_all(f"{PROC}/self/mountinfo", limit=TABLE_MAX) or b""):
+        if point == where:
+            found = fstype == "proc"  # the last mount there is the one seen
+    return found
+
+
 def hidepid(root: str = PROC) -> str | None:
     """The ``hidepid`` option ``root`` is mounted with, if it hides anything
     from us: what a listing there cannot show, to say so."""

@@ -10,9 +10,11 @@ same order.
 from __future__ import annotations
 
 from tidscope import terminal
+from tidscope.core.syscalls import own_pid
 from tidscope.errors import TidscopeError
 from tidscope.proc import snapshot
 from tidscope.proc.mounts import hidden_note
+from tidscope.proc.pidns import SHOWN, foreign_note
 from tidscope.proc.task import Task
 from tidscope.ps.columns import Column, check_keys
 from tidscope.ps.context import Context
@@ -60,6 +62,7 @@ def run(
         check_keys(req.columns)
     count = show(req, sys.stdout)
     hidden_note("ps", req.root)
+    foreign_note("ps", own_pid(), req.root, SHOWN)
     if not count:  # procps prints the header alone; we also say why on stderr
         raise TidscopeError(_why_nothing(req))
     return 0

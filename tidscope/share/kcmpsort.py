@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from functools import cmp_to_key
 
 from tidscope.core.kcmp import KCMP, NR
-from tidscope.errors import TidscopeError, errno_name
+from tidscope.errors import TidscopeError, describe, errno_name
 from tidscope.proc import files
 from tidscope.proc import status as proc_status
 from tidscope.proc.files import PROC
@@ -114,7 +114,12 @@ def reference_zombie() -> Iterator[int]:
         raise TidscopeError(f"cannot make the reference zombie kcmp needs: {err.message}") from None
     with child:
         tid = child.report(0).tid
-        os.waitid(os.P_PID, tid, os.WEXITED | os.WNOWAIT | WALL)
+        try:
+            os.waitid(os.P_PID, tid, os.WEXITED | os.WNOWAIT | WALL)
+        except OSError as err:  # joined on the way out (wait4 is tried again)
+            raise TidscopeError(
+                f"cannot make the reference zombie kcmp needs: {describe(err, 'waitid')}"
+            ) from None
         yield tid
 
 

@@ -27,7 +27,7 @@ def read_namespaces(tids: list[int], types: Sequence[str]) -> dict[int, NsSeen |
     return {tid: _task_namespaces(tid, types) for tid in tids}
 
 
-def _task_namespaces(tid: int, types: Sequence[str]) -> NsSeen | None:
+def _task_namespaces(tid: int | str, types: Sequence[str]) -> NsSeen | None:
     fd = files.opened(f"{PROC}/{tid}/ns", directory=True)
     if isinstance(fd, Unread):
         return None if fd.errno == errno.ENOENT else [-(fd.errno or errno.EIO)] * len(types)
@@ -84,7 +84,7 @@ def namespace_groups(
     for t in NAMESPACES:
         if t not in types:
             sharing.unavailable[t] = f"this kernel has no {t} namespaces (no /proc/self/ns/{t})"
-    mine = _task_namespaces(os.getpid(), types) or []
+    mine = _task_namespaces("self", types) or []  # the kernel's "us", not libc's pid
     tids = [task.tid for task in rows]
     lost = [-errno.ENOENT] * len(types)
     table = [seen.get(tid) or lost for tid in tids]

@@ -8,14 +8,13 @@ words the kernel wrote.
 from __future__ import annotations
 
 import functools
-import os
-import threading
 from typing import Any
 
 from tidscope.core import flags
 from tidscope.core.clone import ARCH, IDENTITY, Children, Op, Report, die_with_parent
-from tidscope.core.syscalls import SYSCALLS
+from tidscope.core.syscalls import SYSCALLS, own_pid, syscall
 from tidscope.errors import describe
+from tidscope.proc import pidns
 from tidscope.proc import status as proc_status
 
 COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")
@@ -36,8 +35,15 @@ def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
 def _our_depth() -> int:
     """How many PID namespaces we are in: a child's ppid is comparable with
     /proc only when it is in as many."""
-    me = os.getpid()
+    me = syscall("getpid")
     return len(_ns_ids(proc_status.task_status(me, me) or {}, "NSpid", "Pid"))
+
+
+@functools.cache
+def proc_mismatch() -> str | None:
+    """Why /proc's rows are not our tasks' (another pid namespace's proc,
+    proc.pidns), or None: then the /proc columns are left empty."""
+    return pidns.mismatch(own_pid())
 
 
 def _row(
@@ -52,8 +58,10 @@ def _row(
     given, is the name the task was to give itself."""
     pid, tid, ppid = seen
     row: dict[str, Any] = {"role": role, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid}
-    status = proc_status.task_status(tgid_dir, tid_here)
-    if status is None:  # gone already (e.g. a vfork child) or hidden from us
+    status = None if proc_mismatch() else proc_status.task_status(tgid_dir, tid_here)
+    # None: gone already (e.g. a vfork child), hidden from us, or another
+    # pid namespace's /proc, whose task of that number is not this one
+    if status is None:
         row.update(tgid=None, proc_ppid=None, name=None, agrees=None, mismatch=[])
         return row
     nspid = _ns_ids(status, "NSpid", "Pid")
@@ -73,9 +81,9 @@ def _row(
 
 
 def parent_row() -> dict[str, Any]:
-    me = os.getpid()
-    tid = threading.get_native_id()
-    return _row("parent", "thread", (me, tid, os.getppid()), tid, me, None)
+    """Our own row: our ids as the kernel gives them (libc's may lie)."""
+    me, tid = syscall("getpid"), syscall("gettid")
+    return _row("parent", "thread", (me, tid, syscall("getppid")), tid, me, None)
 
 
 def child_rows(children: Children) -> list[dict[str, Any]]:

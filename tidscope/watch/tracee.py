@@ -83,14 +83,26 @@ def listen(tid: int) -> None:
             raise call_error(err) from None
 
 
-def kill(pid: int) -> None:
-    """SIGKILL the group of ``pid``; one already gone is no error."""
+def kill_stopped(tid: int) -> None:
+    """SIGKILL the group of ``tid``, a tracee waitpid just reported stopped:
+    the kernel's own answer that it is ours, and its tid cannot go to
+    another task before we reap it.  One killed meanwhile is no error."""
+    _sigkill(lambda: os.kill(tid, signal.SIGKILL), "kill")
+
+
+def kill(pidfd: int) -> None:
+    """SIGKILL the group of the pidfd ``pidfd`` (core.reaper.claim's); one
+    already gone is no error."""
+    _sigkill(lambda: signal.pidfd_send_signal(pidfd, signal.SIGKILL), "pidfd_send_signal")
+
+
+def _sigkill(send: Callable[[], None], call: str) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        send()
     except ProcessLookupError:
         pass
     except OSError as err:
-        raise call_error(err, "kill") from None
+        raise call_error(err, call) from None
 
 
 def call_error(err: OSError, call: str | None = None) -> TidscopeError:

@@ -23,10 +23,17 @@ Rules this module keeps:
   and an exec also carry the name read at their stop), or, for a task killed
   past that stop (SIGKILL), when it is reaped.  Every tracee is reaped
   (waitpid with __WALL); the ones still alive when the watch ends are
-  killed first, and so is every child of ours (a CLONE_UNTRACED orphan);
-  tracees are also killed if tidscope dies (PTRACE_O_EXITKILL).  A task
+  killed first, and so is every child of ours (a CLONE_UNTRACED orphan),
+  each only once the kernel says it is ours (core.reaper.claim: a pidfd
+  that waitid finds our child or tracee), never by what /proc or libc says
+  our pid is; tracees are also killed if tidscope dies (PTRACE_O_EXITKILL).  A task
   that vanishes while we ask about it (ESRCH) is normal: it is reported
-  when it is reaped.  Every other failing call is a TidscopeError naming it.
+  when it is reaped.  Every other failing call is a TidscopeError naming it;
+  so is a wait4 that says ECHILD while a tracee of our own bookkeeping is
+  still there (tgkill with signal 0), which is no end of CMD's tree.  The
+  end path needs no /proc read: it resumes every tracee it knows of (one
+  whose stop was taken but not resumed sits in it, SIGKILL or not) and
+  tries a wait4 that says ECHILD again for WAIT_RETRY s.
 - Each stop is handled with the terminating signals blocked, so a signal
   never leaves a stop taken from the kernel but not acted on.  A second
   terminating signal while the tree is being killed stops the reaping
@@ -46,6 +53,7 @@ and the requests it makes of one tracee are already apart (tracee.py).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -58,7 +66,9 @@ from typing import NamedTuple, TypeVar
 
 from tidscope.core import reaper
 from tidscope.core.signals import TERMINATING
+from tidscope.core.syscalls import own_pid, syscall
 from tidscope.errors import Terminated, TidscopeError, UsageError, describe
+from tidscope.proc import pidns
 from tidscope.watch import _ptrace, tracee
 from tidscope.watch.connector import name_of
 from tidscope.watch.event import Event
@@ -82,6 +92,7 @@ CLONES = ("clone", "clone3")  # the calls whose flags are the caller's
 GROUP_STOPS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 BATCH = 64  # stops handled between two hand-overs of events
 RECHECK = 0.05  # seconds between looks at a task held at birth
+WAIT_RETRY = 2.0  # seconds wait4 may say ECHILD while tracees are unreaped
 T = TypeVar("T")
 
 
@@ -126,6 +137,8 @@ class Tracer:
         self._current = 0  # the tracee whose stop is being handled
         self._look = False  # whether held tasks may be let go
         self._orphans = reaper.subreaper()
+        # /proc of another pid namespace names other tasks: no names then
+        self.foreign = pidns.mismatch(own_pid())
 
     def __enter__(self) -> Tracer:
         # What CMD's tree leaves orphaned comes back to us, to be reaped.
@@ -193,13 +206,19 @@ class Tracer:
         returned and the failure raised, unless ``failing`` (an error is on
         its way out already, and is the one reported)."""
         killed: set[int] = set()
+        refused = 0.0  # when wait4 first said ECHILD with tracees unreaped
         try:
             self._kill_all(killed)
             while True:
                 try:
                     tid, status = os.waitpid(-1, WALL | os.WNOHANG)
-                except ChildProcessError:
-                    return None
+                except ChildProcessError as err:
+                    if not self._unreaped():
+                        return None
+                    refused = refused or time.monotonic()
+                    if time.monotonic() - refused > WAIT_RETRY:  # left to init, EXITKILL
+                        raise self._wait_failed(err) from None
+                    tid, status = 0, 0  # tried again: an ECHILD may pass
                 except OSError as err:
                     raise tracee.call_error(err, "wait4") from None
                 if tid == 0:
@@ -210,7 +229,7 @@ class Tracer:
                     continue
                 killed.discard(tid)
                 if os.WIFSTOPPED(status):  # a new tracee, or an exit stop
-                    tracee.kill(tid)
+                    tracee.kill_stopped(tid)
                     tracee.resume(_ptrace.cont, tid)
                 else:
                     self._tgid.pop(tid, None)
@@ -221,16 +240,63 @@ class Tracer:
             raise
 
     def _kill_all(self, killed: set[int]) -> None:
-        """SIGKILL, once each, our children and the groups of our tracees:
-        a tracee only while /proc says it is ours (a tracee's pid cannot go
-        to another task before we reap it; an id we hold by mistake can)."""
-        alive = (t for t, h in self._held.items() if h.status is None)
-        traced = {*self._tgid.values(), *alive, self._current} - killed - {0}
-        me = os.getpid()
-        targets = {p for p in traced if tracee.ids(p)[2] == me} | (reaper.children() - killed)
-        for pid in targets:
-            tracee.kill(pid)
+        """SIGKILL, once each, our children and the groups of our tracees,
+        each only once the kernel says it is ours (reaper.claim: our child
+        or our tracee, asked through a pidfd, which is then what is
+        signalled): an id we hold by mistake, or /proc's number for another
+        task, is never signalled."""
+        alive = (self._group(t, h) for t, h in self._held.items() if h.status is None)
+        current = self._tgid.get(self._current, self._current)
+        traced = {*self._tgid.values(), *alive, current} - {0}
+        for pid in (traced | reaper.own_children()) - killed:
+            fd = reaper.claim(pid)
+            if fd is None:
+                continue
+            try:
+                tracee.kill(fd)
+            finally:
+                os.close(fd)
             killed.add(pid)
+        # A tracee whose stop we took and did not resume (an error came
+        # mid-way) sits in it, and SIGKILL does not end an exit stop: each
+        # tracee we know of is resumed.  Only our own tracee can be
+        # (ESRCH for any other task, and for one not stopped).
+        for tid in {*self._tgid, *self._held, self._current} - {0}:
+            with contextlib.suppress(OSError):
+                _ptrace.cont(tid, 0)
+
+    def _unreaped(self) -> bool:
+        """Whether a tracee we know of (our own bookkeeping, not /proc) is
+        still there, by the kernel's answer to tgkill(2) with signal 0: a
+        tracee's tid is its own until we reap it."""
+        for tid, tgid in list(self._tgid.items()):
+            try:
+                syscall("tgkill", tgid, tid, 0)
+            except ProcessLookupError:
+                del self._tgid[tid]
+            except OSError:  # there (EPERM: not signalled, yet there)
+                return True
+            else:
+                return True
+        return False
+
+    def _wait_failed(self, err: OSError) -> TidscopeError:
+        left = " ".join(str(t) for t in sorted(self._tgid))
+        return TidscopeError(
+            f"{describe(err, 'wait4')}, though tracee(s) {left} are not reaped:"
+            " the kernel's wait failed, so CMD's tree cannot be followed to its end"
+        )
+
+    @staticmethod
+    def _group(tid: int, held: Held) -> int:
+        """The group leader of a held task, as far as we know it (a pidfd is
+        a process's)."""
+        return tid if held.tgid is None else held.tgid
+
+    def _name(self, tid: int, tgid: int) -> str | None:
+        """A tracee's name from /proc, unless /proc is another pid
+        namespace's, where ``tid`` is another task (None: not shown)."""
+        return None if self.foreign else name_of(tid, tgid)
 
     def events(self, deadline: float | None = None) -> Iterator[Event]:
         """Births, execs and exits of CMD's tree until its last task is gone
@@ -263,7 +329,9 @@ class Tracer:
         for _ in range(BATCH):
             try:
                 tid, status = os.waitpid(-1, WALL | os.WNOHANG)
-            except ChildProcessError:
+            except ChildProcessError as err:
+                if self._unreaped():  # the kernel's wait failed us: no end of CMD's tree
+                    raise self._wait_failed(err) from None
                 self._release(final=True)
                 return True
             except OSError as err:
@@ -299,7 +367,7 @@ class Tracer:
             # a thread's exec takes the leader's tid
             by = former if still and former != tid else None
             now = time.monotonic_ns()
-            self._out.append(Event("exec", now, -1, tid, tgid, by, comm=name_of(tid, tgid)))
+            self._out.append(Event("exec", now, -1, tid, tgid, by, comm=self._name(tid, tgid)))
             self._ended.discard(tid)  # a leader that had exited lives on in that thread
             self._left.pop(tgid, None)
             if by is not None:
@@ -311,7 +379,7 @@ class Tracer:
             if code is not None:  # else killed meanwhile: reported when reaped
                 self._ended.add(tid)
                 self._out.append(
-                    self._exit(tid, tgid, code, name_of(tid, tgid), self._role(tid, tgid))
+                    self._exit(tid, tgid, code, self._name(tid, tgid), self._role(tid, tgid))
                 )
         elif event == EVENT_STOP:
             if tid in self._unborn:  # the stop every new tracee starts with
@@ -339,8 +407,8 @@ class Tracer:
         thread = bool(flags & CLONE_THREAD)
         child_tgid = tgid if thread else child
         held = self._held.pop(child, None)
-        if held is not None and held.status is not None and tracee.ids(child)[2] == os.getpid():
-            held = None  # that tid's earlier task died unclaimed; this one is new
+        if held is not None and held.status is not None and reaper.ours(child):
+            held = None  # that tid's earlier task died unclaimed; this one is new (ours)
         self._out.append(
             Event(
                 "fork",
@@ -353,7 +421,7 @@ class Tracer:
                 thread=thread,
                 flags=flags,
                 call=name,
-                comm=name_of(child, child_tgid),
+                comm=self._name(child, child_tgid),
             )
         )
         if held is not None and held.status is not None:
@@ -447,7 +515,7 @@ class Tracer:
             tgid = tid if held.tgid is None else held.tgid
             thread = None if held.tgid is None else tid != tgid
             parent = tgid if thread else None  # a thread is made in its own group
-            now, comm = time.monotonic_ns(), name_of(tid, tgid)
+            now, comm = time.monotonic_ns(), self._name(tid, tgid)
             self._out.append(Event("fork", now, -1, tid, tgid, None, parent, thread, comm=comm))
             if held.status is not None:
                 self._out.append(self._exit(tid, tgid, held.status))

@@ -18,7 +18,7 @@ from tidscope.core.clone import Op, result, scratch
 from tidscope.core.syscalls import syscall
 from tidscope.lab import runner as lab
 from tidscope.lab.experiments.base import Run, Unread, child, effect, failed, ours
-from tidscope.lab.probes import child_pid, new_ns, read_file, spawn_one
+from tidscope.lab.probes import child_pid, new_ns, pid, read_file, spawn_one
 from tidscope.lab.runner import MNT_DETACH, cstr, need
 
 SIGCHLD = int(signal.SIGCHLD)
@@ -27,7 +27,7 @@ IPC_CREAT, IPC_RMID, IPC_STAT = 0o1000, 0, 2
 
 
 def probe_newuts(value: int) -> Run:
-    name = f"tidscope-{os.getpid()}"
+    name = f"tidscope-{pid()}"
     with spawn_one(
         value, [Op("sethostname", (scratch(0), len(name)))], scratch=name.encode()
     ) as ch:
