@@ -133,9 +133,19 @@ CASES: dict[str, Case] = {
     "ps-bad-width": usage("ps", "-o", "pid:abc", problem="width 'abc'", fix="positive number"),
     "ps-o-without-value": usage("ps", "-o", problem="'-o' requires an argument"),
     "ps-bad-format": usage("ps", "--format", "xml", problem="'xml' is not one of"),
+    "ps-format-as-procps": usage(
+        "ps", "--format", "pid,comm", problem="'pid,comm' is not one of", fix="is -o here"
+    ),
+    "ps-unix-m": usage(
+        "ps", "-m", "-p", "1", problem="-m is not supported by tidscope ps", fix="use -L"
+    ),
+    "ps-cols-not-a-number": usage(
+        "ps", "--cols", "30x", problem="--cols '30x' is not a number", fix="--cols 120"
+    ),
+    "ps-rows-zero": usage("ps", "--lines", "0", problem="--rows '0' is not a number", fix="1 to"),
     "ps-unknown-option": usage("ps", "--bogus", problem="no such option '--bogus'"),
     "ps-bsd-letter": usage(
-        "ps", "extra", problem="BSD e (in 'extra') is not supported by tidscope ps", fix="use -o"
+        "ps", "extra", problem="BSD e (in 'extra') is not supported by tidscope ps", fix="environ"
     ),
     # -- ps: --proc-root ---------------------------------------------------------
     "ps-root-missing": Case(

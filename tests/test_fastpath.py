@@ -45,7 +45,19 @@ PLAIN = [
     ["-eo", "pid,comm"],
     ["-eopid"],
     ["-o", "pid", "-o", "tid=THREAD"],
-    ["--columns=pid,comm,state"],
+    ["--columns=100"],
+    ["--cols", "80", "--rows=30"],
+    ["-a"],
+    ["-d", "-N", "-p", "1"],
+    ["--deselect", "-u", "root"],
+    ["-O", "ppid"],
+    ["-Z", "-P", "--cumulative"],
+    ["-V"],
+    ["-ux"],  # -u x: read again as BSD ux when x is no user, by the command
+    ["-X"],  # no Unix option: the second reading, BSD X, as click's own
+    ["-AX"],  # ... which the command refuses (A is no BSD letter)
+    ["-eX"],
+    ["-aef"],
     ["-u", "root", "-U", "0"],
     ["--user=root", "--User", "0"],
     ["-g", "0", "--group", "root", "-G", "root", "--Group=0"],
@@ -90,16 +102,12 @@ LEFT_TO_CLICK = [
     ["--pid="],
     ["--format", "xml"],
     ["--bogus"],
-    ["-X"],
-    ["-AX"],
-    ["-eX"],
     ["--no-headers=1"],
     ["--forest=1"],
     ["--"],
     ["-"],
     ["--sort"],
     ["-o"],
-    ["-aef"],  # -a is no option here, and e no BSD letter tidscope has: click says so
 ]
 
 

@@ -106,7 +106,7 @@ def test_the_lists_are_procps_lists() -> None:
         (["-fy"], "-y only changes the -l format"),
         (["-f", "u"], "BSD u and -f are two formats"),
         (["uj"], "BSD u and j are two formats"),
-        (["axm"], "BSD m (in 'axm') is not supported by tidscope ps: use -L (e.g. ps -eLf)"),
+        (["axm"], "BSD m (in 'axm') is not supported by tidscope ps: threads after their process"),
         (["axms"], "BSD m (in 'axms') is not supported"),
         (["a-x"], "has a '-' inside BSD options"),
         (["ax?"], "is no BSD option tidscope ps knows"),

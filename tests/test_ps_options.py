@@ -11,7 +11,7 @@ import pytest
 from test_fastpath import _click_params
 
 from tidscope.cli.app import cli
-from tidscope.cli.fastpath import _dashed_bsd, parse_ps
+from tidscope.cli.fastpath import parse_ps, second_reading
 from tidscope.errors import UsageError
 from tidscope.ps import bsd
 from tidscope.ps.options import (
@@ -30,7 +30,7 @@ from tidscope.ps.options import (
     Option,
 )
 from tidscope.ps.request import resolve
-from tidscope.ps.run import run
+from tidscope.ps.run import prepare
 
 
 def _ps() -> click.Command:
@@ -116,11 +116,12 @@ def test_every_option_parses_the_same_on_both_paths(
 
 
 def test_run_takes_every_option_of_the_table() -> None:
-    """run() reads flags and lists by the table's names (run.FLAGS/LISTS
-    are the table's), the rest as its own keywords: no option is dropped."""
+    """run() (through prepare()) reads flags and lists by the table's names
+    (run.FLAGS/LISTS are the table's), the rest as its own keywords: no
+    option is dropped."""
     keywords = {
         name
-        for name, p in inspect.signature(run).parameters.items()
+        for name, p in inspect.signature(prepare).parameters.items()
         if p.kind == inspect.Parameter.KEYWORD_ONLY
     }
     assert set(FLAGS) | set(LISTS) | keywords == {o.dest for o in OPTIONS} | {ARGUMENT}
@@ -170,7 +171,7 @@ def test_quick_refuses_every_selecting_list_by_its_name(first: str, argv: list[s
 
 
 def test_the_selecting_lists_are_the_lists_but_quick_columns_and_order() -> None:
-    assert {o.dest for o in SELECTIONS} == set(LISTS) - {"quick", "formats", "sort"}
+    assert {o.dest for o in SELECTIONS} == set(LISTS) - {"quick", "formats", "preloaded", "sort"}
 
 
 def test_bsd_letters_are_read_by_bsd_py_and_told_from_unix_options_alike() -> None:
@@ -189,7 +190,15 @@ def test_bsd_letters_are_read_by_bsd_py_and_told_from_unix_options_alike() -> No
                 parsed.ttys,
                 parsed.users,
                 parsed.sort,
+                parsed.preloaded,
             )
             assert sum(map(len, lists)) == 1, letter
     assert set(BSD_FORMATS) <= set(BSD_FLAGS)
-    assert _dashed_bsd("-aux") and not _dashed_bsd("-e") and not _dashed_bsd("-ef")
+    # procps's second reading: dashed arguments as BSD letters, lists and all;
+    # none where a BSD argument is written without a dash (procps fails then)
+    assert second_reading(["-aux"]) == ["aux"]
+    assert second_reading(["-ef", "-o", "pid"]) == ["ef", "opid"]
+    assert second_reading(["-k", "-pcpu", "--sort=pid", "1"]) == ["k-pcpu", "--sort=pid", "1"]
+    assert second_reading(["-a", "x"]) is None
+    assert second_reading(["-h"]) is None and second_reading(["-o"]) is None
+    assert second_reading(["--forest"]) is None

@@ -100,13 +100,11 @@ def _flushed(code: int) -> int:
 def _dispatch(args: list[str]) -> object:
     """The fast path for a plain ``ps`` command line, else click."""
     if args[:1] == ["ps"] and COMPLETE_VAR not in os.environ:
-        from tidscope.cli.fastpath import parse_ps
+        from tidscope.cli.fastpath import parse_ps, run_ps
 
         params = parse_ps(args[1:])
         if params is not None:
-            from tidscope.ps.run import run
-
-            return run(**params)
+            return run_ps(params, args[1:])
     from tidscope.cli import app
 
     return app.run(args)

@@ -13,6 +13,12 @@ tests/test_ps_options.py hold them to the same answers.
 Both parsers first let :func:`join_bsd_values` glue a BSD option that takes
 a list to its list (``k -pcpu`` to ``k-pcpu``), so that click reads every
 BSD argument as one positional argument whatever its list looks like.
+
+A command line procps cannot take as it is written gets a second reading
+there, every dashed argument read as BSD letters (``-ux`` as ``ux``,
+``-axjf`` as ``axjf``): :func:`second_reading` makes it, both parsers
+parse it when the first reading is no command line, and :func:`run_ps`
+runs it when the first is refused.
 """
 
 from __future__ import annotations
@@ -43,15 +49,11 @@ CHOOSING = tuple(o for o in OPTIONS if o.choices)
 def join_bsd_values(args: list[str]) -> list[str]:
     """``args`` with each BSD argument that ends in a list-taking letter
     joined to the argument after it (``ax k -pcpu`` -> ``ax k-pcpu``), as
-    procps takes that next argument whatever it looks like.  A dash before
-    BSD letters that are no Unix options (``-aux``) is dropped, as procps's
-    second reading of a command line drops it."""
+    procps takes that next argument whatever it looks like."""
     out: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
-        if _dashed_bsd(arg):
-            arg = arg[1:]
         out.append(arg)
         i += 1
         if arg == "--":
@@ -74,15 +76,67 @@ def join_bsd_values(args: list[str]) -> list[str]:
     return out
 
 
-def _dashed_bsd(arg: str) -> bool:
-    """``-aux``: a dash, then BSD letters only, the first of them no Unix option."""
-    return (
-        len(arg) > 1
-        and arg[0] == "-"
-        and arg[:2] not in SHORT
-        and arg[1] != "-"
-        and set(arg[1:]) <= BSD_LETTERS
-    )
+def second_reading(args: list[str]) -> list[str] | None:
+    """procps's second reading of a command line it could not take: each
+    dashed argument (``-aux``) as BSD letters (``aux``), with the argument
+    after it when its list-taking letter ends it; long options as they are.
+    None where that reading fails in procps too (a BSD argument written
+    without a dash, which it refuses then) or changes nothing."""
+    if HELP in args or "--help" in args:
+        return None  # tidscope's help, which procps does not have as -h
+    if "-m" in args:  # read again it would be BSD m, refused as that: say -m
+        from tidscope.errors import UsageError
+        from tidscope.ps.bsd import INSTEAD
+
+        raise UsageError(f"-m is not supported by tidscope ps: {INSTEAD['m']}")
+    out: list[str] = []
+    changed = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg.startswith("--") and len(arg) > 2 and arg[2].isascii() and arg[2].isalpha():
+            out.append(arg)
+            if "=" not in arg and arg in TAKES_VALUE and i < len(args):
+                out.append(args[i])
+                i += 1
+        elif arg[:1] == "-" and arg[1:2].isascii() and arg[1:2].isalpha():
+            letters = arg[1:]
+            changed = True
+            if _bsd_wants_next(letters):
+                if i == len(args) or not args[i]:
+                    return None  # procps: a list must follow
+                if args[i][:1] == "-" and letters[-1] != "k":
+                    return None  # a list that looks like an option: left to click
+                letters += args[i]
+                i += 1
+            out.append(letters)
+        elif arg[:1].isascii() and arg[:1].isdigit():
+            out.append(arg)  # process IDs
+        else:
+            return None
+    return out if changed else None
+
+
+def run_ps(params: dict[str, Any], args: list[str]) -> int:
+    """Run ``ps`` with ``params``, the first reading of ``args``; when that
+    is refused, with their second reading (:func:`second_reading`), as
+    procps does, and if that is refused too, say why the first was."""
+    from tidscope.errors import UsageError
+    from tidscope.ps.run import execute, prepare
+
+    try:
+        req = prepare(**params)
+    except UsageError as first:
+        second = second_reading(args)
+        again = _parse(join_bsd_values(second)) if second is not None else None
+        if again is None:
+            raise
+        try:
+            req = prepare(**again)
+        except UsageError:
+            raise first from None
+    return execute(req)
 
 
 def _bsd_wants_next(token: str) -> bool:
@@ -109,8 +163,18 @@ def _default(option: Option) -> object:
 
 
 def parse_ps(args: list[str]) -> dict[str, Any] | None:
-    """``ps``'s parameters from ``args`` (after ``ps``), or None."""
-    args = join_bsd_values(args)
+    """``ps``'s parameters from ``args`` (after ``ps``), or None; from their
+    second reading (see :func:`second_reading`) when the first is no
+    command line of ps's."""
+    params = _parse(join_bsd_values(args))
+    if params is None:
+        second = second_reading(args)
+        if second is not None:
+            params = _parse(join_bsd_values(second))
+    return params
+
+
+def _parse(args: list[str]) -> dict[str, Any] | None:
     params = defaults()
     i = 0
     while i < len(args):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from tidscope.cli.fastpath import join_bsd_values
+from tidscope.cli.fastpath import join_bsd_values, second_reading
 from tidscope.cli.options import complete_list
 from tidscope.ps.options import ARGUMENT, ARGUMENT_METAVAR, COUNT, FLAG, LIST, OPTIONS, Option
 
@@ -23,11 +23,39 @@ def _column_names() -> list[str]:
     return sorted(SPECS)
 
 
+ARGV = "tidscope.ps.argv"  # the command line as given, in ctx.meta
+
+
 class PsCommand(click.Command):
-    """A command whose BSD arguments (``aux``, ``k -pcpu``) reach it whole."""
+    """A command whose BSD arguments (``aux``, ``k -pcpu``) reach it whole,
+    and whose command lines click cannot parse get procps's second reading
+    (fastpath.second_reading)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, join_bsd_values(args))
+        ctx.meta[ARGV] = list(args)
+        try:
+            return super().parse_args(ctx, join_bsd_values(args))
+        except click.UsageError:
+            second = second_reading(list(args))
+            if second is None:
+                raise
+            ctx.params.clear()
+        return super().parse_args(ctx, join_bsd_values(second))
+
+
+class _OutputFormat(click.Choice):  # type: ignore[type-arg]
+    """--format's choices; a value that is not one says procps's --format is -o."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(
+                f"{value!r} is not one of {', '.join(self.choices)}: tidscope's --format is the"
+                " output format; procps's --format, the columns, is -o here",
+                param,
+                ctx,
+            )
 
 
 def _click_option(option: Option) -> Callable[[F], F]:
@@ -42,7 +70,7 @@ def _click_option(option: Option) -> Callable[[F], F]:
     else:
         kw.update(default=option.default, show_default=True)
     if option.choices:
-        kw["type"] = click.Choice(option.choices, case_sensitive=False)
+        kw["type"] = _OutputFormat(option.choices, case_sensitive=False)
     if option.complete:
         kw["shell_complete"] = complete_list(_column_names, separators=option.complete)
     return click.option(*option.names, option.dest, **kw)
@@ -66,6 +94,6 @@ def command(**params: Any) -> int:
     gives typed values under the columns' keys.  Exit status 1 when no
     task matched.
     """
-    from tidscope.ps.run import run
+    from tidscope.cli.fastpath import run_ps
 
-    return run(**params)
+    return run_ps(params, list(click.get_current_context().meta.get(ARGV, [])))

@@ -1,6 +1,8 @@
 """The per-task files beyond ``stat``, ``status`` and ``cmdline`` that some
-``-o`` columns show: ``wchan``, ``cgroup``, the ``ns/*`` links, and the
-group owning the task's directory.
+``-o`` columns show: ``wchan``, ``cgroup``, the ``ns/*`` links, the group
+owning the task's directory, and those procps 4.0.2 reads for its newer
+columns (``exe``, ``oom_score``, ``oom_score_adj``, ``io``,
+``smaps_rollup``, ``autogroup``, ``attr/current``, ``loginuid``).
 
 A column names what it reads in its ``needs`` (the names below);
 snapshot._extras reads exactly those, once per task, from the task's own
@@ -17,9 +19,10 @@ our own exhaustion (no file descriptors or memory left) is raised.
 
 from __future__ import annotations
 
+import errno
 import os
 
-from tidscope.proc.files import read, read_all, stat_of
+from tidscope.proc.files import CHUNK, STATUS_MAX, link, read, read_all, stat_of
 from tidscope.proc.task import Task
 from tidscope.proc.unread import Unread
 
@@ -33,9 +36,22 @@ CGROUP = "cgroup"  # one "hierarchy:controllers:path" line per hierarchy
 GID = "gid"  # the group owning the task's directory: its effective gid
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 NS = {name: f"ns/{name}" for name in NAMESPACES}  # each link's inode
+EXE = "exe"  # where the link to the executable points
+OOM = "oom_score"
+OOM_ADJ = "oom_score_adj"
+IO = "io"  # rchar, wchar, syscr, syscw, read_bytes...
+SMAPS = "smaps_rollup"  # Pss, Private_Clean, Private_Dirty...
+AUTOGROUP = "autogroup"  # "/autogroup-ID nice N"
+ATTR = "attr/current"  # the security label (SELinux, AppArmor...)
+LOGINUID = "loginuid"
 
 WCHAN_MAX = 63  # procps reads a symbol name into 64 bytes
 CGROUP_MAX = 128 * 1024 - 1  # procps's buffer for the whole file, less its NUL
+LABEL_MAX = 666  # procps reads this much of attr/current
+# What reading attr/current answers when no security module gives a label
+# (none loaded: EINVAL; one that keeps no "current": EOPNOTSUPP): no label,
+# as procps prints it, not a failed read.
+NO_LABEL = frozenset({errno.EINVAL, errno.EOPNOTSUPP})
 
 
 def _wchan(where: str, dir_fd: int | None, check: bool) -> bytes | None:
@@ -66,10 +82,46 @@ def _namespace(link: str) -> Callable[[str, int | None, bool], int | None]:
     return inode
 
 
+def _exe(where: str, dir_fd: int | None, check: bool) -> str | None:
+    found = link(f"{where}/exe", dir_fd)
+    return None if isinstance(found, Unread) else found
+
+
+def _small(name: str, size: int = CHUNK) -> Callable[[str, int | None, bool], bytes | None]:
+    def reader(where: str, dir_fd: int | None, check: bool) -> bytes | None:
+        return read(f"{where}/{name}", dir_fd, check, size)
+
+    return reader
+
+
+def _label(where: str, dir_fd: int | None, check: bool) -> bytes | None:
+    try:
+        return read(f"{where}/{ATTR}", dir_fd, check, LABEL_MAX)
+    except OSError as err:
+        if err.errno in NO_LABEL:
+            return None
+        raise
+
+
+def _whole(name: str) -> Callable[[str, int | None, bool], bytes | None]:
+    def reader(where: str, dir_fd: int | None, check: bool) -> bytes | None:
+        return read_all(f"{where}/{name}", dir_fd, STATUS_MAX, check)
+
+    return reader
+
+
 READERS: dict[str, Callable[[str, int | None, bool], object]] = {
     WCHAN: _wchan,
     CGROUP: _cgroup,
     GID: _gid,
+    EXE: _exe,
+    OOM: _small(OOM),
+    OOM_ADJ: _small(OOM_ADJ),
+    IO: _small(IO),
+    SMAPS: _whole(SMAPS),
+    AUTOGROUP: _small(AUTOGROUP),
+    ATTR: _label,
+    LOGINUID: _small(LOGINUID),
     **{link: _namespace(link) for link in NS.values()},
 }
 FILES = frozenset(READERS)

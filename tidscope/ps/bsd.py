@@ -4,11 +4,12 @@ An argument without a leading dash is a run of BSD letters, read as procps
 reads them: ``a`` other users' processes too, ``x`` those without a
 terminal too (both: every process), ``u``/``j``/``l``/``s``/``v`` a
 format, ``f`` the ASCII forest, ``H`` threads shown as processes, ``c``
-the task's name for the command line, ``h`` no header, ``w`` wider;
-``o``, ``p``, ``q``, ``t``, ``U`` and ``k`` take the rest of the argument
-(or the next argument) as their list, and digits are a list of process
-IDs.  Letters procps has that tidscope does not are refused, naming the
-option to use instead.
+the task's name for the command line, ``h`` no header, ``w`` wider,
+``X`` the register format, ``Z`` a LABEL column, ``S`` reaped children's
+times, ``V`` the version; ``o``, ``O``, ``p``, ``q``, ``t``, ``U`` and
+``k`` take the rest of the argument (or the next argument) as their list,
+and digits are a list of process IDs.  Letters procps has that tidscope
+does not are refused, saying why and what to use instead.
 """
 
 from __future__ import annotations
@@ -19,20 +20,18 @@ from tidscope.errors import UsageError
 from tidscope.ps.options import BSD_FORMATS as FORMATS
 from tidscope.ps.options import BSD_VALUES as VALUES
 
+# the BSD letters procps takes and tidscope ps does not, each with why
+# (tidscope-ps(1), DIFFERENCES FROM PROCPS) and what to use instead
 INSTEAD = {
-    "m": "-L (e.g. ps -eLf), or H for threads shown as processes",
-    "M": "-L (e.g. ps -eLf), or H for threads shown as processes",
-    "e": "-o args (the environment is not shown)",
-    "L": "the COLUMNS section of tidscope-ps(1)",
-    "n": "-o uid and -o wchan",
-    "O": "-o with the columns wanted",
-    "N": "-o args",
-    "r": "-o stat and grep R",
-    "S": "-o time (children's time is not added)",
-    "T": "-t with the terminal, e.g. -t pts/0",
-    "X": "-o pid,stat,tname,bsdtime,args",
-    "Z": "-o label",
-    "V": "tidscope --version",
+    "m": "threads after their process are not listed: use -L (e.g. ps -eLf),"
+    " or H for threads shown as processes",
+    "M": "threads after their process are not listed: use -L (e.g. ps -eLf),"
+    " or H for threads shown as processes",
+    "e": "the environment is not shown: read /proc/PID/environ",
+    "L": "the column names are in the COLUMNS section of tidscope-ps(1)",
+    "n": "numbers for users and wchan are not shown instead of names: use -o uid,nwchan",
+    "r": "the running-only selection is not taken: use -o stat and look for R",
+    "T": "this terminal's selection is not taken: use -t with the terminal, e.g. -t pts/0",
 }
 
 
@@ -41,19 +40,23 @@ class BsdArgs:
 
     __slots__ = (
         "command_names",
+        "cumulative",
         "forest",
         "format_letter",
         "formats",
+        "label",
         "leaders",
         "no_headers",
         "other_users",
         "pids",
+        "preloaded",
         "quick",
         "sort",
         "threads",
         "ttyless",
         "ttys",
         "users",
+        "version",
         "wide",
     )
 
@@ -73,6 +76,10 @@ class BsdArgs:
         self.sort: list[str] = []  # k
         self.format_letter = ""  # u, j, l, s or v
         self.leaders = False  # g: a no-op in procps, but a selection letter
+        self.label = False  # Z: a LABEL column first
+        self.cumulative = False  # S: reaped children's times and faults
+        self.version = False  # V
+        self.preloaded: list[str] = []  # O lists
 
     @property
     def table(self) -> bool:
@@ -86,7 +93,7 @@ def parse(tokens: Sequence[str]) -> BsdArgs:
     fastpath.join_bsd_values); UsageError naming the problem and the fix."""
     args = BsdArgs()
     lists = {"o": args.formats, "p": args.pids, "q": args.quick, "t": args.ttys}
-    lists.update({"U": args.users, "k": args.sort})
+    lists.update({"U": args.users, "k": args.sort, "O": args.preloaded})
     for token in tokens:
         for i, letter in enumerate(token):
             if letter.isascii() and letter.isdigit():
@@ -108,6 +115,7 @@ def parse(tokens: Sequence[str]) -> BsdArgs:
 
 
 _EXAMPLES = {"o": " pid,comm", "p": " 1", "q": " 1", "t": " pts/0", "U": " root", "k": " -pcpu"}
+_EXAMPLES["O"] = " ppid"
 
 
 def _flag(args: BsdArgs, letter: str, token: str) -> None:
@@ -135,6 +143,12 @@ def _flag(args: BsdArgs, letter: str, token: str) -> None:
         args.no_headers = True
     elif letter == "w":
         args.wide += 1
+    elif letter == "Z":
+        args.label = True
+    elif letter == "S":
+        args.cumulative = True
+    elif letter == "V":
+        args.version = True
     else:
         raise _unsupported(letter, token)
 
@@ -151,4 +165,4 @@ def _unsupported(letter: str, token: str) -> UsageError:
             f"{letter!r} in {token!r} is no BSD option tidscope ps knows: see tidscope-ps(1),"
             " e.g. ps aux"
         )
-    return UsageError(f"BSD {letter} (in {token!r}) is not supported by tidscope ps: use {instead}")
+    return UsageError(f"BSD {letter} (in {token!r}) is not supported by tidscope ps: {instead}")

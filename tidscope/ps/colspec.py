@@ -37,3 +37,12 @@ Spec = tuple[
     "Callable[[Task, Context], str]",  # strings: these names exist only for the type checker
     "Callable[[Task, Context], Any]",
 ]
+
+
+def signed_id(number: int | None) -> str:
+    """procps's ``%d`` of an unsigned user or group id, the one rule of every
+    id column (``uid``, ``euid``, ``ruid``, ``egid``...): 4294967294 prints
+    as -2, 2147483648 as -2147483648; ``?`` where it could not be read."""
+    if number is None:
+        return "?"
+    return str(number - (1 << 32) if number > 0x7FFFFFFF else number)

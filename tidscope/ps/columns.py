@@ -13,6 +13,7 @@ from tidscope.numeric import decimal, is_decimal
 from tidscope.proc.snapshot import CMDLINE, UID
 from tidscope.proc.task import Task
 from tidscope.ps import colspec
+from tidscope.ps.colspec import signed_id
 from tidscope.ps.context import Context
 from tidscope.text import escape
 
@@ -138,7 +139,7 @@ def _user(header: str) -> _Spec:
 
 
 def _uid(header: str) -> _Spec:
-    return ("uid", header, 5, RIGHT, _U, lambda t, c: str(t.uid), lambda t, c: t.uid)
+    return ("uid", header, 5, RIGHT, _U, lambda t, c: signed_id(t.uid), lambda t, c: t.uid)
 
 
 def _state(header: str) -> _Spec:
@@ -189,6 +190,7 @@ _TABLE: dict[str, _Spec] = {
     "user": _user("USER"),
     "euser": _user("EUSER"),
     "uname": _user("USER"),
+    "uid_hack": _user("UID"),
     "stime": _start("STIME"),
     "start_time": _start("START"),
 }
@@ -196,9 +198,10 @@ _TABLE: dict[str, _Spec] = {
 
 def column(name: str, pid_width: int) -> Column:
     """Column ``name`` (a procps -o name); UsageError naming the valid ones."""
-    spec = _TABLE.get(name) or specs().get(name)
+    spec = _TABLE.get(name) or specs().get(name) or _every().get(name)
     if spec is None:
-        SPECS = specs()
+        _refused(name)
+        SPECS = _every()
         if name.lower() in SPECS:  # procps: unknown user-defined format specifier
             raise UsageError(
                 f"unknown column {name!r} in -o: column names are lower case, e.g. {name.lower()}"
@@ -208,6 +211,24 @@ def column(name: str, pid_width: int) -> Column:
     if width == PIDMAX:
         width = max(pid_width, len(header))
     return Column(name, key, header, width, just, needs, text, value)
+
+
+# procps's test columns: each prints made-up values, the same whatever the task
+TEST_COLUMNS = frozenset({"_left", "_left2", "_right", "_right2", "_unlimited", "_unlimited2"})
+
+
+def _refused(name: str) -> None:
+    """The names procps takes that tidscope refuses on purpose, each with why."""
+    if name in TEST_COLUMNS:
+        raise UsageError(
+            f"-o {name} is one of procps's test columns, which print made-up values"
+            " whatever the task: tidscope ps does not print them"
+        )
+    if name.startswith("%") and name not in ("%cpu", "%mem"):
+        raise UsageError(
+            f"-o {name!r}: AIX field descriptors (%p %c...) are not supported by tidscope"
+            " ps: give the column names, e.g. -o pid,comm"
+        )
 
 
 def parse_format(specs: Sequence[str], pid_width: int) -> list[Column]:
@@ -268,9 +289,10 @@ _LOADED: list[bool] = []
 
 
 def specs() -> dict[str, _Spec]:
-    """Every column: the ones above, and on first call those of the column
-    modules (stat_columns.py, nop_columns.py, file_columns.py), which a
-    plain ``ps`` does not import (a fifth of its start-up)."""
+    """The usual columns: the ones above, and on first call those of the
+    column modules (stat_columns.py, nop_columns.py, file_columns.py), which
+    a plain ``ps`` does not import (a fifth of its start-up).  The rarer
+    ones of extra_columns.py are :func:`_every`'s."""
     if not _LOADED:
         # the columns computed from stat and system files, those procps
         from tidscope.ps import file_columns, nop_columns, stat_columns
@@ -290,8 +312,21 @@ def specs() -> dict[str, _Spec]:
     return _TABLE
 
 
+def _every() -> dict[str, _Spec]:
+    """Every column: :func:`specs`'s and extra_columns.py's (procps 4's
+    newer files and libsystemd), imported only when one of them is named
+    (``ps -ef`` and ``ps aux`` need none)."""
+    table = specs()
+    if len(_LOADED) < 2:
+        from tidscope.ps import extra_columns
+
+        table.update(extra_columns.SPECS)
+        _LOADED.append(True)
+    return table
+
+
 def __getattr__(name: str) -> dict[str, _Spec]:
-    """``SPECS``: the whole table (see :func:`specs`)."""
+    """``SPECS``: the whole table (see :func:`_every`)."""
     if name == "SPECS":
-        return specs()
+        return _every()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 class Context:
     """What turning a task into cells needs once per run, with caches."""
 
-    def __init__(self, root: str = PROC, signames: bool = False) -> None:
+    def __init__(self, root: str = PROC, signames: bool = False, cumulative: bool = False) -> None:
         self.root = root
         self.signames = signames  # signal masks as names (--signames), not hex
+        self.cumulative = cumulative  # --cumulative: reaped children's CPU time and faults too
         # per-run lookups of the column modules (meminfo, uptime, group
         # names...), each under its module's own key
         self.cache: dict[str, Any] = {}

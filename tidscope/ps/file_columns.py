@@ -32,7 +32,7 @@ from tidscope.proc.task import Task
 from tidscope.proc.taskfiles import CGROUP, GID, NAMESPACES, NS, extra, task_status_line
 from tidscope.proc.taskfiles import WCHAN as WCHAN_FILE
 from tidscope.ps import signal_columns
-from tidscope.ps.colspec import RIGHT, TEXT, USER, WCHAN, Spec
+from tidscope.ps.colspec import RIGHT, TEXT, USER, WCHAN, Spec, signed_id
 from tidscope.ps.context import NAME_MAX
 from tidscope.text import escape
 
@@ -59,11 +59,6 @@ def _ids(task: Task, key: bytes) -> tuple[int, ...] | None:
     if ids is None or len(ids) != 4 or not all(0 <= i <= ID_MAX for i in ids):
         return None
     return ids
-
-
-def _signed(number: int) -> str:
-    """procps's ``%d`` of an unsigned id."""
-    return str(number - (1 << 32) if number > 0x7FFFFFFF else number)
 
 
 def _name(ctx: Context, kind: str, number: int) -> str:
@@ -105,7 +100,7 @@ def _id(key: str, header: str, line: bytes, which: int, needs: frozenset[str] = 
 
     def text(t: Task, c: Context) -> str:
         number = value(t, c)
-        return "?" if number is None else _signed(number)
+        return signed_id(number)
 
     return (key, header, 5, RIGHT, needs, text, value)
 
@@ -145,7 +140,7 @@ def _egid(t: Task) -> int | None:
 
 def _egid_text(t: Task, c: Context) -> str:
     gid = _egid(t)
-    return "?" if gid is None else _signed(gid)
+    return signed_id(gid)
 
 
 def _supgids(t: Task) -> list[bytes] | None:

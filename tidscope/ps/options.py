@@ -109,6 +109,9 @@ def _list(
 PIDS = "PID[,PID...]"
 OPTIONS = (
     _flag("-A", "-e", dest="all_", help="Every process (with -T/-L: every thread)."),
+    _flag("-a", dest="tty_others", help="Every process with a terminal, but session leaders."),
+    _flag("-d", dest="not_leaders", help="Every process but session leaders."),
+    _flag("-N", "--deselect", dest="deselect", help="Every process the selection does not select."),
     _flag("-T", dest="spid", help="One row per thread, with an SPID column."),
     _flag("-L", dest="lwp", help="One row per thread, with an LWP column."),
     _flag("-f", dest="full", help="Full format: UID PID PPID C STIME TTY TIME CMD."),
@@ -117,6 +120,9 @@ OPTIONS = (
     _flag("-j", dest="jobs", help="Jobs format: PGID and SID columns."),
     _flag("-y", dest="rss", help="With -l: RSS instead of F and ADDR."),
     _flag("-c", dest="sched", help="Scheduling class and priority (CLS PRI) instead of C, NI."),
+    _flag("-P", dest="psr", help="Add a PSR column: the CPU each task last ran on."),
+    _flag("-M", "-Z", dest="label", help="Add a LABEL column: the security label."),
+    _flag("--context", dest="context", help="PID, security label (CONTEXT) and command."),
     _flag("-H", dest="hierarchy", help="Process hierarchy: children indented by two blanks."),
     _flag("--forest", dest="forest", help="Process tree drawn in ASCII in the command column."),
     Option(("-w",), "wide", COUNT, "Wide output: -w 132 columns, -ww unlimited."),
@@ -172,11 +178,17 @@ OPTIONS = (
     _list("-s", "--sid", dest="sids", metavar="SID[,SID...]", help="By session ID.", selects=True),
     _list(
         "-o",
-        "--columns",
         dest="formats",
         metavar="COL[,COL...]",
         help="procps column names, e.g. pid,tid,ppid,nlwp,comm,s,tty,time,uid,user,args; "
         "NAME=HEADER renames, NAME:WIDTH resizes.",
+        complete=",",
+    ),
+    _list(
+        "-O",
+        dest="preloaded",
+        metavar="COL[,COL...]",
+        help="PID, these columns, then S TTY TIME COMMAND.",
         complete=",",
     ),
     _list(
@@ -187,6 +199,7 @@ OPTIONS = (
         dashed=True,
         complete=",+-",
     ),
+    _flag("--cumulative", dest="cumulative", help="Add reaped children's CPU time and faults."),
     _flag("--headers", dest="headers", help="Repeat the header line once per screen."),
     _flag("--signames", dest="signames", help="Signal masks as signal names, not hex."),
     Option(
@@ -206,6 +219,15 @@ OPTIONS = (
         choices=FORMATS,
     ),
     _flag("--no-headers", dest="no_headers", help="Print no header line (table and csv)."),
+    Option(
+        ("--cols", "--columns", "--width"),
+        "cols",
+        VALUE,
+        "The screen's width, in columns.",
+        metavar="N",
+    ),
+    Option(("--rows", "--lines"), "rows", VALUE, "The screen's height, in rows.", metavar="N"),
+    _flag("-V", "--version", dest="version", help="Print tidscope's version and exit."),
 )
 ARGUMENT = "bsd"  # the dest of the BSD arguments (aux, axjf, p 1): a tuple of them
 ARGUMENT_METAVAR = "[BSD-OPTIONS]"
@@ -216,7 +238,7 @@ LISTS = tuple(o.dest for o in OPTIONS if o.kind == LIST)
 SELECTIONS = tuple(o for o in OPTIONS if o.selects)
 
 # BSD letters (bsd.py): those that take a list (the rest of the argument, or
-# the next one; procps's, tidscope refuses N and O), the formats, the others
-BSD_VALUES = "kopqtUON"
-BSD_FORMATS = "jlsuv"
-BSD_FLAGS = "axg" + BSD_FORMATS + "fHchw"
+# the next one), the formats, the others
+BSD_VALUES = "kopqtUO"
+BSD_FORMATS = "jlsuvX"
+BSD_FLAGS = "axg" + BSD_FORMATS + "fHchwZSV"

@@ -11,6 +11,8 @@ value, is a UsageError naming the problem and the fix.
 
 from __future__ import annotations
 
+import os
+
 from tidscope.errors import UsageError
 from tidscope.proc.system import pid_width
 from tidscope.ps.columns import Column, column, parse_format
@@ -18,7 +20,7 @@ from tidscope.ps.options import SELECTIONS
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from tidscope.ps.bsd import BsdArgs
     from tidscope.ps.selection import Selection
@@ -47,7 +49,12 @@ class Request:
         self.forest: str | None = None
         self.headers = ONCE
         self.wide = 0
+        self.cols: int | None = None  # --cols/--columns/--width: the screen's width
+        self.rows: int | None = None  # --rows/--lines: its height
         self.signames = False
+        self.cumulative = False
+        self.warnings: list[str] = []  # said on stderr, as procps says them (PS_FORMAT)
+        self.hide_kernel = False  # $LIBPROC_HIDE_KERNEL: no kthreadd, none of its children
         self.root = ""
         self.fmt = "table"
 
@@ -60,15 +67,29 @@ def resolve(
     bsd_tokens: Sequence[str],
     proc_root: str,
     fmt: str,
+    cols: str | None = None,
+    rows: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Request:
-    """The Request of one command line (see run.run for the parameters)."""
+    """The Request of one command line (see run.run for the parameters);
+    ``env`` the environment procps reads (PS_FORMAT, LIBPROC_HIDE_KERNEL),
+    os.environ if None."""
     from tidscope.ps.query import parse_ids
 
+    env = os.environ if env is None else env
     req = Request()
+    # libproc2's: set to anything, even empty, it leaves out process 2 and
+    # every task whose parent it is, whatever the selection
+    req.hide_kernel = HIDE_KERNEL in env
     req.root = proc_root
     req.fmt = fmt.lower()
     req.signames = flags["signames"]
     bsd = _bsd(bsd_tokens)
+    if bsd and bsd.version:  # V alone is run.prepare's; with other letters, procps refuses
+        raise UsageError("BSD V prints the version alone: give it without other options")
+    req.cumulative = flags["cumulative"] or bool(bsd and bsd.cumulative)
+    req.cols = _dimension(cols, "--cols", "columns", 120)
+    req.rows = _dimension(rows, "--rows", "rows", 50)
     pids = list(lists["pids"]) + (bsd.pids if bsd else [])
     req.pids = parse_ids(pids, "-p")
     req.tids = parse_ids(lists["tids"], "--tid")
@@ -89,8 +110,27 @@ def resolve(
         req.quick = _quick(quick, lists, req, bsd)
     else:
         req.selection = _selection(flags, lists, bsd, req)
-    req.columns = _columns(flags, lists, bsd, req)
+    req.columns = _columns(flags, lists, bsd, req, env)
     return req
+
+
+HIDE_KERNEL = "LIBPROC_HIDE_KERNEL"
+DIMENSION_MAX = 2000000000  # procps: more than 0, less than this
+
+
+def _dimension(value: str | None, option: str, what: str, example: int) -> int | None:
+    """--cols/--rows N as procps reads it: C's strtol, base 0 (``0x50``)."""
+    if value is None:
+        return None
+    from tidscope.numeric import c_integer
+
+    number = c_integer(value)
+    if number is None or not 0 < number < DIMENSION_MAX:
+        raise UsageError(
+            f"{option} {value!r} is not a number of {what}: give 1 to {DIMENSION_MAX - 1},"
+            f" e.g. {option} {example}"
+        )
+    return number
 
 
 def _bsd(tokens: Sequence[str]) -> BsdArgs | None:
@@ -191,19 +231,19 @@ def _selection(
     commands = psselect.commands(lists["commands"])
     ppids = frozenset(parse_ids(lists["ppids"], "--ppid"))
     ttys = psselect.ttys([*lists["ttys"], *bsd_ttys])
-    if flags["all_"] or (bsd and bsd.other_users and bsd.ttyless):
-        return None
+    table = _table(flags, bsd)
+    negate = flags["deselect"]
+    if flags["all_"] or table == psselect.EVERYTHING:
+        return psselect.Selection(everything=True, negate=True) if negate else None
     listed = bool(req.pids or req.tids or users or real_users or sessions or groups)
     listed = listed or bool(real_groups or commands or ppids or ttys)
-    # a BSD selection letter (a, x, g) adds procps's table to the lists; a
-    # BSD form without either is the table alone
-    table = None
-    if bsd is not None and (bsd.table or not listed):
-        table = (bsd.other_users, bsd.ttyless)
-    if table is None and not listed:
+    if table is None and bsd is not None and not listed:
+        table = psselect.BSD_DEFAULT  # a BSD form without a selection
+    if table is None and not listed and not negate:
         return None
     return psselect.Selection(
         table=table,
+        negate=negate,
         pids=frozenset(req.pids),
         tids=frozenset(req.tids),
         users=users,
@@ -217,13 +257,58 @@ def _selection(
     )
 
 
+def _table(flags: dict[str, bool], bsd: BsdArgs | None) -> int | None:
+    """procps's table of its simple selections (Unix -a, -d; BSD a, x, g),
+    as selection.Selection's table, or None where none is given.  Unix and
+    BSD ones together conflict, as in procps (whose second reading of the
+    command line may then take them all as BSD letters)."""
+    from tidscope.ps import selection as psselect
+
+    unix = flags["tty_others"] or flags["not_leaders"]
+    if unix and bsd is not None and bsd.table:
+        given = "-a" if flags["tty_others"] else "-d"
+        letter = "a" if bsd.other_users else "x" if bsd.ttyless else "g"
+        raise UsageError(
+            f"{given} and BSD {letter} are two selections that conflict: give -{letter}"
+            f" with a dash too, or {letter} alone"
+        )
+    if flags["not_leaders"] and flags["tty_others"]:
+        return psselect.EITHER
+    if flags["not_leaders"]:
+        return psselect.NOT_LEADERS
+    if flags["tty_others"]:
+        return psselect.TTY_NOT_LEADERS
+    if bsd is not None and bsd.table:
+        if bsd.other_users and bsd.ttyless:
+            return psselect.EVERYTHING
+        if bsd.other_users:
+            return psselect.BSD_A
+        return psselect.BSD_X if bsd.ttyless else psselect.BSD_DEFAULT
+    return None
+
+
 def _columns(
-    flags: dict[str, bool], lists: dict[str, Sequence[str]], bsd: BsdArgs | None, req: Request
+    flags: dict[str, bool],
+    lists: dict[str, Sequence[str]],
+    bsd: BsdArgs | None,
+    req: Request,
+    env: Mapping[str, str],
 ) -> list[Column]:
-    """The -o columns, or the list procps makes for the format letters."""
+    """The -o columns (-O's, with procps's around them), or the list procps
+    makes for the format letters; without either, $PS_FORMAT's."""
     from tidscope.ps import formats as psformats
 
     formats = list(lists["formats"]) + (bsd.formats if bsd else [])
+    preloaded = list(lists["preloaded"])
+    bsd_preloaded = list(bsd.preloaded) if bsd else []
+    if len(preloaded) + len(bsd_preloaded) > 1 or (formats and (preloaded or bsd_preloaded)):
+        raise UsageError(
+            "-O (or BSD O) can not follow other format options: give one -O list, or -o alone"
+        )
+    if preloaded:
+        formats = psformats.preloaded(preloaded[0], bsd=False)
+    elif bsd_preloaded:
+        formats = psformats.preloaded(bsd_preloaded[0], bsd=True)
     style = psformats.Style(
         full=flags["full"],
         extra=flags["extra"],
@@ -231,18 +316,37 @@ def _columns(
         jobs=flags["jobs"],
         rss=flags["rss"],
         sched=flags["sched"],
+        psr=flags["psr"],
+        label=flags["label"] or bool(bsd and bsd.label),
+        context=flags["context"],
         lwp=req.threads == "L",
         spid=req.threads == "T",
         bsd=bsd is not None,
         bsd_format=bsd.format_letter if bsd else "",
     )
     psformats.check(style, user_columns=bool(formats))
-    if not formats:
-        formats = [",".join(psformats.names(style))]
-    cols = parse_format(formats, pid_width(req.root))
+    width = pid_width(req.root)
+    cols = None
+    if not formats and not style.formatted and not style.modified:
+        cols = _ps_format(env, width, req)
+    if cols is None:
+        cols = parse_format(formats or [",".join(psformats.names(style))], width)
     if bsd and bsd.command_names:
         cols = [_command_name(c) if c.key == "args" else c for c in cols]
     return cols
+
+
+def _ps_format(env: Mapping[str, str], width: int, req: Request) -> list[Column] | None:
+    """procps's $PS_FORMAT: the columns when no option chooses them; a bad
+    one is ignored with a warning, as procps ignores it."""
+    spec = env.get("PS_FORMAT")
+    if not spec:
+        return None
+    try:
+        return parse_format([spec], width)
+    except UsageError as err:
+        req.warnings.append(f"warning: $PS_FORMAT ignored: {err.message}")
+        return None
 
 
 def _command_name(col: Column) -> Column:

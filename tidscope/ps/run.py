@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tidscope import terminal
 from tidscope.core.syscalls import own_pid
-from tidscope.errors import TidscopeError
+from tidscope.errors import TidscopeError, UsageError
 from tidscope.proc import snapshot
 from tidscope.proc.mounts import hidden_note
 from tidscope.proc.pidns import SHOWN, foreign_note
@@ -21,7 +21,7 @@ from tidscope.ps.context import Context
 from tidscope.ps.layout import OUTBUF_SIZE, screen_columns
 from tidscope.ps.options import FLAGS, LISTS
 from tidscope.ps.query import Query, tasks, unmatched
-from tidscope.ps.request import EVERY_PAGE, NONE, Request, resolve
+from tidscope.ps.request import EVERY_PAGE, HIDE_KERNEL, NONE, Request, resolve
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -32,34 +32,81 @@ WIDE = 132  # -w: at least this many columns
 ROWS = 24  # procps's screen height when no terminal says otherwise
 
 
-def run(
-    *,
-    bsd: Sequence[str] = (),
-    wide: int = 0,
-    proc_root: str = "/proc",
-    fmt: str = "table",
-    **options: object,
-) -> int:
+def run(**params: object) -> int:
     """``tidscope ps``, for click's command and the fast path alike, with
     the values of ps's options (ps/options.py) under their names: each flag
-    (False if not given), each list (a sequence of the values given), BSD
-    arguments, -w's count.
+    (False if not given), each list (a sequence of the values given), each
+    value (None if not given), BSD arguments, -w's count.
 
     As in procps, selections add up, -A/-e lists everything, and with
     nothing selected every process is listed.  Exit status 1 when no task
     matched.
     """
-    import sys
+    return execute(prepare(**params))  # type: ignore[arg-type]
 
+
+def prepare(
+    *,
+    bsd: Sequence[str] = (),
+    wide: int = 0,
+    proc_root: str = "/proc",
+    fmt: str = "table",
+    cols: str | None = None,
+    rows: str | None = None,
+    **options: object,
+) -> Request | str:
+    """The Request of one command line (UsageError if it has none), or the
+    version line -V asks for."""
     flags = {name: bool(options.get(name, False)) for name in FLAGS}
     lists: dict[str, Sequence[str]] = {}
     for name in LISTS:
         value = options.get(name, ())
         assert isinstance(value, list | tuple)
         lists[name] = [str(v) for v in value]
-    req = resolve(flags=flags, wide=wide, lists=lists, bsd_tokens=bsd, proc_root=proc_root, fmt=fmt)
+    if flags["version"] or "V" in bsd:
+        return _version(flags, lists, bsd, wide, cols, rows)
+    req = resolve(
+        flags=flags,
+        wide=wide,
+        lists=lists,
+        bsd_tokens=bsd,
+        proc_root=proc_root,
+        fmt=fmt,
+        cols=cols,
+        rows=rows,
+    )
     if req.fmt != "table":
         check_keys(req.columns)
+    return req
+
+
+def _version(
+    flags: dict[str, bool],
+    lists: dict[str, Sequence[str]],
+    bsd: Sequence[str],
+    wide: int,
+    cols: str | None,
+    rows: str | None,
+) -> str:
+    """-V, --version or BSD V, alone as procps wants it: tidscope's version."""
+    others = [name for name, given in flags.items() if given and name != "version"]
+    alone = not others and not any(lists.values()) and not wide and cols is rows is None
+    if not alone or len(bsd) > (0 if flags["version"] else 1):
+        raise UsageError("-V prints the version alone: give it without other options")
+    from tidscope import __version__
+
+    return f"tidscope, version {__version__}"
+
+
+def execute(req: Request | str) -> int:
+    """Print what ``prepare`` made of a command line (see :func:`run`)."""
+    import sys
+
+    if isinstance(req, str):
+        sys.stdout.write(req + "\n")
+        return 0
+    for warning in req.warnings:
+        sys.stderr.write(warning + "\n")
     count = show(req, sys.stdout)
     hidden_note("ps", req.root)
     foreign_note("ps", own_pid(), req.root, SHOWN)
@@ -69,7 +116,18 @@ def run(
 
 
 def selected(req: Request, want: frozenset[str]) -> Iterator[Task]:
-    """The tasks ``req`` selects, in /proc order (-q: in its own order)."""
+    """The tasks ``req`` selects, in /proc order (-q: in its own order);
+    with $LIBPROC_HIDE_KERNEL, none of the kernel's (:data:`KTHREADD`'s)."""
+    found = _selected(req, want)
+    if req.hide_kernel:
+        return (t for t in found if KTHREADD not in (t.tgid, t.ppid))
+    return found
+
+
+KTHREADD = 2  # libproc2 takes process 2 for the kernel's, whatever the namespace
+
+
+def _selected(req: Request, want: frozenset[str]) -> Iterator[Task]:
     root, threads = req.root, req.threads is not None
     if req.quick:
         return _quick(req.quick, threads, root, want)
@@ -105,7 +163,7 @@ def show(req: Request, out: IO[str]) -> int:
 
         sort_needs = needs(req.sort)
     want = frozenset().union(*(c.needs for c in cols)) | sort_needs
-    ctx = Context(req.root, signames=req.signames)
+    ctx = Context(req.root, signames=req.signames, cumulative=req.cumulative)
     rows: Iterable[Task] = selected(req, want)
     marks: list[str] | None = None
     if req.forest:
@@ -168,7 +226,7 @@ def _table(
 ) -> int:
     from tidscope.ps.layout import write_table
 
-    width = screen_columns(out)
+    width = req.cols or screen_columns(out)
     if req.wide == 1 and width < WIDE:
         width = WIDE
     elif req.wide > 1:
@@ -180,7 +238,7 @@ def _table(
     from tidscope.ps.layout import Layout
 
     header = Layout(cols, width, ctx.signames).header() + "\n"
-    gap = screen_rows(out) - 1
+    gap = (req.rows or screen_rows(out)) - 1
     count = 0
     page: list[Task] = []
     for task in rows:
@@ -209,6 +267,11 @@ def screen_rows(out: IO[str]) -> int:
 def _why_nothing(req: Request) -> str:
     """Why nothing was listed: one line for stderr."""
     threads = req.threads is not None
+    if req.hide_kernel and any(True for _ in _selected(req, frozenset())):
+        return (
+            f"{HIDE_KERNEL} is set, which leaves out process {KTHREADD} and its children,"
+            " the kernel's, as procps does: unset it to list them"
+        )
     if req.quick:
         return unmatched(Query(threads, req.quick, (), req.root))
     sel = req.selection

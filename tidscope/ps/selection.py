@@ -30,6 +30,16 @@ TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+# procps's table of simple selections: a bit for each kind of task, the kind
+# numbered 1 if it is ours (its effective uid ours), + 2 if a session
+# leader, + 4 if without a terminal; a task is listed if its kind's bit is set
+BSD_DEFAULT = 0x0A  # a BSD form without a selection (and g): ours, with a terminal
+BSD_A = 0x0F  # a: every process with a terminal
+BSD_X = 0xAA  # x: ours
+TTY_NOT_LEADERS = 0x03  # Unix -a: with a terminal, no session leader
+NOT_LEADERS = 0x33  # Unix -d
+EITHER = 0x3F  # Unix -a -d: no session leader, or with a terminal
+EVERYTHING = 0xFF  # BSD ax
 COMM_MAX = 63  # procps keeps 63 bytes of a -C name
 COMM_LEN = 15  # the kernel keeps 15 bytes of a task's name
 UID_MAX = 0xFFFFFFFE  # (uid_t)-1 is no user
@@ -194,16 +204,18 @@ def session(task: Task) -> int:
 class Selection:
     """The selections of one command line, as one predicate on tasks.
 
-    ``everything`` is -A/-e (or BSD ``ax``); ``table`` is a BSD form's
-    procps table, (other users, without a terminal), or None; each list is
-    a set of the values it names.
+    ``everything`` is -A/-e (or BSD ``ax``); ``table`` is procps's table
+    of simple selections (Unix -a and -d, BSD a, x and g: the bits above),
+    or None; each list is a set of the values it names; ``negate`` (-N)
+    lists what the rest does not.
     """
 
     def __init__(
         self,
         *,
         everything: bool = False,
-        table: tuple[bool, bool] | None = None,
+        negate: bool = False,
+        table: int | None = None,
         pids: frozenset[int] = frozenset(),
         tids: frozenset[int] = frozenset(),
         users: frozenset[int] = frozenset(),
@@ -216,6 +228,7 @@ class Selection:
         ttys: frozenset[int] = frozenset(),
     ) -> None:
         self.everything = everything
+        self.negate = negate
         self.table = table
         self.pids = pids
         self.tids = tids
@@ -268,6 +281,7 @@ class Selection:
         """Whether only -p and --tid select: then only those tasks need reading."""
         return (
             not self.everything
+            and not self.negate
             and self.table is None
             and bool(self.pids or self.tids)
             and (len(self.tests) == bool(self.pids) + bool(self.tids))
@@ -276,13 +290,17 @@ class Selection:
     @property
     def all_tasks(self) -> bool:
         """Whether every task is listed (-A, or no selection at all)."""
-        return self.everything or (self.table is None and not self.tests)
+        return not self.negate and (self.everything or (self.table is None and not self.tests))
 
     def wants(self, task: Task) -> bool:
-        """procps's want_this_proc: -A, else the BSD table, else any list."""
-        if self.all_tasks:
+        """procps's want_this_proc: -A, else the table, else any list;
+        the opposite with -N."""
+        return self._wants(task) != self.negate
+
+    def _wants(self, task: Task) -> bool:
+        if self.everything or (self.table is None and not self.tests):
             return True
-        if self.table is not None and _in_table(task, *self.table):
+        if self.table is not None and _in_table(task, self.table):
             return True
         return any(test(task) for test in self.tests)
 
@@ -298,7 +316,9 @@ def _named(task: Task, names: frozenset[bytes]) -> bool:
 _EUID = os.geteuid()
 
 
-def _in_table(task: Task, others: bool, ttyless: bool) -> bool:
-    """procps's BSD table: ours with a terminal; ``a`` adds other users',
-    ``x`` those without a terminal."""
-    return (others or euid(task) == _EUID) and (ttyless or task.tty_nr != 0)
+def _in_table(task: Task, table: int) -> bool:
+    """procps's table_accept: whether the bit of the task's kind is set."""
+    kind = int(euid(task) == _EUID)
+    kind |= (session(task) == task.tgid) << 1
+    kind |= (task.tty_nr == 0) << 2
+    return bool(table >> kind & 1)

@@ -9,7 +9,9 @@ which is not always what the column prints: TTY and the user and group
 names as text, TIME in clock ticks, START and STIME by the tick the task
 started, ELAPSED by the same tick backwards, %CPU by CPU time over elapsed
 time, RSS and %MEM by VmRSS.  Text compares as procps's ``strcoll`` does
-in the locale procps would run in (:func:`_collation`).
+in the locale procps would run in (:func:`_collation`), and it is the
+text procps prints: the command and its name escaped (``?`` for a byte
+the locale cannot print), ``?`` for an empty command line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from tidscope.errors import UsageError
 from tidscope.proc.snapshot import CMDLINE, STATUS
 from tidscope.proc.task import Task
+from tidscope.text import escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -149,9 +152,13 @@ def _group(index: int) -> Key:
 
 
 def _args(t: Task, c: Context) -> Any:
-    if t.cmdline:
-        return _text(c, " ".join(t.cmdline))
-    return _text(c, f"[{t.name}]")
+    """The command line as procps keeps it for sorting and printing alike:
+    escaped, ``?`` when that is empty, ``[name]`` when there is none."""
+    return _text(c, c.args(t))
+
+
+def _comm(t: Task, c: Context) -> Any:
+    return _text(c, escape(t.name))
 
 
 def _utilization(t: Task, c: Context) -> float:
@@ -191,10 +198,13 @@ KEYS: Keys = {
     **_names("f flag flags", _field(9)),
     **_names("min_flt minflt", _field(10)),
     **_names("maj_flt majflt pagein", _field(12)),
-    **_names("pri opri priority intpri", _field(18)),
+    **_names("pri opri priority intpri pri_api pri_bar pri_baz pri_foo", _field(18)),
     **_names("ni nice", _field(19)),
     **_names("nlwp thcount", lambda t, c: t.nlwp),
-    **_names("vsize vsz sz", _field(23)),
+    # procps 4.0.2 sorts its memory sizes (SIZE, TRS, DRS...) by VSZ, and
+    # sorts nothing under vsize and fgid: their order is the listing's
+    **_names("vsz sz size m_size trs trss tsiz m_trs drs dsiz m_drs", _field(23)),
+    **_names("vsize fgid", lambda t, c: 0),
     **_names("rss rssize rsz sgi_rss pmem %mem", _status_kb(b"VmRSS"), _S),
     **_names("psr cpu cpuid lastcpu", _field(39)),
     **_names("rtprio", _field(40)),
@@ -204,7 +214,7 @@ KEYS: Keys = {
     **_names("etime etimes", lambda t, c: -t.start_ticks),
     **_names("pcpu %cpu c cp util cuu", _utilization),
     **_names("s state stat", lambda t, c: t.state),
-    **_names("comm ucmd ucomm fname", lambda t, c: _text(c, t.name)),
+    **_names("comm ucmd ucomm fname", _comm),
     **_names("args cmd command", _args, _C),
     **_names("tty tt tname tty8 tty4 longtname", _tty),
     **_names("ruid", _status_id(b"Uid", 0), _S),

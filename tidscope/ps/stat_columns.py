@@ -37,7 +37,6 @@ from tidscope.ps.stat_values import (
     STATUS_FILE,
     TPGID,
     VSIZE,
-    children_time,
     class_text,
     code_kb,
     data_kb,
@@ -59,6 +58,7 @@ from tidscope.ps.task_times import (
     U32,
     bsdstart_text,
     bsdtime_text,
+    children_time,
     cpu_seconds,
     elapsed,
     etime_text,
@@ -206,7 +206,14 @@ def _flags() -> Spec:
 
 
 def _fault(key: str, header: str, number: int) -> Spec:
-    return _number(key, header, 6, lambda t, c: ufield(t, number))
+    """A fault count; with --cumulative the reaped children's (the next
+    field of ``stat``) added, as procps adds them."""
+
+    def value(t: Task, c: Context) -> int:
+        count = ufield(t, number)
+        return count + ufield(t, number + 1) if c.cumulative else count
+
+    return _number(key, header, 6, value)
 
 
 def _lim_text(t: Task, c: Context) -> str:

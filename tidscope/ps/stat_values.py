@@ -43,10 +43,6 @@ def ifield(task: Task, number: int, default: int = 0) -> int:
     return ((value + 0x80000000) & U32) - 0x80000000
 
 
-def children_time(task: Task) -> int:
-    return task.cpu_ticks + ufield(task, CUTIME) + ufield(task, CSTIME)
-
-
 # -- states and memory --------------------------------------------------------
 
 

@@ -37,11 +37,32 @@ def elapsed(task: Task, ctx: Context) -> float:
     return ticks / ctx.hz if ticks > 0 else 0.0
 
 
+def used_ticks(task: Task, ctx: Context) -> int:
+    """The CPU ticks procps's C, %CPU, CP and BSD TIME count: the task's,
+    with its reaped children's under --cumulative (BSD S)."""
+    if not ctx.cumulative:
+        return task.cpu_ticks
+    return children_time(task)
+
+
+CUTIME, CSTIME = 16, 17  # the reaped children's ticks in ``stat``
+
+
+def children_time(task: Task) -> int:
+    """The task's CPU ticks and its reaped children's (procps's TICS_ALL_C),
+    each field as C's unsigned long holds it (0 if absent)."""
+    total = task.cpu_ticks
+    for number in (CUTIME, CSTIME):
+        field = task.field(number)
+        total += int(field) & U64 if field and field.isdigit() else 0
+    return total
+
+
 def per(task: Task, ctx: Context, scale: int) -> int:
     """CPU ticks per tick of life times ``scale`` (1000: procps's per-mille
     %CPU), in unsigned integers as procps divides them."""
     jiffies = int(elapsed(task, ctx) * ctx.hz) & U64
-    return (task.cpu_ticks * scale // jiffies) & U32 if jiffies else 0
+    return (used_ticks(task, ctx) * scale // jiffies) & U32 if jiffies else 0
 
 
 def pcpu_text(task: Task, ctx: Context) -> str:
@@ -112,5 +133,5 @@ def cpu_seconds(task: Task, ctx: Context) -> float:
 
 def bsdtime_text(task: Task, ctx: Context) -> str:
     """``MMM:SS`` of CPU time."""
-    seconds = (task.cpu_ticks // ctx.hz) & U32
+    seconds = (used_ticks(task, ctx) // ctx.hz) & U32
     return f"{seconds // 60:3}:{seconds % 60:02}"
