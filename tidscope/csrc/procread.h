@@ -55,6 +55,8 @@ struct item {
 struct plan {
 	int dir_fd;
 	int tgid; /* 0: each id is a process under dir_fd */
+	int leader_own; /* a group's leader is read from its own task directory,
+			 * not its process's (".."): its own thread's times (top) */
 	int want_uid;
 	int nfiles;
 	char files[MAX_FILES][NAME_MAX_];

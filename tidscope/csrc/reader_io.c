@@ -93,7 +93,7 @@ void read_task(const struct plan *p, struct batch *batch, int who, struct item *
 		it->len[f] = -1;
 	it->has_uid = 0;
 	it->arena = who;
-	if (p->tgid && it->id == p->tgid)
+	if (p->tgid && it->id == p->tgid && !p->leader_own)
 		strcpy(dir, ".."); /* a group's leader: its process's files (group-wide times) */
 	else
 		snprintf(dir, sizeof(dir), "%d", it->id);

@@ -181,7 +181,7 @@ static PyObject *Walk_step(Walk *w)
 static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"dir_fd", "ids", "tgid", "want_uid", "make", "parse",
-				"files", "caps", NULL};
+				"files", "caps", "leader_own", NULL};
 	PyObject *ids, *make, *parse, *files = NULL, *caps = NULL;
 	struct plan p = {0};
 
@@ -189,8 +189,9 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_RuntimeError, "a Walk is made once");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "iOipOO|OO:Walk", names, &p.dir_fd, &ids,
-					 &p.tgid, &p.want_uid, &make, &parse, &files, &caps))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "iOipOO|OOp:Walk", names, &p.dir_fd, &ids,
+					 &p.tgid, &p.want_uid, &make, &parse, &files, &caps,
+					 &p.leader_own))
 		return -1;
 	if (p.tgid < 0) {
 		PyErr_SetString(PyExc_ValueError, "tgid must be 0 or a task id");
@@ -267,10 +268,12 @@ PyTypeObject WalkType = {
 	.tp_name = "tidscope.proc._procread.Walk",
 	.tp_basicsize = sizeof(Walk),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "Walk(dir_fd, ids, tgid, want_uid, make, parse, files=(), caps=()): an\n"
-		  "iterator of lists, one per batch of ids, of make(...) objects (or, with\n"
-		  "files, (object, (bytes|None, ...)) pairs); the next batch is read by a helper\n"
-		  "thread while the caller works on this one.",
+	.tp_doc = "Walk(dir_fd, ids, tgid, want_uid, make, parse, files=(), caps=(),\n"
+		  "leader_own=False): an iterator of lists, one per batch of ids, of make(...)\n"
+		  "objects (or, with files, (object, (bytes|None, ...)) pairs); the next batch is\n"
+		  "read by a helper thread while the caller works on this one.  leader_own: the\n"
+		  "group's leader from its own task directory (its thread's times), not its\n"
+		  "process's.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Walk_init,
 	.tp_dealloc = (destructor)Walk_dealloc,
