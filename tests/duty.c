@@ -8,6 +8,9 @@
  *   idle     blocks on a pipe nobody writes
  *   worker-1..worker-4   block on the same pipe
  *
+ * With the argument "quiet", the duty threads block too (a test of its own
+ * spinning thread then competes with the machine's load alone).
+ *
  * It prints one line, {"pid": P, "tids": {"duty100": T, ...}}, once every
  * thread has named itself, then reads commands from stdin, one a line:
  * "birth NAME" starts a spinning thread NAME and prints {"tid": T};
@@ -84,7 +87,7 @@ static void start(struct worker *w, const char *name, int duty)
 #define FIXED 8
 #define MORE 16
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static struct worker fixed[FIXED], born[MORE];
 	static const char *names[FIXED] = {"duty100", "duty50", "duty10", "idle",
@@ -95,8 +98,10 @@ int main(void)
 
 	if (pipe(block_fds))
 		return 2;
+	int quiet = argc > 1 && !strcmp(argv[1], "quiet");
+
 	for (int i = 0; i < FIXED; i++)
-		start(&fixed[i], names[i], duties[i]);
+		start(&fixed[i], names[i], quiet ? -1 : duties[i]);
 	printf("{\"pid\": %d, \"tids\": {", getpid());
 	for (int i = 0; i < FIXED; i++)
 		printf("%s\"%s\": %d", i ? ", " : "", names[i], atomic_load(&fixed[i].tid));

@@ -14,7 +14,8 @@ exception, SIGINT, SIGTERM, SIGHUP and SIGQUIT (which unwind as
 exceptions: errors.raise_once), SIGTSTP (the screen is put back before
 the view stops, and redrawn when it continues), and a failed write to a
 terminal that went away (its errors are ignored while the screen is put
-back).  A resize redraws at the new size.
+back).  A resize (SIGWINCH, taken by a handler of ours) redraws at the
+new size.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import signal
 import time
 from collections import deque
 
+from tidscope.errors import Terminated
 from tidscope.text import escape
 from tidscope.top import interval, pools
 from tidscope.top.columns import SORTS, TABLE, sort_key
@@ -46,7 +48,9 @@ WIDTHS = {
     "sys": 6, "vcsw": 7, "ivcsw": 7, "migr": 6, "minflt": 7, "majflt": 6, "threads": 4,
     "hist": HISTORY, "name": 18, "wchan": 20,
 }  # fmt: skip
-SHOWN = (*(k for k in TABLE if k not in ("name", "wchan")), "hist", "name", "wchan")
+# what a narrow terminal must show first: who, how busy, lately, and its name
+FIRST = ("tid", "pid", "s", "pcpu", "usr", "sys", "hist", "name")
+SHOWN = (*FIRST, *(k for k in TABLE if k not in FIRST and k != "wchan"), "wchan")
 LEFT = frozenset({"user", "s", "pol", "hist", "name", "wchan"})
 HELP = "q quit  p pause  < > sort  c %CPU  / name  # pid  H flat  e pools"
 
@@ -154,8 +158,8 @@ class View:
         )
         clock = time.strftime("%H:%M:%S", time.localtime(self.when or time.time()))
         title = (
-            f"tidscope top - {clock}  {status}  interval {self.length:.2f} s"
-            f"  threads {len(self.rows)}  sort {st.sort}{filters}"
+            f"tidscope top - {clock}{filters}  sort {st.sort}  {status}"
+            f"  interval {self.length:.2f} s  threads {len(self.rows)}"
         )
         lines = [title, HELP if st.prompt is None else f"{st.prompt} {st.typed}_"]
         if not self.frames:
@@ -227,12 +231,14 @@ class View:
                 if self.count is not None and self.frames >= self.count:
                     return
             code = screen.getch()
-            if code == -1:
+            _still_a_terminal()
+            if _RESIZED:
+                _RESIZED.clear()
+                _resize()
+                self.draw(screen)
+            if code in (-1, curses.KEY_RESIZE):
                 continue
-            if code == curses.KEY_RESIZE:
-                curses.update_lines_cols()
-            else:
-                self.key(code)
+            self.key(code)
             self.draw(screen)
 
 
@@ -294,6 +300,36 @@ def _suspend(signo: int, frame: object) -> None:
 
 
 _SCREEN: list[Any] = []
+_RESIZED: list[int] = []
+
+
+def _resized(signo: int, frame: object) -> None:
+    """SIGWINCH: noted here, acted on by the loop (curses' own handler is
+    not there when the signal's disposition was not the default)."""
+    _RESIZED.append(signo)
+
+
+def _still_a_terminal() -> None:
+    """A terminal that hung up (its window gone) ends the view as SIGHUP
+    does: its reads then return at once, and the view would spin.  (The
+    kernel sends SIGHUP to the session's leader; a shell that ignores it,
+    or a tidscope outside the foreground group, would not hear of it.)"""
+    try:
+        os.get_terminal_size(1)
+    except OSError:
+        raise Terminated(signal.SIGHUP) from None
+
+
+def _resize() -> None:
+    """The screen set to the terminal's new size."""
+    try:
+        size = os.get_terminal_size(1)
+    except OSError:  # no longer a terminal: the next write says so
+        return
+    with contextlib.suppress(curses.error):
+        curses.resizeterm(size.lines, size.columns)
+        if _SCREEN:  # cleared whole: what lay past the new edges goes too
+            _SCREEN[0].clearok(True)
 
 
 def show(view: View) -> None:
@@ -301,8 +337,12 @@ def show(view: View) -> None:
     old_tstp = signal.getsignal(signal.SIGTSTP)
     if old_tstp == signal.SIG_DFL:  # before initscr: curses then keeps its hands off
         signal.signal(signal.SIGTSTP, _suspend)
+    old_winch = signal.signal(signal.SIGWINCH, _resized)
     screen = None
     try:
+        # the window's own size, not $COLUMNS and $LINES (which a shell may
+        # have set for another size): the view follows the terminal
+        curses.use_env(False)
         screen = curses.initscr()
         _SCREEN[:] = [screen]
         curses.noecho()
@@ -317,3 +357,5 @@ def show(view: View) -> None:
             _restore(screen)
         if old_tstp == signal.SIG_DFL:
             signal.signal(signal.SIGTSTP, old_tstp)
+        signal.signal(signal.SIGWINCH, old_winch)
+        _RESIZED.clear()

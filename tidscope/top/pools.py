@@ -45,6 +45,8 @@ def summed(rows: list[Row], name: str, tid: int | None) -> Row:
         same = {r.get(key) for r in rows}
         out[key] = same.pop() if len(same) == 1 else None
     out["threads"] = sum(r.get("threads") or 1 for r in rows)
+    if "hist" in out:  # the live view's history is a thread's own
+        out["hist"] = None
     out["name"] = name
     return out
 
