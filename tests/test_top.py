@@ -429,3 +429,15 @@ def test_user_selection_and_an_unprivileged_reader(duty: str) -> None:
         (doc,) = [json.loads(line) for line in proc.stdout.splitlines()]
         for t in doc["threads"]:
             assert t["user"] == uid and isinstance(t["pcpu"], float)
+
+
+def test_completion_offers_the_sort_keys() -> None:
+    proc = tidscope(
+        env={
+            "_TIDSCOPE_COMPLETE": "bash_complete",
+            "COMP_WORDS": "tidscope top --sort m",
+            "COMP_CWORD": "3",
+        }
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["plain,migr", "plain,minflt", "plain,majflt"]
