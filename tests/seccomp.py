@@ -46,7 +46,7 @@ umount2 166  sethostname 170  gettid 186  futex 202  clock_gettime 228  exit_gro
 waitid 247  ioprio_set 251  ioprio_get 252  openat 257  mkdirat 258  newfstatat 262
 unlinkat 263  readlinkat 267  unshare 272  pipe2 293  kcmp 312  statx 332
 pidfd_open 434  clone3 435  openat2 437  select 23  pselect6 270  process_vm_readv 310
-rt_sigtimedwait 128
+rt_sigtimedwait 128  sched_getaffinity 204
 """
 AARCH64 = """
 getcwd 17  ioprio_set 30  ioprio_get 31  mkdirat 34  unlinkat 35  umount2 39  mount 40
@@ -56,7 +56,7 @@ nanosleep 101  clock_gettime 113  kill 129  rt_sigaction 134  rt_sigprocmask 135
 sethostname 161  uname 160  umask 166  prctl 167  getpid 172  getppid 173  getuid 174
 gettid 178  ptrace 117  msgget 186  msgctl 187  semget 190  semctl 191  semop 193  socket 198
 bind 200  clone 220  wait4 260  kcmp 272  statx 291  pidfd_open 434  clone3 435
-openat2 437  pselect6 72  process_vm_readv 270  rt_sigtimedwait 137
+openat2 437  pselect6 72  process_vm_readv 270  rt_sigtimedwait 137  sched_getaffinity 123
 """
 
 

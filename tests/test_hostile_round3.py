@@ -30,6 +30,7 @@ from helpers import (
 )
 
 F_SETPIPE_SZ = 1031
+SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 WRITE = {"x86_64": 1, "aarch64": 64}[platform.machine()]
 
 
@@ -266,3 +267,53 @@ def test_a_64bit_tasks_int_0x80_clone_is_read_as_the_ia32_call_it_is(tmp_path: P
     )
     assert thread["flags"] == 0x10F00
     assert (process["call"], process["kind"], process["parent_tid"]) == ("clone", "process", top)
+
+
+@pytest.mark.root  # mounts a proc with hidepid over /proc, in a mount namespace of its own
+@pytest.mark.parametrize("args", [["share", "1"], ["inspect", "1"]], ids=["share", "inspect"])
+def test_a_task_hidepid_hides_is_said_to_be_hidden(args: list[str]) -> None:
+    """Under hidepid=2 as an ordinary user, pid 1 is there but hidden: not
+    "it has exited, or was never there", nor "no process has this id"."""
+    me = " ".join([*as_uid(unused_uid()), sys.executable, "-m", "tidscope", *args])
+    script = f"mount -t proc -o hidepid=2 proc /proc && cd / && {me}"
+    proc = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc)
+    assert "no task 1: /proc is mounted with hidepid=" in line, line
+    assert "hides it from us: run as its owner or as root" in line, line
+
+
+def _sabotaged(deny: str, errno_name: str) -> list[str]:
+    """tidscope with ``deny`` failing with ``errno_name`` (tests/seccomp.py)."""
+    return [sys.executable, SECCOMP, "--deny", deny, "--errno", errno_name, "--"]
+
+
+@pytest.mark.parametrize("args", [["share"], ["ps", "-AT"], ["tree"], ["inspect", "1"]])
+def test_a_read_that_fails_is_an_error_naming_it(args: list[str]) -> None:
+    """read(2) failing with EIO: one line naming the file, exit 1; it was an
+    empty table (share, exit 0) or "no task" (inspect)."""
+    proc = run([sys.executable, SECCOMP, "--deny", "read", "--errno", "EIO", "--", *args])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = one_error_line(proc)
+    assert "EIO (Input/output error)" in line and "/proc/" in line, line
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("errno_name", ["EIO", "EACCES"])
+def test_watch_poll_with_reads_failing_is_an_error(errno_name: str) -> None:
+    proc = run([*_sabotaged("read", errno_name), "watch", "--poll", "--duration", "2"])
+    if errno_name == "EIO":
+        assert proc.returncode == 1, proc.stderr
+        assert "EIO (Input/output error)" in proc.stderr.splitlines()[-1]
+    else:  # every file refused reads as hidden: the note says what /proc hides
+        assert proc.returncode in (0, 1), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sched_getaffinity_refused_at_every_size_is_a_field_not_an_internal_error() -> None:
+    """EINVAL from every sched_getaffinity: Python grows its CPU set until
+    OverflowError, which ended inspect as an internal error."""
+    proc = run([*_sabotaged("sched_getaffinity", "EINVAL"), "inspect", "1", "--format", "json"])
+    assert proc.returncode == 0, proc.stderr
+    (row,) = [r for r in json.loads(proc.stdout) if r.get("field") == "cpu_affinity"]
+    assert "EINVAL" in json.dumps(row), row

@@ -419,7 +419,7 @@ def test_a_pid_that_is_no_task_is_a_runtime_error() -> None:
     assert proc.returncode == 1
     line = one_error_line(proc)
     assert line == (
-        "tidscope share: no task 999999999: it has exited, or was never there (see tidscope ps -AT)"
+        "tidscope share: no task 999999999: no process or thread has this id (see tidscope ps -AT)"
     )
     assert proc.stdout == ""
 
@@ -451,3 +451,201 @@ def test_csv_has_one_typed_row_per_task_and_explain_lists_every_call() -> None:
     assert all(isinstance(r["vm"], int) for r in doc["tasks"])
     vm = by_tid(doc)[info["tids"]["vm"]]["vm"]
     assert vm == by_tid(doc)[info["pid"]]["vm"]
+
+
+# -- vfork children and zombie leaders (issue 20) ------------------------------------
+
+# A CLONE_VM|SIGCHLD child A, made before (by the main thread, or by another
+# thread of ours), then a vfork child B (clone, or clone3 as glibc's
+# posix_spawn makes it) that waits on the pipe while the parent waits for it.
+VFORK_AFTER = r"""
+import json, signal, sys, threading
+from tidscope.core import flags
+from tidscope.core.clone import Op, scratch
+from tidscope.lab import experiments  # before probes, which it imports
+from tidscope.core.syscalls import syscall as raw
+from tidscope.lab.probes import spawn_one
+
+fd, sibling, call = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+made = {}
+ready, finish = threading.Event(), threading.Event()
+def make_sibling():
+    made["a"] = spawn_one(flags.bits("VM"), exit_signal=signal.SIGCHLD).__enter__()
+    ready.set()
+    if sibling == "thread":  # alive: its children stay its own (and live: PDEATHSIG)
+        finish.wait()
+if sibling == "thread":
+    worker = threading.Thread(target=make_sibling)
+    worker.start()
+    ready.wait()
+elif sibling == "leader":
+    make_sibling()
+a = made["a"].report(0).tid if made else 0
+print(json.dumps({"pid": raw("getpid"), "a": a}), flush=True)
+with spawn_one(
+    flags.bits("VM", "VFORK"), [Op("read", (fd, scratch(0), 1))], clone3=call == "clone3"
+):
+    pass
+finish.set()
+if sibling == "thread":
+    worker.join()
+if made:
+    made["a"].__exit__(None, None, None)
+"""
+
+
+@contextlib.contextmanager
+def vfork_after(sibling: str, call: str) -> Iterator[tuple[int, int, int]]:
+    """(the parent, its CLONE_VM child A or 0, the vfork child B) while B holds."""
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(VFORK_AFTER), str(r), sibling, call],
+        stdout=subprocess.PIPE,
+        text=True,
+        pass_fds=(r,),
+    )
+    os.close(r)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        pid, a = info["pid"], info["a"]
+        b = _new_child_of(pid, {a})
+        yield pid, a, b
+    finally:
+        os.write(w, b"x")
+        os.close(w)
+        assert proc.wait(timeout=30) == 0
+
+
+def _new_child_of(pid: int, known: set[int]) -> int:
+    """The child of ``pid`` not in ``known``, once its clone is under way."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        kids: set[int] = set()
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids |= {int(k) for k in f.read().split()}
+        new = kids - known
+        if new:
+            (child,) = new
+            return child
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} cloned no child")
+
+
+def _vfork_finding(row: dict[str, Any]) -> str:
+    (found,) = [e for e in row["evidence"] if e.startswith("VFORK: ")]
+    return str(found)
+
+
+def test_a_clone_vm_sibling_of_a_vfork_child_is_not_called_one() -> None:
+    """A (CLONE_VM|SIGCHLD) and B (vfork) are both children of the thread
+    blocked in vfork and share its memory: which one the call made, /proc
+    does not say: both are candidates, neither is called a vfork child (A
+    once was, from its parent's blocked call alone)."""
+    with vfork_after("leader", "clone") as (pid, a, b):
+        rows = by_tid(share_json(str(a), str(b)))
+    for child in (a, b):
+        assert rows[child]["ppid"] == pid and "VM" in rows[child]["inferred"]
+        assert "VFORK" not in rows[child]["inferred"], rows[child]["evidence"]
+        assert rows[child]["summary"].startswith("a vfork child or CLONE_VM process")
+        finding = _vfork_finding(rows[child])
+        assert "is blocked in clone(0x4100)" in finding and "/proc does not say" in finding
+        assert f"{a}, {b}" in finding or f"{b}, {a}" in finding
+
+
+def test_a_vfork_child_is_told_from_a_sibling_made_by_another_thread() -> None:
+    """A made by another thread of the parent is no child of the blocked
+    thread: not a vfork child; B, that thread's one child sharing its
+    memory, is."""
+    with vfork_after("thread", "clone") as (_pid, a, b):
+        rows = by_tid(share_json(str(a), str(b)))
+    assert "VFORK" not in rows[a]["inferred"] and "VM" in rows[a]["inferred"]
+    assert "it is not its child" in _vfork_finding(rows[a])
+    assert set(rows[b]["inferred"]) == {"VM", "VFORK"}, rows[b]["evidence"]
+    assert rows[b]["summary"].startswith("a vfork child")
+
+
+def test_a_clone3_vfork_child_is_named_from_the_parents_struct() -> None:
+    """clone3(CLONE_VM|CLONE_VFORK), posix_spawn's path: the flags are read
+    from the parent's struct clone_args (once: "no thread blocked")."""
+    with vfork_after("none", "clone3") as (_pid, _a, b):
+        row = by_tid(share_json(str(b)))[b]
+        denied = run(
+            [
+                sys.executable,
+                SECCOMP,
+                "--deny",
+                "process_vm_readv",
+                "--errno",
+                "EPERM",
+                "--",
+                "share",
+                "--format",
+                "json",
+                str(b),
+            ]
+        )
+    assert set(row["inferred"]) == {"VM", "VFORK"}, row["evidence"]
+    assert "clone3 with flags 0x4100" in _vfork_finding(row)
+    # the parent's memory not readable: which evidence is missing, and no verdict
+    assert denied.returncode == 0, denied.stderr
+    refused = by_tid(json.loads(denied.stdout))[b]
+    assert "VFORK" not in refused["inferred"]
+    finding = _vfork_finding(refused)
+    assert "struct clone_args could not be read: process_vm_readv: EPERM" in finding, finding
+    assert refused["summary"].startswith("a vfork child or CLONE_VM process")
+
+
+ZOMBIE_LEADER = r"""
+import ctypes, os, platform, sys, threading
+SYS_EXIT = {"x86_64": 60, "aarch64": 93}[platform.machine()]
+def hold():
+    print(threading.get_native_id(), flush=True)
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=hold).start()
+ctypes.CDLL(None).syscall(SYS_EXIT, 0)  # the leader alone: a zombie from now on
+"""
+
+
+def test_a_zombie_leader_is_a_member_of_its_group() -> None:
+    """The leader has exited alone, its thread lives on: both are rows, the
+    leader a zombie that holds nothing (once: dropped as "exited while
+    observed"), the thread one whose group has no other live task (once: "a
+    thread alone")."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(ZOMBIE_LEADER)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        thread = int(proc.stdout.readline())
+        pid = proc.pid
+        deadline = time.monotonic() + 10
+        while _state(pid) != "Z":
+            assert time.monotonic() < deadline, _state(pid)
+            time.sleep(0.01)
+        done = tidscope("share", "--format", "json", str(pid))
+        table = tidscope("share", str(pid))
+    finally:
+        proc.communicate("", timeout=30)
+    assert done.returncode == 0 and table.returncode == 0, done.stderr + table.stderr
+    doc = json.loads(done.stdout)
+    assert doc["exited_while_observed"] == 0 and "exited while" not in table.stderr
+    rows = by_tid(doc)
+    assert {pid, thread} <= set(rows)
+    leader, live = rows[pid], rows[thread]
+    assert leader["pid"] == live["pid"] == pid
+    assert leader["vm"] == 0 and leader["files"] == 0  # no object: group NONE
+    assert leader["summary"].startswith(f"the leader of thread group {pid}, exited (a zombie)")
+    assert "zombie" in leader["namespaces_unreadable"]
+    assert live["inferred"] == ["THREAD"] and live["summary"] != "a thread alone"
+    assert f"whose other tasks have exited ({pid}" in live["summary"]
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rpartition(b")")[2].split()[0].decode()

@@ -371,9 +371,11 @@ time.sleep(30)
 
 @pytest.mark.parametrize("leader", ["alive", "zombie"])
 def test_a_threads_exec_is_reported_once_under_the_leaders_tid(leader: str) -> None:
-    """The leader's exit (killed by the exec, status 0; or its own exit,
-    status 5), the other thread's exit, the exec by the thread, and the new
-    program's exit, each once; the exec'ing thread's own tid never exits."""
+    """The leader's exit is a leader's, not the process's (killed by the
+    exec, status 0; or its own exit, status 5), the other thread's exit, the
+    exec by the thread, and the new program's exit, the process's one exit,
+    each once; the exec'ing thread's own tid never exits.  (The leader's
+    exit was once said to be the process's: two process exits.)"""
     code = shlex.quote(textwrap.dedent(EXECER))
     proc = _watch(f"hostile-exec-{os.getpid()}", "--run", f"exec python3 -c {code} {leader}")
     assert proc.returncode == 3, proc.stderr
@@ -385,7 +387,9 @@ def test_a_threads_exec_is_reported_once_under_the_leaders_tid(leader: str) -> N
     execer, sleeper = [e["tid"] for e in events if e["event"] == "fork"]
     assert seq == {execer: ["fork"], sleeper: ["fork", "exit"], top: ["exit", "exec", "exit"]}
     first, last = [e for e in events if e["event"] == "exit" and e["tid"] == top]
+    assert (first["kind"], last["kind"]) == ("leader", "process")
     assert first["status"] == (5 if leader == "zombie" else 0) and last["status"] == 3
+    assert [e["kind"] for e in events if e["event"] == "exit" and e["tid"] == sleeper] == ["thread"]
     (execed,) = [e for e in events[2:] if e["event"] == "exec"]
     assert (execed["tgid"], execed["parent_tid"], execed["name"]) == (top, execer, "sh")
 

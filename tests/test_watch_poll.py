@@ -27,7 +27,7 @@ from helpers import as_uid, python, unused_uid
 
 from tidscope.proc.system import clock_ticks
 from tidscope.watch import poll as watch_poll
-from tidscope.watch.connector import Event
+from tidscope.watch.event import Event
 
 INTERVAL = 0.05
 TIMEOUT = 120.0
@@ -188,8 +188,10 @@ def test_a_task_first_seen_dead_is_born_and_ended() -> None:
 
 
 def test_exec_by_a_thread_is_seen_where_the_leader_lives_again() -> None:
-    """The leader exits alone (a zombie, its thread alive); the thread
-    execs and takes over the leader's id and start time."""
+    """The leader exits alone (a zombie, its thread alive): a leader's exit,
+    not the process's; the thread execs and takes over the leader's id and
+    start time: an exec by that thread, which did not exit (polling once
+    called it an exit); the new program's end is the process's one exit."""
     with watch() as w, started(EXECER) as proc:
         assert proc.stdout is not None
         thread = int(proc.stdout.readline())
@@ -205,12 +207,13 @@ def test_exec_by_a_thread_is_seen_where_the_leader_lives_again() -> None:
         assert proc.wait(timeout=60) == 0
     kinds = [(e.kind, e.tid) for e in w.events]
     assert kinds.index(("exit", pid)) < kinds.index(("exec", pid))
-    # the thread's own id ended when it became the leader: polling calls it an exit
-    assert kinds.index(("exit", thread)) < kinds.index(("exec", pid))
+    assert ("exit", thread) not in kinds  # it took the leader's id: it did not exit
+    assert [e.role for e in w.of("exit", pid)] == ["leader", "process"]
     (exec_,) = w.of("exec", pid)
-    assert (exec_.tgid, exec_.thread, exec_.comm) == (
+    assert (exec_.tgid, exec_.thread, exec_.parent_tid, exec_.comm) == (
         pid,
         None,
+        thread,
         os.path.basename(sys.executable)[:15],
     )
 

@@ -8,8 +8,7 @@ import click
 
 from tidscope.cli.options import PidRange, output_options
 from tidscope.errors import TidscopeError, note
-from tidscope.proc.files import PROC
-from tidscope.proc.mounts import hidden_note
+from tidscope.proc.mounts import unseen
 from tidscope.proc.task import ID_MAX
 
 
@@ -35,10 +34,7 @@ def command(task: int, all_threads: bool, fmt: str, no_headers: bool) -> int:
 
     found = inspect.resolve(task)
     if found is None:
-        hidden_note("inspect", PROC)
-        raise TidscopeError(
-            f"no task {task}: no process or thread has this id (see tidscope ps -AT)"
-        )
+        raise TidscopeError(f"no task {task}: {unseen(task)} (see tidscope ps -AT)")
     tgid, tid = found
     autopsy = inspect.autopsy(tgid, tid, all_threads)
     if autopsy is None:

@@ -17,6 +17,7 @@ from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.task import ID_MAX
 from tidscope.render import render
 from tidscope.watch import connector as watch
+from tidscope.watch import event as watch_event
 
 COLUMNS = ("time", "event", "kind", "tgid", "tid", "parent", "detail", "name")
 WIDTHS = ("<15", "<8", "<7", ">7", ">7", ">7", "<14", "")  # the table's, fixed: rows stream
@@ -30,8 +31,16 @@ GONE = "?"  # the name of a task that is gone, in a table and in CSV
 @click.option(
     "--pid", type=PidRange(1, ID_MAX), help="Only events whose tgid or parent tgid is PID."
 )
-@click.option("--threads-only", is_flag=True, help="Only thread births and exits.")
-@click.option("--processes-only", is_flag=True, help="Only process births and exits.")
+@click.option(
+    "--threads-only",
+    is_flag=True,
+    help="Only thread births and exits (a leader's exit while its group lives on included).",
+)
+@click.option(
+    "--processes-only",
+    is_flag=True,
+    help="Only process births and exits (a group's exit once, when its last thread ends).",
+)
 @click.option("--duration", metavar="S", help="Stop after S seconds (a decimal number above 0).")
 @click.option("--count", type=PidRange(1), metavar="N", help="Stop after N events.")
 @click.option(
@@ -99,7 +108,7 @@ def command(
         def rows() -> Iterator[dict[str, Any]]:
             seen = 0
             for event in conn.events(deadline):
-                if not watch.selected(event, pid, threads):
+                if not watch_event.selected(event, pid, threads):
                     continue
                 if summary:
                     tally.add(event)
@@ -159,7 +168,7 @@ def _source(stack: contextlib.ExitStack, command: str | None, interval: float | 
 
 def _row(event: Any) -> dict[str, Any]:
     name = event.comm if event.comm is not None else watch.name_of(event.tid, event.tgid)
-    kind = None if event.thread is None else "thread" if event.thread else "process"
+    kind = watch_event.scope(event)
     row: dict[str, Any] = {
         "time": watch.wall_clock(event.time_ns),
         "monotonic_ns": event.time_ns,
@@ -184,11 +193,15 @@ def _row(event: Any) -> dict[str, Any]:
         row["detail"] = f"by tid {event.parent_tid}"
     elif event.kind == "exit" and event.exit_code is None:
         row.update(exit_code=None, exit_signal=None, status=None, signal=None)
+        row.update(last_tid=event.last_tid, maybe_exec=event.maybe_exec)
+        if event.maybe_exec:
+            row["detail"] = "or exec'd"
     elif event.kind == "exit":
         code = event.exit_code
         row.update(exit_code=code, exit_signal=event.exit_signal)
         killed = code & 0x7F
         row.update(status=None if killed else code >> 8 & 0xFF, signal=killed or None)
+        row.update(last_tid=event.last_tid, maybe_exec=event.maybe_exec)
         row["detail"] = _signal(killed) if killed else f"status {code >> 8 & 0xFF}"
     elif event.ids is not None:
         row.update(real=event.ids[0], effective=event.ids[1])

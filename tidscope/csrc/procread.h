@@ -68,7 +68,8 @@ struct plan {
 struct arena {
 	char *data;
 	size_t used, cap;
-	int fatal; /* an errno that is ours, not the task's */
+	int fatal; /* an errno that is no task's answer (see reader_io.c) */
+	char fatal_path[16 + NAME_MAX_]; /* the file it came from, under the plan's dir_fd */
 };
 
 /* Items are claimed one at a time (claim), by the helper and, once Python
@@ -83,6 +84,11 @@ struct batch {
 static inline int batch_fatal(const struct batch *b)
 {
 	return b->ar[0].fatal ? b->ar[0].fatal : b->ar[1].fatal;
+}
+
+static inline const char *batch_fatal_path(const struct batch *b)
+{
+	return b->ar[0].fatal ? b->ar[0].fatal_path : b->ar[1].fatal_path;
 }
 
 /* reader_io.c: no Python object is touched, so all of it runs without the GIL

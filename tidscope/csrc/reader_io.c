@@ -5,9 +5,10 @@
  * reading into its own arena: no lock, and no Python object is touched, so
  * every read here runs without the GIL.  A file is read as files.read reads
  * it: the stat file in one read of SLOT bytes, any other file to its end or
- * its cap.  A failure that is the task's (gone, hidden, refused) marks the
- * file unread; one that is ours (EMFILE, ENFILE, ENOMEM: files.EXHAUSTED)
- * is kept in the arena's fatal, and ends the reading of the batch.
+ * its cap.  A failure that is the task's (gone, hidden, refused: what
+ * files.LEFT_OUT holds) marks the file unread; any other (EMFILE, ENOMEM:
+ * ours; EIO: the read failed) is kept in the arena's fatal, with the file,
+ * and ends the reading of the batch: a failed read is no empty answer.
  */
 #include "procread.h"
 
@@ -20,10 +21,34 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* What files.EXHAUSTED holds: failures of ours, raised, never skipped. */
-static int exhausted(int err)
+/* What files.LEFT_OUT holds: a task gone, hidden or refused, and what no
+ * /proc file answers (a fake root's socket or loop); any other failure is
+ * raised, never taken for a task that is not there. */
+static int left_out(int err)
 {
-	return err == EMFILE || err == ENFILE || err == ENOMEM;
+	switch (err) {
+	case ENOENT:
+	case ESRCH:
+	case EACCES:
+	case EPERM:
+	case ENOTDIR:
+	case ELOOP:
+	case ENXIO:
+	case ENODEV:
+	case EISDIR:
+	case EOPNOTSUPP:
+		return 1;
+	}
+	return 0;
+}
+
+/* Keep a failure that is no task's, and the file it came from. */
+static void fail(struct arena *b, int err, const char *path)
+{
+	if (left_out(err) || b->fatal)
+		return;
+	b->fatal = err;
+	snprintf(b->fatal_path, sizeof b->fatal_path, "%s", path);
 }
 
 static int reserve(struct arena *b, size_t more)
@@ -37,6 +62,7 @@ static int reserve(struct arena *b, size_t more)
 	grown = PyMem_RawRealloc(b->data, want);
 	if (!grown) {
 		b->fatal = ENOMEM;
+		snprintf(b->fatal_path, sizeof b->fatal_path, "%s", "the reader's buffer");
 		return 0;
 	}
 	b->data = grown;
@@ -52,8 +78,7 @@ static long slurp(struct arena *b, int dir_fd, const char *path, long cap)
 	long got = 0;
 
 	if (fd < 0) {
-		if (exhausted(errno))
-			b->fatal = errno;
+		fail(b, errno, path);
 		return -1;
 	}
 	while (got < cap) {
@@ -64,8 +89,7 @@ static long slurp(struct arena *b, int dir_fd, const char *path, long cap)
 			break;
 		n = read(fd, b->data + b->used + got, chunk);
 		if (n < 0) {
-			if (exhausted(errno))
-				b->fatal = errno;
+			fail(b, errno, path);
 			got = -1;
 			break;
 		}
@@ -108,8 +132,7 @@ void read_task(const struct plan *p, struct batch *batch, int who, struct item *
 		struct stat st;
 
 		if (fstatat(p->dir_fd, dir, &st, 0) < 0) {
-			if (exhausted(errno))
-				b->fatal = errno;
+			fail(b, errno, dir);
 			return; /* as snapshot._extras: a task gone meanwhile is left out */
 		}
 		it->uid = st.st_uid;

@@ -139,7 +139,7 @@ PyObject *objects(const struct plan *p, const struct batch *b, PyObject *make, P
 
 	if (batch_fatal(b)) {
 		errno = batch_fatal(b);
-		return PyErr_SetFromErrno(PyExc_OSError);
+		return PyErr_SetFromErrnoWithFilename(PyExc_OSError, batch_fatal_path(b));
 	}
 	out = PyList_New(0);
 	for (Py_ssize_t i = 0; out && i < b->count; i++) {

@@ -95,6 +95,7 @@ static const struct {
 	{"clone", SYS_clone},
 	{"clone3", SYS_clone3},
 	{"kcmp", SYS_kcmp},
+	{"process_vm_readv", SYS_process_vm_readv},
 	{"unshare", SYS_unshare},
 	{"mount", SYS_mount},
 	{"umount2", SYS_umount2},

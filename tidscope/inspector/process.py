@@ -11,6 +11,8 @@ the syscall under it) is an Unread, never a guess.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +46,9 @@ def process_fields(tgid: int, zombie_leader: bool = False) -> list[Field] | None
         ("memory_rss", "psutil memory_info().rss", lambda: proc.memory_info().rss, _bytes),
         ("memory_vms", "psutil memory_info().vms", lambda: proc.memory_info().vms, _bytes),
         ("fds", "psutil num_fds()", proc.num_fds, _count),
-        ("cpu_affinity", "psutil cpu_affinity(), the leader's", proc.cpu_affinity, _cpus),
+        # not psutil's cpu_affinity: it retries EINVAL with ever larger sets,
+        # and a sched_getaffinity that always fails ends in its OverflowError
+        ("cpu_affinity", "sched_getaffinity(2), the leader's", lambda: _affinity(tgid), _cpus),
         ("ionice", "psutil ionice(), the leader's", proc.ionice, _ionice),
         ("rlimits", "psutil rlimit()", lambda: _rlimits(proc), _limits),
     ]
@@ -93,6 +97,18 @@ def _bytes(size: int) -> tuple[Any, str]:
 
 def _count(n: int) -> tuple[Any, str]:
     return n, str(n)
+
+
+def _affinity(tgid: int) -> list[int]:
+    """The CPUs the leader may run on, from the kernel (an OSError names the
+    call).  Python retries EINVAL with ever larger CPU sets, and gives up
+    with OverflowError when the kernel refuses them all: that is EINVAL."""
+    try:
+        return sorted(os.sched_getaffinity(tgid))
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, "sched_getaffinity") from None
+    except OverflowError:
+        raise OSError(errno.EINVAL, "refused at every CPU set size", "sched_getaffinity") from None
 
 
 def _cpus(cpus: list[int]) -> tuple[Any, str]:

@@ -8,7 +8,9 @@ Two kinds of answer, for two kinds of caller:
   and watch a task can vanish between listing and reading, and a file may
   be one we may not read (``hidepid``, another user's task): races and
   refusals are ordinary control flow there, and the callers show what they
-  could read.  (:func:`read` is the hot path of ``ps -T``: kept as it is.)
+  could read.  Any other failure (EIO...: :data:`~tidscope.proc.unread.LEFT_OUT`
+  says which are left out) is raised, naming the file: a failed read is no
+  empty answer.  (:func:`read` is the hot path of ``ps -T``.)
 - :func:`contents`, :func:`opened`, :func:`link`, :func:`links`,
   :func:`listing` and :func:`stat_of` give the answer or an
   :class:`~tidscope.proc.unread.Unread` that names the step (by default the
@@ -37,7 +39,7 @@ from __future__ import annotations
 import os
 import stat
 
-from tidscope.proc.unread import EXHAUSTED, Unread, failed
+from tidscope.proc.unread import EXHAUSTED, LEFT_OUT, Unread, failed
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -61,13 +63,15 @@ STATUS_MAX = 1024 * 1024
 TABLE_MAX = 4 * 1024 * 1024
 
 NOTHING: frozenset[int] = frozenset()  # raises=NOTHING: every failure is an Unread
+_LEFT_OUT = (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError)
 
 
 def passable(err: OSError) -> bool:
     """Whether ``err`` means "leave this file out" (gone, hidden, or not a
     file /proc would hold: a socket, a symlink loop...) rather than a
-    failure of ours (no file descriptors or memory left), which is raised."""
-    return err.errno not in EXHAUSTED
+    failure to raise (EIO; no file descriptors or memory left).  By errno,
+    or by the class Python gives each of those errnos."""
+    return err.errno in LEFT_OUT or isinstance(err, _LEFT_OUT)
 
 
 def kind(mode: int) -> str:
@@ -103,7 +107,7 @@ def read(
     except FileNotFoundError:
         return None
     except OSError as err:
-        if err.errno in EXHAUSTED:
+        if not passable(err):
             raise
         return None
     try:
@@ -111,8 +115,8 @@ def read(
             return None
         return os.read(fd, size)
     except OSError as err:
-        if err.errno in EXHAUSTED:
-            raise
+        if not passable(err):
+            raise OSError(err.errno, err.strerror, path) from None
         return None
     finally:
         os.close(fd)
@@ -131,7 +135,12 @@ def read_all(
     """A whole file (``status``, ``cmdline``) up to ``limit`` bytes, or None
     as :func:`read` (:func:`contents` says why)."""
     got = _whole(path, dir_fd, limit, check, EXHAUSTED)
-    return got if isinstance(got, bytes) else None
+    if isinstance(got, bytes):
+        return got
+    call, number = got
+    if call != "mode" and number not in LEFT_OUT:
+        raise OSError(number, os.strerror(number), path)
+    return None
 
 
 def read_fd(fd: int, limit: int) -> bytes:

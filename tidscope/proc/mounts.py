@@ -7,7 +7,8 @@ import os
 
 from tidscope.errors import note
 from tidscope.numeric import c_integer, entry_id
-from tidscope.proc.files import PROC, TABLE_MAX, read_all
+from tidscope.proc.files import PROC, TABLE_MAX, contents, read_all
+from tidscope.proc.unread import Unread
 
 _PROC_MOUNTS: dict[str, bool] = {}
 
@@ -84,3 +85,30 @@ def hidden_note(command: str, root: str) -> None:
             f"{root} is mounted with hidepid={value}: only the processes you may "
             "look into are shown",
         )
+
+
+def unseen(task: int, root: str = PROC) -> str:
+    """Why ``root`` shows no task ``task``, for a message: hidden by
+    ``hidepid``, there but unreadable (what reading its status answered),
+    or not there at all.  Whether a task has that id is the kernel's answer
+    (kill(2) with signal 0, which sends nothing), asked only of our own
+    /proc: a root elsewhere may be another pid namespace's."""
+    got = contents(f"{root}/{task}/status")
+    if not isinstance(got, Unread):
+        return "it is there now"
+    if root == PROC:
+        try:
+            os.kill(task, 0)
+        except ProcessLookupError:
+            return "no process or thread has this id"
+        except PermissionError:
+            pass  # it is there, and not ours to signal
+        hide = hidepid(root)
+        if hide is not None:
+            return (
+                f"{root} is mounted with hidepid={hide}, which hides it from us:"
+                " run as its owner or as root"
+            )
+    elif got.gone:
+        return f"{root} shows no task {task}"
+    return f"{root} does not show it: {got.where}: {got.why}"

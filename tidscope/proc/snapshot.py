@@ -45,6 +45,7 @@ from tidscope.proc.unread import Unread
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator
+    from typing import Any
 
 try:  # the C reader: the same tasks as the Python loops here, faster
     from tidscope.proc import _procread
@@ -147,7 +148,7 @@ def group(
     try:
         if _procread is not None and not check and only is None:
             # the C reader lists the directory too, and checks its leader
-            yield from _fast(task_fd, None, int(name), want)
+            yield from _fast(task_fd, None, int(name), want, f"{root}/{name}/task")
             return
         try:
             tids = os.listdir(task_fd)
@@ -216,13 +217,18 @@ _PREREAD: dict[str, tuple[str, int, Callable[[Task, bytes | None], None]]] = {
 
 
 def _fast(
-    where: str | int, ids: list[int] | None, tgid: int, want: Collection[str]
+    where: str | int,
+    ids: list[int] | None,
+    tgid: int,
+    want: Collection[str],
+    label: str | None = None,
 ) -> Iterator[Task]:
     """The tasks ``ids`` under ``where`` (a proc mount's root, ``tgid`` 0,
-    or group ``tgid``'s open ``task/`` directory, which the reader lists
-    when ``ids`` is None), read by the C reader in batches, with the files
-    of ``want`` it can read: the same tasks, in the same order, as the
-    loops above give."""
+    or group ``tgid``'s open ``task/`` directory, ``label`` its path, which
+    the reader lists when ``ids`` is None), read by the C reader in
+    batches, with the files of ``want`` it can read: the same tasks, in the
+    same order, as the loops above give.  A read that fails for a reason
+    no task gives (EIO...) is raised, naming its file."""
     assert _procread is not None
     pre = [w for w in want if w in _PREREAD]
     rest = [w for w in want if w != UID and w not in _PREREAD]
@@ -238,7 +244,7 @@ def _fast(
                 return
             raise
         try:
-            for batch in walk:
+            for batch in _named(walk, label or str(where)):
                 for found in batch:
                     if files:
                         task, raw = found
@@ -340,3 +346,19 @@ def unreadable(root: str, name: str, threads: bool = False) -> tuple[str, str] |
 
 def _failure(unread: Unread) -> str:
     return "is missing" if unread.errno == errno.ENOENT else f"cannot be read ({unread.why})"
+
+
+def _named(walk: Iterable[list[Any]], base: str) -> Iterator[list[Any]]:
+    """The walk's batches; its failure names its file under ``base`` (the
+    C reader names it relative to the directory it reads)."""
+    batches = iter(walk)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except OSError as err:
+            if err.filename and not str(err.filename).startswith("/"):
+                raise OSError(err.errno, err.strerror, f"{base}/{err.filename}") from None
+            raise
+        yield batch

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 ID_MAX = 0x7FFFFFFF  # the largest pid_t: no task id is larger
+DEAD = frozenset("ZXx")  # the states of a task that has exited: zombie, dead (x: before 3.14)
 START_MAX = 1 << 62  # ticks: a billion years at any USER_HZ, and a time_t yet
 
 

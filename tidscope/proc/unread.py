@@ -29,6 +29,24 @@ VANISHED = frozenset({errnos.ENOENT, errnos.ESRCH})
 REFUSED = frozenset({errnos.EACCES, errnos.EPERM})
 # Errors that are ours, not the file's: reported, never taken for a hidden task.
 EXHAUSTED = frozenset({errnos.EMFILE, errnos.ENFILE, errnos.ENOMEM})
+# What a listing leaves out: a task gone or not ours to see, and what no
+# /proc file answers (a fake root's socket, symbolic-link loop, device or
+# directory).  Any other failure (EIO, EINVAL, our EMFILE...) is raised by
+# the readers that answer None: a failed read is no empty answer.
+LEFT_OUT = (
+    VANISHED
+    | REFUSED
+    | frozenset(
+        {
+            errnos.ENOTDIR,
+            errnos.ELOOP,
+            errnos.ENXIO,
+            errnos.ENODEV,
+            errnos.EISDIR,
+            errnos.EOPNOTSUPP,
+        }
+    )
+)
 
 
 class Unread:

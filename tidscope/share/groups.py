@@ -4,7 +4,10 @@ six resources (kcmpsort.py) and groups their namespaces (namespaces.py)
 into one :class:`~tidscope.share.sharing.Sharing`.
 
 At the end a task that is gone, or whose start time changed (its pid was
-reused), is dropped: the groups of the others never depended on it.
+reused), is dropped: the groups of the others never depended on it.  A
+zombie that is still there (a leader whose threads live on, a child not
+reaped) had exited before: it is kept, a member of its group that holds no
+object and no namespace (:attr:`Sharing.zombies`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from tidscope.errors import TidscopeError
 from tidscope.proc import snapshot
 from tidscope.proc import task as proc_task
 from tidscope.proc.files import PROC
-from tidscope.proc.task import Task
+from tidscope.proc.mounts import unseen
+from tidscope.proc.task import DEAD, Task
 from tidscope.share.kcmpsort import Kcmp, SortRun, numbered, reference_zombie
 from tidscope.share.namespaces import has_namespace, namespace_groups, read_namespaces
 from tidscope.share.sharing import NAMESPACES, RESOURCES, Sharing, Syscall
@@ -38,10 +42,8 @@ def walk(pids: Sequence[int] | None, root: str = PROC) -> list[Task]:
         elif tgid not in tgids:
             tgids.append(tgid)
     if missing:
-        names = ", ".join(str(p) for p in missing)
-        raise TidscopeError(
-            f"no task {names}: it has exited, or was never there (see tidscope ps -AT)"
-        )
+        why = "; ".join(f"no task {p}: {unseen(p, root)}" for p in missing)
+        raise TidscopeError(f"{why} (see tidscope ps -AT)")
     return groups_of(tgids, root, parents=True)
 
 
@@ -82,8 +84,13 @@ def observe(
     ns_seen = read_namespaces([t.tid for t in tasks if t.tid not in run.gone], types)
     after = {t.tid: t.start_ticks for t in (rewalk or (lambda: list(snapshot.tasks())))()}
     gone = set(run.gone)
+    zombies = set()
     for t in tasks:
-        if after.get(t.tid) != t.start_ticks or ns_seen.get(t.tid) is None:
+        if after.get(t.tid) != t.start_ticks:
+            gone.add(t.tid)
+        elif t.state in DEAD and t.tid not in run.gone:
+            zombies.add(t.tid)  # exited before: its namespace links are gone with it
+        elif ns_seen.get(t.tid) is None:
             gone.add(t.tid)
     rows = [t for t in tasks if t.tid not in gone]
     sharing = Sharing(
@@ -99,9 +106,12 @@ def observe(
         calls=k.calls,
         sorts=run.sorts,
         log=k.log,
+        zombies=zombies,
     )
     for resource, found in sorted_groups.items():
         if found is not None:
             sharing.groups[resource] = numbered(rows, found, run.refused)
     namespace_groups(sharing, rows, ns_seen, types)
+    for tid in zombies:
+        sharing.ns_refused[tid] = "it has exited (a zombie): a task's namespaces go when it exits"
     return sharing

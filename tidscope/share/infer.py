@@ -14,8 +14,21 @@ Rules:
   list, a kernel thread's mm) shows nothing either way: that flag is "cannot
   tell", never "not shared".
 - A process that shares its parent's address space is "a vfork child or
-  CLONE_VM process"; it is a vfork child when a thread of its parent is seen
-  blocked in vfork(2), or in clone(2) with CLONE_VFORK, in /proc/TID/syscall.
+  CLONE_VM process".  It is a vfork child when a thread of its parent is
+  blocked in vfork(2), or in clone(2) or clone3(2) with CLONE_VFORK
+  (/proc/TID/syscall; clone3's flags are the first field of its struct
+  clone_args, read from the parent's memory with process_vm_readv(2)), and
+  it is the one child of that thread (/proc/PID/task/TID/children) that
+  shares (or may share: not observed) its memory.  A blocked thread makes
+  no other child, but its children include what it made before, and
+  /proc does not say which child the blocked call made: with several
+  candidates each is "cannot tell", the youngest named; a child of another
+  thread is no vfork child of that call.  Evidence that could not be read
+  (a refused read of the parent's memory, no children file) is named.
+- A zombie (a task that has exited and not been reaped) is a member of its
+  group: it holds none of the resources and no namespace, so it is not
+  compared; a thread whose other tasks are all zombies (its leader exited
+  alone) has nothing left to compare with, and says so.
 - A task that could not be compared, or whose parent could not be, gets no
   inference, with the reason.
 """
@@ -28,9 +41,8 @@ from functools import cached_property
 
 from tidscope.core.flags import FLAGS
 from tidscope.core.kcmp import WHAT
-from tidscope.proc import files
-from tidscope.proc.files import PROC
 from tidscope.proc.task import Task
+from tidscope.share import vfork
 from tidscope.share.sharing import NONE, RESOURCES, Sharing, spread
 
 NEW = {
@@ -46,8 +58,6 @@ NEW = {
 # What pthread_create(3) passes, of what kcmp can see (CLONE_SYSVSEM too,
 # but a thread without an undo list on either side cannot show it).
 THREAD_SHARES = ("VM", "SIGHAND", "FS", "FILES")
-VFORK_CALLS = {"x86_64": {58: "vfork", 56: "clone"}, "aarch64": {220: "clone"}}
-CLONE_VFORK = FLAGS["VFORK"]
 
 
 @dataclass(frozen=True)
@@ -92,13 +102,31 @@ class _Infer:
         for task in sharing.tasks:
             self.by_group.setdefault(task.tgid, []).append(task)
         self.spread: dict[str, Spread] = {
-            kind: spread(sharing, kind) for kind in [*sharing.groups, *sharing.namespaces]
+            kind: self._live(kind, spread(sharing, kind))
+            for kind in [*sharing.groups, *sharing.namespaces]
         }
+        self.tasks = {t.tid: t for t in sharing.tasks}
         # per process: how many of its tasks are comparable at all
         self.comparable = {
             tgid: sum(1 for t in tasks if t.tid not in sharing.refused)
             for tgid, tasks in self.by_group.items()
         }
+
+    def _live(self, kind: str, counts: Spread) -> Spread:
+        """``counts`` without the zombies: they hold nothing to compare."""
+        if not self.sharing.zombies:
+            return counts
+        groups = self.groups(kind)
+        out = {tgid: dict(numbers) for tgid, numbers in counts.items()}
+        for task in self.sharing.tasks:
+            number = groups.get(task.tid)
+            if task.tid not in self.sharing.zombies or number is None:
+                continue
+            numbers = out[task.tgid]
+            numbers[number] -= 1
+            if not numbers[number]:
+                del numbers[number]
+        return out
 
     def all(self) -> dict[int, Inference]:
         """Threads of one process in the same groups share one inference."""
@@ -125,6 +153,8 @@ class _Infer:
         why = sharing.refused.get(task.tid)
         if why is not None:
             return Inference("nothing", (), f"not comparable: {why}", (), True)
+        if task.tid in sharing.zombies:
+            return self.zombie(task)
         if task.tid != task.tgid:
             return self.thread(task)
         if task.ppid == 0:
@@ -157,10 +187,30 @@ class _Infer:
         found = self.sharing.groups.get(kind)
         return found if found is not None else self.sharing.namespaces.get(kind, {})
 
+    def zombie(self, task: Task) -> Inference:
+        live = [t for t in self.by_group[task.tgid] if t.tid not in self.sharing.zombies]
+        what = "exited (a zombie): it holds none of the resources and no namespace"
+        if task.tid == task.tgid and live:
+            what = (
+                f"the leader of thread group {task.tgid}, {what}; it stays a member of its"
+                f" group while {len(live)} of its threads live on"
+            )
+        return Inference("nothing", (), what, (), True)
+
     def thread(self, task: Task) -> Inference:
         where = f"thread group {task.tgid}"
         findings = [Finding("THREAD", True, f"a task of {where}")]
-        size = len(self.by_group[task.tgid]) - 1
+        group = self.by_group[task.tgid]
+        size = sum(1 for t in group if t.tid not in self.sharing.zombies) - 1
+        if not size and len(group) > 1:
+            gone = [t.tid for t in group if t.tid in self.sharing.zombies]
+            return _done(
+                "the rest of its thread group",
+                findings,
+                True,
+                f"a thread of {where}, whose other tasks have exited ({_tids(gone)}, zombies"
+                " that hold nothing): no live task of its group to compare with",
+            )
         if not size:
             return _done("the rest of its thread group", findings, True, "a thread alone")
         for resource in RESOURCES:
@@ -182,9 +232,17 @@ class _Infer:
         ]
         findings += self.namespaces(task, task.ppid, where)
         if any(f.flag == "VM" and f.shared for f in findings):
-            findings.append(_vfork(parent, self.arch))
+            findings.append(self.vfork(task, parent))
         usual = not any(f.shared for f in findings)
         return _done(where, findings, usual)
+
+    def vfork(self, task: Task, parent: list[Task]) -> Finding:
+        """Is ``task`` the child a thread of its parent made in a blocked
+        vfork(2), or clone(2)/clone3(2) with CLONE_VFORK?"""
+        shared, evidence = vfork.made_by_blocked_call(
+            task, parent, self.arch, self.groups("VM"), self.tasks
+        )
+        return Finding("VFORK", shared, evidence)
 
     def compare(self, resource: str, task: Task, tgid: int, size: int, where: str) -> Finding:
         what = WHAT[resource]
@@ -238,32 +296,8 @@ def _label(tasks: Sequence[Task]) -> str:
     return f"{lead.tgid} ({lead.name})"
 
 
-def _vfork(parent: list[Task], arch: str) -> Finding:
-    """Is a thread of the parent blocked in vfork(2) or clone(CLONE_VFORK)?"""
-    calls = VFORK_CALLS.get(arch, {})
-    unread = []
-    for t in parent:
-        where = f"{t.tgid}/task/{t.tid}/syscall"
-        data = files.read_all(f"{PROC}/{where}")
-        if data is None:
-            unread.append(t.tid)
-            continue
-        words = data.split()
-        nr = int(words[0]) if words and words[0].lstrip(b"-").isdigit() else -1
-        if nr not in calls:
-            continue
-        if calls[nr] == "vfork" or (len(words) > 1 and int(words[1], 16) & CLONE_VFORK):
-            args = f"({words[1].decode()})" if calls[nr] == "clone" else "()"
-            return Finding(
-                "VFORK",
-                True,
-                f"thread {t.tid} of its parent is blocked in {calls[nr]}{args} (/proc/{where})",
-            )
-    if unread:
-        return Finding(
-            "VFORK", None, f"/proc/PID/syscall of its parent's threads {unread} could not be read"
-        )
-    return Finding("VFORK", False, "no thread of its parent is blocked in vfork or clone")
+def _tids(tids: Sequence[int]) -> str:
+    return ", ".join(str(t) for t in tids)
 
 
 def _done(compared_with: str, findings: list[Finding], usual: bool, summary: str = "") -> Inference:

@@ -58,6 +58,7 @@ class Sharing:
     calls: dict[str, int]  # kcmp calls by resource; "access": kcmp(t, t) of each task first
     sorts: dict[str, int]  # sorts per resource: 1 unless a race forced another
     log: list[Call] | None = field(default=None)
+    zombies: set[int] = field(default_factory=set)  # tasks that had exited (not reaped): no objects
     tgids: dict[int, int] = field(default_factory=dict)  # tid -> tgid, for spread()
     spreads: dict[str, dict[int, dict[int, int]]] = field(default_factory=dict)
 

@@ -28,11 +28,12 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import TracebackType
 
 from tidscope.errors import TidscopeError
 from tidscope.proc.files import PROC, read
+from tidscope.watch.event import Event, _event
+from tidscope.watch.groups import Groups
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = CN_VAL_PROC = 1
@@ -77,30 +78,6 @@ NEEDS_ROOT = (
 )
 
 
-@dataclass(frozen=True)
-class Event:
-    """One kernel event.  ``tid``/``tgid`` name the task it is about; for a
-    fork, the new task.  ``thread`` (fork and exit only): the task is not
-    its group's leader.  ``parent_*``: the fork's ``real_parent`` or, for
-    an exit, the task's parent (0 where the kernel gives none, as for
-    threads); ptrace's tracer.  ``time_ns`` is the kernel's CLOCK_MONOTONIC."""
-
-    kind: str
-    time_ns: int
-    cpu: int
-    tid: int
-    tgid: int
-    parent_tid: int | None = None
-    parent_tgid: int | None = None
-    thread: bool | None = None
-    exit_code: int | None = None  # the wait status (status << 8 | signal)
-    exit_signal: int | None = None  # sent to the parent; -1 for a thread
-    comm: str | None = None
-    ids: tuple[int, int] | None = None  # uid/gid: real, effective
-    flags: int | None = None  # fork, traced (--run): the clone flags the call asked for
-    call: str | None = None  # fork, traced: the system call (clone, clone3, fork, vfork)
-
-
 def parse(data: bytes | bytearray | memoryview, offset: int = 0) -> Event | None:
     """The event in the connector message at ``offset``, None for one that
     is not a process event (the subscription's acknowledgement, a kind
@@ -128,50 +105,6 @@ def parse(data: bytes | bytearray | memoryview, offset: int = 0) -> Event | None
     return _event(kind, ts, cpu, pid, tgid)  # exec, sid
 
 
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _event(
-    kind: str,
-    time_ns: int,
-    cpu: int,
-    tid: int,
-    tgid: int,
-    parent_tid: int | None = None,
-    parent_tgid: int | None = None,
-    thread: bool | None = None,
-    exit_code: int | None = None,
-    exit_signal: int | None = None,
-) -> Event:
-    """``Event(...)`` for the kinds that carry no name, ids or clone flags,
-    at a third of the cost: the frozen dataclass's ``__init__`` sets each of
-    its 14 fields through ``object.__setattr__``; this fills the instance's
-    dict at once (same fields, same values: equal and hashed alike)."""
-    event: Event = _new(Event)
-    _set(
-        event,
-        "__dict__",
-        {
-            "kind": kind,
-            "time_ns": time_ns,
-            "cpu": cpu,
-            "tid": tid,
-            "tgid": tgid,
-            "parent_tid": parent_tid,
-            "parent_tgid": parent_tgid,
-            "thread": thread,
-            "exit_code": exit_code,
-            "exit_signal": exit_signal,
-            "comm": None,
-            "ids": None,
-            "flags": None,
-            "call": None,
-        },
-    )
-    return event
-
-
 def _control(op: int) -> bytes:
     body = CN_MSG.pack(CN_IDX_PROC, CN_VAL_PROC, 0, 0, 4, 0) + struct.pack("=I", op)
     return NLMSGHDR.pack(NLMSGHDR.size + len(body), NLMSG_DONE, 0, 0, 0) + body
@@ -186,6 +119,7 @@ class Connector:
         self.drops = 0  # messages the kernel dropped for our socket (receive buffer full)
         self._seq: dict[int, int] = {}
         self._sock: socket.socket | None = None
+        self.groups = Groups()  # each group's live threads: what its exits and execs mean
 
     def __enter__(self) -> Connector:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
@@ -203,6 +137,11 @@ class Connector:
             sock.close()
             raise
         self._sock = sock
+        try:  # subscribed: what lives now, and the events since, are every thread
+            self.groups.baseline()
+        except BaseException as err:
+            self.__exit__(type(err), err, err.__traceback__)
+            raise
         return self
 
     def __exit__(
@@ -277,8 +216,9 @@ class Connector:
         the subscription's acknowledgement (PROC_EVENT_NONE, numbered by our
         own request) is counted, a kind unknown to us included: the kernel
         numbered it among the others."""
-        events = []
+        events: list[Event] = []
         seqs = self._seq
+        groups = self.groups
         at = 0
         while at + HEAD <= end:
             if at + MESSAGE.size <= end:
@@ -297,14 +237,25 @@ class Connector:
                 self.gaps += seq - last - 1
             seqs[cpu] = seq
             if whole and what == PROC_EVENT_FORK:  # a, b: the real parent; c, d: the new task
-                events.append(_event("fork", ts, cpu, c, d, a, b, c != d))
+                event = _event("fork", ts, cpu, c, d, a, b, c != d)
             elif whole and what == PROC_EVENT_EXIT:  # a, b: the task; c, d: status, signal
                 sig = d - (d >> 31 << 32)  # signed
-                events.append(_event("exit", ts, cpu, a, b, e, f, a != b, c, sig))
+                event = _event("exit", ts, cpu, a, b, e, f, a != b, c, sig)
             else:
-                event = parse(data, here)
-                if event is not None:
-                    events.append(event)
+                parsed = parse(data, here)
+                if parsed is None:
+                    continue
+                event = parsed
+            kind = event.kind
+            if kind == "fork":
+                groups.fork(event)
+                events.append(event)
+            elif kind == "exit":
+                events += groups.exit(event)
+            elif kind == "exec":
+                events.append(groups.exec(event))
+            else:
+                events.append(event)
         return events
 
 
@@ -322,11 +273,3 @@ def name_of(tid: int, tgid: int, proc: str = PROC) -> str | None:
 def wall_clock(time_ns: int) -> float:
     """The Unix time of a kernel CLOCK_MONOTONIC timestamp."""
     return time.time() - (time.monotonic_ns() - time_ns) / 1e9
-
-
-def selected(event: Event, pid: int | None, threads: bool | None) -> bool:
-    """--pid: the event's tgid or parent tgid is ``pid``; ``threads`` True
-    (False): only thread (process) births and exits, as the event says."""
-    if pid is not None and pid not in (event.tgid, event.parent_tgid):
-        return False
-    return threads is None or event.thread is threads

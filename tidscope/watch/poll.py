@@ -31,21 +31,28 @@ What it does report keeps these rules:
   found it: the change happened after the previous scan began, and at most
   an interval and a scan before this time.  Events are therefore not in
   time order across scans.
-- exit: a task of the previous scan that is dead or gone.  ``exit_code``
-  and ``exit_signal`` are None (a zombie's stat field 52 reads 0 unless we
-  may ptrace it, indistinguishable from a real 0).  ``parent_tgid`` is the
-  PPid last seen for a process, None for a thread (the connector's is 0).
-  A task missing from a scan is looked up once more on its own before it
-  is called gone (a task listing can skip live threads while others exit);
-  one whose directory is still there but cannot be read is kept as it was.
+- exit: a task of the previous scan that is dead or gone, said as a
+  thread's, a leader's (its group has a live task still: the leader stays
+  a zombie) or the process's (no task of its group lives: said once, by
+  its leader's id; when the leader had left first, after the last
+  thread's exit, with ``last_tid`` where one thread was gone).
+  ``exit_code`` and ``exit_signal`` are None (a zombie's stat field 52
+  reads 0 unless we may ptrace it).  ``parent_tgid`` is the PPid last seen
+  for a leader, None for a thread.  A task missing from a scan is looked up
+  once more on its own before it is called gone (a listing can skip live
+  threads while others exit); one whose directory is there but cannot be
+  read is kept as it was.
 - comm: a live task whose name changed: a rename or, for a group leader, an
-  exec; polling cannot tell which.  A kernel workqueue worker's name (stat
-  field 9 has PF_WQ_WORKER) ends with the work it does, which changes
-  without a rename: its changes are not reported.
-- exec is reported only where it is certain: a dead group leader that lives
-  again with the same start time (another thread of the group exec'd and
-  took the leader's id and age).  That thread's own id then ends, which
-  polling shows as its exit.
+  exec by the leader; polling cannot tell which.  A workqueue worker's name
+  (stat field 9 has PF_WQ_WORKER) changes with its work: not reported.
+- exec by another thread is reported where it is certain: a dead leader
+  that lives again with the same start time, or a live leader whose own
+  minor-fault count (task/TID/stat, read for the leaders of groups of more
+  than one task) went down: the exec'ing thread took the leader's id and
+  age.  The leader it killed has a leader's exit.  Its own id ends without
+  an exit: when one thread of the group is gone, it is that one (the
+  exec's ``parent_tid``); when several are, each one's exit has
+  ``maybe_exec``.
 - ``cpu`` is -1: no event was reported by a CPU.  ``comm`` holds the name
   the scan saw (fork, exit: as last seen; comm, exec: the new name).
 - Tasks we cannot see (hidepid, another namespace) are not events.  Under
@@ -54,6 +61,11 @@ What it does report keeps these rules:
 - One scan's events come in this order: exits (by tgid, a group's threads
   before its leader), execs, renames, forks (by start time, then tgid, a
   leader before its threads), then the exits of tasks first seen dead.
+
+This module is longer than 400 lines because one scan's comparison
+(:func:`changes` and the helpers that say each exit's role and find an
+exec) keeps the rules above together, over two scans; the scanning itself
+is :class:`Poller`.
 """
 
 from __future__ import annotations
@@ -70,13 +82,12 @@ from tidscope.proc import snapshot
 from tidscope.proc.files import NOTHING, PROC, read, stat_of
 from tidscope.proc.mounts import is_proc_mount
 from tidscope.proc.system import clock_ticks
-from tidscope.proc.task import Task, parse_stat
+from tidscope.proc.task import DEAD, Task, parse_stat
 from tidscope.proc.unread import Unread
-from tidscope.watch.connector import Event
+from tidscope.watch.event import Event
 
 INTERVAL = 0.1  # seconds from one scan's start to the next's, by default
 CPU_UNKNOWN = -1
-DEAD = frozenset("ZXx")  # zombie, dead (x: kernels before 3.14)
 SLACK_NS = 1_000_000  # clock-reading jitter allowed in the birth test
 PF_WQ_WORKER = 0x20  # stat field 9: the task is a kernel workqueue worker
 LOSSY = (
@@ -99,6 +110,9 @@ class Seen(NamedTuple):
     name: str
     dead: bool  # state Z or X
     rest: bytes = b""  # the stat line after the name, as task.Task.rest
+    # a leader of a group of more than one task: its own minor faults (its
+    # task/TID/stat; the group's stat, read for a leader, sums its threads')
+    own_minflt: int | None = None
 
     @property
     def worker(self) -> bool:
@@ -165,22 +179,24 @@ def _exists(path: str) -> bool:
 def changes(before: Scan, after: Scan, since_ns: int, found_ns: int, clock: Clock) -> list[Event]:
     """The events between scan ``before`` (begun at ``since_ns``) and scan
     ``after`` (ended at ``found_ns``), in the order the module states."""
-    exits: list[Event] = []
-    execs: list[Event] = []
+    ended: list[tuple[tuple[int, int], Seen]] = []  # tasks alive before, not now
+    execs: dict[int, Seen] = {}  # tgid -> its leader's tid, now the exec'ing thread
     renames: list[Event] = []
     born: list[tuple[tuple[int, int], Seen]] = []
     for key, old in before.items():
         new = after.get(key)
         if new is not None and new.start_ticks == old.start_ticks:
-            if old.dead and not new.dead and key[0] == key[1]:
-                execs.append(_event("exec", key, new, found_ns))
+            if key[0] == key[1] and not new.dead and (old.dead or _replaced(old, new)):
+                execs[key[0]] = new
+                if not old.dead:  # the leader was alive: the exec killed it
+                    ended.append((key, old))
             elif new.dead and not old.dead:
-                exits.append(_exit(key, new, found_ns))
+                ended.append((key, new))
             elif not new.dead and new.name != old.name and not new.worker:
                 renames.append(_event("comm", key, new, found_ns))
             continue
         if not old.dead:
-            exits.append(_exit(key, old, found_ns))
+            ended.append((key, old))
         if new is not None:
             born.append((key, new))
     for key, new in after.items():
@@ -189,10 +205,101 @@ def changes(before: Scan, after: Scan, since_ns: int, found_ns: int, clock: Cloc
     earliest = since_ns - clock.tick_ns - SLACK_NS  # a start tick no later can't be new
     born = [(k, s) for k, s in born if clock.monotonic_ns(s.start_ticks) > earliest]
     born.sort(key=lambda item: (item[1].start_ticks, item[0][0], item[0][1] != item[0][0], item[0]))
-    exits.sort(key=lambda e: (e.tgid, e.tid == e.tgid, e.tid))
+    alive = _alive_groups(after)
+    exits, by = _exits(ended, before, alive, execs, found_ns)
+    exec_events = [
+        Event("exec", found_ns, CPU_UNKNOWN, tgid, tgid, by.get(tgid), comm=seen.name)
+        for tgid, seen in sorted(execs.items())
+    ]
     forks = [_fork(key, seen, clock) for key, seen in born]
-    stillborn = [_exit(key, seen, found_ns) for key, seen in born if seen.dead]
-    return [*exits, *execs, *renames, *forks, *stillborn]
+    dead = [(key, seen) for key, seen in born if seen.dead]
+    stillborn = [_exit(key, seen, found_ns, _role(key, alive)) for key, seen in dead]
+    return [*exits, *exec_events, *renames, *forks, *stillborn]
+
+
+def _replaced(old: Seen, new: Seen) -> bool:
+    """Whether a live leader's tid names another task than at the last scan,
+    with the same start time: only an exec by another thread of the group
+    does that (it takes the leader's tid and start time).  A task's own
+    minor-fault count never goes down; the exec'ing thread's may be lower."""
+    was, now = old.own_minflt, new.own_minflt
+    return was is not None and now is not None and now < was
+
+
+def own_minflt(scan: Scan, tgids: set[int], proc: str) -> None:
+    """Read the own minor faults of the leaders of ``tgids`` into ``scan``."""
+    for tgid in tgids:
+        seen = scan.get((tgid, tgid))
+        if seen is None or seen.dead:
+            continue
+        data = read(f"{proc}/{tgid}/task/{tgid}/stat", None, False)
+        task = None if data is None else parse_stat(data, tgid, tgid, False)
+        if task is not None and task.start_ticks == seen.start_ticks:
+            fields = task.rest.split(b" ", 8)  # the state is field 3; minflt, field 10
+            if len(fields) > 8 and fields[7].isdigit():
+                scan[tgid, tgid] = seen._replace(own_minflt=int(fields[7]))
+
+
+def _crowded(*scans: Scan) -> set[int]:
+    """The groups of more than one task in any of ``scans``."""
+    found: set[int] = set()
+    for scan in scans:
+        found.update(tgid for tgid, tid in scan if tgid != tid)
+    return found
+
+
+def _alive_groups(scan: Scan) -> dict[int, int]:
+    """tgid -> the start time of its leader, for every group with a live task."""
+    leaders = {key[0]: seen.start_ticks for key, seen in scan.items() if key[0] == key[1]}
+    return {key[0]: leaders.get(key[0], -1) for key, seen in scan.items() if not seen.dead}
+
+
+def _role(key: tuple[int, int], alive: dict[int, int]) -> str:
+    tgid, tid = key
+    if tid != tgid:
+        return "thread"
+    return "leader" if tgid in alive else "process"
+
+
+def _exits(
+    ended: list[tuple[tuple[int, int], Seen]],
+    before: Scan,
+    alive: dict[int, int],
+    execs: dict[int, Seen],
+    found_ns: int,
+) -> tuple[list[Event], dict[int, int]]:
+    """The exits of ``ended``, each said as a thread's, a leader's or the
+    group's (a group none of whose tasks lives now, and whose leader is not
+    another task now), in tgid order, a group's threads before its leader;
+    and the tid that exec'd, by tgid, where it is certain."""
+    by_group: dict[int, list[tuple[tuple[int, int], Seen]]] = {}
+    for key, seen in ended:
+        by_group.setdefault(key[0], []).append((key, seen))
+    out: list[Event] = []
+    by: dict[int, int] = {}
+    for tgid in sorted(by_group):
+        tasks = sorted(by_group[tgid], key=lambda item: (item[0][1] == tgid, item[0][1]))
+        leader = before.get((tgid, tgid))
+        lives = tgid in alive and (leader is None or alive[tgid] in (-1, leader.start_ticks))
+        if tgid in execs:
+            threads = [key[1] for key, _ in tasks if key[1] != tgid]
+            if len(threads) == 1:  # the one thread gone is the one that exec'd
+                by[tgid] = threads[0]
+                tasks = [item for item in tasks if item[0][1] == tgid]
+            for key, seen in tasks:
+                role = "leader" if key[1] == tgid else "thread"
+                out.append(_exit(key, seen, found_ns, role, maybe_exec=role == "thread"))
+            continue
+        for key, seen in tasks:
+            if key[1] != tgid:
+                out.append(_exit(key, seen, found_ns, "thread"))
+            else:
+                out.append(_exit(key, seen, found_ns, "leader" if lives else "process"))
+        if not lives and leader is not None and leader.dead:  # a zombie leader's group ends
+            threads = [key[1] for key, _ in tasks]
+            last = threads[0] if len(threads) == 1 else None
+            out.append(_exit((tgid, tgid), leader, found_ns, "process", last_tid=last))
+    return out, by
 
 
 def _fork(key: tuple[int, int], seen: Seen, clock: Clock) -> Event:
@@ -201,11 +308,29 @@ def _fork(key: tuple[int, int], seen: Seen, clock: Clock) -> Event:
     return Event("fork", at, CPU_UNKNOWN, tid, tgid, None, seen.ppid, tid != tgid, comm=seen.name)
 
 
-def _exit(key: tuple[int, int], seen: Seen, found_ns: int) -> Event:
+def _exit(
+    key: tuple[int, int],
+    seen: Seen,
+    found_ns: int,
+    role: str,
+    last_tid: int | None = None,
+    maybe_exec: bool = False,
+) -> Event:
     tgid, tid = key
     parent = seen.ppid if tid == tgid else None
     return Event(
-        "exit", found_ns, CPU_UNKNOWN, tid, tgid, None, parent, tid != tgid, comm=seen.name
+        "exit",
+        found_ns,
+        CPU_UNKNOWN,
+        tid,
+        tgid,
+        None,
+        parent,
+        tid != tgid,
+        comm=seen.name,
+        role=role,
+        last_tid=last_tid,
+        maybe_exec=maybe_exec,
     )
 
 
@@ -258,6 +383,7 @@ class Poller:
     def __enter__(self) -> Poller:
         self._began_ns = time.monotonic_ns()
         self._seen = scan(self.proc)
+        own_minflt(self._seen, _crowded(self._seen), self.proc)
         self.scans = 1
         return self
 
@@ -300,6 +426,7 @@ class Poller:
             there, seen = look(self.proc, key[0], key[1], self._check)
             if there:
                 after[key] = before[key] if seen is None else seen
+        own_minflt(after, _crowded(before, after), self.proc)
         events = changes(before, after, self._began_ns, time.monotonic_ns(), clock)
         self.longest_gap_ns = max(self.longest_gap_ns, began - self._began_ns)
         self._seen, self._began_ns = after, began

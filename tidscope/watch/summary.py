@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from statistics import median_low
 
-from tidscope.watch.connector import Event
+from tidscope.watch.event import Event
 
 
 @dataclass

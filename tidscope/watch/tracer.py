@@ -60,7 +60,8 @@ from tidscope.core import reaper
 from tidscope.core.signals import TERMINATING
 from tidscope.errors import Terminated, TidscopeError, UsageError, describe
 from tidscope.watch import _ptrace, tracee
-from tidscope.watch.connector import Event, name_of
+from tidscope.watch.connector import name_of
+from tidscope.watch.event import Event
 from tidscope.watch.tracee import EVENT_STOP
 
 WALL = 0x40000000  # __WALL: threads and clone children too
@@ -118,6 +119,7 @@ class Tracer:
         self.status: int | None = None  # CMD's wait status, once reaped
         self._tgid: dict[int, int] = {}  # every live tracee whose birth was reported: tid -> tgid
         self._ended: set[int] = set()  # exit reported at its exit stop
+        self._left: dict[int, int | None] = {}  # leader gone, group alive: tgid -> last thread out
         self._unborn: set[int] = set()  # named by a parent's event, not stopped yet
         self._held: dict[int, Held] = {}  # seen before its parent's event
         self._out: deque[Event] = deque()
@@ -299,6 +301,7 @@ class Tracer:
             now = time.monotonic_ns()
             self._out.append(Event("exec", now, -1, tid, tgid, by, comm=name_of(tid, tgid)))
             self._ended.discard(tid)  # a leader that had exited lives on in that thread
+            self._left.pop(tgid, None)
             if by is not None:
                 self._tgid.pop(by, None)
             if not still:
@@ -307,7 +310,9 @@ class Tracer:
             code = tracee.ask(_ptrace.event_msg, tid)
             if code is not None:  # else killed meanwhile: reported when reaped
                 self._ended.add(tid)
-                self._out.append(self._exit(tid, tgid, code, name_of(tid, tgid)))
+                self._out.append(
+                    self._exit(tid, tgid, code, name_of(tid, tgid), self._role(tid, tgid))
+                )
         elif event == EVENT_STOP:
             if tid in self._unborn:  # the stop every new tracee starts with
                 self._unborn.discard(tid)
@@ -378,14 +383,53 @@ class Tracer:
         if tid == tgid:  # a leader is reaped last: ids of its group still here are stale
             for stale in [t for t, g in self._tgid.items() if g == tgid]:
                 del self._tgid[stale]
+            if tgid in self._left:  # its exit was a leader's: the group's ends now
+                self._ended.discard(tid)
+                last = self._left.pop(tgid)
+                self._out.append(self._exit(tid, tgid, status, None, "process", last))
+                return
         if tid in self._ended:
             self._ended.discard(tid)
             return
-        self._out.append(self._exit(tid, tgid, status))
+        self._out.append(self._exit(tid, tgid, status, None, self._role(tid, tgid)))
 
-    def _exit(self, tid: int, tgid: int, status: int, comm: str | None = None) -> Event:
+    def _role(self, tid: int, tgid: int) -> str:
+        """An exit said: a thread's; a leader's while a thread of its group
+        has not reached its own exit (the group ends when the leader is
+        reaped, which the kernel lets happen only once it is empty); else
+        the process's."""
+        if tid != tgid:
+            if tgid in self._left:
+                self._left[tgid] = tid
+            return "thread"
+        others = any(g == tgid and t != tid and t not in self._ended for t, g in self._tgid.items())
+        if others:
+            self._left[tgid] = None
+            return "leader"
+        return "process"
+
+    def _exit(
+        self,
+        tid: int,
+        tgid: int,
+        status: int,
+        comm: str | None = None,
+        role: str | None = None,
+        last_tid: int | None = None,
+    ) -> Event:
         now = time.monotonic_ns()
-        return Event("exit", now, -1, tid, tgid, thread=tid != tgid, exit_code=status, comm=comm)
+        return Event(
+            "exit",
+            now,
+            -1,
+            tid,
+            tgid,
+            thread=tid != tgid,
+            exit_code=status,
+            comm=comm,
+            role=role,
+            last_tid=last_tid,
+        )
 
     def _release(self, final: bool = False) -> None:
         """Let go the held tasks whose creator can no longer report them
