@@ -530,3 +530,95 @@ def test_a_walk_ended_by_an_exception_is_gone_before_its_directory_closes() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert got.stdout.split() == ["0", "True", "0", "True"], got.stdout
+
+
+# -- top's numbers form (threads.Group.numbers): the C reader against threads.numbers
+
+FULL = b"1 (%s) S 0 1 1 34816 1 4194560 10 2 12 4 14 15 7 8 20 %s 1 0 22 10 20 %s" + b" 1" * 13
+FULL += b" 0 17 39 40 41 0 0 0 0 0 0 0 0 0 0 0\n"
+NUMBER_LINES = [
+    FULL % (b"plain", b"0", b"18446744073709551615"),  # rsslim: RLIM_INFINITY
+    FULL % (b"a) b (c", b"-20", b"20"),
+    FULL % (b"\xff bad utf-8", b"19", b"1"),
+    FULL.replace(b" 41 0 0 0 0 0 0 0 0 0 0 0\n", b"\n") % (b"no policy", b"0", b"1"),
+    FULL.replace(b" 41 0 0 0 0 0 0 0 0 0 0 0\n", b" 41") % (b"ends at 41", b"0", b"1"),
+    FULL.replace(b" 10 2 12 ", b" 9223372036854775808 2 12 ") % (b"u64 minflt", b"0", b"1"),
+    FULL.replace(b" 20 0 1 0 22 ", b" 20 0 1  0 22 ") % (b"two blanks", b"0", b"1"),
+    FULL.replace(b" 39 40 41", b" -39 40 41") % (b"negative cpu", b"0", b"1"),
+    KERNEL % b"short line",
+    b"1 (x) SS 0",
+    b"no task",
+]
+SCHEDSTATS = [
+    b"123456789 456 7\n",
+    b"123456789 456 7",
+    b"1 2\n",
+    b"1 2 3 4\n",
+    b"-1 2 3\n",
+    b"1  2 3\n",
+    b"1 2 3\n\n",
+    b"x y z\n",
+    b"",
+    None,
+]
+
+
+@pytest.mark.parametrize("line", NUMBER_LINES)
+@pytest.mark.parametrize("sched", SCHEDSTATS)
+def test_the_numbers_form_reads_as_threads_numbers(
+    tree: tuple[Path, int], line: bytes, sched: bytes | None
+) -> None:
+    """Every line and schedstat, in the kernel's form or not, gives the
+    tuple threads.numbers gives (the C reader hands it what it does not
+    parse itself), with the same places as threads.NUMBERS."""
+    from tidscope.proc import threads
+
+    root, fd = tree
+    write(root / "7", line)
+    if sched is not None:
+        (root / "7" / "schedstat").write_bytes(sched)
+    expected = threads.numbers(line, 7, 7, None, sched)
+    got = [
+        n
+        for batch in _procread.Walk(
+            fd, [7], 0, False, None, threads.numbers, ("schedstat",), (256,), numbers=True
+        )
+        for n in batch
+    ]
+    assert got == ([expected] if expected is not None else [])
+    if expected is not None:
+        assert len(expected) == len(threads.NUMBERS)
+        assert all(type(a) is type(b) for a, b in zip(got[0], expected, strict=True))
+
+
+def test_the_numbers_form_reads_schedstat_or_nothing(tree: tuple[Path, int]) -> None:
+    from tidscope.proc import threads
+
+    _, fd = tree
+    for files in (("status",), ("schedstat", "status")):
+        with pytest.raises(ValueError, match="schedstat or no file"):
+            _procread.Walk(fd, [1], 0, False, None, threads.numbers, files, (1,) * len(files),
+                           numbers=True)  # fmt: skip
+
+
+def test_the_numbers_of_real_threads_as_the_python_reader_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Held raw threads (they do not run: their figures stand still) read
+    by the C reader and by the Python loop give the same tuples, with
+    their owner when asked."""
+    from tidscope.proc import threads
+
+    with Children(300) as kids:
+        readings = []
+        for reader in (_procread, None):
+            monkeypatch.setattr(threads, "_procread", reader)
+            with threads.Group(os.getpid(), "/proc") as group:
+                group.check = reader is None  # the Python loop, checking each file
+                for want_uid in (False, True):
+                    got = {n[0]: n for _, batch in group.numbers(None, want_uid) for n in batch}
+                    readings.append([got[tid] for tid in kids.tids])
+    assert readings[0] == readings[2] and readings[1] == readings[3]
+    assert {n[12] for n in readings[1]} == {os.geteuid()}
+    assert {n[12] for n in readings[0]} == {None}
+    assert all(n[13] is not None for n in readings[0])

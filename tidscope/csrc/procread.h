@@ -58,6 +58,8 @@ struct plan {
 	int leader_own; /* a group's leader is read from its own task directory,
 			 * not its process's (".."): its own thread's times (top) */
 	int want_uid;
+	int numbers; /* each item a tuple of top's numbers (stat_parse.c), not make(...):
+		      * the one file is schedstat, read in one read as stat is */
 	int nfiles;
 	char files[MAX_FILES][NAME_MAX_];
 	long caps[MAX_FILES]; /* the most read of each file */

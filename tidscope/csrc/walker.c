@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -181,7 +182,7 @@ static PyObject *Walk_step(Walk *w)
 static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"dir_fd", "ids", "tgid", "want_uid", "make", "parse",
-				"files", "caps", "leader_own", NULL};
+				"files", "caps", "leader_own", "numbers", NULL};
 	PyObject *ids, *make, *parse, *files = NULL, *caps = NULL;
 	struct plan p = {0};
 
@@ -189,9 +190,9 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_RuntimeError, "a Walk is made once");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "iOipOO|OOp:Walk", names, &p.dir_fd, &ids,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "iOipOO|OOpp:Walk", names, &p.dir_fd, &ids,
 					 &p.tgid, &p.want_uid, &make, &parse, &files, &caps,
-					 &p.leader_own))
+					 &p.leader_own, &p.numbers))
 		return -1;
 	if (p.tgid < 0) {
 		PyErr_SetString(PyExc_ValueError, "tgid must be 0 or a task id");
@@ -199,6 +200,10 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 	}
 	if (files && !plan_files(&p, files, caps ? caps : Py_None))
 		return -1;
+	if (p.numbers && (p.nfiles > 1 || (p.nfiles && strcmp(p.files[0], "schedstat")))) {
+		PyErr_SetString(PyExc_ValueError, "the numbers form reads schedstat or no file");
+		return -1;
+	}
 	p.self = getpid();
 	if (ids == Py_None) {
 		/* list dir_fd here: a group's task/ directory, its leader first */
@@ -273,7 +278,9 @@ PyTypeObject WalkType = {
 		  "objects (or, with files, (object, (bytes|None, ...)) pairs); the next batch is\n"
 		  "read by a helper thread while the caller works on this one.  leader_own: the\n"
 		  "group's leader from its own task directory (its thread's times), not its\n"
-		  "process's.",
+		  "process's.  numbers: each item a tuple of top's numbers (files: schedstat or\n"
+		  "none), parse(line, tid, tgid, uid, schedstat) reading any line not in the\n"
+		  "kernel's form; make is not called.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Walk_init,
 	.tp_dealloc = (destructor)Walk_dealloc,

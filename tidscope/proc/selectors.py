@@ -13,11 +13,19 @@ from __future__ import annotations
 
 from tidscope.errors import UsageError
 from tidscope.numeric import c_integer, procps_list
-from tidscope.proc.task import ID_MAX, Task
+from tidscope.proc.task import ID_MAX
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import Protocol
+
+    class Named(Protocol):
+        """Anything with a task's name: a Task, or top's Reading."""
+
+        @property
+        def name(self) -> str: ...
+
 
 COMM_MAX = 63  # procps keeps 63 bytes of a -C name
 COMM_LEN = 15  # the kernel keeps 15 bytes of a task's name
@@ -127,7 +135,7 @@ def commands(values: Iterable[str]) -> frozenset[bytes]:
     )
 
 
-def named(task: Task, names: frozenset[bytes]) -> bool:
+def named(task: Named, names: frozenset[bytes]) -> bool:
     name = task.name.encode("utf-8", "surrogateescape")
     if name in names:
         return True

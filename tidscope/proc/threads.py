@@ -20,6 +20,13 @@ reader reads them, two threads at a time; under a ``--proc-root`` that is
 no proc mount, the Python loop below, checking each file (files.read).
 The parsers of ``schedstat`` and ``sched`` are here, ``status``'s in
 status.py.
+
+:meth:`Group.numbers` is the reading top makes of every thread at every
+refresh: ``stat`` and ``schedstat`` as one flat tuple of numbers each
+(:data:`NUMBERS` names its places), no object per thread: the C reader
+parses both when they are in the kernel's form, and :func:`numbers`, over
+task.parse_stat, reads any other line (and every line when the C reader
+is not used); tests hold the two to the same answers.
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ from tidscope.proc.task import Task, parse_stat
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from typing import Any
 
     Raw = tuple[bytes | None, ...]
     Batch = tuple[float, list[tuple[Task, Raw]]]
+    Numbers = tuple[Any, ...]  # see NUMBERS
 
 try:  # the C reader
     from tidscope.proc import _procread
@@ -51,6 +60,29 @@ WCHAN = "wchan"  # where it sleeps
 CAPS = {SCHEDSTAT: 256, STATUS: STATUS_MAX, SCHED: 16 * 1024, WCHAN: CHUNK}
 WCHAN_MAX = 63  # as procps (and proc/taskfiles.py) keep a symbol
 
+# The places of a thread's tuple in the numbers form (Group.numbers): stat's
+# fields (proc(5): minflt 10, majflt 12, utime 14, stime 15, nice 19,
+# starttime 22, processor 39, rt_priority 40, policy 41; lcpu and policy None
+# where the line stops before them), the owner of its directory (None unless
+# asked), and schedstat's ns on a CPU and times run (None, None unreadable).
+NUMBERS = (
+    "tid",
+    "start",
+    "name",
+    "state",
+    "minflt",
+    "majflt",
+    "utime",
+    "stime",
+    "nice",
+    "lcpu",
+    "rtprio",
+    "policy",
+    "uid",
+    "run_ns",
+    "runs",
+)
+
 
 def boottime() -> float:
     """Seconds since boot, as start times count them (CLOCK_BOOTTIME)."""
@@ -59,6 +91,43 @@ def boottime() -> float:
 
 def _kernel_stat(data: bytes, tid: int, tgid: int) -> Task | None:
     return parse_stat(data, tid, tgid, False)
+
+
+def _int(task: Task, field: int) -> int:
+    try:
+        return int(task.field(field))
+    except ValueError:
+        return 0
+
+
+def numbers(
+    data: bytes, tid: int, tgid: int, uid: int | None, sched: bytes | None, check: bool = False
+) -> Numbers | None:
+    """One thread's tuple in the numbers form (:data:`NUMBERS`) from its
+    ``stat`` line and its ``schedstat`` (None: unread), or None if the
+    line is no task's (task.parse_stat)."""
+    task = parse_stat(data, tid, tgid, check)
+    if task is None:
+        return None
+    ran = schedstat(sched)
+    lcpu, policy = task.field(39), task.field(41)
+    return (
+        tid,
+        task.start_ticks,
+        task.name,
+        task.state,
+        _int(task, 10),
+        _int(task, 12),
+        _int(task, 14),
+        _int(task, 15),
+        _int(task, 19),
+        _int(task, 39) if lcpu else None,
+        _int(task, 40),
+        _int(task, 41) if policy else None,
+        uid,
+        ran[0] if ran else None,
+        ran[1] if ran else None,
+    )
 
 
 class Group:
@@ -127,16 +196,83 @@ class Group:
             return
         yield from self._checked(names, ids, want_uid)
 
+    def numbers(
+        self, ids: Sequence[int] | None = None, want_uid: bool = False
+    ) -> Iterator[tuple[float, list[Numbers]]]:
+        """The threads ``ids`` (every one, listed now, if None), each as a
+        tuple in the numbers form (:data:`NUMBERS`: its ``stat`` and
+        ``schedstat``, and its directory's owner if ``want_uid``), in
+        batches, each with the second it was read at."""
+        fd = self.fd
+        if fd is None:
+            return
+        if _procread is None or self.check:
+            yield from self._checked_numbers(ids, want_uid)
+            return
+        try:
+            walk = _procread.Walk(
+                fd,
+                ids,
+                self.tgid,
+                want_uid,
+                None,
+                numbers,
+                (SCHEDSTAT,),
+                (CAPS[SCHEDSTAT],),
+                leader_own=True,
+                numbers=True,
+            )
+        except OSError as err:  # listing: the group is gone, or ours ran out
+            if passable(err):
+                return
+            raise
+        try:
+            for batch in walk:
+                yield boottime(), batch
+        finally:
+            del walk  # its helper thread reads through fd: joined first
+
     def _checked(
         self, names: Sequence[str], ids: Sequence[int] | None, want_uid: bool
     ) -> Iterator[Batch]:
         """What :meth:`batches` gives, read in Python with every file checked."""
+        found: list[tuple[Task, Raw]] = []
+        for tid, where, data in self._stats(ids):
+            task = parse_stat(data, tid, self.tgid, self.check)
+            if task is None:
+                continue
+            if want_uid:
+                task.uid = self._owner(where)
+                if task.uid is None:
+                    continue
+            found.append((task, self._files(where, names)))
+        yield boottime(), found
+
+    def _checked_numbers(
+        self, ids: Sequence[int] | None, want_uid: bool
+    ) -> Iterator[tuple[float, list[Numbers]]]:
+        """What :meth:`numbers` gives, read in Python with every file checked."""
+        found: list[Numbers] = []
+        for tid, where, data in self._stats(ids):
+            uid = self._owner(where) if want_uid else None
+            if want_uid and uid is None:
+                continue
+            sched = self._files(where, (SCHEDSTAT,))[0]
+            got = numbers(data, tid, self.tgid, uid, sched, self.check)
+            if got is not None:
+                found.append(got)
+        yield boottime(), found
+
+    def _stats(self, ids: Sequence[int] | None) -> Iterator[tuple[int, str, bytes]]:
+        """(tid, its directory's name, its ``stat``) of each of ``ids``
+        (every one listed now if None) whose ``stat`` could be read."""
         from tidscope.numeric import entry_ids
 
         fd = self.fd
         assert fd is not None
         if ids is None:
             try:
+                os.lseek(fd, 0, os.SEEK_SET)  # listed again at each reading: from its start
                 names_listed = os.listdir(fd)
             except OSError as err:
                 if passable(err):
@@ -145,23 +281,23 @@ class Group:
             if not names_listed or names_listed[0] != str(self.tgid):
                 return
             ids = [i for i in entry_ids(names_listed) if i is not None]
-        found: list[tuple[Task, Raw]] = []
         for tid in ids:
             where = str(tid)
             data = read(f"{where}/stat", fd, self.check)
-            task = parse_stat(data, tid, self.tgid, self.check) if data is not None else None
-            if task is None:
-                continue
-            if want_uid:
-                try:
-                    task.uid = os.stat(where, dir_fd=fd).st_uid
-                except OSError as err:
-                    if not passable(err):
-                        raise
-                    continue
-            raw = tuple(read_all(f"{where}/{n}", fd, CAPS[n], self.check) for n in names)
-            found.append((task, raw))
-        yield boottime(), found
+            if data is not None:
+                yield tid, where, data
+
+    def _owner(self, where: str) -> int | None:
+        """The owner of task directory ``where``; None if it is gone (or hidden)."""
+        try:
+            return os.stat(where, dir_fd=self.fd).st_uid
+        except OSError as err:
+            if not passable(err):
+                raise
+            return None
+
+    def _files(self, where: str, names: Sequence[str]) -> Raw:
+        return tuple(read_all(f"{where}/{n}", self.fd, CAPS[n], self.check) for n in names)
 
 
 def group_ids(root: str) -> list[int]:

@@ -24,8 +24,24 @@ from __future__ import annotations
 
 import pwd
 
+from tidscope.proc.threads import NUMBERS
 from tidscope.top.columns import DEADLINE, POLICIES, REALTIME
-from tidscope.top.sample import HZ, Reading, Readings
+from tidscope.top.sample import (
+    HZ,
+    LCPU,
+    MAJFLT,
+    MINFLT,
+    NAME,
+    NICE,
+    POLICY,
+    RTPRIO,
+    STATE,
+    STIME,
+    TID,
+    UTIME,
+    Reading,
+    Readings,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,40 +78,38 @@ def _pct(ticks: int, span: float) -> float:
     return round(max(ticks, 0) / HZ / span * 100, 1)
 
 
-class Zero:
-    """The counts of a thread at its start: nothing yet."""
-
-    utime = stime = minflt = majflt = vcsw = ivcsw = migrations = 0
+# the counts of a thread at its start: nothing yet
+ZERO = Reading((0,) * len(NUMBERS), 0, 0.0, (None, 0, 0, 0, None))
 
 
-ZERO = Zero()
-
-
-def row(new: Reading, old: Reading | Zero, span: float) -> Row:
-    """One thread's row over ``span`` seconds since ``old``."""
-    utime = new.utime - old.utime
-    stime = new.stime - old.stime
-    policy = new.policy
+def row(new: Reading, old: Reading, span: float) -> Row:
+    """One thread's row over ``span`` seconds since ``old`` (:data:`ZERO`
+    for a thread born since)."""
+    n, o = new.numbers, old.numbers
+    more, was = new.more, old.more
+    utime = n[UTIME] - o[UTIME]
+    stime = n[STIME] - o[STIME]
+    policy = n[POLICY]
     return {
-        "tid": new.tid,
+        "tid": n[TID],
         "pid": new.tgid,
         "user": user_name(new.uid),
-        "s": new.state,
-        "cpu": new.lcpu,
+        "s": n[STATE],
+        "cpu": n[LCPU],
         "pol": POLICIES.get(policy, str(policy)) if policy is not None else None,
-        "ni": new.nice if policy not in REALTIME and policy != DEADLINE else None,
-        "rtprio": new.rtprio if policy in REALTIME else None,
+        "ni": n[NICE] if policy not in REALTIME and policy != DEADLINE else None,
+        "rtprio": n[RTPRIO] if policy in REALTIME else None,
         "pcpu": _pct(max(utime, 0) + max(stime, 0), span),
         "usr": _pct(utime, span),
         "sys": _pct(stime, span),
-        "vcsw": _rate(new.vcsw, old.vcsw, span),
-        "ivcsw": _rate(new.ivcsw, old.ivcsw, span),
-        "migr": _rate(new.migrations, old.migrations, span),
-        "minflt": _rate(new.minflt, old.minflt, span),
-        "majflt": _rate(new.majflt, old.majflt, span),
+        "vcsw": _rate(more[1], was[1], span),  # VCSW
+        "ivcsw": _rate(more[2], was[2], span),  # IVCSW
+        "migr": _rate(more[3], was[3], span),  # MIGRATIONS
+        "minflt": _rate(n[MINFLT], o[MINFLT], span),
+        "majflt": _rate(n[MAJFLT], o[MAJFLT], span),
         "threads": 1,
-        "name": new.name,
-        "wchan": new.wchan,
+        "name": n[NAME],
+        "wchan": more[4],  # WCHAN
     }
 
 

@@ -6,11 +6,23 @@ effective user, ``-C`` its own name); without a list, every thread."""
 from __future__ import annotations
 
 from tidscope.proc import selectors
-from tidscope.proc.task import Task
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Protocol
+
+    from tidscope.proc.selectors import Named
+
+    class Thread(Named, Protocol):
+        """What a selection looks at: a Task, or top's Reading."""
+
+        @property
+        def tid(self) -> int: ...
+        @property
+        def tgid(self) -> int: ...
+        @property
+        def uid(self) -> int | None: ...
 
 
 class Selection:
@@ -53,7 +65,7 @@ class Selection:
         """Only -p and --tid: only their groups need reading."""
         return bool(self.pids or self.tids) and not (self.users or self.commands)
 
-    def wants(self, task: Task) -> bool:
+    def wants(self, task: Thread) -> bool:
         if self.everything:
             return True
         return (
