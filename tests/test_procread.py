@@ -622,3 +622,52 @@ def test_the_numbers_of_real_threads_as_the_python_reader_reads_them(
     assert {n[12] for n in readings[1]} == {os.geteuid()}
     assert {n[12] for n in readings[0]} == {None}
     assert all(n[13] is not None for n in readings[0])
+
+
+def numbers_walk(fd: int, ids: list[int], tgid: int) -> Any:
+    from tidscope.proc import threads
+
+    return _procread.Walk(
+        fd, ids, tgid, False, None, threads.numbers, ("schedstat",), (256,),
+        leader_own=True, numbers=True,
+    )  # fmt: skip
+
+
+def test_the_numbers_form_of_another_group_gives_each_thread_once(tree: tuple[Path, int]) -> None:
+    """Another group's threads in the numbers form are read by this thread
+    and the helper, chunk by chunk, in no set order: every thread there is
+    comes once, those missing are left out."""
+    root, fd = tree
+    ids = list(range(1, 6 * _procread.BATCH + 7))
+    for i in ids:
+        if i % 11:
+            write(root / str(i), FULL % (b"t%d" % i, b"0", b"1"))
+            (root / str(i) / "schedstat").write_bytes(b"%d 0 %d\n" % (i, i))
+    got = [n for batch in numbers_walk(fd, ids, 1) for n in batch]
+    assert sorted(n[0] for n in got) == [i for i in ids if i % 11]
+    assert all((n[13], n[14]) == (n[0], n[0]) for n in got)
+
+
+def test_a_forked_child_reads_again_what_the_helper_of_a_split_walk_claimed(
+    tree: tuple[Path, int],
+) -> None:
+    """fork() while the helper of a split walk reads: the child has no
+    helper, so it reads that helper's chunks again itself and gives every
+    thread, once; the parent gives them all too."""
+    root, fd = tree
+    ids = list(range(1, 12 * _procread.BATCH))
+    for i in ids:
+        write(root / str(i), FULL % (b"t%d" % i, b"0", b"1"))
+    lost = []
+    for _ in range(20):
+        it = numbers_walk(fd, ids, 1)
+        first = [n[0] for n in next(it)]  # the helper reads meanwhile
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            rest = [n[0] for batch in it for n in batch]
+            del it
+            os._exit(0 if sorted(first + rest) == ids else 1)
+        _, status = os.waitpid(pid, 0)
+        lost.append(os.waitstatus_to_exitcode(status))
+        assert sorted(first + [n[0] for batch in it for n in batch]) == ids
+    assert lost == [0] * 20

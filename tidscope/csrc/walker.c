@@ -15,6 +15,15 @@
  *   - a Walk is stepped by one thread at a time (another gets ValueError),
  *     and a forked child's copy reads again, alone, what the parent's
  *     helper was reading.
+ *
+ * The numbers form of another process's group (top, which sorts what it
+ * reads) is split instead: its order is not kept.  One helper reads for
+ * the whole walk, chunk after chunk claimed from the ids, into a batch of
+ * its own (hb); this thread reads the other chunks a batch at a time and
+ * hands each over as it goes, then joins the helper once and hands over
+ * hb.  So this thread waits for the helper once a walk, not once a batch:
+ * on a busy machine a helper preempted in the middle of a file held each
+ * batch up by a time slice.
  */
 #include "procread.h"
 
@@ -39,7 +48,14 @@ typedef struct {
 	pid_t owner;        /* the process that may join the helper */
 	int done;
 	int busy; /* a thread is in Walk_next or Walk_init (checked with the GIL) */
+	/* the split numbers form (see above) */
+	int split, started, orphaned; /* orphaned: forked while the helper read */
+	Py_ssize_t claimed;           /* ids handed out, CHUNK at a time (atomic) */
+	struct batch hb;              /* what the helper read, all of it */
+	unsigned char *mine;          /* the chunks this thread read */
 } Walk;
+
+#define CHUNK 64 /* ids claimed at a time in the split form */
 
 static void *helper_main(void *arg)
 {
@@ -47,6 +63,36 @@ static void *helper_main(void *arg)
 
 	w->helper_tid = (pid_t)syscall(SYS_gettid);
 	read_batch(&w->plan, &w->b[1], 1, 1);
+	return NULL;
+}
+
+/* Claim chunks of ids and read them into b (arena who), appending, until
+ * b holds most items or more, none is left, or a read failed. */
+static void read_chunks(Walk *w, struct batch *b, int who, Py_ssize_t most)
+{
+	while (b->count < most && !b->ar[who].fatal) {
+		Py_ssize_t c = __atomic_fetch_add(&w->claimed, CHUNK, __ATOMIC_RELAXED);
+		Py_ssize_t end = c + CHUNK < w->n ? c + CHUNK : w->n;
+
+		if (c >= w->n)
+			return;
+		if (who == 0)
+			w->mine[c / CHUNK] = 1;
+		for (Py_ssize_t i = c; i < end; i++) {
+			struct item *it = &b->items[b->count++];
+
+			it->id = w->ids[i];
+			read_task(&w->plan, b, who, it);
+		}
+	}
+}
+
+static void *split_main(void *arg)
+{
+	Walk *w = arg;
+
+	w->helper_tid = (pid_t)syscall(SYS_gettid);
+	read_chunks(w, &w->hb, 1, w->n);
 	return NULL;
 }
 
@@ -62,7 +108,8 @@ static int take(Walk *w, struct batch *b)
 	return k > 0;
 }
 
-/* Start reading b[1] on the helper; 0 if it could not start (read it here). */
+/* Start reading b[1] (the split form: chunks into hb) on the helper; 0 if
+ * it could not start (read it here). */
 static int start_helper(Walk *w)
 {
 	sigset_t all, old;
@@ -72,7 +119,7 @@ static int start_helper(Walk *w)
 		return 0; /* our own group: read by this thread alone */
 	sigfillset(&all);
 	if (pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
-		started = pthread_create(&w->helper, NULL, helper_main, w) == 0;
+		started = pthread_create(&w->helper, NULL, w->split ? split_main : helper_main, w) == 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	return started;
@@ -103,7 +150,9 @@ static void adopt(Walk *w)
 
 	if (w->owner == me)
 		return;
-	if (w->reading)
+	if (w->reading && w->split)
+		w->orphaned = 1; /* its chunks are read again at the end */
+	else if (w->reading)
 		batch_reset(&w->b[1], w->b[1].count);
 	w->reading = 0;
 	w->owner = me;
@@ -119,6 +168,7 @@ static void read_deferred(Walk *w, struct batch *b)
 }
 
 static PyObject *Walk_step(Walk *w);
+static PyObject *split_step(Walk *w);
 
 static PyObject *Walk_next(Walk *w)
 {
@@ -132,7 +182,7 @@ static PyObject *Walk_next(Walk *w)
 		return NULL; /* ended, or cleared by the garbage collector */
 	w->busy = 1;
 	adopt(w);
-	out = Walk_step(w);
+	out = w->split ? split_step(w) : Walk_step(w);
 	w->busy = 0;
 	return out;
 }
@@ -172,6 +222,56 @@ static PyObject *Walk_step(Walk *w)
 	if (!out || w->b[1].count == 0)
 		w->done = 1; /* an error ends the walk; so does the last batch */
 	if (!out) {
+		Py_BEGIN_ALLOW_THREADS
+		join_helper(w);
+		Py_END_ALLOW_THREADS
+	}
+	return out;
+}
+
+/* The split form's step: a batch this thread read, or, once none is left,
+ * all that the helper read (read again here in a forked child). */
+static PyObject *split_step(Walk *w)
+{
+	struct batch *b = &w->b[0];
+	PyObject *out;
+
+	if (!w->started) {
+		w->started = 1;
+		if (w->n > CHUNK)
+			w->reading = start_helper(w);
+	}
+	batch_reset(b, 0);
+	Py_BEGIN_ALLOW_THREADS
+	read_chunks(w, b, 0, BATCH);
+	Py_END_ALLOW_THREADS
+	if (b->count == 0 && !batch_fatal(b)) {
+		/* none left for this thread: the helper's share */
+		w->done = 1;
+		b = &w->hb;
+		Py_BEGIN_ALLOW_THREADS
+		join_helper(w);
+		if (w->orphaned) {
+			batch_reset(b, 0);
+			for (Py_ssize_t c = 0; c < w->n && !batch_fatal(b); c += CHUNK)
+				if (!w->mine[c / CHUNK]) {
+					Py_ssize_t end = c + CHUNK < w->n ? c + CHUNK : w->n;
+
+					for (Py_ssize_t i = c; i < end; i++) {
+						struct item *it = &b->items[b->count++];
+
+						it->id = w->ids[i];
+						read_task(&w->plan, b, 1, it);
+					}
+				}
+		}
+		Py_END_ALLOW_THREADS
+		if (b->count == 0 && !batch_fatal(b))
+			return NULL;
+	}
+	out = objects(&w->plan, b, w->make, w->parse);
+	if (!out) {
+		w->done = 1;
 		Py_BEGIN_ALLOW_THREADS
 		join_helper(w);
 		Py_END_ALLOW_THREADS
@@ -233,6 +333,18 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 	if (!batch_init(&w->b[0], w->n < BATCH ? w->n : BATCH) ||
 	    !batch_init(&w->b[1], w->n < BATCH ? w->n : BATCH))
 		return -1;
+	w->split = p.numbers && p.tgid && p.tgid != p.self;
+	if (w->split) {
+		/* this thread's batches hold whole chunks: room for one more */
+		batch_free(&w->b[0]);
+		w->mine = PyMem_RawCalloc((size_t)(w->n / CHUNK + 1), 1);
+		if (!w->mine) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		if (!batch_init(&w->b[0], BATCH + CHUNK) || !batch_init(&w->hb, w->n))
+			return -1;
+	}
 	w->plan = p;
 	w->make = Py_NewRef(make);
 	w->parse = Py_NewRef(parse);
@@ -248,6 +360,8 @@ static void Walk_dealloc(Walk *w)
 	Py_END_ALLOW_THREADS
 	batch_free(&w->b[0]);
 	batch_free(&w->b[1]);
+	batch_free(&w->hb);
+	PyMem_RawFree(w->mine);
 	PyMem_RawFree(w->ids);
 	Py_CLEAR(w->make);
 	Py_CLEAR(w->parse);
