@@ -120,6 +120,13 @@ def rows(before: Readings, after: Readings, began: float) -> list[Row]:
     for key, new in after.items():
         old = before.get(key)
         if old is not None:
+            if new.more is old.more and new.numbers == old.numbers:
+                # nothing changed: every figure is 0 over any span, the row
+                # the same as last time it did not change (a copy: rows are
+                # written to by their printers)
+                idle = new.idle = old.idle or row(new, old, 1.0)
+                found.append(idle.copy())
+                continue
             span = new.when - old.when
             found.append(row(new, old, max(span, NOBODY_YET)))
         elif new.started >= began - NOBODY_YET:  # born inside the interval

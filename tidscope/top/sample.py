@@ -54,13 +54,15 @@ class Reading:
     context switches, migrations, wchan; None: unreadable), shared with the
     last reading when it did not run."""
 
-    __slots__ = ("more", "numbers", "tgid", "when")
+    __slots__ = ("idle", "more", "numbers", "tgid", "when")
 
     def __init__(self, numbers: Numbers, tgid: int, when: float, more: More = UNREAD) -> None:
         self.numbers = numbers
         self.tgid = tgid
         self.when = when
         self.more = more
+        # its row over an interval in which nothing of it changed (interval.py)
+        self.idle: dict[str, Any] | None = None
 
     def fill(
         self, uid: int | None, status: bytes | None, sched: bytes | None, wchan: bytes | None
