@@ -448,3 +448,35 @@ def test_completion_offers_the_sort_keys() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["plain,migr", "plain,minflt", "plain,majflt"]
+
+
+def test_a_row_that_changed_in_nothing_is_the_row_the_figures_give() -> None:
+    """Raw threads that do not run: their rows, handed out again from the
+    last interval's (interval.rows keeps them when nothing changed), are
+    what row() makes of the two readings, every figure 0; a thread that ran
+    in between gets its own figures (it changed)."""
+    from tidscope.core.clone import Children
+
+    with Children(20) as kids:
+        tids = set(kids.tids)
+        sampler = Sampler(Selection(pids=frozenset({os.getpid()})), "/proc")
+        readings = [sampler.read()]
+        intervals = []
+        for _ in range(3):
+            began = sampler.began
+            readings.append(sampler.read())
+            intervals.append(interval.rows(readings[-2], readings[-1], began))
+    before, after = readings[-2], readings[-1]
+    by_key = {(r["tid"], r.get("s")): r for r in intervals[-1]}
+    checked = 0
+    for key, new in after.items():
+        old = before.get(key)
+        if old is None or new.tid not in tids:
+            continue
+        assert new.more is old.more and new.numbers == old.numbers  # they did not run
+        fresh = interval.row(new, old, new.when - old.when)
+        assert by_key[(new.tid, new.state)] == fresh
+        assert fresh["pcpu"] == fresh["vcsw"] == fresh["minflt"] == 0.0
+        checked += 1
+    assert checked == len(tids) == 20
+    assert tuple(fresh) == interval.ROW_KEYS

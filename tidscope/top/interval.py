@@ -82,6 +82,13 @@ def _pct(ticks: int, span: float) -> float:
 ZERO = Reading((0,) * len(NUMBERS), 0, 0.0, (None, 0, 0, 0, None))
 
 
+# the keys of a row, in the order row() makes them
+ROW_KEYS = (
+    "tid", "pid", "user", "s", "cpu", "pol", "ni", "rtprio", "pcpu", "usr", "sys",
+    "vcsw", "ivcsw", "migr", "minflt", "majflt", "threads", "name", "wchan",
+)  # fmt: skip
+
+
 def row(new: Reading, old: Reading, span: float) -> Row:
     """One thread's row over ``span`` seconds since ``old`` (:data:`ZERO`
     for a thread born since)."""
@@ -122,10 +129,13 @@ def rows(before: Readings, after: Readings, began: float) -> list[Row]:
         if old is not None:
             if new.more is old.more and new.numbers == old.numbers:
                 # nothing changed: every figure is 0 over any span, the row
-                # the same as last time it did not change (a copy: rows are
-                # written to by their printers)
-                idle = new.idle = old.idle or row(new, old, 1.0)
-                found.append(idle.copy())
+                # the same as last time it did not change (kept as its values,
+                # a tenth of a dict's size; a new dict: printers write to rows)
+                idle = old.idle
+                if idle is None:
+                    idle = tuple(row(new, old, 1.0).values())
+                new.idle = idle
+                found.append(dict(zip(ROW_KEYS, idle, strict=True)))
                 continue
             span = new.when - old.when
             found.append(row(new, old, max(span, NOBODY_YET)))

@@ -61,8 +61,9 @@ class Reading:
         self.tgid = tgid
         self.when = when
         self.more = more
-        # its row over an interval in which nothing of it changed (interval.py)
-        self.idle: dict[str, Any] | None = None
+        # its row's values over an interval in which nothing of it changed
+        # (interval.py)
+        self.idle: tuple[Any, ...] | None = None
 
     def fill(
         self, uid: int | None, status: bytes | None, sched: bytes | None, wchan: bytes | None
