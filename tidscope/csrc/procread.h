@@ -96,6 +96,7 @@ static inline const char *batch_fatal_path(const struct batch *b)
 /* reader_io.c: no Python object is touched, so all of it runs without the GIL
  * (batch_init excepted: it sets MemoryError). */
 int batch_init(struct batch *b, Py_ssize_t size);
+int batch_init_room(struct batch *b, Py_ssize_t size, Py_ssize_t room);
 void batch_free(struct batch *b);
 void batch_reset(struct batch *b, Py_ssize_t count);
 void read_task(const struct plan *p, struct batch *batch, int who, struct item *it);

@@ -199,10 +199,16 @@ void batch_free(struct batch *b)
  * grows as it must); 0 with MemoryError set if there is none. */
 int batch_init(struct batch *b, Py_ssize_t size)
 {
+	return batch_init_room(b, size, size);
+}
+
+/* batch_init, with arenas of room items' worth to start with. */
+int batch_init_room(struct batch *b, Py_ssize_t size, Py_ssize_t room)
+{
 	memset(b, 0, sizeof(*b));
 	b->items = PyMem_RawCalloc(size ? (size_t)size : 1, sizeof(struct item));
 	for (int a = 0; a < 2; a++) {
-		b->ar[a].cap = (size_t)(size ? size : 1) * 512;
+		b->ar[a].cap = (size_t)(room ? room : 1) * 512;
 		b->ar[a].data = PyMem_RawMalloc(b->ar[a].cap);
 	}
 	if (!b->items || !b->ar[0].data || !b->ar[1].data) {

@@ -342,7 +342,8 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 			PyErr_NoMemory();
 			return -1;
 		}
-		if (!batch_init(&w->b[0], BATCH + CHUNK) || !batch_init(&w->hb, w->n))
+		/* hb: an item for each id, its arenas grown as the helper reads */
+		if (!batch_init(&w->b[0], BATCH + CHUNK) || !batch_init_room(&w->hb, w->n, BATCH))
 			return -1;
 	}
 	w->plan = p;
