@@ -18,6 +18,11 @@ threads held:
   first reading cancel out.
 
 Goals: a refresh's wall time at most 1.5x the floor's; less CPU than top -H.
+A refresh reads two files of each thread where the floor reads one (the
+kernel's work alone is about 1.6x the floor's CPU): its wall time comes
+under 1.5x the floor's only when its two reading threads each have a core,
+so the wall ratio says as much about the machine's load as about tidscope;
+the floor's CPU seconds are printed beside its wall seconds to tell.
 """
 
 from __future__ import annotations
