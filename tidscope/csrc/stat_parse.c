@@ -41,25 +41,36 @@ static int field(const char **at, const char *end, long long *out)
 	return 1;
 }
 
+/* The head of a stat line in the kernel's form: the name between the first
+ * '(' and the last ')' (open_, close_), then a state of one letter; where
+ * the fields after the state begin, or NULL if the line has no such head. */
+static const char *head(const char *buf, long len, const char **open_, const char **close_)
+{
+	const char *end = buf + len;
+
+	*open_ = memchr(buf, '(', (size_t)len);
+	*close_ = memrchr(buf, ')', (size_t)len);
+	if (!*open_ || !*close_ || *close_ < *open_ || *close_ + 4 > end)
+		return NULL;
+	if ((*close_)[3] != ' ')
+		return NULL; /* a state of one letter */
+	return *close_ + 4;
+}
+
 /* make(tid, tgid, ppid, name, state, tty_nr, cpu_ticks, start_ticks, nlwp,
  * uid, None, None, rest) for a line in the kernel's form; NULL with no
  * error set if the line is in any other form. */
 static PyObject *fast(PyObject *make, int id, int tgid, const char *buf, long len, PyObject *uid)
 {
-	const char *open_ = memchr(buf, '(', (size_t)len);
-	const char *close_ = memrchr(buf, ')', (size_t)len);
+	const char *open_, *close_;
 	const char *end = buf + len;
-	const char *at, *rest_end = end;
+	const char *at = head(buf, len, &open_, &close_), *rest_end = end;
 	long long f[20];
 	PyObject *args[13] = {NULL};
 	PyObject *res = NULL;
 
-	if (!open_ || !close_ || close_ < open_ || close_ + 4 > end)
+	if (!at)
 		return NULL;
-	at = close_ + 2;
-	if (at[1] != ' ')
-		return NULL; /* a state of one letter */
-	at += 2;
 	for (int i = 1; i < 20; i++)
 		if (!field(&at, end, &f[i]))
 			return NULL;
@@ -135,10 +146,9 @@ static int schedstat(const char *s, long len, long long out[3])
 static PyObject *numbers(const char *buf, long len, int id, const char *sched, long slen,
 			 PyObject *uid)
 {
-	const char *open_ = memchr(buf, '(', (size_t)len);
-	const char *close_ = memrchr(buf, ')', (size_t)len);
+	const char *open_, *close_;
 	const char *end = buf + len;
-	const char *at;
+	const char *at = head(buf, len, &open_, &close_);
 	/* stat fields 10 minflt, 12 majflt, 14 utime, 15 stime, 19 nice,
 	 * 22 starttime, 39 processor, 40 rt_priority, 41 policy */
 	static const signed char slot[42] = {
@@ -147,12 +157,8 @@ static PyObject *numbers(const char *buf, long len, int id, const char *sched, l
 	long long v[10], ss[3];
 	PyObject *t;
 
-	if (!open_ || !close_ || close_ < open_ || close_ + 4 > end)
+	if (!at)
 		return NULL;
-	at = close_ + 2;
-	if (at[1] != ' ')
-		return NULL; /* a state of one letter */
-	at += 2;
 	for (int k = 4; k <= 41; k++) {
 		if (!(slot[k] ? field(&at, end, &v[slot[k]]) : skip(&at, end)))
 			return NULL;

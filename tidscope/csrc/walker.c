@@ -66,24 +66,31 @@ static void *helper_main(void *arg)
 	return NULL;
 }
 
+/* Read the chunk of ids from c into b (arena who), appending. */
+static void read_chunk(Walk *w, struct batch *b, int who, Py_ssize_t c)
+{
+	Py_ssize_t end = c + CHUNK < w->n ? c + CHUNK : w->n;
+
+	for (Py_ssize_t i = c; i < end; i++) {
+		struct item *it = &b->items[b->count++];
+
+		it->id = w->ids[i];
+		read_task(&w->plan, b, who, it);
+	}
+}
+
 /* Claim chunks of ids and read them into b (arena who), appending, until
  * b holds most items or more, none is left, or a read failed. */
 static void read_chunks(Walk *w, struct batch *b, int who, Py_ssize_t most)
 {
 	while (b->count < most && !b->ar[who].fatal) {
 		Py_ssize_t c = __atomic_fetch_add(&w->claimed, CHUNK, __ATOMIC_RELAXED);
-		Py_ssize_t end = c + CHUNK < w->n ? c + CHUNK : w->n;
 
 		if (c >= w->n)
 			return;
 		if (who == 0)
 			w->mine[c / CHUNK] = 1;
-		for (Py_ssize_t i = c; i < end; i++) {
-			struct item *it = &b->items[b->count++];
-
-			it->id = w->ids[i];
-			read_task(&w->plan, b, who, it);
-		}
+		read_chunk(w, b, who, c);
 	}
 }
 
@@ -254,16 +261,8 @@ static PyObject *split_step(Walk *w)
 		if (w->orphaned) {
 			batch_reset(b, 0);
 			for (Py_ssize_t c = 0; c < w->n && !batch_fatal(b); c += CHUNK)
-				if (!w->mine[c / CHUNK]) {
-					Py_ssize_t end = c + CHUNK < w->n ? c + CHUNK : w->n;
-
-					for (Py_ssize_t i = c; i < end; i++) {
-						struct item *it = &b->items[b->count++];
-
-						it->id = w->ids[i];
-						read_task(&w->plan, b, 1, it);
-					}
-				}
+				if (!w->mine[c / CHUNK])
+					read_chunk(w, b, 1, c);
 		}
 		Py_END_ALLOW_THREADS
 		if (b->count == 0 && !batch_fatal(b))

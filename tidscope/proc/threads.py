@@ -41,7 +41,7 @@ from tidscope.proc.task import Task, parse_stat
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from typing import Any
 
     Raw = tuple[bytes | None, ...]
@@ -167,32 +167,13 @@ class Group:
         if fd is None:
             return
         if _procread is not None and not self.check:
-            caps = tuple(CAPS[n] for n in names)
-            try:
-                walk = _procread.Walk(
-                    fd,
-                    ids,
-                    self.tgid,
-                    want_uid,
-                    Task,
-                    _kernel_stat,
-                    tuple(names),
-                    caps,
-                    leader_own=True,
-                )
-            except OSError as err:  # listing: the group is gone, or ours ran out
-                if passable(err):
-                    return
-                raise
-            try:
-                for batch in walk:
-                    when = boottime()
-                    if names:
-                        yield when, batch
-                    else:
-                        yield when, [(task, ()) for task in batch]
-            finally:
-                del walk  # its helper thread reads through fd: joined first
+            walk = self._walk(ids, want_uid, Task, _kernel_stat, names)
+            for batch in walk:
+                when = boottime()
+                if names:
+                    yield when, batch
+                else:
+                    yield when, [(task, ()) for task in batch]
             return
         yield from self._checked(names, ids, want_uid)
 
@@ -209,26 +190,34 @@ class Group:
         if _procread is None or self.check:
             yield from self._checked_numbers(ids, want_uid)
             return
+        for batch in self._walk(ids, want_uid, None, numbers, (SCHEDSTAT,), numbers=True):
+            yield boottime(), batch
+
+    def _walk(
+        self,
+        ids: Sequence[int] | None,
+        want_uid: bool,
+        make: Callable[..., Any] | None,
+        parse: Callable[..., Any],
+        names: Sequence[str],
+        numbers: bool = False,
+    ) -> Iterator[list[Any]]:
+        """The C reader's batches of this group's threads ``ids`` (nothing
+        if the group is gone), each thread's leader read from its own
+        directory."""
+        assert _procread is not None and self.fd is not None
+        caps = tuple(CAPS[n] for n in names)
         try:
             walk = _procread.Walk(
-                fd,
-                ids,
-                self.tgid,
-                want_uid,
-                None,
-                numbers,
-                (SCHEDSTAT,),
-                (CAPS[SCHEDSTAT],),
-                leader_own=True,
-                numbers=True,
-            )
+                self.fd, ids, self.tgid, want_uid, make, parse, tuple(names), caps,
+                leader_own=True, numbers=numbers,
+            )  # fmt: skip
         except OSError as err:  # listing: the group is gone, or ours ran out
             if passable(err):
                 return
             raise
         try:
-            for batch in walk:
-                yield boottime(), batch
+            yield from walk
         finally:
             del walk  # its helper thread reads through fd: joined first
 
