@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import as_uid, readline, tidscope, unused_uid
+from helpers import as_uid, readline, tidscope, unused_uid, wait_for
 
 from tidscope.top import interval
 from tidscope.top.sample import Sampler
@@ -453,30 +453,47 @@ def test_completion_offers_the_sort_keys() -> None:
 def test_a_row_that_changed_in_nothing_is_the_row_the_figures_give() -> None:
     """Raw threads that do not run: their rows, handed out again from the
     last interval's (interval.rows keeps them when nothing changed), are
-    what row() makes of the two readings, every figure 0; a thread that ran
-    in between gets its own figures (it changed)."""
+    what row() makes of the two readings, every figure 0.  Readings are
+    taken until two intervals in a row in which none of them ran (the
+    second's rows are the kept ones): a thread just made, or one on a busy
+    machine, may still run for a moment."""
     from tidscope.core.clone import Children
 
     with Children(20) as kids:
         tids = set(kids.tids)
         sampler = Sampler(Selection(pids=frozenset({os.getpid()})), "/proc")
-        readings = [sampler.read()]
-        intervals = []
-        for _ in range(3):
-            began = sampler.began
-            readings.append(sampler.read())
-            intervals.append(interval.rows(readings[-2], readings[-1], began))
-    before, after = readings[-2], readings[-1]
-    by_key = {(r["tid"], r.get("s")): r for r in intervals[-1]}
+        state: dict[str, Any] = {"before": sampler.read(), "began": sampler.began, "still": 0}
+
+        def two_still_intervals() -> tuple[Any, Any, list[dict[str, Any]]] | None:
+            before, began = state["before"], state["began"]
+            after = sampler.read()
+            rows = interval.rows(before, after, began)
+            moved = [
+                r.tid
+                for k, r in after.items()
+                if r.tid in tids
+                and (
+                    k not in before
+                    or before[k].more is not r.more
+                    or before[k].numbers != r.numbers
+                )
+            ]
+            state.update(
+                before=after, began=sampler.began, still=0 if moved else state["still"] + 1
+            )
+            return (before, after, rows) if state["still"] >= 2 else None
+
+        got = wait_for("two intervals in which no held thread ran", two_still_intervals, 30)
+        assert got is not None
+        before, after, rows = got
+    by_tid = {r["tid"]: r for r in rows}
     checked = 0
     for key, new in after.items():
-        old = before.get(key)
-        if old is None or new.tid not in tids:
-            continue
-        assert new.more is old.more and new.numbers == old.numbers  # they did not run
-        fresh = interval.row(new, old, new.when - old.when)
-        assert by_key[(new.tid, new.state)] == fresh
-        assert fresh["pcpu"] == fresh["vcsw"] == fresh["minflt"] == 0.0
-        checked += 1
+        if new.tid in tids:
+            old = before[key]
+            fresh = interval.row(new, old, new.when - old.when)
+            assert by_tid[new.tid] == fresh
+            assert fresh["pcpu"] == fresh["vcsw"] == fresh["minflt"] == 0.0
+            assert tuple(fresh) == interval.ROW_KEYS
+            checked += 1
     assert checked == len(tids) == 20
-    assert tuple(fresh) == interval.ROW_KEYS
