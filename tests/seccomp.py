@@ -46,7 +46,9 @@ umount2 166  sethostname 170  gettid 186  futex 202  clock_gettime 228  exit_gro
 waitid 247  ioprio_set 251  ioprio_get 252  openat 257  mkdirat 258  newfstatat 262
 unlinkat 263  readlinkat 267  unshare 272  pipe2 293  kcmp 312  statx 332
 pidfd_open 434  clone3 435  openat2 437  select 23  pselect6 270  process_vm_readv 310
-rt_sigtimedwait 128  sched_getaffinity 204
+rt_sigtimedwait 128  sched_getaffinity 204  setresuid 117  geteuid 107  tgkill 234
+setpriority 141  getpriority 140  execve 59  execveat 322  pidfd_send_signal 424  poll 7
+ppoll 271
 """
 AARCH64 = """
 getcwd 17  ioprio_set 30  ioprio_get 31  mkdirat 34  unlinkat 35  umount2 39  mount 40
@@ -57,6 +59,8 @@ sethostname 161  uname 160  umask 166  prctl 167  getpid 172  getppid 173  getui
 gettid 178  ptrace 117  msgget 186  msgctl 187  semget 190  semctl 191  semop 193  socket 198
 bind 200  clone 220  wait4 260  kcmp 272  statx 291  pidfd_open 434  clone3 435
 openat2 437  pselect6 72  process_vm_readv 270  rt_sigtimedwait 137  sched_getaffinity 123
+setresuid 147  geteuid 175  tgkill 131  setpriority 140  getpriority 141  execve 221
+execveat 281  pidfd_send_signal 424  ppoll 73
 """
 
 
@@ -75,6 +79,8 @@ FAMILIES = {
     "rmdir": ("rmdir", "unlinkat"),
     "pipe": ("pipe", "pipe2"),
     "select": ("select", "pselect6"),
+    "poll": ("poll", "ppoll"),
+    "execve": ("execve", "execveat"),
 }
 NEVER = ("exit", "exit_group")
 

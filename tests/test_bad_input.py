@@ -329,6 +329,15 @@ CASES: dict[str, Case] = {
     ),
     "verify-bad-format": usage("verify-flags", "--format", "xml", problem="'xml' is not one of"),
     "verify-unknown-option": usage("verify-flags", "--bogus", problem="no such option"),
+    # -- verify-threads ---------------------------------------------------------------
+    "threads-unknown-fact": usage(
+        "verify-threads", "execs", problem="no fact 'execs'", fix="choose from credentials"
+    ),
+    "threads-duplicate-fact": usage(
+        "verify-threads", "exec", "EXEC", problem="given twice", fix="name each fact once"
+    ),
+    "threads-bad-format": usage("verify-threads", "--format", "xml", problem="'xml' is not one of"),
+    "threads-unknown-option": usage("verify-threads", "--bogus", problem="no such option"),
     # -- bench-spawn ---------------------------------------------------------------
     "bench-count-zero": usage("bench-spawn", "-n", "0", problem="0 is not in the range"),
     "bench-bad-pattern": usage("bench-spawn", "--pattern", "x", problem="'x' is not one of"),
@@ -508,6 +517,7 @@ CLOSED: dict[str, tuple[str, ...]] = {
     "spawn-run": ("spawn", "-n", "50", "--run", "sleep 30"),
     "verify-flags": ("verify-flags", "VM"),
     "verify-flags-invalid": ("verify-flags", "--invalid", "--format", "csv"),
+    "verify-threads": ("verify-threads", "thread-signal"),
     "bench-spawn": ("bench-spawn", "-n", "10", "--repeat", "1", "--pattern", "batch"),
     "watch": ("watch", "--duration", "0.5"),
     "watch-run": ("watch", "--run", "sleep 30"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import Any
 
 import pytest
 from helpers import python
@@ -313,6 +314,26 @@ print(json.dumps(dict(me=os.getpid(), ppid=os.getppid(), seen=seen, tids=tids, t
     assert [t[:2] for t in threads] == [[out["me"], t] for t in ttids]
     assert [p[:3] for p in procs] == [[p, p, out["me"]] for p in ptids]
     assert out["tasks"] == [out["me"]] and out["kids"] == []
+
+
+@pytest.mark.parametrize(
+    ("set_tid", "clone3", "message"),
+    [
+        ([5], False, "only with clone3"),
+        (list(range(1, 34)), True, "at most 32 tids"),
+        ([1, 0], True, "0 is no tid"),
+        ([-3], True, "-3 is no tid"),
+        ("12", True, "cannot be interpreted as an integer"),  # a str holds no tids
+    ],
+)
+def test_set_tid_is_checked_before_any_clone(set_tid: Any, clone3: bool, message: str) -> None:
+    """clone3's set_tid (the pid-namespaces fact): what the kernel would
+    refuse, or misread from our fixed-size array, is a ValueError first."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        _rawclone.Group(
+            0 if clone3 else int(signal.SIGCHLD), 1, 1 << 16, [], [b""],
+            clone3=clone3, exit_signal=int(signal.SIGCHLD), set_tid=set_tid,
+        )  # fmt: skip
 
 
 def test_vfork_parent_resumes_after_the_child() -> None:

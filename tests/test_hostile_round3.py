@@ -20,6 +20,7 @@ import pytest
 from helpers import (
     TAG,
     as_uid,
+    holding,
     one_error_line,
     readline,
     run,
@@ -317,3 +318,100 @@ def test_sched_getaffinity_refused_at_every_size_is_a_field_not_an_internal_erro
     assert proc.returncode == 0, proc.stderr
     (row,) = [r for r in json.loads(proc.stdout) if r.get("field") == "cpu_affinity"]
     assert "EINVAL" in json.dumps(row), row
+
+
+SUMMARY_HEADER = [
+    "TGID",
+    "THREADS_CREATED",
+    "THREADS_EXITED",
+    "SHORTEST_LIFE",
+    "MEDIAN_LIFE",
+    "NAME",
+]
+HOLD_THREADS = """
+import json, sys
+from tidscope.core.clone import Children
+with Children(int(sys.argv[1]), program=(), stack_size=65536):
+    print(json.dumps({}), flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_signal_during_the_first_poll_scan_still_prints_the_summary(fmt: str) -> None:
+    """``watch --poll --summary`` ended by SIGINT while its first /proc scan
+    runs (made long by 20,000 held threads; the note that polling is lossy is
+    printed just before it): exit 130 and the summary, empty, in its format.
+    That the signal landed before any event could be printed is checked
+    (no event table's header); a run where it came later proves nothing and
+    is tried again, at most five times."""
+    with holding(HOLD_THREADS, "20000", timeout=60):
+        for _ in range(5):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tidscope", "watch", "--poll", "0.1", "--summary",
+                 "--format", fmt],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            assert proc.stderr is not None
+            line = readline(proc.stderr, proc=proc, seen="the note that polling is lossy")
+            assert "polling /proc" in line
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, (out, err)
+            assert "Traceback" not in err
+            if fmt == "json":
+                (doc,) = [json.loads(x) for x in out.splitlines() if x.strip()]
+                if doc.get("summary") is None:  # an event came first: the scan was done
+                    continue
+                assert doc == {"summary": [], "lost": None, "overruns": 0}
+                return
+            if "EVENT" in out:
+                continue
+            assert out.split() == [
+                "TGID",
+                "THREADS_CREATED",
+                "THREADS_EXITED",
+                "SHORTEST_LIFE",
+                "MEDIAN_LIFE",
+                "NAME",
+            ]
+            return
+    pytest.fail("the signal came after the first scan in five runs: nothing was proved")
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args"),
+    [("tidscope.tree.hierarchy", ["tree", "1"]), ("click", ["share", "1"])],
+    ids=["tree", "click"],
+)
+def test_a_module_that_cannot_be_loaded_late_is_one_line_not_an_internal_error(
+    blocked: str, args: list[str]
+) -> None:
+    """A module is imported when a command first needs it; when its file then
+    cannot be read (a stat refused by seccomp or injected by strace, the
+    open-files limit: Python reports them all as ModuleNotFoundError), the
+    command ends with one line naming it and exit 1, no "internal error".
+    Provoked here by blocking the module in sys.modules (None: Python's own
+    "import halted"), the same ImportError a refused stat gives."""
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None\n"
+        "from tidscope.cli import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    proc = run([sys.executable, "-c", code])
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc)
+    assert f"cannot load the module {blocked}" in line and "internal error" not in line, line
+
+
+@pytest.mark.parametrize("args", [["ps", "-eLf"], ["tree"]])
+def test_too_few_descriptors_is_one_line_with_the_fix(args: list[str]) -> None:
+    """Five descriptors (three are the standard streams): the walk of /proc
+    runs out (EMFILE), and the line names the file and the fix."""
+    proc = run(["prlimit", "--nofile=5", "--", sys.executable, "-m", "tidscope", *args])
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc)
+    assert "EMFILE (Too many open files): raise the open-files limit (ulimit -n)" in line, line

@@ -18,6 +18,8 @@ import pytest
 from helpers import into_cgroup, own_cgroup, remove_cgroup, run, tidscope, wait_for
 
 from tidscope.lab.experiments import BY_FLAG
+from tidscope.lab.facts import BY_NAME as FACTS_BY_NAME
+from tidscope.lab.threads import judge as judge_fact
 from tidscope.lab.verify import judge
 
 VM = BY_FLAG["VM"]
@@ -86,15 +88,94 @@ def test_a_refused_flag_is_skip_only_when_the_clone_without_it_worked() -> None:
     assert judge(VM, {"with": ours, "without": _run(kcmp=False)}).verdict == "error"
 
 
+# -- a flag documented as ignored (DETACHED) ----------------------------------------
+
+DETACHED = BY_FLAG["DETACHED"]
+PROPERTIES = {"exit_signal": "SIGCHLD", "ppid": "lab", "sigchld": "yes", "reaped": "0"}
+
+
+def _props(evidence: dict[str, Any] | None = None, **changed: Any) -> dict[str, Any]:
+    return {
+        "checks": {},
+        "properties": {**PROPERTIES, **changed},
+        "evidence": evidence or {"clone3": "accepted"},
+    }
+
+
+def test_ignored_only_when_every_property_is_the_same_both_ways() -> None:
+    refused = _props({"clone3": "EINVAL"})
+    row = judge(DETACHED, {"with": refused, "without": _props()})
+    assert row.verdict == "ignored", row
+    assert row.reason.startswith("clone(2): all 4 properties the same with and without it")
+    assert "clone3 refuses it: EINVAL (accepted without it)" in row.reason
+    assert row.with_flag == "exit_signal=SIGCHLD ppid=lab sigchld=yes reaped=0"
+
+
+def test_a_property_that_differs_is_a_fail_naming_it() -> None:
+    row = judge(DETACHED, {"with": _props(sigchld="no"), "without": _props()})
+    assert row.verdict == "fail", row
+    assert "not ignored by clone(2): sigchld no with it, yes without" in row.reason
+
+
+def test_a_property_not_observed_is_an_error_never_ignored() -> None:
+    row = judge(DETACHED, {"with": _props(sigchld=_failed("rt_sigtimedwait")), "without": _props()})
+    assert row.verdict == "error", row
+    assert row.reason == "not observed: rt_sigtimedwait: EPERM (with the flag)"
+    assert "sigchld=error" in row.with_flag
+
+
+# -- the thread facts' judge -----------------------------------------------------------
+
+FACT = FACTS_BY_NAME["thread-signal"]
+
+
+def _seen(shows: dict[str, Any], contrast: dict[str, Any]) -> dict[str, Any]:
+    return {"shows": shows, "contrast": contrast, "evidence": {}}
+
+
+@pytest.mark.parametrize(
+    ("shows", "contrast", "verdict"),
+    [
+        ({"a": True}, {"b": True}, "pass"),
+        ({"a": True}, {"b": False}, "fail"),
+        ({"a": False}, {"b": True}, "fail"),
+        ({"a": True}, {"b": _failed("tgkill")}, "error"),
+        ({"a": False}, {"b": _failed("tgkill")}, "error"),  # an Unread outweighs a contradiction
+        ({"a": True}, {"b": None}, "skip"),  # nothing seen where it says it does not happen
+        ({"a": None}, {"b": True}, "skip"),
+    ],
+)
+def test_a_fact_passes_only_on_looks_made_on_both_sides(
+    shows: dict[str, Any], contrast: dict[str, Any], verdict: str
+) -> None:
+    row = judge_fact(FACT, _seen(shows, contrast))
+    assert row.verdict == verdict, row
+    if verdict == "error":
+        assert row.reason == "not observed: tgkill: EPERM"
+
+
+def test_a_fact_the_machine_cannot_show_is_a_skip_with_its_reason() -> None:
+    row = judge_fact(FACT, {"unobservable": "this kernel has no clone3 (ENOSYS)"})
+    assert (row.verdict, row.reason) == ("skip", "this kernel has no clone3 (ENOSYS)")
+    row = judge_fact(FACT, {"errno": 1, "error": "tgkill: EPERM (Operation not permitted)"})
+    assert row.verdict == "error"
+
+
 # -- --strict --------------------------------------------------------------------
 
 
+@pytest.mark.root  # setpriv: as another user INTO_CGROUP cannot make its cgroup
 def test_strict_needs_every_row_to_pass() -> None:
-    assert tidscope("verify-flags", "VM", "PTRACE").returncode == 0
-    proc = tidscope("verify-flags", "VM", "PTRACE", "--strict", "--format", "json")
+    """Every flag has an experiment now: the skip row is INTO_CGROUP's as a
+    user who may make no cgroup.  DETACHED's ``ignored`` is proven."""
+    assert tidscope("verify-flags", "VM", "INTO_CGROUP", user=True).returncode == 0
+    proc = tidscope("verify-flags", "VM", "INTO_CGROUP", "--strict", "--format", "json", user=True)
     assert proc.returncode == 1
     assert [r["verdict"] for r in json.loads(proc.stdout)] == ["pass", "skip"]
     assert tidscope("verify-flags", "VM", "--strict").returncode == 0
+    proc = tidscope("verify-flags", "DETACHED", "--strict", "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["verdict"] for r in json.loads(proc.stdout)] == ["ignored"]
 
 
 # -- labs ------------------------------------------------------------------------

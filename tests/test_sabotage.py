@@ -1,14 +1,17 @@
-"""verify-flags under sabotage: one syscall at a time made to fail.
+"""verify-flags and verify-threads under sabotage: one syscall at a time
+made to fail.
 
 tests/seccomp.py makes one syscall (or one family: every stat call, every
 open call...) fail with EPERM, unless another errno is named, in tidscope,
-its labs and their raw children alike.  On this kernel every experiment
-passes when nothing is sabotaged, so a ``fail`` under sabotage is a false
-verdict: an observation that was never made was taken as evidence.  Each run
-asks for every flag at once; it must exit 0 or 1 without a traceback, print
-one JSON row per flag, and leave nothing behind.  Where the denied syscall
-is one an experiment's observation needs (NEEDS below), its row must be
-``error`` or ``skip`` and its reason must name that syscall and the errno.
+its labs, their helpers and their raw children alike.  On this kernel every
+experiment and every thread fact passes when nothing is sabotaged, so a
+``fail`` under sabotage is a false verdict: an observation that was never
+made was taken as evidence.  Each run asks for every flag (or every fact)
+at once; it must exit 0 or 1 without a traceback, print one JSON row per
+flag (fact), and leave nothing behind.  Where the denied syscall is one an
+experiment's observation needs (NEEDS, FACT_NEEDS below), its row must be
+``error`` or ``skip`` (a false ``pass`` otherwise) and its reason must name
+that syscall and the errno.
 
 Each run has its own environment tag (helpers.tagged), its own TMPDIR (the
 temporary directories tidscope makes go there), its own IPC namespace (held
@@ -52,27 +55,38 @@ from helpers import (
 )
 
 from tidscope.lab.experiments import EXPERIMENTS
+from tidscope.lab.facts import FACTS
 
 SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 ALL = [e.flag for e in EXPERIMENTS]
+ALL_FACTS = [f.name for f in FACTS]
 RUNNABLE = [e.flag for e in EXPERIMENTS if not e.skip]
 LINGER = 5.0  # seconds a lab orphaned by a sabotaged tidscope may take to die
 
 # Every experiment needs these: the lab is forked (clone), answers through a
-# pipe (pipe2, read), is reaped (wait4), and terminating signals are blocked
-# around the fork (rt_sigprocmask).
-WHOLE_RUN = ("clone", "pipe", "read", "wait4", "rt_sigprocmask")
+# pipe (pipe2, read) that tidscope polls (poll), is reaped (wait4), and
+# terminating signals are blocked around the fork (rt_sigprocmask).
+WHOLE_RUN = ("clone", "pipe", "read", "poll", "wait4", "rt_sigprocmask")
 # What each experiment's observations need, from tidscope/lab/experiments/*.py:
 # the child's program, the parent's side, and the lab's set-up (isolated
 # labs unshare UTS, mount and IPC namespaces and remount / private).
 LAB = ("unshare", "mount")
 NEW_NS = ("stat", *LAB)  # /proc/<pid>/ns/<type> inodes, stat(2) by the parent
+# A lab's helper process (lab/helper.py: the tracer, a fact's holder): our
+# pidfd for it, and its check that its parent is the lab.
+HELPER = ("pidfd_open", "getppid")
 NEEDS: dict[str, tuple[str, ...]] = {
     "VM": ("getcwd", "kcmp"),  # child getcwd() into private memory; our getcwd()
     "FS": ("chdir", "umask", "getcwd", "kcmp"),  # child chdir(/proc), umask(); ours
     "FILES": ("open", "close", "stat", "kcmp"),  # open /dev/null; child close(); our fstat()
     "SIGHAND": ("rt_sigaction", "open", "kcmp"),  # child rt_sigaction(); our /proc status
     "PIDFD": ("open",),  # /proc/self/fdinfo/<pidfd>
+    # The lab traced by a helper: its PTRACE_SEIZE, the child's TracerPid
+    # (/proc status) and getppid(), the tracer's waitpid (wait4: WHOLE_RUN).
+    "PTRACE": ("ptrace", "open", *HELPER),
+    "UNTRACED": ("ptrace", "open", *HELPER),
+    # The child's getppid(), /proc stat and status, the SIGCHLD we take.
+    "DETACHED": ("getppid", "open", "rt_sigtimedwait"),
     "VFORK": ("nanosleep", "clock_gettime"),  # the child's sleep and clock reading
     "PARENT": ("getppid", "open"),  # child getppid(); /proc/<child>/status PPid
     "THREAD": ("getpid", "open"),  # child getpid(); /proc/<child>/status Tgid
@@ -94,6 +108,43 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "INTO_CGROUP": ("clone3", "mkdir", "open"),  # mkdir the cgroup; open it and /proc
 }
 NOT_NEEDED: dict[tuple[str, str], set[str]] = {}
+# What each thread fact's looks need (tidscope/lab/facts/*.py), beyond WHOLE_RUN.
+FACT_NEEDS: dict[str, tuple[str, ...]] = {
+    # a raw thread's setresuid() and geteuid(), every Uid: line, libc's
+    # setresuid (which signals every pthread with tgkill)
+    "credentials": ("setresuid", "geteuid", "tgkill", "open"),
+    # raw threads in rt_sigtimedwait (seen in /proc syscall), our kill()s
+    "process-signal": ("rt_sigtimedwait", "kill", "open"),
+    "thread-signal": ("tgkill", "kill", "open"),  # SigPnd and ShdPnd in /proc status
+    # a holder stopped through its pidfd and by tgkill; states in /proc;
+    # the stop as waitid tells it
+    "sigstop": ("pidfd_send_signal", "tgkill", "waitid", "open", "stat", *HELPER),
+    # tgkill to two raw threads of a holder; its SigPnd; waitid; the tasks left
+    "fatal-signal": ("tgkill", "waitid", "open", "stat", *HELPER),
+    # the exec'ing pthread's nice mark, its execve; /proc before and after
+    "exec": ("getpriority", "setpriority", "execve", "waitid", "open", "stat", *HELPER),
+    # raw threads waiting in rt_sigtimedwait, let go by tgkill; the leader's
+    # state, ps (execve), waitid and the pidfd
+    "leader-exit": (
+        "rt_sigtimedwait",
+        "tgkill",
+        "waitid",
+        "open",
+        "stat",
+        *HELPER,
+        *(("execve",) if shutil.which("ps") else ()),
+    ),
+    # the lab's PID namespace (unshare: an isolated lab's), its init (a
+    # helper) and clone3 with set_tid there; NSpid in /proc status
+    "pid-namespaces": ("clone3", "getpid", "open", *HELPER, *LAB),
+    "pidfds": ("pidfd_open", "pidfd_send_signal", "waitid", "open"),
+}
+# pthread_create falls back to clone(2) when clone3 says ENOSYS: the facts
+# that start pthreads do not need clone3 then.
+FACT_NOT_NEEDED: dict[tuple[str, str], set[str]] = {("clone3", "ENOSYS"): {"credentials", "exec"}}
+# Where the errno cannot be named: Python says only "can't start new
+# thread" when pthread_create's clone3 is refused (the row names clone3).
+ERRNO_UNTOLD: dict[tuple[str, str], set[str]] = {("clone3", "EPERM"): {"credentials", "exec"}}
 # Denied too, with no verdict required: only cleanup needs them (rmdir,
 # umount2: whatever they would remove must still not be left), or nothing
 # observed does (prctl: PR_SET_PDEATHSIG).  futex is not denied: glibc
@@ -113,11 +164,14 @@ SPELLED = {
     "rmdir": ("rmdir", "unlink"),
     "pipe": ("pipe",),
     "clone": ("clone", "fork"),
+    "poll": ("poll",),
+    "execve": ("execve",),
 }
 
 
 def _denials() -> list[tuple[str, str]]:
-    names = dict.fromkeys([*WHOLE_RUN, *(n for v in NEEDS.values() for n in v), *OTHERS])
+    needed = [n for table in (NEEDS, FACT_NEEDS) for v in table.values() for n in v]
+    names = dict.fromkeys([*WHOLE_RUN, *needed, *OTHERS])
     out = [(n, "EPERM") for n in names]
     out += [("kcmp", "ENOSYS"), ("clone3", "ENOSYS")]  # kernels without kcmp or clone3
     # EAGAIN makes Python's buffered reads return None instead of raising
@@ -156,6 +210,12 @@ def _needs(flag: str, deny: str, err: str) -> bool:
     if flag not in RUNNABLE or flag in NOT_NEEDED.get((deny, err), set()):
         return False
     return deny in WHOLE_RUN or deny in NEEDS[flag]
+
+
+def _fact_needs(fact: str, deny: str, err: str) -> bool:
+    if fact in FACT_NOT_NEEDED.get((deny, err), set()):
+        return False
+    return deny in WHOLE_RUN or deny in FACT_NEEDS[fact]
 
 
 def _id(deny: str, err: str) -> str:
@@ -257,7 +317,7 @@ class Sandbox:
             assert time.monotonic() < deadline, "unshare --ipc did not start"
             time.sleep(0.005)
         self.cgroup = own_cgroup()
-        self.runs: dict[tuple[str, str], Outcome] = {}
+        self.runs: dict[tuple[str, str, str], Outcome] = {}
 
     def close(self) -> None:
         self.holder.kill()
@@ -284,12 +344,14 @@ class Sandbox:
             ids.update(f"{kind} {ln.split()[1]}" for ln in proc.stdout.splitlines()[1:])
         return ids
 
-    def run(self, deny: str, err: str) -> Outcome:
-        if (deny, err) not in self.runs:
-            self.runs[deny, err] = self._run(deny, err)
-        return self.runs[deny, err]
+    def run(self, deny: str, err: str, what: str = "verify-flags") -> Outcome:
+        """``what`` (verify-flags, or verify-threads) of everything under
+        the denial, once per module."""
+        if (what, deny, err) not in self.runs:
+            self.runs[what, deny, err] = self._run(deny, err, what)
+        return self.runs[what, deny, err]
 
-    def _run(self, deny: str, err: str) -> Outcome:
+    def _run(self, deny: str, err: str, what: str) -> Outcome:
         tag = uuid.uuid4().hex
         tmp = tempfile.mkdtemp(prefix="sabotage-")
         ipc_before = self.ipc()
@@ -297,7 +359,7 @@ class Sandbox:
             *("nsenter", f"--ipc=/proc/{self.holder.pid}/ns/ipc", "--"),
             *(sys.executable, SECCOMP, "--deny", deny, "--errno", err),
             *(["--cgroup", self.cgroup] if self.cgroup else []),
-            *("--", "verify-flags", *ALL, "--format", "json"),
+            *("--", what, *(ALL if what == "verify-flags" else ALL_FACTS), "--format", "json"),
         ]
         proc = subprocess.run(
             cmd,
@@ -422,6 +484,56 @@ def test_a_failed_observation_is_an_error_naming_it(
     names = SPELLED.get(deny, (deny,))
     assert any(n in row["reason"].lower() for n in names), f"{deny} is not named: {row}"
     assert err in row["reason"], f"{err} is not named: {row}"
+
+
+# -- the thread facts (verify-threads) ------------------------------------------------
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(("deny", "err"), _params(DENIALS))
+def test_fact_rows_are_printed_and_none_is_a_false_fail(
+    sandbox: Sandbox, deny: str, err: str
+) -> None:
+    out = sandbox.run(deny, err, "verify-threads")
+    assert "Traceback" not in out.proc.stderr, out.where()
+    assert out.proc.returncode in (0, 1), out.where()
+    assert out.rows is not None, "stdout is not JSON:\n" + out.where()
+    assert [r["fact"] for r in out.rows] == ALL_FACTS, out.where()
+    false = [
+        f"{r['fact']}: fail, {r['reason']} (shows: {r['shows']}; contrast: {r['contrast']})"
+        for r in out.rows
+        if r["verdict"] == "fail"
+    ]
+    assert not false, f"{deny} denied ({err}), yet:\n" + "\n".join(false)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(("deny", "err"), _params(DENIALS))
+def test_facts_leave_nothing_behind(sandbox: Sandbox, deny: str, err: str) -> None:
+    out = sandbox.run(deny, err, "verify-threads")
+    left = {k: v for k, v in out.left.items() if v}
+    assert not left, f"{deny} denied ({err}): left behind {left}; stderr: {out.proc.stderr}"
+
+
+FACT_FAILED_STEPS = [(d, e, f) for d, e in DENIALS for f in ALL_FACTS if _fact_needs(f, d, e)]
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(("deny", "err", "fact"), _params(FACT_FAILED_STEPS))
+def test_a_failed_fact_look_is_an_error_naming_it(
+    sandbox: Sandbox, deny: str, err: str, fact: str
+) -> None:
+    """No false pass: a fact whose look needed the denied syscall is
+    ``error`` (or ``skip``: a kernel without clone3), naming it."""
+    out = sandbox.run(deny, err, "verify-threads")
+    assert out.rows is not None, "stdout is not JSON:\n" + out.where()
+    row = next((r for r in out.rows if r["fact"] == fact), None)
+    assert row is not None, out.where()
+    assert row["verdict"] in ("error", "skip"), row
+    names = SPELLED.get(deny, (deny,))
+    assert any(n in row["reason"].lower() for n in names), f"{deny} is not named: {row}"
+    if fact not in ERRNO_UNTOLD.get((deny, err), set()):
+        assert err in row["reason"], f"{err} is not named: {row}"
 
 
 def test_pidfd_with_five_descriptors_is_never_a_fail() -> None:

@@ -7,11 +7,13 @@ import io
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +32,18 @@ from helpers import (
 
 from tidscope.lab.experiments import EXPERIMENTS
 
-NO_EXPERIMENT = {"PTRACE", "DETACHED", "UNTRACED"}
+TRACED = {"PTRACE", "UNTRACED"}  # their lab is traced by a tracer of ours
+SECCOMP = str(Path(__file__).with_name("seccomp.py"))
 FIELDS = {"flag", "effect", "method", "with_flag", "without_flag", "verdict", "reason"}
+
+
+def _ptrace_scope() -> int:
+    """Yama's ptrace_scope (0 without Yama): 2 and 3 refuse a tracer of ours
+    (1 lets the lab name it with PR_SET_PTRACER)."""
+    try:
+        return int(Path("/proc/sys/kernel/yama/ptrace_scope").read_text())
+    except FileNotFoundError:
+        return 0
 
 
 def _userns_for_nobody() -> bool:
@@ -65,9 +77,13 @@ def test_each_flag_experiment(flag: str, user: bool) -> None:
     (row,) = rows
     assert set(row) == FIELDS
     assert row["flag"] == f"CLONE_{flag}"
-    if flag in NO_EXPERIMENT:
-        assert (row["verdict"], code) == ("skip", 0)
-        assert row["reason"]
+    if flag == "DETACHED":
+        assert (row["verdict"], code) == ("ignored", 0), row
+        assert row["reason"].startswith("clone(2): all 6 properties the same with and without it")
+        assert row["with_flag"] == row["without_flag"] != "-"
+        return
+    if flag in TRACED and _ptrace_scope() >= 2:
+        assert row["verdict"] == "error" and "ptrace_scope" in row["reason"], row
         return
     if user and flag == "INTO_CGROUP":
         assert row["verdict"] == "skip" and "cannot create cgroup" in row["reason"]
@@ -95,6 +111,94 @@ def test_all_flags_at_once_and_nothing_left_behind() -> None:
         assert cgroups_named(cgroup) == []
     finally:
         remove_cgroup(cgroup)
+
+
+@pytest.mark.parametrize(
+    "user", [False, pytest.param(True, marks=pytest.mark.root)], ids=["root", "unused-uid"]
+)
+def test_27_flags_27_rows_none_skipped_for_want_of_an_experiment(user: bool) -> None:
+    """Every flag has an experiment: as root all 27 are proven (pass, and
+    DETACHED ignored), and --strict agrees; as a uid of its own, only
+    INTO_CGROUP (no cgroup of its own to make) and, without unprivileged
+    user namespaces, the namespace flags may skip, each saying why."""
+    prefix = as_uid(unused_uid()) if user else None
+    proc = tidscope("verify-flags", "--format", "json", "--strict", prefix=prefix)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["flag"] for r in rows] == [f"CLONE_{e.flag}" for e in EXPERIMENTS]
+    assert len(rows) == 27
+    may_skip = {"CLONE_INTO_CGROUP"} if user else set()
+    if user and not _userns_for_nobody():
+        may_skip |= {f"CLONE_{e.flag}" for e in EXPERIMENTS if e.isolated}
+    for row in rows:
+        if row["flag"] in may_skip and row["verdict"] == "skip":
+            assert row["reason"], row
+            continue
+        if row["flag"] in {f"CLONE_{f}" for f in TRACED} and _ptrace_scope() >= 2:
+            continue
+        assert row["verdict"] in ("pass", "ignored"), row
+    assert [r["flag"] for r in rows if r["verdict"] == "ignored"] == ["CLONE_DETACHED"]
+    if not user:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _traced_rows(prefix: list[str], user: bool = False) -> list[dict[str, Any]]:
+    args = ("-m", "tidscope", "verify-flags", "PTRACE", "UNTRACED", "--format", "json")
+    proc = run([*prefix, sys.executable, *args], user=user, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows: list[dict[str, Any]] = json.loads(proc.stdout)
+    assert [r["flag"] for r in rows] == ["CLONE_PTRACE", "CLONE_UNTRACED"]
+    return rows
+
+
+@pytest.mark.parametrize(
+    "user", [False, pytest.param(True, marks=pytest.mark.root)], ids=["root", "nobody"]
+)
+def test_ptrace_refused_by_seccomp_is_an_error_naming_it(user: bool) -> None:
+    """tests/seccomp.py makes ptrace(2) fail with EPERM: the tracer cannot
+    seize the lab, and neither row is a verdict."""
+    cmd = [sys.executable, SECCOMP, "--deny", "ptrace", "--", "verify-flags", "PTRACE", "UNTRACED"]
+    prefix = as_uid(unused_uid()) if user else []
+    proc = run([*prefix, *cmd, "--format", "json"], timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for row in json.loads(proc.stdout):
+        assert row["verdict"] == "error", row
+        assert "ptrace PTRACE_SEIZE of the lab" in row["reason"], row
+        assert "EPERM" in row["reason"] and "a seccomp filter is installed" in row["reason"], row
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_lab_strace_already_traces_is_an_error_naming_the_tracer() -> None:
+    """Under ``strace -f`` the lab has a tracer already, and a task has one:
+    the rows name it.  Without -f strace traces tidscope alone, and the
+    lab's own tracer works."""
+    for row in _traced_rows(["strace", "-f", "-o", os.devnull]):
+        assert row["verdict"] == "error", row
+        assert "the lab is already traced by" in row["reason"], row
+        assert "(strace)" in row["reason"] and "EPERM" in row["reason"], row
+    proc = run(["strace", "-o", os.devnull, sys.executable, "-m", "tidscope", "verify-flags",
+                "PTRACE", "UNTRACED", "--format", "json"], timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["verdict"] for r in json.loads(proc.stdout)] == ["pass", "pass"]
+
+
+def test_the_traced_rows_show_the_tracer_and_its_wait() -> None:
+    code, rows = _rows("PTRACE", "UNTRACED", "--explain")
+    assert code == 0
+    ptrace, untraced = rows
+    with_, without = (
+        ptrace["evidence"]["with"]["evidence"],
+        ptrace["evidence"]["without"]["evidence"],
+    )
+    assert with_["child_TracerPid"] == with_["tracer"] and without["child_TracerPid"] == 0
+    assert with_["tracer_first_stop"] == "stopped: PTRACE_EVENT_STOP (SIGTRAP)"
+    assert without["tracer_first_stop"] is None
+    with_, without = (untraced["evidence"][k]["evidence"] for k in ("with", "without"))
+    assert with_["clone_event"] is None and with_["child_TracerPid"] == 0
+    assert without["clone_event"] == "PTRACE_EVENT_FORK"
+    assert without["child_TracerPid"] == without["tracer"]
 
 
 def _own_uid(nproc: int) -> list[str]:

@@ -69,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         _error(args, _os_error(err))
         return _flushed(EXIT_FAILURE)
+    except ImportError as err:  # a module imported when first needed could not be
+        if os.environ.get(DEBUG_VAR):  # loaded: the file system answered no, not our code
+            raise
+        _error(args, _import_error(err))
+        return _flushed(EXIT_FAILURE)
     except Exception as err:  # a bug of ours: one line, unless asked for more
         if os.environ.get(DEBUG_VAR):
             raise
@@ -113,10 +118,34 @@ def _error(args: list[str], message: str) -> None:
     print(f"{command_path(args)}: {message}", file=sys.stderr, flush=True)
 
 
+def _import_error(err: ImportError) -> str:
+    """A module is imported when a command first needs it (start-up pays
+    only for what it uses): one that then cannot be found or read is the
+    machine's answer (a stat or open refused, too few free descriptors) or
+    a damaged installation, and Python keeps the errno to itself."""
+    what = err.name or one_line(str(err))
+    return (
+        f"cannot load the module {what}: its file could not be found or read"
+        " (a refused syscall, the open-files limit, or a damaged installation):"
+        " run again, or reinstall tidscope if it persists"
+    )
+
+
+# What to do about a limit the machine set, by errno (a hint for the rest
+# would guess: the line names the call and the file instead)
+FIXES = {
+    23: "raise the system's limit on open files (fs.file-max) or close some",  # ENFILE
+    24: "raise the open-files limit (ulimit -n)",  # EMFILE
+    12: "free memory, or raise the address-space limit (ulimit -v)",  # ENOMEM
+}
+
+
 def _os_error(err: OSError) -> str:
     text = describe(err)
     if err.filename == "standard output":
         text += ": the output is incomplete: make room (disk space, ulimit -f) or write elsewhere"
+    elif err.errno in FIXES:
+        text += ": " + FIXES[err.errno]
     return text
 
 

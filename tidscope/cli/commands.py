@@ -8,6 +8,7 @@ COMMANDS = {
     "ps": "tidscope.cli.ps",
     "tree": "tidscope.cli.tree",
     "verify-flags": "tidscope.cli.verify_flags",
+    "verify-threads": "tidscope.cli.verify_threads",
     "bench-spawn": "tidscope.cli.bench_spawn",
     "share": "tidscope.cli.share",
     "inspect": "tidscope.cli.inspect",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
@@ -103,7 +103,7 @@ def command(
         None if poll is None else seconds(poll, "--poll", "1", alone=f"poll every {POLL} seconds")
     )
     with signals.terminating_signals(), contextlib.ExitStack() as stack:
-        conn = _source(stack, command, interval)
+        sources: list[Any] = []  # the source, once made: its first scan may be interrupted
 
         def rows() -> Iterator[dict[str, Any]]:
             seen = 0
@@ -118,19 +118,11 @@ def command(
                     return
 
         try:
+            conn = _source(stack, command, interval, sources.append)
             _render(rows(), COLUMNS, WIDTHS, fmt, no_headers)
         finally:
-            if summary:
-                _summary(fmt, tally, conn, no_headers)
-            if conn.lost or conn.overruns:
-                note(
-                    "watch",
-                    f"{conn.lost} events were lost ({conn.overruns} receive buffer overruns):"
-                    " the output is incomplete",
-                )
-            late = getattr(conn, "last_line", None)  # polled: scans slower than asked
-            if late is not None:
-                note("watch", late)
+            if sources:
+                _ended(sources[0], fmt, tally if summary else None, no_headers)
     status = getattr(conn, "status", None)
     if status is None:  # the watch ended by --duration or --count (CMD, if any, killed)
         return 0
@@ -138,18 +130,47 @@ def command(
     return 128 - code if code < 0 else code
 
 
-def _source(stack: contextlib.ExitStack, command: str | None, interval: float | None) -> Any:
+def _ended(conn: Any, fmt: str, tally: Any, no_headers: bool) -> None:
+    """The summary (``tally``, with --summary) and the notes on what was
+    missed, however the watch ended: a signal during the first /proc scan
+    included."""
+    if tally is not None:
+        _summary(fmt, tally, conn, no_headers)
+    if conn.lost or conn.overruns:
+        note(
+            "watch",
+            f"{conn.lost} events were lost ({conn.overruns} receive buffer overruns):"
+            " the output is incomplete",
+        )
+    late = getattr(conn, "last_line", None)  # polled: scans slower than asked
+    if late is not None:
+        note("watch", late)
+
+
+def _source(
+    stack: contextlib.ExitStack,
+    command: str | None,
+    interval: float | None,
+    made: Callable[[Any], None],
+) -> Any:
     """What the events come from, entered on ``stack``: CMD traced (--run),
-    /proc polled (--poll, or when the connector refuses us), or the connector."""
+    /proc polled (--poll, or when the connector refuses us), or the connector.
+    ``made`` is given it once it is entered, a poller before (its first
+    scan, a second or more on a crowded machine, is in its entering: a
+    signal during it still ends the watch with its summary)."""
     if command is not None:
         from tidscope.watch.tracer import Tracer
 
         if not command.strip():
             raise UsageError("--run needs a command: give e.g. --run 'sleep 1'")
-        return stack.enter_context(Tracer(["/bin/sh", "-c", command]))
+        tracer = stack.enter_context(Tracer(["/bin/sh", "-c", command]))
+        made(tracer)
+        return tracer
     if interval is None:
         try:
-            return stack.enter_context(watch.Connector())
+            connector = stack.enter_context(watch.Connector())
+            made(connector)
+            return connector
         except TidscopeError as err:
             if err.message != watch.NEEDS_ROOT:
                 raise
@@ -161,6 +182,7 @@ def _source(stack: contextlib.ExitStack, command: str | None, interval: float | 
     from tidscope.watch.poll import Poller
 
     poller = Poller(interval)
+    made(poller)
     note("watch", why + poller.first_line)
     hidden_note("watch", "/proc")
     return stack.enter_context(poller)

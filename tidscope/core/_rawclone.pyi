@@ -35,6 +35,7 @@ class Group:
         exit_signal: int = ...,
         cgroup_fd: int = ...,
         private: bytes = ...,
+        set_tid: Sequence[int] | None = ...,
     ) -> None: ...
     @property
     def spawned(self) -> int: ...

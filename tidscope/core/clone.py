@@ -211,11 +211,13 @@ class Children:
         cgroup_fd: int = -1,
         private_init: bytes = b"",
         foreign_parent: bool = False,
+        set_tid: Sequence[int] = (),
     ) -> None:
         """``clone3`` issues clone3(2): ``clone_flags`` are then its 64-bit
         flags (no exit signal in them) and ``exit_signal`` is separate;
         ``foreign_parent`` allows CLONE_PARENT, whose children the caller's
-        own parent has to reap."""
+        own parent has to reap; ``set_tid`` (clone3 only) is the tid asked
+        for in each pid namespace, the innermost first."""
         check_flags(clone_flags, clone3=clone3, foreign_parent=foreign_parent)
         if not 1 <= count <= MAX_CHILDREN:
             raise UsageError(f"child count {count} is out of range: use 1 to {MAX_CHILDREN}")
@@ -239,6 +241,7 @@ class Children:
                 exit_signal=exit_signal,
                 cgroup_fd=cgroup_fd,
                 private=private_init,
+                set_tid=list(set_tid),
             )
         except OSError as err:
             code = err.errno or 0

@@ -135,6 +135,10 @@ int ts_spawn_one(struct ts_group *g)
 		.tls = c->regs[5],
 		.cgroup = (unsigned long)(g->cgroup_fd < 0 ? 0 : g->cgroup_fd),
 	};
+	if (g->set_tid_size) {
+		args.set_tid = (unsigned long)g->set_tid;
+		args.set_tid_size = (unsigned long)g->set_tid_size;
+	}
 	if (g->clone3) {
 		args.flags = g->flags; /* clone3: CLONE_NEWTIME is 0x80 here */
 		c->regs[0] = SYS_clone3;

@@ -13,6 +13,7 @@
 #include "module.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -101,25 +102,57 @@ static int parse_op(PyObject *item, struct ts_op *op, Py_ssize_t index)
 	return 0;
 }
 
+/* clone3's set_tid: the tid asked for in each pid namespace, innermost first. */
+static int parse_set_tid(PyObject *obj, struct ts_group *g)
+{
+	PyObject *seq = PySequence_Fast(obj, "set_tid must be a sequence");
+	if (!seq)
+		return -1;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+	if (n > TS_MAX_SET_TID || (n && !g->clone3)) {
+		Py_DECREF(seq);
+		PyErr_Format(PyExc_ValueError, "set_tid takes at most %d tids, and only with clone3",
+			     TS_MAX_SET_TID);
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		long tid = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+		if (tid == -1 && PyErr_Occurred()) {
+			Py_DECREF(seq);
+			return -1;
+		}
+		if (tid < 1 || tid > INT_MAX) {
+			Py_DECREF(seq);
+			PyErr_Format(PyExc_ValueError, "set_tid: %ld is no tid", tid);
+			return -1;
+		}
+		g->set_tid[i] = (pid_t)tid;
+	}
+	g->set_tid_size = (int)n;
+	Py_DECREF(seq);
+	return 0;
+}
+
 static int Group_init(Group *self, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"flags", "count", "stack_size", "ops", "scratch",
 				"park", "growsdown", "clone3", "exit_signal", "cgroup_fd",
-				"private", NULL};
+				"private", "set_tid", NULL};
 	unsigned long flags;
 	int count, park = 1, growsdown = 0, clone3 = 0, exit_signal = 0, cgroup_fd = -1;
 	Py_ssize_t stack_size;
 	PyObject *ops, *scratch;
 	Py_buffer priv = {0};
+	PyObject *set_tid = NULL;
 	const size_t page = ts_page_size();
 
 	if (self->ready) {
 		PyErr_SetString(PyExc_RuntimeError, "Group is already initialised");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "kinOO|pppiiy*", names, &flags, &count,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "kinOO|pppiiy*O", names, &flags, &count,
 					 &stack_size, &ops, &scratch, &park, &growsdown,
-					 &clone3, &exit_signal, &cgroup_fd, &priv))
+					 &clone3, &exit_signal, &cgroup_fd, &priv, &set_tid))
 		return -1;
 	if (priv.len > TS_PRIVATE_SIZE) {
 		PyBuffer_Release(&priv);
@@ -168,6 +201,8 @@ static int Group_init(Group *self, PyObject *args, PyObject *kw)
 	self->g.exit_signal = exit_signal;
 	self->g.cgroup_fd = cgroup_fd;
 	memcpy(self->g.priv, priv_init, TS_PRIVATE_SIZE);
+	if (set_tid && set_tid != Py_None && parse_set_tid(set_tid, &self->g) < 0)
+		goto fail;
 	for (Py_ssize_t i = 0; i < nops; i++)
 		if (parse_op(PySequence_Fast_GET_ITEM(opseq, i), &self->g.ops[i], i) < 0)
 			goto fail;

@@ -22,6 +22,7 @@
 #define TS_SCRATCH_SIZE 256 /* bytes of per-child scratch for pointer arguments */
 #define TS_PRIVATE_SIZE 256 /* bytes of the group's private (not shared) area */
 #define TS_KIND_BITS 3
+#define TS_MAX_SET_TID 32 /* MAX_PID_NS_LEVEL: clone3's set_tid holds at most this many */
 
 /* How a child reads arg[j] of an op: TS_KIND_BITS per argument in kinds. */
 enum ts_arg_kind {
@@ -102,6 +103,8 @@ struct ts_group {
 	int clone3;          /* issue clone3(2) instead of clone(2) */
 	int cgroup_fd;       /* clone3's CLONE_INTO_CGROUP target, or -1 */
 	int exit_signal;     /* clone3's exit signal (clone(2): in flags) */
+	int set_tid_size;    /* clone3's set_tid: the tids asked for, innermost */
+	pid_t set_tid[TS_MAX_SET_TID]; /* pid namespace first; 0 if none */
 	int count;
 	int spawned;
 	int released;

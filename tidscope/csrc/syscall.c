@@ -111,6 +111,17 @@ static const struct {
 	{"socket", SYS_socket},
 	{"bind", SYS_bind},
 	{"getuid", SYS_getuid},
+	{"geteuid", SYS_geteuid},
+	{"setresuid", SYS_setresuid},
+	{"ptrace", SYS_ptrace},
+	{"wait4", SYS_wait4},
+	{"tgkill", SYS_tgkill},
+	{"rt_sigprocmask", SYS_rt_sigprocmask},
+	{"rt_sigtimedwait", SYS_rt_sigtimedwait},
+	{"setpriority", SYS_setpriority},
+	{"getpriority", SYS_getpriority},
+	{"pidfd_open", SYS_pidfd_open},
+	{"pidfd_send_signal", SYS_pidfd_send_signal},
 #ifdef SYS_arch_prctl
 	{"arch_prctl", SYS_arch_prctl},
 #endif

@@ -14,6 +14,7 @@ import errno
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from tidscope.core import flags
 from tidscope.core.clone import Children, Op, Report, die_with_parent
 from tidscope.core.kcmp import KCMP
 from tidscope.core.syscalls import syscall
@@ -116,12 +117,16 @@ def spawn_one(
     scratch: bytes = b"",
     clone3: bool = False,
     exit_signal: int = 0,
+    outside_parent: bool = False,
     **kw: Any,
 ) -> Children:
     """One parked raw child (enter it with ``with``); process children die
     with the lab (see clone.die_with_parent: after the program, so that
-    the program's result indices stay as written)."""
-    prog = [*program, *die_with_parent(value)]
+    the program's result indices stay as written).  ``outside_parent``:
+    the child is in a PID namespace its parent is not in (the lab
+    unshared one), so its getppid() is 0, as after CLONE_NEWPID."""
+    newpid = flags.FLAGS["NEWPID"] if outside_parent else 0
+    prog = [*program, *die_with_parent(value | newpid)]
     return Children(
         1,
         value,

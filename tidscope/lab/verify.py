@@ -2,11 +2,13 @@
 
 A verdict is ``pass`` only when every observation was made, all show the
 flag's effect with the flag and none shows it without, at least one each
-way.  ``fail`` needs the same: every observation made, and one contradicting
-the documented effect.  An observation whose syscall failed is never
-evidence: its row is ``error``, naming the step and the errno.  An
-experiment that cannot run here is ``skip`` (no privilege, no kernel
-support) or ``error``, never ``pass``.
+way.  ``fail`` needs the same: every observation made, and one
+contradicting the documented effect.  A flag documented as ignored
+(DETACHED) is ``ignored`` only when every property compared was observed
+and each is the same both ways (``fail`` names those that differ).  An
+observation whose syscall failed is never evidence: its row is ``error``,
+naming the step and the errno.  An experiment that cannot run here is
+``skip`` (no privilege, no kernel support) or ``error``, never ``pass``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ SIGCHLD = int(signal.SIGCHLD)
 # "cannot be done here", not "the experiment broke".
 CANNOT = {errno.EPERM, errno.EACCES, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOSPC, errno.EUSERS}
 
+# Verdicts that prove what the manual says: the effect (pass), or, for a
+# flag documented as ignored, no effect at all (ignored).
+PROVEN = ("pass", "ignored")
+
 COLUMNS = ("flag", "effect", "with_flag", "without_flag", "verdict", "reason")
 JSON_COLUMNS = ("flag", "effect", "method", "with_flag", "without_flag", "verdict", "reason")
 
@@ -46,11 +52,17 @@ def _run_probe(exp: Experiment, value: int) -> dict[str, Any]:
         return {"errno": err.errno, "error": err.message, "spawn": True}
     except OSError as err:
         return {"errno": err.errno, "error": describe(err, err.filename or "syscall")}
-    checks = {
-        k: {"failed": str(v), "errno": v.errno} if isinstance(v, Unread) else v
-        for k, v in run.checks.items()
+
+    def plain(v: Any) -> Any:
+        return {"failed": str(v), "errno": v.errno} if isinstance(v, Unread) else v
+
+    out = {
+        "checks": {k: plain(v) for k, v in run.checks.items()},
+        "evidence": {k: shown(v) for k, v in run.evidence.items()},
     }
-    return {"checks": checks, "evidence": {k: shown(v) for k, v in run.evidence.items()}}
+    if run.properties:
+        out["properties"] = {k: plain(v) for k, v in run.properties.items()}
+    return out
 
 
 def _lab_body(exp: Experiment) -> Callable[[], dict[str, Any]]:
@@ -87,6 +99,8 @@ def _failed(check: Any) -> bool:
 def _summary(run: dict[str, Any]) -> str:
     if "checks" not in run:
         return run.get("error") or run.get("unobservable") or "-"
+    if "properties" in run:
+        return " ".join(f"{k}={'error' if _failed(v) else v}" for k, v in run["properties"].items())
     marks = {True: "yes", False: "no", None: "n/a"}
     return " ".join(f"{k}={'error' if _failed(v) else marks[v]}" for k, v in run["checks"].items())
 
@@ -126,7 +140,7 @@ def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
             return row
     failed: dict[str, list[str]] = {}
     for label, run in (("with", with_), ("without", without)):
-        for check in run["checks"].values():
+        for check in [*run["checks"].values(), *run.get("properties", {}).values()]:
             if _failed(check):
                 failed.setdefault(check["failed"], []).append(label)
     if failed:
@@ -136,6 +150,8 @@ def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
             for step, labels in failed.items()
         )
         return row
+    if exp.ignored:
+        return _judge_ignored(row, with_, without)
     seen_with = [v for v in with_["checks"].values() if v is not None]
     seen_without = [v for v in without["checks"].values() if v is not None]
     if not seen_with or not seen_without:
@@ -157,20 +173,69 @@ def judge(exp: Experiment, outcome: dict[str, Any]) -> Row:
     return row
 
 
-def parse_names(names: Iterable[str]) -> list[str]:
-    """``VM``, ``clone_vm``... as experiment names; usage errors name the fix."""
+# Where else a flag documented as ignored is tried: its run's evidence key, told as.
+ELSEWHERE = {"clone3": "clone3", "clone_with_PIDFD": "clone(2) with CLONE_PIDFD"}
+
+
+def _judge_ignored(row: Row, with_: dict[str, Any], without: dict[str, Any]) -> Row:
+    """A flag documented as ignored: ``ignored`` when every property
+    compared is the same with and without it, ``fail`` naming those that
+    differ; what the kernel said to the flag elsewhere (clone3, another
+    flag beside it) is told in the reason."""
+    props_with, props_without = with_.get("properties", {}), without.get("properties", {})
+    if not props_with or set(props_with) != set(props_without):
+        row.verdict, row.reason = "error", "the runs compared different properties"
+        return row
+    differ = [k for k in props_with if props_with[k] != props_without[k]]
+    elsewhere = []
+    for key, where in ELSEWHERE.items():
+        said, other = with_["evidence"].get(key), without["evidence"].get(key)
+        if said is None:
+            continue
+        if said == other:
+            elsewhere.append(f"{where}: {said} with it and without")
+        elif said == "accepted":
+            elsewhere.append(f"{where} accepts it ({other} without it)")
+        else:
+            elsewhere.append(f"{where} refuses it: {said} ({other} without it)")
+    if differ:
+        row.verdict = "fail"
+        row.reason = "not ignored by clone(2): " + ", ".join(
+            f"{k} {props_with[k]} with it, {props_without[k]} without" for k in differ
+        )
+    else:
+        row.verdict = "ignored"
+        row.reason = f"clone(2): all {len(props_with)} properties the same with and without it"
+    row.reason = "; ".join([row.reason, *elsewhere])
+    return row
+
+
+def given_names(
+    names: Iterable[str], known: Iterable[str], bare: Callable[[str], str], what: str
+) -> list[str]:
+    """Each of ``names`` as ``bare`` spells it, one of ``known`` (a
+    ``what``: "experiment for flag", "fact"), each once; usage errors name
+    the fix."""
     from tidscope.errors import UsageError
 
+    choices = list(known)
+    noun = what.rsplit(maxsplit=1)[-1]
     out: list[str] = []
     for name in names:
-        bare = name.upper().removeprefix("CLONE_")
-        if bare not in BY_FLAG:
-            known = ", ".join(BY_FLAG)
-            raise UsageError(f"no experiment for flag {name!r}: choose from {known}")
-        if bare in out:
-            raise UsageError(f"flag {name!r} is given twice: name each flag once")
-        out.append(bare)
+        one = bare(name)
+        if one not in choices:
+            raise UsageError(f"no {what} {name!r}: choose from {', '.join(choices)}")
+        if one in out:
+            raise UsageError(f"{noun} {name!r} is given twice: name each {noun} once")
+        out.append(one)
     return out
+
+
+def parse_names(names: Iterable[str]) -> list[str]:
+    """``VM``, ``clone_vm``... as experiment names; usage errors name the fix."""
+    return given_names(
+        names, BY_FLAG, lambda n: n.upper().removeprefix("CLONE_"), "experiment for flag"
+    )
 
 
 def _chosen(names: Iterable[str] | None) -> list[Experiment]:

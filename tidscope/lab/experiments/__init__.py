@@ -42,6 +42,7 @@ from tidscope.lab.experiments.tasks import (
     probe_thread,
     probe_vfork,
 )
+from tidscope.lab.experiments.tracing import probe_detached, probe_ptrace, probe_untraced
 
 __all__ = ["BY_FLAG", "EXPERIMENTS", "Experiment", "Run", "Unobservable", "Unread"]
 
@@ -89,9 +90,9 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment(
         "PTRACE",
         "tracing continues into the child",
-        "",
+        "the lab traced by a tracer of ours: child's TracerPid; the tracer's waitpid()",
         SIGCHLD,
-        skip="takes effect only when the caller is being traced, and tidscope does not trace",
+        probe_ptrace,
     ),
     Experiment(
         "VFORK",
@@ -152,13 +153,22 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         _THREAD_BASE & ~SIGCHLD | flags.FLAGS["THREAD"],
         probe_child_cleartid,
     ),
-    Experiment("DETACHED", "(historical)", "", SIGCHLD, skip="ignored by Linux since 2.6.2"),
+    Experiment(
+        "DETACHED",
+        "none: ignored since Linux 2.6.2",
+        "child's exit signal, parent, thread group, getppid(), our SIGCHLD and wait4()"
+        " compared with and without; clone3 and CLONE_PIDFD tried",
+        SIGCHLD,
+        probe_detached,
+        ignored=True,
+    ),
     Experiment(
         "UNTRACED",
         "a tracer cannot force CLONE_PTRACE",
-        "",
+        "the lab traced, its tracer following clones: child's TracerPid; the clone"
+        " event; the tracer's waitpid()",
         SIGCHLD,
-        skip="matters only when a tracer is attached",
+        probe_untraced,
     ),
     Experiment(
         "CHILD_SETTID",

@@ -54,10 +54,13 @@ Check = bool | Unread | None
 
 @dataclass
 class Run:
-    """One clone's observations, each a :data:`Check`."""
+    """One clone's observations, each a :data:`Check`; for a flag the
+    kernel is documented to ignore, ``properties``: what the child was like,
+    each as text (or the step that failed), compared with and without it."""
 
     checks: dict[str, Check]
     evidence: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, str | Unread] = field(default_factory=dict)
 
 
 Probe = Callable[[int], Run]
@@ -73,6 +76,7 @@ class Experiment:
     clone3: bool = False  # clone3-only: base is clone3 flags, exit signal SIGCHLD
     isolated: bool = False  # needs a lab with its own namespaces (or a user namespace)
     skip: str | None = None  # no honest experiment: why
+    ignored: bool = False  # documented as ignored: its properties are compared
 
     @property
     def bit(self) -> int:
