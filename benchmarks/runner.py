@@ -27,6 +27,7 @@ from benchmarks import holders
 from benchmarks.launcher import bench_launcher
 from benchmarks.share import bench_share
 from benchmarks.timing import Row, Sample, alternate, row, tidscope_cmd
+from benchmarks.top import bench_top
 from benchmarks.watch import RATES, TARGET_RATE, bench_watch
 
 PSUTIL_LIST = """
@@ -342,3 +343,6 @@ SUITES["watch"] = lambda a: bench_watch(a.watch_seconds, (TARGET_RATE,) if a.qui
 
 
 SUITES["launcher"] = lambda a: bench_launcher(a.repeat * 4)
+
+
+SUITES["top"] = lambda a: bench_top(a.sizes, a.repeat)

@@ -470,3 +470,10 @@ def pids_cgroup(limit: int) -> str | None:
         remove_cgroup(where)
         return None
     return where
+
+
+def pid_header(name: str = "PID") -> str:
+    """A PID-like column's header as procps right-aligns it: as wide as
+    kernel.pid_max has digits (5 for 32768, 7 for 4194304)."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        return name.rjust(len(f.read().strip()))

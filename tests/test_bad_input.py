@@ -388,6 +388,58 @@ CASES: dict[str, Case] = {
     "watch-run-and-poll": usage(
         "watch", "--run", "true", "--poll", problem="two ways to watch", fix="give one of them"
     ),
+    # -- top -----------------------------------------------------------------------------
+    "top-delay-zero": usage("top", "-b", "-d", "0", problem="-d '0' is not a number", fix="-d 2"),
+    "top-delay-negative": usage(
+        "top", "-b", "-d", "-1", problem="-d '-1' is not a number of seconds", fix="-d 0.5"
+    ),
+    "top-delay-text": usage("top", "-b", "-d", "fast", problem="is not a number", fix="-d 2"),
+    "top-delay-nan": usage("top", "-b", "-d", "nan", problem="is not a number", fix="-d 2"),
+    "top-delay-arabic-digit": usage(
+        "top", "-b", "-d", "\u0663", problem="is not a number", fix="-d 2"
+    ),
+    "top-delay-too-long": usage(
+        "top", "-b", "-d", "2000000000", problem="is too long", fix="at most 1000000000"
+    ),
+    "top-count-zero": usage("top", "-b", "-n", "0", problem="0 is not in the range"),
+    "top-count-text": usage("top", "-b", "-n", "many", problem="'many' is not a valid integer"),
+    "top-pid-not-numeric": usage("top", "-b", "-p", "abc", problem="-p 'abc'", fix="-p 1,42"),
+    "top-pid-zero": usage("top", "-b", "-p", "0", problem="-p '0'", fix="-p 1,42"),
+    "top-pid-improper-list": usage("top", "-b", "-p", "1,", problem="improper list", fix="-p 1"),
+    "top-tid-huge": usage(
+        "top", "-b", "--tid", "2147483648", problem="out of range", fix="--tid 1,42"
+    ),
+    "top-unknown-user": usage(
+        "top", "-b", "-u", "no-such-user", problem="no user is named", fix="numeric user ID"
+    ),
+    "top-empty-command": usage("top", "-b", "-C", "", problem="-C '' is not a list", fix="-C"),
+    "top-bad-sort": usage("top", "-b", "--sort", "bogus", problem="'bogus' is not one of"),
+    "top-bad-format": usage("top", "--format", "xml", problem="'xml' is not one of"),
+    "top-extra-argument": usage("top", "-b", "1", problem="unexpected extra argument"),
+    "top-live-without-terminal": Case(
+        ("top",), EXIT_USAGE, "the live view needs a terminal", "give -b for plain frames"
+    ),
+    "top-pid-missing": Case(
+        ("top", "-b", "-p", "999999999"), EXIT_FAILURE, "no process 999999999", "tidscope ps -AT"
+    ),
+    "top-tid-missing": Case(
+        ("top", "-b", "--tid", "999999999"),
+        EXIT_FAILURE,
+        "no thread 999999999",
+        "tidscope ps -AT",
+    ),
+    "top-root-missing": Case(
+        ("top", "-b", "--proc-root", "/nonexistent"),
+        EXIT_FAILURE,
+        "cannot list",
+        "point --proc-root",
+    ),
+    "top-root-not-proc": Case(
+        ("top", "-b", "--proc-root", "/etc"),
+        EXIT_FAILURE,
+        "no processes are visible",
+        "--proc-root",
+    ),
 }
 
 
@@ -479,6 +531,9 @@ CLOSED: dict[str, tuple[str, ...]] = {
     "bench-spawn": ("bench-spawn", "-n", "10", "--repeat", "1", "--pattern", "batch"),
     "watch": ("watch", "--duration", "0.5"),
     "watch-run": ("watch", "--run", "sleep 30"),
+    "top": ("top", "-b", "-n", "1", "-d", "0.1"),
+    "top-json": ("top", "-n", "1", "-d", "0.1", "--format", "json"),
+    "top-csv": ("top", "-n", "1", "-d", "0.1", "--format", "csv"),
     "help": ("--help",),
     "version": ("--version",),
 }

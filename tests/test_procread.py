@@ -530,3 +530,159 @@ def test_a_walk_ended_by_an_exception_is_gone_before_its_directory_closes() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert got.stdout.split() == ["0", "True", "0", "True"], got.stdout
+
+
+# -- top's numbers form (threads.Group.numbers): the C reader against threads.numbers
+
+FULL = b"1 (%s) S 0 1 1 34816 1 4194560 10 2 12 4 14 15 7 8 20 %s 1 0 22 10 20 %s" + b" 1" * 13
+FULL += b" 0 17 39 40 41 0 0 0 0 0 0 0 0 0 0 0\n"
+NUMBER_LINES = [
+    FULL % (b"plain", b"0", b"18446744073709551615"),  # rsslim: RLIM_INFINITY
+    FULL % (b"a) b (c", b"-20", b"20"),
+    FULL % (b"\xff bad utf-8", b"19", b"1"),
+    FULL.replace(b" 41 0 0 0 0 0 0 0 0 0 0 0\n", b"\n") % (b"no policy", b"0", b"1"),
+    FULL.replace(b" 41 0 0 0 0 0 0 0 0 0 0 0\n", b" 41") % (b"ends at 41", b"0", b"1"),
+    FULL.replace(b" 10 2 12 ", b" 9223372036854775808 2 12 ") % (b"u64 minflt", b"0", b"1"),
+    FULL.replace(b" 20 0 1 0 22 ", b" 20 0 1  0 22 ") % (b"two blanks", b"0", b"1"),
+    FULL.replace(b" 39 40 41", b" -39 40 41") % (b"negative cpu", b"0", b"1"),
+    KERNEL % b"short line",
+    b"1 (x) SS 0",
+    b"no task",
+]
+SCHEDSTATS = [
+    b"123456789 456 7\n",
+    b"123456789 456 7",
+    b"1 2\n",
+    b"1 2 3 4\n",
+    b"-1 2 3\n",
+    b"1  2 3\n",
+    b"1 2 3\n\n",
+    b"x y z\n",
+    b"",
+    None,
+]
+
+
+@pytest.mark.parametrize("line", NUMBER_LINES)
+@pytest.mark.parametrize("sched", SCHEDSTATS)
+def test_the_numbers_form_reads_as_threads_numbers(
+    tree: tuple[Path, int], line: bytes, sched: bytes | None
+) -> None:
+    """Every line and schedstat, in the kernel's form or not, gives the
+    tuple threads.numbers gives (the C reader hands it what it does not
+    parse itself), with the same places as threads.NUMBERS."""
+    from tidscope.proc import threads
+
+    root, fd = tree
+    write(root / "7", line)
+    if sched is not None:
+        (root / "7" / "schedstat").write_bytes(sched)
+    expected = threads.numbers(line, 7, 7, None, sched)
+    got = [
+        n
+        for batch in _procread.Walk(
+            fd, [7], 0, False, None, threads.numbers, ("schedstat",), (256,), numbers=True
+        )
+        for n in batch
+    ]
+    assert got == ([expected] if expected is not None else [])
+    if expected is not None:
+        assert len(expected) == len(threads.NUMBERS)
+        assert all(type(a) is type(b) for a, b in zip(got[0], expected, strict=True))
+
+
+def test_the_numbers_form_reads_schedstat_or_nothing(tree: tuple[Path, int]) -> None:
+    from tidscope.proc import threads
+
+    _, fd = tree
+    for files in (("status",), ("schedstat", "status")):
+        with pytest.raises(ValueError, match="schedstat or no file"):
+            _procread.Walk(fd, [1], 0, False, None, threads.numbers, files, (1,) * len(files),
+                           numbers=True)  # fmt: skip
+
+
+def test_the_numbers_of_real_threads_as_the_python_reader_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Held raw threads read by the C reader and by the Python loop give
+    the same tuples, with their owner when asked.  They do not run, so
+    their figures stand still; a thread just made (or on a busy machine)
+    may still run for a moment: the four readings are taken again until
+    the two without the owner agree, with a deadline."""
+    from helpers import wait_for
+
+    from tidscope.proc import threads
+
+    def four(tids: list[int]) -> list[list[Any]]:
+        readings = []
+        for reader in (_procread, None):
+            monkeypatch.setattr(threads, "_procread", reader)
+            with threads.Group(os.getpid(), "/proc") as group:
+                group.check = reader is None  # the Python loop, checking each file
+                for want_uid in (False, True):
+                    got = {n[0]: n for _, batch in group.numbers(None, want_uid) for n in batch}
+                    readings.append([got[tid] for tid in tids])
+        return readings
+
+    with Children(300) as kids:
+        tids = list(kids.tids)
+
+        def agreed() -> list[list[Any]] | None:
+            r = four(tids)
+            return r if r[0] == r[2] and r[1] == r[3] else None
+
+        readings = wait_for("the same numbers from both readers", agreed, timeout=30)
+        assert readings is not None
+    assert [n[:12] + n[13:] for n in readings[1]] == [n[:12] + n[13:] for n in readings[3]]
+    assert {n[12] for n in readings[1]} == {n[12] for n in readings[3]} == {os.geteuid()}
+    assert {n[12] for n in readings[0]} == {n[12] for n in readings[2]} == {None}
+    assert all(n[13] is not None for n in readings[0])
+
+
+def numbers_walk(fd: int, ids: list[int], tgid: int) -> Any:
+    from tidscope.proc import threads
+
+    return _procread.Walk(
+        fd, ids, tgid, False, None, threads.numbers, ("schedstat",), (256,),
+        leader_own=True, numbers=True,
+    )  # fmt: skip
+
+
+def test_the_numbers_form_of_another_group_gives_each_thread_once(tree: tuple[Path, int]) -> None:
+    """Another group's threads in the numbers form are read by this thread
+    and the helper, chunk by chunk, in no set order: every thread there is
+    comes once, those missing are left out."""
+    root, fd = tree
+    ids = list(range(1, 6 * _procread.BATCH + 7))
+    for i in ids:
+        if i % 11:
+            write(root / str(i), FULL % (b"t%d" % i, b"0", b"1"))
+            (root / str(i) / "schedstat").write_bytes(b"%d 0 %d\n" % (i, i))
+    got = [n for batch in numbers_walk(fd, ids, 1) for n in batch]
+    assert sorted(n[0] for n in got) == [i for i in ids if i % 11]
+    assert all((n[13], n[14]) == (n[0], n[0]) for n in got)
+
+
+def test_a_forked_child_reads_again_what_the_helper_of_a_split_walk_claimed(
+    tree: tuple[Path, int],
+) -> None:
+    """fork() while the helper of a split walk reads: the child has no
+    helper, so it reads that helper's chunks again itself and gives every
+    thread, once; the parent gives them all too."""
+    root, fd = tree
+    ids = list(range(1, 12 * _procread.BATCH))
+    for i in ids:
+        write(root / str(i), FULL % (b"t%d" % i, b"0", b"1"))
+    lost = []
+    for _ in range(20):
+        it = numbers_walk(fd, ids, 1)
+        first = [n[0] for n in next(it)]  # the helper reads meanwhile
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            rest = [n[0] for batch in it for n in batch]
+            del it
+            os._exit(0 if sorted(first + rest) == ids else 1)
+        _, status = os.waitpid(pid, 0)
+        lost.append(os.waitstatus_to_exitcode(status))
+        assert sorted(first + [n[0] for batch in it for n in batch]) == ids
+    assert lost == [0] * 20

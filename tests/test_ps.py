@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import holding, one_error_line, python, run, tidscope, wait_for
+from helpers import holding, one_error_line, pid_header, python, run, tidscope, wait_for
 
 from tidscope.proc import snapshot
 from tidscope.ps import columns
@@ -209,7 +209,7 @@ def test_pid_width_is_the_digits_of_pid_max() -> None:
 
 @pytest.mark.procps
 def test_no_such_pid_prints_the_header_and_fails_like_procps() -> None:
-    assert same("-p", "999999999") == "  PID TTY          TIME CMD\n"
+    assert same("-p", "999999999") == pid_header() + " TTY          TIME CMD\n"
     assert same("-p", "999999999", "--no-headers") == ""
     with held(["t1"]) as info:
         same("-p", str(info["tids"][0]))  # a thread id is no process id

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import as_uid, one_error_line, run, tidscope, unused_uid, wait_for
+from helpers import as_uid, one_error_line, pid_header, run, tidscope, unused_uid, wait_for
 from pscompare import same, same_rows
 from test_ps import _ancestor, held
 
@@ -188,7 +188,7 @@ def test_selections_as_an_unprivileged_user(stranger: dict[str, int]) -> None:
 @pytest.mark.procps
 def test_nothing_matched_prints_the_header_and_says_so() -> None:
     proc = tidscope("ps", "-C", "no-such-command-here", "-o", "pid,comm")
-    assert proc.returncode == 1 and proc.stdout == "  PID COMMAND\n"
+    assert proc.returncode == 1 and proc.stdout == pid_header() + " COMMAND\n"
     assert "no process matched the selection" in one_error_line(proc)
     theirs = run(["ps", "-C", "no-such-command-here", "-o", "pid,comm"])
     assert (theirs.returncode, theirs.stdout) == (1, proc.stdout)

@@ -13,6 +13,7 @@ COMMANDS = {
     "share": "tidscope.cli.share",
     "inspect": "tidscope.cli.inspect",
     "watch": "tidscope.cli.watch",
+    "top": "tidscope.cli.top",
 }
 COMPLETE_VAR = "_TIDSCOPE_COMPLETE"
 

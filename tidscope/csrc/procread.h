@@ -55,7 +55,11 @@ struct item {
 struct plan {
 	int dir_fd;
 	int tgid; /* 0: each id is a process under dir_fd */
+	int leader_own; /* a group's leader is read from its own task directory,
+			 * not its process's (".."): its own thread's times (top) */
 	int want_uid;
+	int numbers; /* each item a tuple of top's numbers (stat_parse.c), not make(...):
+		      * the one file is schedstat, read in one read as stat is */
 	int nfiles;
 	char files[MAX_FILES][NAME_MAX_];
 	long caps[MAX_FILES]; /* the most read of each file */
@@ -92,6 +96,7 @@ static inline const char *batch_fatal_path(const struct batch *b)
 /* reader_io.c: no Python object is touched, so all of it runs without the GIL
  * (batch_init excepted: it sets MemoryError). */
 int batch_init(struct batch *b, Py_ssize_t size);
+int batch_init_room(struct batch *b, Py_ssize_t size, Py_ssize_t room);
 void batch_free(struct batch *b);
 void batch_reset(struct batch *b, Py_ssize_t count);
 void read_task(const struct plan *p, struct batch *batch, int who, struct item *it);

@@ -4,8 +4,10 @@
  * most two threads (Walk's helper and the thread stepping the walk), each
  * reading into its own arena: no lock, and no Python object is touched, so
  * every read here runs without the GIL.  A file is read as files.read reads
- * it: the stat file in one read of SLOT bytes, any other file to its end or
- * its cap.  A failure that is the task's (gone, hidden, refused: what
+ * it: the stat file in one read of SLOT bytes (a seq_file's first read
+ * holds its whole line), any other file to its end or its cap (top's
+ * schedstat, in the numbers form, in one read too: a short one is caught by
+ * its parser, see stat_parse.c).  A failure that is the task's (gone, hidden, refused: what
  * files.LEFT_OUT holds) marks the file unread; any other (EMFILE, ENOMEM:
  * ours; EIO: the read failed) is kept in the arena's fatal, with the file,
  * and ends the reading of the batch: a failed read is no empty answer.
@@ -70,9 +72,10 @@ static int reserve(struct arena *b, size_t more)
 	return 1;
 }
 
-/* Append the file at path (under dir_fd) to the arena, at most cap bytes:
- * its length, or -1 if it cannot be read (b->fatal set if that is ours). */
-static long slurp(struct arena *b, int dir_fd, const char *path, long cap)
+/* Append the file at path (under dir_fd) to the arena, at most cap bytes
+ * (in one read if once): its length, or -1 if it cannot be read (b->fatal
+ * set if that is ours). */
+static long slurp(struct arena *b, int dir_fd, const char *path, long cap, int once)
 {
 	int fd = openat(dir_fd, path, OPEN_FLAGS);
 	long got = 0;
@@ -96,6 +99,8 @@ static long slurp(struct arena *b, int dir_fd, const char *path, long cap)
 		if (n == 0)
 			break;
 		got += n;
+		if (once)
+			break;
 	}
 	close(fd);
 	if (b->fatal)
@@ -117,13 +122,13 @@ void read_task(const struct plan *p, struct batch *batch, int who, struct item *
 		it->len[f] = -1;
 	it->has_uid = 0;
 	it->arena = who;
-	if (p->tgid && it->id == p->tgid)
+	if (p->tgid && it->id == p->tgid && !p->leader_own)
 		strcpy(dir, ".."); /* a group's leader: its process's files (group-wide times) */
 	else
 		snprintf(dir, sizeof(dir), "%d", it->id);
 	/* stat: one read, as files.read */
 	snprintf(path, sizeof(path), "%s/stat", dir);
-	stat_len = slurp(b, p->dir_fd, path, SLOT);
+	stat_len = slurp(b, p->dir_fd, path, SLOT, 1);
 	if (stat_len < 0)
 		return;
 	it->off[0] = b->used;
@@ -140,7 +145,7 @@ void read_task(const struct plan *p, struct batch *batch, int who, struct item *
 	}
 	for (int f = 0; f < p->nfiles; f++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, p->files[f]);
-		n = slurp(b, p->dir_fd, path, p->caps[f]);
+		n = slurp(b, p->dir_fd, path, p->caps[f], p->numbers);
 		if (b->fatal)
 			return;
 		it->off[1 + f] = b->used;
@@ -194,10 +199,16 @@ void batch_free(struct batch *b)
  * grows as it must); 0 with MemoryError set if there is none. */
 int batch_init(struct batch *b, Py_ssize_t size)
 {
+	return batch_init_room(b, size, size);
+}
+
+/* batch_init, with arenas of room items' worth to start with. */
+int batch_init_room(struct batch *b, Py_ssize_t size, Py_ssize_t room)
+{
 	memset(b, 0, sizeof(*b));
 	b->items = PyMem_RawCalloc(size ? (size_t)size : 1, sizeof(struct item));
 	for (int a = 0; a < 2; a++) {
-		b->ar[a].cap = (size_t)(size ? size : 1) * 512;
+		b->ar[a].cap = (size_t)(room ? room : 1) * 512;
 		b->ar[a].data = PyMem_RawMalloc(b->ar[a].cap);
 	}
 	if (!b->items || !b->ar[0].data || !b->ar[1].data) {
@@ -209,7 +220,8 @@ int batch_init(struct batch *b, Py_ssize_t size)
 }
 
 /* The numeric entries of directory fd, in the kernel's order (a group's
- * leader first in task/); -1 with errno if it cannot be listed. */
+ * leader first in task/), from its start (a directory held open is listed
+ * again at each reading); -1 with errno if it cannot be listed. */
 Py_ssize_t list_ids(int fd, int **out)
 {
 	char buf[32768];
@@ -219,6 +231,13 @@ Py_ssize_t list_ids(int fd, int **out)
 
 	if (!ids) {
 		errno = ENOMEM;
+		return -1;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		int err = errno;
+
+		PyMem_RawFree(ids);
+		errno = err;
 		return -1;
 	}
 	while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {

@@ -15,6 +15,15 @@
  *   - a Walk is stepped by one thread at a time (another gets ValueError),
  *     and a forked child's copy reads again, alone, what the parent's
  *     helper was reading.
+ *
+ * The numbers form of another process's group (top, which sorts what it
+ * reads) is split instead: its order is not kept.  One helper reads for
+ * the whole walk, chunk after chunk claimed from the ids, into a batch of
+ * its own (hb); this thread reads the other chunks a batch at a time and
+ * hands each over as it goes, then joins the helper once and hands over
+ * hb.  So this thread waits for the helper once a walk, not once a batch:
+ * on a busy machine a helper preempted in the middle of a file held each
+ * batch up by a time slice.
  */
 #include "procread.h"
 
@@ -22,6 +31,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,7 +48,14 @@ typedef struct {
 	pid_t owner;        /* the process that may join the helper */
 	int done;
 	int busy; /* a thread is in Walk_next or Walk_init (checked with the GIL) */
+	/* the split numbers form (see above) */
+	int split, started, orphaned; /* orphaned: forked while the helper read */
+	Py_ssize_t claimed;           /* ids handed out, CHUNK at a time (atomic) */
+	struct batch hb;              /* what the helper read, all of it */
+	unsigned char *mine;          /* the chunks this thread read */
 } Walk;
+
+#define CHUNK 64 /* ids claimed at a time in the split form */
 
 static void *helper_main(void *arg)
 {
@@ -46,6 +63,43 @@ static void *helper_main(void *arg)
 
 	w->helper_tid = (pid_t)syscall(SYS_gettid);
 	read_batch(&w->plan, &w->b[1], 1, 1);
+	return NULL;
+}
+
+/* Read the chunk of ids from c into b (arena who), appending. */
+static void read_chunk(Walk *w, struct batch *b, int who, Py_ssize_t c)
+{
+	Py_ssize_t end = c + CHUNK < w->n ? c + CHUNK : w->n;
+
+	for (Py_ssize_t i = c; i < end; i++) {
+		struct item *it = &b->items[b->count++];
+
+		it->id = w->ids[i];
+		read_task(&w->plan, b, who, it);
+	}
+}
+
+/* Claim chunks of ids and read them into b (arena who), appending, until
+ * b holds most items or more, none is left, or a read failed. */
+static void read_chunks(Walk *w, struct batch *b, int who, Py_ssize_t most)
+{
+	while (b->count < most && !b->ar[who].fatal) {
+		Py_ssize_t c = __atomic_fetch_add(&w->claimed, CHUNK, __ATOMIC_RELAXED);
+
+		if (c >= w->n)
+			return;
+		if (who == 0)
+			w->mine[c / CHUNK] = 1;
+		read_chunk(w, b, who, c);
+	}
+}
+
+static void *split_main(void *arg)
+{
+	Walk *w = arg;
+
+	w->helper_tid = (pid_t)syscall(SYS_gettid);
+	read_chunks(w, &w->hb, 1, w->n);
 	return NULL;
 }
 
@@ -61,7 +115,8 @@ static int take(Walk *w, struct batch *b)
 	return k > 0;
 }
 
-/* Start reading b[1] on the helper; 0 if it could not start (read it here). */
+/* Start reading b[1] (the split form: chunks into hb) on the helper; 0 if
+ * it could not start (read it here). */
 static int start_helper(Walk *w)
 {
 	sigset_t all, old;
@@ -71,7 +126,7 @@ static int start_helper(Walk *w)
 		return 0; /* our own group: read by this thread alone */
 	sigfillset(&all);
 	if (pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
-		started = pthread_create(&w->helper, NULL, helper_main, w) == 0;
+		started = pthread_create(&w->helper, NULL, w->split ? split_main : helper_main, w) == 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	return started;
@@ -102,7 +157,9 @@ static void adopt(Walk *w)
 
 	if (w->owner == me)
 		return;
-	if (w->reading)
+	if (w->reading && w->split)
+		w->orphaned = 1; /* its chunks are read again at the end */
+	else if (w->reading)
 		batch_reset(&w->b[1], w->b[1].count);
 	w->reading = 0;
 	w->owner = me;
@@ -118,6 +175,7 @@ static void read_deferred(Walk *w, struct batch *b)
 }
 
 static PyObject *Walk_step(Walk *w);
+static PyObject *split_step(Walk *w);
 
 static PyObject *Walk_next(Walk *w)
 {
@@ -131,7 +189,7 @@ static PyObject *Walk_next(Walk *w)
 		return NULL; /* ended, or cleared by the garbage collector */
 	w->busy = 1;
 	adopt(w);
-	out = Walk_step(w);
+	out = w->split ? split_step(w) : Walk_step(w);
 	w->busy = 0;
 	return out;
 }
@@ -178,10 +236,52 @@ static PyObject *Walk_step(Walk *w)
 	return out;
 }
 
+/* The split form's step: a batch this thread read, or, once none is left,
+ * all that the helper read (read again here in a forked child). */
+static PyObject *split_step(Walk *w)
+{
+	struct batch *b = &w->b[0];
+	PyObject *out;
+
+	if (!w->started) {
+		w->started = 1;
+		if (w->n > CHUNK)
+			w->reading = start_helper(w);
+	}
+	batch_reset(b, 0);
+	Py_BEGIN_ALLOW_THREADS
+	read_chunks(w, b, 0, BATCH);
+	Py_END_ALLOW_THREADS
+	if (b->count == 0 && !batch_fatal(b)) {
+		/* none left for this thread: the helper's share */
+		w->done = 1;
+		b = &w->hb;
+		Py_BEGIN_ALLOW_THREADS
+		join_helper(w);
+		if (w->orphaned) {
+			batch_reset(b, 0);
+			for (Py_ssize_t c = 0; c < w->n && !batch_fatal(b); c += CHUNK)
+				if (!w->mine[c / CHUNK])
+					read_chunk(w, b, 1, c);
+		}
+		Py_END_ALLOW_THREADS
+		if (b->count == 0 && !batch_fatal(b))
+			return NULL;
+	}
+	out = objects(&w->plan, b, w->make, w->parse);
+	if (!out) {
+		w->done = 1;
+		Py_BEGIN_ALLOW_THREADS
+		join_helper(w);
+		Py_END_ALLOW_THREADS
+	}
+	return out;
+}
+
 static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"dir_fd", "ids", "tgid", "want_uid", "make", "parse",
-				"files", "caps", NULL};
+				"files", "caps", "leader_own", "numbers", NULL};
 	PyObject *ids, *make, *parse, *files = NULL, *caps = NULL;
 	struct plan p = {0};
 
@@ -189,8 +289,9 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_RuntimeError, "a Walk is made once");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "iOipOO|OO:Walk", names, &p.dir_fd, &ids,
-					 &p.tgid, &p.want_uid, &make, &parse, &files, &caps))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "iOipOO|OOpp:Walk", names, &p.dir_fd, &ids,
+					 &p.tgid, &p.want_uid, &make, &parse, &files, &caps,
+					 &p.leader_own, &p.numbers))
 		return -1;
 	if (p.tgid < 0) {
 		PyErr_SetString(PyExc_ValueError, "tgid must be 0 or a task id");
@@ -198,6 +299,10 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 	}
 	if (files && !plan_files(&p, files, caps ? caps : Py_None))
 		return -1;
+	if (p.numbers && (p.nfiles > 1 || (p.nfiles && strcmp(p.files[0], "schedstat")))) {
+		PyErr_SetString(PyExc_ValueError, "the numbers form reads schedstat or no file");
+		return -1;
+	}
 	p.self = (pid_t)syscall(SYS_getpid); /* the kernel's: libc's may lie */
 	if (ids == Py_None) {
 		/* list dir_fd here: a group's task/ directory, its leader first */
@@ -227,6 +332,19 @@ static int Walk_init(Walk *w, PyObject *args, PyObject *kw)
 	if (!batch_init(&w->b[0], w->n < BATCH ? w->n : BATCH) ||
 	    !batch_init(&w->b[1], w->n < BATCH ? w->n : BATCH))
 		return -1;
+	w->split = p.numbers && p.tgid && p.tgid != p.self;
+	if (w->split) {
+		/* this thread's batches hold whole chunks: room for one more */
+		batch_free(&w->b[0]);
+		w->mine = PyMem_RawCalloc((size_t)(w->n / CHUNK + 1), 1);
+		if (!w->mine) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		/* hb: an item for each id, its arenas grown as the helper reads */
+		if (!batch_init(&w->b[0], BATCH + CHUNK) || !batch_init_room(&w->hb, w->n, BATCH))
+			return -1;
+	}
 	w->plan = p;
 	w->make = Py_NewRef(make);
 	w->parse = Py_NewRef(parse);
@@ -242,6 +360,8 @@ static void Walk_dealloc(Walk *w)
 	Py_END_ALLOW_THREADS
 	batch_free(&w->b[0]);
 	batch_free(&w->b[1]);
+	batch_free(&w->hb);
+	PyMem_RawFree(w->mine);
 	PyMem_RawFree(w->ids);
 	Py_CLEAR(w->make);
 	Py_CLEAR(w->parse);
@@ -267,10 +387,14 @@ PyTypeObject WalkType = {
 	.tp_name = "tidscope.proc._procread.Walk",
 	.tp_basicsize = sizeof(Walk),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "Walk(dir_fd, ids, tgid, want_uid, make, parse, files=(), caps=()): an\n"
-		  "iterator of lists, one per batch of ids, of make(...) objects (or, with\n"
-		  "files, (object, (bytes|None, ...)) pairs); the next batch is read by a helper\n"
-		  "thread while the caller works on this one.",
+	.tp_doc = "Walk(dir_fd, ids, tgid, want_uid, make, parse, files=(), caps=(),\n"
+		  "leader_own=False): an iterator of lists, one per batch of ids, of make(...)\n"
+		  "objects (or, with files, (object, (bytes|None, ...)) pairs); the next batch is\n"
+		  "read by a helper thread while the caller works on this one.  leader_own: the\n"
+		  "group's leader from its own task directory (its thread's times), not its\n"
+		  "process's.  numbers: each item a tuple of top's numbers (files: schedstat or\n"
+		  "none), parse(line, tid, tgid, uid, schedstat) reading any line not in the\n"
+		  "kernel's form; make is not called.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)Walk_init,
 	.tp_dealloc = (destructor)Walk_dealloc,

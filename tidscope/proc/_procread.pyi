@@ -28,10 +28,12 @@ class Walk:
         ids: Sequence[int] | None,
         tgid: int,
         want_uid: bool,
-        make: Callable[..., Any],
-        parse: Callable[[bytes, int, int], Any],
+        make: Callable[..., Any] | None,
+        parse: Callable[..., Any],
         files: Sequence[str] = ...,
         caps: Sequence[int] = ...,
+        leader_own: bool = ...,
+        numbers: bool = ...,
     ) -> None: ...
     def __iter__(self) -> Iterator[list[Any]]: ...
     def __next__(self) -> list[Any]: ...

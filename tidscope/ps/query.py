@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 
-from tidscope.errors import UsageError
-from tidscope.numeric import c_integer, procps_list
 from tidscope.proc import snapshot
 from tidscope.proc.files import PROC
 from tidscope.proc.mounts import is_proc_mount
-from tidscope.proc.task import ID_MAX, Task, tgid_of
+from tidscope.proc.task import Task, tgid_of
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
 
 class Query:
@@ -37,34 +35,6 @@ class Query:
     @property
     def everything(self) -> bool:
         return not self.pids and not self.tids
-
-
-def parse_ids(values: Iterable[str], option: str) -> tuple[int, ...]:
-    """procps's process ID lists (repeatable): items split by one comma,
-    blank or tab each, every item read as C's ``strtol(item, &end, 0)``
-    reads it (``+1``, ``010`` is 8, ``0x10`` is 16), 1 to INT_MAX; UsageError,
-    naming the problem and the fix, on anything else."""
-    ids = []
-    for value in values:
-        if not value:
-            raise UsageError(f"{option} needs at least one id, e.g. {option} 1")
-        items = procps_list(value)
-        if items is None:
-            why = "improper list (one comma or blank between ids, none before or after)"
-            raise _bad_ids(option, value, why)
-        for item in items:
-            number = c_integer(item)
-            if number is None:
-                why = f"{item!r} is not a number (decimal, 0x hex or 0 octal, ASCII digits)"
-                raise _bad_ids(option, value, why)
-            if not 0 < number <= ID_MAX:  # procps: "process ID out of range"
-                raise _bad_ids(option, value, f"{item} is out of range: ids are 1 to {ID_MAX}")
-            ids.append(number)
-    return tuple(ids)
-
-
-def _bad_ids(option: str, value: str, why: str) -> UsageError:
-    return UsageError(f"{option} {value!r} is not a list of ids: {why}: give e.g. {option} 1,42")
 
 
 def unmatched(query: Query) -> str:

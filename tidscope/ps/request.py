@@ -74,7 +74,7 @@ def resolve(
     """The Request of one command line (see run.run for the parameters);
     ``env`` the environment procps reads (PS_FORMAT, LIBPROC_HIDE_KERNEL),
     os.environ if None."""
-    from tidscope.ps.query import parse_ids
+    from tidscope.proc.selectors import parse_ids
 
     env = os.environ if env is None else env
     req = Request()
@@ -187,7 +187,7 @@ def _quick(
     quick: list[str], lists: dict[str, Sequence[str]], req: Request, bsd: BsdArgs | None
 ) -> tuple[int, ...]:
     """-q: one list, alone, neither sorted nor drawn as a tree (as procps)."""
-    from tidscope.ps.query import parse_ids
+    from tidscope.proc.selectors import parse_ids
 
     if len(quick) > 1:
         raise UsageError("-q is given more than once: give one list, e.g. -q 1,42")
@@ -215,20 +215,21 @@ def _selection(
 ) -> Selection | None:
     """The selection, or None when every task is listed.  Every list is read
     (and a bad one refused) even when -A makes it moot, as procps reads it."""
+    from tidscope.proc import selectors
+    from tidscope.proc.selectors import parse_ids
     from tidscope.ps import selection as psselect
-    from tidscope.ps.query import parse_ids
 
     sessions: frozenset[int] = frozenset()
     groups: frozenset[int] = frozenset()
     if lists["groups"]:
         sessions, groups = psselect.sessions_or_groups(lists["groups"])
     bsd_users, bsd_ttys = (bsd.users, bsd.ttys) if bsd else ([], [])
-    users = psselect.users([*lists["users"], *bsd_users], "-u")
-    real_users = psselect.users(lists["real_users"], "-U")
+    users = selectors.users([*lists["users"], *bsd_users], "-u")
+    real_users = selectors.users(lists["real_users"], "-U")
     sessions |= frozenset(parse_ids(lists["sids"], "-s"))
-    groups |= psselect.groups(lists["egroups"], "--group")
-    real_groups = psselect.groups(lists["real_groups"], "-G")
-    commands = psselect.commands(lists["commands"])
+    groups |= selectors.groups(lists["egroups"], "--group")
+    real_groups = selectors.groups(lists["real_groups"], "-G")
+    commands = selectors.commands(lists["commands"])
     ppids = frozenset(parse_ids(lists["ppids"], "--ppid"))
     ttys = psselect.ttys([*lists["ttys"], *bsd_ttys])
     table = _table(flags, bsd)

@@ -12,7 +12,7 @@ terminal; ``a`` adds other users', ``x`` those without a terminal.
 Without any selection tidscope lists every process (procps lists the
 caller's on its terminal).
 
-Every list is read with procps's rules (query.parse_ids for ids; users
+Every list is read with procps's rules (proc/selectors.py: ids, users
 and groups by number or name); a bad item is one UsageError naming it and
 the fix.
 """
@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 
 from tidscope.errors import UsageError
-from tidscope.numeric import c_integer, kernel_ints, procps_list
+from tidscope.numeric import kernel_ints
+from tidscope.proc import selectors
 from tidscope.proc.snapshot import STATUS
 from tidscope.proc.task import Task
 
@@ -40,82 +41,12 @@ TTY_NOT_LEADERS = 0x03  # Unix -a: with a terminal, no session leader
 NOT_LEADERS = 0x33  # Unix -d
 EITHER = 0x3F  # Unix -a -d: no session leader, or with a terminal
 EVERYTHING = 0xFF  # BSD ax
-COMM_MAX = 63  # procps keeps 63 bytes of a -C name
-COMM_LEN = 15  # the kernel keeps 15 bytes of a task's name
-UID_MAX = 0xFFFFFFFE  # (uid_t)-1 is no user
-
-
-def _items(values: Iterable[str], option: str, example: str) -> list[str]:
-    items: list[str] = []
-    for value in values:
-        found = procps_list(value) if value else None
-        if found is None:
-            raise UsageError(
-                f"{option} {value!r} is not a list: one comma or blank between items,"
-                f" none before or after: give e.g. {option} {example}"
-            )
-        items.extend(found)
-    return items
-
-
-def _number(item: str) -> int | None:
-    """What C's strtoul(item, &end, 0) reads from all of ``item``: a minus
-    sign wraps around, as it does in C."""
-    number = c_integer(item)
-    if number is not None and number < 0:
-        number += 1 << 64
-    return number
-
-
-def users(values: Iterable[str], option: str) -> frozenset[int]:
-    """User IDs, by number or name, as procps's parse_uid reads them."""
-    return _names_or_numbers(values, option, "user", "root,1000", _uid)
-
-
-def groups(values: Iterable[str], option: str) -> frozenset[int]:
-    """Group IDs, by number or name, as procps's parse_gid reads them."""
-    return _names_or_numbers(values, option, "group", "root,100", _gid)
-
-
-def _uid(name: str) -> int:
-    import pwd
-
-    return pwd.getpwnam(name).pw_uid
-
-
-def _gid(name: str) -> int:
-    import grp
-
-    return grp.getgrnam(name).gr_gid
-
-
-def _names_or_numbers(
-    values: Iterable[str], option: str, what: str, example: str, by_name: Callable[[str], int]
-) -> frozenset[int]:
-    """The IDs of ``what`` (user or group) the items of ``values`` name: an
-    item is a number (C's strtoul, up to UID_MAX) or else a name that
-    ``by_name`` looks up (KeyError: none has it)."""
-    found = set()
-    for item in _items(values, option, example):
-        number = _number(item)
-        if number is None:
-            try:
-                number = by_name(item)
-            except (KeyError, UnicodeEncodeError, ValueError):
-                raise UsageError(
-                    f"{option}: no {what} is named {item!r}: give a {what} name or a"
-                    f" numeric {what} ID, e.g. {option} root"
-                ) from None
-        if number > UID_MAX:
-            raise UsageError(f"{option}: {what} ID {item} is out of range: give 0 to {UID_MAX}")
-        found.add(number)
-    return frozenset(found)
 
 
 def sessions_or_groups(values: Iterable[str]) -> tuple[frozenset[int], frozenset[int]]:
     """``-g``: (sessions, effective groups).  As procps: the whole list is
     session IDs if every item is a process ID, else group IDs or names."""
-    from tidscope.ps.query import parse_ids
+    from tidscope.proc.selectors import parse_ids
 
     values = list(values)
     try:
@@ -123,19 +54,11 @@ def sessions_or_groups(values: Iterable[str]) -> tuple[frozenset[int], frozenset
     except UsageError:
         pass
     try:
-        return frozenset(), groups(values, "-g")
+        return frozenset(), selectors.groups(values, "-g")
     except UsageError as err:
         raise UsageError(
             f"{err.message.rstrip('.')} (-g takes session IDs, or effective groups by name or ID)"
         ) from None
-
-
-def commands(values: Iterable[str]) -> frozenset[bytes]:
-    """``-C`` names, as bytes, cut to the 63 procps keeps."""
-    return frozenset(
-        item.encode("utf-8", "surrogateescape")[:COMM_MAX]
-        for item in _items(values, "-C", "bash,sshd")
-    )
 
 
 def ttys(values: Iterable[str]) -> frozenset[int]:
@@ -143,7 +66,7 @@ def ttys(values: Iterable[str]) -> frozenset[int]:
     looked up as procps looks them up: a path, else /dev/pts/NAME,
     /dev/NAME, /dev/ttyNAME, /dev/ptyNAME, /dev/NAMEnsole."""
     found = set()
-    for item in _items(values, "-t", "pts/0"):
+    for item in selectors.items(values, "-t", "pts/0"):
         found.add(_tty(item))
     return frozenset(found)
 
@@ -263,7 +186,7 @@ class Selection:
         if sessions:
             tests.append(lambda t: session(t) in sessions)
         if commands:
-            tests.append(lambda t: _named(t, commands))
+            tests.append(lambda t: selectors.named(t, commands))
         if ppids:
             tests.append(lambda t: t.ppid in ppids)
         if ttys:
@@ -303,14 +226,6 @@ class Selection:
         if self.table is not None and _in_table(task, self.table):
             return True
         return any(test(task) for test in self.tests)
-
-
-def _named(task: Task, names: frozenset[bytes]) -> bool:
-    name = task.name.encode("utf-8", "surrogateescape")
-    if name in names:
-        return True
-    # procps: a name the kernel cut to 15 bytes matches a longer one it begins
-    return len(name) == COMM_LEN and any(len(n) >= COMM_LEN and n[:COMM_LEN] == name for n in names)
 
 
 _EUID = os.geteuid()
