@@ -54,6 +54,20 @@ def describe(err: OSError | int, call: str | None = None) -> str:
     return f"{where}: {what}" if where else what
 
 
+# What to do about a limit the machine set, by errno (for any other errno
+# the line names the call and the file, and the caller says what fits)
+_REMEDIES = {
+    23: "raise the system's limit on open files (fs.file-max) or close some",  # ENFILE
+    24: "raise the open-files limit (ulimit -n)",  # EMFILE
+    12: "free memory, or raise the address-space limit (ulimit -v)",  # ENOMEM
+}
+
+
+def remedy(code: int | None) -> str | None:
+    """The fix for an errno that means a limit was reached, else None."""
+    return _REMEDIES.get(code) if code is not None else None
+
+
 def note(command: str, text: str) -> None:
     """One line on stderr about partial data: not an error, the exit code stays."""
     import sys

@@ -22,6 +22,7 @@ from tidscope.errors import (
     TidscopeError,
     describe,
     raise_once,
+    remedy,
 )
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
@@ -129,21 +130,12 @@ def _import_error(err: ImportError) -> str:
     )
 
 
-# What to do about a limit the machine set, by errno (a hint for the rest
-# would guess: the line names the call and the file instead)
-FIXES = {
-    23: "raise the system's limit on open files (fs.file-max) or close some",  # ENFILE
-    24: "raise the open-files limit (ulimit -n)",  # EMFILE
-    12: "free memory, or raise the address-space limit (ulimit -v)",  # ENOMEM
-}
-
-
 def _os_error(err: OSError) -> str:
     text = describe(err)
     if err.filename == "standard output":
         text += ": the output is incomplete: make room (disk space, ulimit -f) or write elsewhere"
-    elif err.errno in FIXES:
-        text += ": " + FIXES[err.errno]
+    elif remedy(err.errno) is not None:
+        text += f": {remedy(err.errno)}"
     return text
 
 

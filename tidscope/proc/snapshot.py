@@ -20,7 +20,7 @@ import errno
 import os
 from stat import S_ISREG
 
-from tidscope.errors import TidscopeError, describe
+from tidscope.errors import TidscopeError, describe, remedy
 from tidscope.numeric import entry_id, entry_ids
 from tidscope.proc import files, taskfiles
 from tidscope.proc.files import (
@@ -63,9 +63,8 @@ def pid_names(root: str = PROC) -> list[str]:
     """The numeric entries of ``root``: one per thread group, ascending."""
     names = listing(root, raises=files.NOTHING)
     if isinstance(names, Unread):
-        raise TidscopeError(
-            f"cannot list {root}: {describe(names.errno)}: point --proc-root at a proc mount"
-        )
+        fix = remedy(names.errno) or "point --proc-root at a proc mount"
+        raise TidscopeError(f"cannot list {root}: {describe(names.errno)}: {fix}")
     ids = sorted(i for i in map(entry_id, names) if i is not None)
     if not ids:  # a proc mount of our PID namespace shows at least ourselves
         raise TidscopeError(
@@ -306,7 +305,14 @@ def why_nothing(root: str = PROC, threads: bool = False) -> str:
         f"{paths[0]} {what}" + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
         for what, paths in sorted(found.items(), key=lambda item: -len(item[1]))
     ]
-    if not is_proc_mount(root):
+    limits = [
+        remedy(code)
+        for code in (errno.EMFILE, errno.ENFILE, errno.ENOMEM)
+        if any(errno.errorcode[code] in what for what in found)
+    ]
+    if limits:
+        fix = str(limits[0])
+    elif not is_proc_mount(root):
         fix = "point --proc-root at a proc mount"
     elif all("EACCES" in what or "EPERM" in what for what in found):
         fix = "run as root, or as the owner, to look into other users' processes"
