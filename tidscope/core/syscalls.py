@@ -22,7 +22,6 @@ tidscope uses by name: these calls, and the programs raw-clone children run
 from __future__ import annotations
 
 import errno
-import struct
 
 from tidscope.core import _syscall
 
@@ -39,7 +38,7 @@ def syscall(name: str, *args: int | bytearray | memoryview) -> int:
         raise OSError(err.errno, err.strerror, name) from None
 
 
-IOVEC = struct.Struct("=QQ")  # struct iovec: base, length (64-bit)
+IOVEC = "=QQ"  # struct iovec: base, length (64-bit); struct is imported when used
 
 
 def read_memory(pid: int, address: int, size: int) -> bytes:
@@ -50,20 +49,22 @@ def read_memory(pid: int, address: int, size: int) -> bytes:
     no business of the commands that never read another's memory); the
     call is the raw one."""
     import ctypes
+    import struct
 
-    buf = bytearray(2 * IOVEC.size + size)
-    cell = ctypes.c_char.from_buffer(buf, 2 * IOVEC.size)
-    IOVEC.pack_into(buf, 0, ctypes.addressof(cell), size)
-    IOVEC.pack_into(buf, IOVEC.size, address, size)
+    iovec = struct.Struct(IOVEC)
+    buf = bytearray(2 * iovec.size + size)
+    cell = ctypes.c_char.from_buffer(buf, 2 * iovec.size)
+    iovec.pack_into(buf, 0, ctypes.addressof(cell), size)
+    iovec.pack_into(buf, iovec.size, address, size)
     del cell
     view = memoryview(buf)
     try:
-        got = syscall("process_vm_readv", pid, view[: IOVEC.size], 1, view[IOVEC.size :], 1, 0)
+        got = syscall("process_vm_readv", pid, view[: iovec.size], 1, view[iovec.size :], 1, 0)
     finally:
         view.release()
     if got != size:
         raise OSError(errno.EFAULT, f"read {got} of {size} bytes", "process_vm_readv")
-    return bytes(buf[2 * IOVEC.size :])
+    return bytes(buf[2 * iovec.size :])
 
 
 def own_pid() -> int | None:
