@@ -36,7 +36,8 @@ for _ in range({n}):
     with clone.Children(1, park=False) as kids:
         kids.join()
         tids += kids.tids
-print(json.dumps({{"pid": os.getpid(), "tids": tids}}))
+print(json.dumps({{"pid": os.getpid(), "tids": tids}}), flush=True)
+sys.stdin.read()  # held until the watch is over: its leader's exit is none of the test's
 """
 
 
@@ -225,8 +226,16 @@ def test_threads_that_live_under_a_millisecond_are_threads() -> None:
         assert proc.stdout is not None
         # subscribed once it waits in poll(2) (its JSON has no header)
         until("the watcher subscribed", lambda: waiting(proc.pid))
-        made, _ = holder.communicate("go\n", timeout=120)
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        made = readline(holder.stdout, timeout=120, proc=holder, seen="the holder's tids")
+        # the watch ends by --count while the holder lives: the connector sends
+        # each CPU's events in order, not the CPUs' in one order, so a leader
+        # leaving at once could be seen before its last thread's exit
         out, err = proc.communicate(timeout=120)
+        holder.stdin.close()
+        holder.wait(timeout=60)
     finally:
         for p in (holder, proc):
             if p is not None and p.poll() is None:
