@@ -7,7 +7,17 @@ hang):
 - ``procps``: procps-ng PROCPS_VERSION exactly, the ``ps`` whose output the
   byte-for-byte comparisons are written against;
 - ``slow``: longer than a few seconds; left out of the default run
-  (``addopts``), run with ``pytest -m slow`` (``.ci/run`` does both).
+  (``addopts``), run with ``pytest -m slow`` (``.ci/run`` does both);
+- ``floods_connector``: makes process events faster than a watcher can
+  take them (a burst of thousands of threads), on purpose.
+
+The connector sends every task's events on the machine to every listener:
+a flood fills the socket of a watcher in another test (another xdist
+worker, or a second copy of the suite), the kernel drops its messages and
+that test cannot see what it waits for.  So a test marked ``net_admin``
+holds a shared lock for its run and a flooding one an exclusive lock
+(flock on files in the temp directory, so a second copy of the suite waits
+too), with a gate that keeps new readers out while a flood waits its turn.
 
 Every test is bounded by pytest-timeout (``timeout`` in pyproject.toml); a
 test that needs longer says why next to its ``timeout`` marker.
@@ -19,11 +29,14 @@ sets them in its workers, a shell may export them): ps would print for an
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 
 import pytest
 
@@ -74,3 +87,34 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for name in ("root", "net_admin", "procps"):
         if item.get_closest_marker(name) is not None and (why := _missing(name)):
             pytest.skip(why)
+
+
+_LOCKS = os.path.join(tempfile.gettempdir(), "tidscope-tests-connector")
+
+
+def _lock_file(name: str) -> int:
+    fd = os.open(f"{_LOCKS}.{name}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    return fd
+
+
+@pytest.fixture(autouse=True)
+def _connector_turn(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The connector to ourselves, as the module docstring says: shared for
+    a watcher, exclusive for a flood (waiting counts in the test's timeout)."""
+    flood = request.node.get_closest_marker("floods_connector") is not None
+    if not flood and request.node.get_closest_marker("net_admin") is None:
+        yield
+        return
+    gate, main = _lock_file("gate"), _lock_file("main")
+    try:
+        if flood:
+            fcntl.flock(gate, fcntl.LOCK_EX)  # no new watcher starts meanwhile
+            fcntl.flock(main, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(gate, fcntl.LOCK_SH)
+            fcntl.flock(main, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(main)  # closing drops the locks
+        os.close(gate)

@@ -38,6 +38,7 @@ def test_bench_spawn_leaves_no_threads() -> None:
 
 @pytest.mark.slow
 @pytest.mark.net_admin  # the watch suite subscribes to the connector
+@pytest.mark.floods_connector  # and its load generator makes threads as fast as it can
 @pytest.mark.procps  # the ps suite runs procps's ps
 def test_runner_smoke() -> None:
     """python -m benchmarks --quick: every suite runs and reports a ratio."""

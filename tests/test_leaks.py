@@ -47,6 +47,7 @@ def _same_but_rss(out: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.floods_connector  # 20,000 births and exits as fast as they come
 def test_ten_thousand_spawn_join_cycles() -> None:
     """Threads and processes, one and two at a time, 10,000 cycles."""
     out = python(

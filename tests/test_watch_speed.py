@@ -194,16 +194,17 @@ def _seen(events: list[dict[str, Any]], tgid: int, what: str) -> Counter[int]:
     )
 
 
+@pytest.mark.floods_connector
 @pytest.mark.parametrize(
     "user", [False, pytest.param(True, marks=pytest.mark.root)], ids=["root", "unused-uid"]
 )
 def test_a_burst_of_raw_threads_is_all_seen(tmp_path: Path, user: bool) -> None:
     """20,000 raw threads made and joined as fast as the core can (tids
     wrap round at pid_max: each is counted as often as it was made), by
-    root and by a uid of its own: every birth and exit printed, no overrun,
-    as long as the kernel dropped nothing for the watcher's socket (an
-    event of another task the kernel failed to send at all is a gap in its
-    numbering: reported as lost, never hidden).  The
+    root and by a uid of its own: every birth and exit printed, nothing lost,
+    as long as the kernel dropped nothing for the watcher's socket (other
+    listeners' subscriptions are numbered among the events, and counted:
+    test_watch.py's test_other_listeners_coming_and_going_lose_nothing).  The
     connector reports every task of the machine, so other work that forks
     hard enough while the watcher waits for a core (a second copy of this
     suite) can fill even its 64 MiB: then what was lost must be reported,
@@ -220,12 +221,8 @@ def test_a_burst_of_raw_threads_is_all_seen(tmp_path: Path, user: bool) -> None:
     lost = w.summary["lost"]
     if dropped == 0:
         assert births == exits == made
-        # Every message the kernel queued was read (no overrun).  A gap in
-        # a CPU's numbering is still possible: an event of some other task
-        # whose message the kernel could not allocate (GFP_NOWAIT) was never
-        # sent to anyone.  The watcher must then say so, and ours are all in.
-        assert w.summary["overruns"] == 0, w.summary
-        assert ("lost" in w.stderr) == (lost > 0), (lost, w.stderr)
+        assert (lost, w.summary["overruns"]) == (0, 0)
+        assert "lost" not in w.stderr, w.stderr
         (group,) = w.summary["summary"]
         assert (group["tgid"], group["threads_created"], group["threads_exited"]) == (
             gen.pid,
@@ -238,6 +235,7 @@ def test_a_burst_of_raw_threads_is_all_seen(tmp_path: Path, user: bool) -> None:
     assert (made - births).total() + (made - exits).total() <= lost
 
 
+@pytest.mark.floods_connector
 def test_an_overrun_is_reported_as_lost(tmp_path: Path) -> None:
     """The watcher stopped (SIGSTOP) while raw threads are made until the
     kernel drops messages for its socket (made small for the test through a

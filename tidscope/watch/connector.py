@@ -56,6 +56,7 @@ HEAD = NLMSGHDR.size + CN_MSG.size + PROC_EVENT.size
 HEADER = struct.Struct("=IH10x8xI8xIIQ")
 MESSAGE = struct.Struct(HEADER.format + "6I")
 PROC_EVENT_NONE, PROC_EVENT_FORK, PROC_EVENT_EXIT = 0, 0x1, 0x80000000
+NO_CPU = 0xFFFFFFFF  # an acknowledgement's CPU in kernels that do not number it
 IDS4 = struct.Struct("=4I")
 EXIT = struct.Struct("=IIIiII")  # pid, tgid, exit_code, exit_signal, parent pid, tgid
 COMM = struct.Struct("=II16s")
@@ -212,10 +213,14 @@ class Connector:
         CPU's numbering counted.
 
         Forks and exits, nearly every message under load, are unpacked whole
-        in one call; the rest go through :func:`parse`.  Every message but
-        the subscription's acknowledgement (PROC_EVENT_NONE, numbered by our
-        own request) is counted, a kind unknown to us included: the kernel
-        numbered it among the others."""
+        in one call; the rest go through :func:`parse`.  Every message is
+        counted in its CPU's numbering, a kind unknown to us included: the
+        kernel numbered it among the others.  So is the acknowledgement of
+        a listener's subscribing or leaving (PROC_EVENT_NONE, sent to every
+        listener, ours among them: no event), which current kernels number
+        from the CPU's count (another watcher starting and ending was two
+        events "lost"); older ones send it with CPU -1 and the request's own
+        number, outside any CPU's count."""
         events: list[Event] = []
         seqs = self._seq
         groups = self.groups
@@ -230,12 +235,14 @@ class Connector:
             if length < NLMSGHDR.size:
                 break
             here, at = at, at + ((length + 3) & ~3)
-            if kind != NLMSG_DONE or what == PROC_EVENT_NONE:
+            if kind != NLMSG_DONE or (what == PROC_EVENT_NONE and cpu == NO_CPU):
                 continue
             last = seqs.get(cpu)  # a gap in this CPU's numbering: events lost
             if last is not None and seq > last + 1:
                 self.gaps += seq - last - 1
             seqs[cpu] = seq
+            if what == PROC_EVENT_NONE:  # an acknowledgement: numbered, no event
+                continue
             if whole and what == PROC_EVENT_FORK:  # a, b: the real parent; c, d: the new task
                 event = _event("fork", ts, cpu, c, d, a, b, c != d)
             elif whole and what == PROC_EVENT_EXIT:  # a, b: the task; c, d: status, signal
