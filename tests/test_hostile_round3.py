@@ -415,3 +415,34 @@ def test_too_few_descriptors_is_one_line_with_the_fix(args: list[str]) -> None:
     assert proc.returncode == 1, proc.stderr
     line = one_error_line(proc)
     assert "EMFILE (Too many open files): raise the open-files limit (ulimit -n)" in line, line
+
+
+# -- round four: spawn's failed id calls, stopped children, failed waits --------
+
+
+@pytest.mark.parametrize(
+    ("deny", "flags", "key"),
+    [("getpid", "thread", "pid"), ("gettid", "thread", "tid"), ("getppid", "process", "ppid")],
+)
+def test_spawn_a_failed_id_call_is_no_value(deny: str, flags: str, key: str) -> None:
+    """An id call that fails is no value and no evidence: the cell is null,
+    agrees is null (not false), stderr names the call, exit 1; a process
+    child whose guard's getppid fails is not told its parent is gone.  They
+    were -1 (or 2**64-1), "agrees": false with a "mismatch", and "getppid
+    returned -1, not N"."""
+    args = ["spawn", "-n", "1", "--flags", flags]
+    proc = run([*_sabotaged(deny, "EPERM"), *args, "--format", "json"])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["role"] for r in rows] == ["parent", "child"]
+    for row in rows:
+        assert row[key] is None, row
+        assert row["agrees"] is None and row["mismatch"] == [], row
+        assert all(v is None or v >= 0 for k, v in row.items() if k in ("pid", "tid", "ppid"))
+    said = f"{deny}: EPERM (Operation not permitted)"
+    assert f"tidscope spawn: parent: {said}" in proc.stderr.splitlines(), proc.stderr
+    assert f"tidscope spawn: child 1: {said}" in proc.stderr.splitlines(), proc.stderr
+    assert "returned -1" not in proc.stderr and "Traceback" not in proc.stderr
+    text = run([*_sabotaged(deny, "EPERM"), *args])
+    assert text.returncode == 1 and "-1" not in text.stdout, text.stdout
+    assert f"{key}: -" in text.stdout or key == "ppid", text.stdout

@@ -155,6 +155,7 @@ def command(
     with exit_signal_absorbed(exit_signal) as ignored, terminating_signals(), children as ch:
         rows = [parent_row(), *child_rows(ch)]
         _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
+        _say_errors(rows)
         if command is not None:
             return _run(command, ch, keep_background, ignored)
         if seconds is not None:
@@ -181,6 +182,15 @@ def _print(
         for rep in children.reports():
             click.echo("\n".join(explain(children, rep)))
     sys.stdout.flush()
+
+
+def _say_errors(rows: list[dict[str, Any]]) -> None:
+    """Each row's errors on stderr, one line each, naming the row: what
+    failed is said whatever the format (json and csv have no column for it)."""
+    for i, row in enumerate(rows):
+        who = "parent" if i == 0 else f"child {i}"
+        for error in row.get("errors", ()):
+            click.echo(f"tidscope spawn: {who}: {error}", err=True)
 
 
 def _hint(children: Children) -> str:

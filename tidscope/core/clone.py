@@ -19,8 +19,8 @@ from types import TracebackType
 from tidscope.core import _rawclone, flags
 from tidscope.core.clone_errors import explain_parts
 from tidscope.core.signals import TERMINATING, blocked
-from tidscope.core.syscalls import SYSCALLS, syscall
-from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
+from tidscope.core.syscalls import SYSCALLS, own_pid, syscall
+from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError, describe
 from tidscope.numeric import decimal
 
 PAGE_SIZE: int = _rawclone.PAGE_SIZE
@@ -115,15 +115,25 @@ def die_with_parent(clone_flags: int) -> tuple[Op, ...]:
     thread that lives as long as the children (the main thread).  With
     CLONE_PARENT the parent is our parent.  In a new PID namespace
     getppid(2) returns 0 whoever the parent is: the guard then checks
-    nothing, and a parent that died before the prctl goes unnoticed."""
+    nothing, and a parent that died before the prctl goes unnoticed.  A
+    getppid that fails in the child is no answer: the guard stops the child
+    then too (it could not check), and spawn's row says the call failed,
+    never that the parent changed.  A parent whose own getpid fails cannot
+    give the guard its value: an error naming the call."""
     if flags.has(clone_flags, "THREAD"):
         return ()
     if flags.has(clone_flags, "NEWPID"):
         parent = 0
-    elif flags.has(clone_flags, "PARENT"):
-        parent = syscall("getppid")  # the kernel's answers: libc's may lie (a preload)
     else:
-        parent = syscall("getpid")
+        call = "getppid" if flags.has(clone_flags, "PARENT") else "getpid"
+        try:
+            parent = syscall(call)  # the kernel's answers: libc's may lie (a preload)
+        except OSError as err:
+            raise TidscopeError(
+                f"{describe(err, call)}: the children could not check that their parent"
+                " lives, so nothing would end them if it died: allow the call (a seccomp"
+                " filter?), or clone threads (--flags thread)"
+            ) from None
     return (
         Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))),
         Op("getppid", expect=parent),
@@ -317,9 +327,10 @@ class Children:
     def tids(self) -> list[int]:
         return [self.report(i).tid for i in range(self.spawned)]
 
-    def tgid(self, tid: int) -> int:
-        """The thread group a child's tid lives in, in our namespace."""
-        return syscall("getpid") if self.is_thread else tid
+    def tgid(self, tid: int) -> int | None:
+        """The thread group a child's tid lives in, in our namespace (None:
+        a thread's, when getpid(2) fails)."""
+        return own_pid() if self.is_thread else tid
 
     def report(self, i: int) -> Report:
         c = self._group.child(i)
