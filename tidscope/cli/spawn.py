@@ -24,6 +24,7 @@ from tidscope.core.signals import (
 )
 from tidscope.core.syscalls import syscall
 from tidscope.errors import Terminated, UsageError, note
+from tidscope.proc.masks import signal_name
 from tidscope.render import render
 from tidscope.spawn.report import (
     COLUMNS,
@@ -152,14 +153,22 @@ def command(
     growsdown = stack_style == "growsdown"
     children = Children(count, value, program=program(value), stack_size=size, growsdown=growsdown)
     # Left in this order: children reaped, then the signals restored.
-    with exit_signal_absorbed(exit_signal) as ignored, terminating_signals(), children as ch:
-        rows = [parent_row(), *child_rows(ch)]
-        _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
-        _say_errors(rows)
-        if command is not None:
-            return _run(command, ch, keep_background, ignored)
-        if seconds is not None:
-            _hold(seconds, ch)
+    try:
+        with exit_signal_absorbed(exit_signal) as ignored, terminating_signals(), children as ch:
+            rows = [parent_row(), *child_rows(ch)]
+            _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
+            _say_errors(rows)
+            if command is not None:
+                return _run(command, ch, keep_background, ignored)
+            if seconds is not None:
+                _hold(seconds, ch)
+    finally:
+        for i, tid, signo in children.ended_stopped:
+            note(
+                "spawn",
+                f"child {i + 1} (pid {tid}) was stopped ({signal_name(signo)}) when released,"
+                " and would never exit: ended with SIGKILL",
+            )
     return 0 if all(not r.get("errors") for r in rows) else 1
 
 

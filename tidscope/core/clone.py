@@ -240,6 +240,7 @@ class Children:
         self.program = tuple(program)
         self.stack_size = stack_size
         self.park = park and not flags.has(clone_flags, "VFORK")
+        self.ended_stopped: list[tuple[int, int, int]] = []  # (index, tid, stop signal)
         try:
             self._group = _rawclone.Group(
                 clone_flags,
@@ -311,8 +312,22 @@ class Children:
         self._group.join()
 
     def close(self) -> None:
-        """Join, then unmap every stack; idempotent."""
+        """Join, then unmap every stack; idempotent.  What the join found is
+        kept: :attr:`ended_stopped`."""
+        if not self._group.closed:
+            try:
+                self._group.join()
+            finally:
+                self._join_found()
         self._group.close()
+
+    def _join_found(self) -> None:
+        """The children a join found stopped and ended with SIGKILL (a stopped
+        child never exits: its join would wait for good)."""
+        for i in range(self.spawned):
+            c = self._group.child(i)
+            if c["ended_stopped"]:
+                self.ended_stopped.append((i, c["tid"], c["ended_stopped"]))
 
     # -- what happened ------------------------------------------------------
     @property
