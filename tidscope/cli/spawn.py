@@ -23,7 +23,7 @@ from tidscope.core.signals import (
     terminating_signals,
 )
 from tidscope.core.syscalls import syscall
-from tidscope.errors import Terminated, UsageError, note
+from tidscope.errors import Terminated, TidscopeError, UsageError, describe, note
 from tidscope.proc.masks import signal_name
 from tidscope.render import render
 from tidscope.spawn.report import (
@@ -276,7 +276,8 @@ def _wait(pid: int) -> tuple[int, int]:
     """(CMD's wait status, 0) once it ends, or (0, N) if terminating signal
     N comes first; WAKE is blocked, so neither can be missed.  A wait4 that
     says ECHILD while CMD (our unreaped child, held by a pidfd) is still
-    there failed: it is tried again for a while, then raised naming wait4
+    there failed: it is tried again for a while, then raised naming wait4;
+    another error of wait4 is raised at once, naming it
     (the caller ends and reaps CMD)."""
     from tidscope.core import reaper
 
@@ -293,6 +294,12 @@ def _wait(pid: int) -> tuple[int, int]:
                 if time.monotonic() - refused > reaper.WAIT_RETRY:
                     raise OSError(err.errno, err.strerror, "wait4") from None
                 done, status = 0, 0
+            except OSError as err:  # EPERM, EIO, EFAULT: a filter, an injected fault
+                raise TidscopeError(
+                    f"{describe(err, 'wait4')}: tidscope cannot wait for CMD, so it is ended"
+                    " (and reaped through waitid(2)); allow wait4 to tidscope (a seccomp"
+                    " filter or an injected fault refuses it)"
+                ) from None
             if done:
                 return status, 0
             got = sigwait(WAKE, 0.01 if refused else 1.0)  # SIGCHLD: some child changed state

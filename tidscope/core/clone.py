@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from tidscope.core import _rawclone, flags
-from tidscope.core.clone_errors import explain_parts
+from tidscope.core.clone_errors import explain_parts, no_parent_id, wait_refused
 from tidscope.core.signals import TERMINATING, blocked
 from tidscope.core.syscalls import SYSCALLS, own_pid, syscall
-from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError, describe
+from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 from tidscope.numeric import decimal
 
 PAGE_SIZE: int = _rawclone.PAGE_SIZE
@@ -129,11 +129,7 @@ def die_with_parent(clone_flags: int) -> tuple[Op, ...]:
         try:
             parent = syscall(call)  # the kernel's answers: libc's may lie (a preload)
         except OSError as err:
-            raise TidscopeError(
-                f"{describe(err, call)}: the children could not check that their parent"
-                " lives, so nothing would end them if it died: allow the call (a seccomp"
-                " filter?), or clone threads (--flags thread)"
-            ) from None
+            raise TidscopeError(no_parent_id(err, call)) from None
     return (
         Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))),
         Op("getppid", expect=parent),
@@ -241,6 +237,7 @@ class Children:
         self.stack_size = stack_size
         self.park = park and not flags.has(clone_flags, "VFORK")
         self.ended_stopped: list[tuple[int, int, int]] = []  # (index, tid, stop signal)
+        self.wait_failed: str | None = None  # why wait4 failed at the join, and what then
         try:
             self._group = _rawclone.Group(
                 clone_flags,
@@ -302,6 +299,8 @@ class Children:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        if exc is None and self.wait_failed is not None:
+            raise TidscopeError(self.wait_failed)
 
     def release(self) -> None:
         """Let the parked children exit (they are not waited for)."""
@@ -313,7 +312,7 @@ class Children:
 
     def close(self) -> None:
         """Join, then unmap every stack; idempotent.  What the join found is
-        kept: :attr:`ended_stopped`."""
+        kept: :attr:`ended_stopped`, :attr:`wait_failed`."""
         if not self._group.closed:
             try:
                 self._group.join()
@@ -323,11 +322,16 @@ class Children:
 
     def _join_found(self) -> None:
         """The children a join found stopped and ended with SIGKILL (a stopped
-        child never exits: its join would wait for good)."""
-        for i in range(self.spawned):
-            c = self._group.child(i)
+        child never exits: its join would wait for good), and a wait4 that
+        failed (they were reaped through waitid then, if it could)."""
+        joined = [self._group.child(i) for i in range(self.spawned)]
+        for i, c in enumerate(joined):
             if c["ended_stopped"]:
                 self.ended_stopped.append((i, c["tid"], c["ended_stopped"]))
+        refused = [c for c in joined if c["wait_errno"]]
+        if refused:
+            unreaped = sum(bool(c["waitid_errno"]) for c in refused)
+            self.wait_failed = wait_refused(refused[0]["wait_errno"], unreaped)
 
     # -- what happened ------------------------------------------------------
     @property

@@ -250,6 +250,34 @@ static int end_stopped(struct ts_child *c, int signo)
 	return err;
 }
 
+/* wait4 refused (a seccomp filter, an injected fault): the child is reaped
+ * through waitid(2) instead, so that none is left behind; the failure is
+ * kept in c->wait_errno (and waitid's in c->waitid_errno) for the caller
+ * to report. */
+static int reap_by_waitid(struct ts_child *c)
+{
+	for (;;) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)c->tid, &si, WEXITED | WSTOPPED | __WALL) == 0) {
+			if (si.si_code == CLD_STOPPED) {
+				if (end_stopped(c, si.si_status) != 0)
+					break;
+				continue;
+			}
+			c->wstatus = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
+							      : si.si_status | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+			c->reaped = 1;
+			return -c->wait_errno;
+		}
+		if (errno != EINTR)
+			break;
+	}
+	c->waitid_errno = errno;
+	return -c->wait_errno;
+}
+
 /* ECHILD: a CLONE_PARENT child is our parent's to reap, not ours.  Any
  * other child is ours by construction: an ECHILD for it while it is still
  * there (kill with signal 0: an unreaped child's pid is its own) is a
@@ -277,8 +305,12 @@ static int join_process(struct ts_group *g, struct ts_child *c)
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != ECHILD || g->flags & CLONE_PARENT)
+		if (g->flags & CLONE_PARENT)
 			return -errno;
+		if (errno != ECHILD) {
+			c->wait_errno = errno;
+			return reap_by_waitid(c);
+		}
 		if (syscall(SYS_kill, c->tid, 0) != 0 && errno == ESRCH)
 			return 0;
 		if (++tries > WAIT_RETRY_MS)
