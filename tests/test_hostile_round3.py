@@ -420,3 +420,88 @@ def test_too_few_descriptors_is_one_line_with_the_fix(args: list[str]) -> None:
     assert line.endswith("EMFILE (Too many open files): raise the open-files limit (ulimit -n)"), (
         line
     )
+
+
+# -- round four: spawn's failed id calls, stopped children, failed waits --------
+
+
+@pytest.mark.parametrize(
+    ("deny", "flags", "key"),
+    [("getpid", "thread", "pid"), ("gettid", "thread", "tid"), ("getppid", "process", "ppid")],
+)
+def test_spawn_a_failed_id_call_is_no_value(deny: str, flags: str, key: str) -> None:
+    """An id call that fails is no value and no evidence: the cell is null,
+    agrees is null (not false), stderr names the call, exit 1; a process
+    child whose guard's getppid fails is not told its parent is gone.  They
+    were -1 (or 2**64-1), "agrees": false with a "mismatch", and "getppid
+    returned -1, not N"."""
+    args = ["spawn", "-n", "1", "--flags", flags]
+    proc = run([*_sabotaged(deny, "EPERM"), *args, "--format", "json"])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["role"] for r in rows] == ["parent", "child"]
+    for row in rows:
+        assert row[key] is None, row
+        assert row["agrees"] is None and row["mismatch"] == [], row
+        assert all(v is None or v >= 0 for k, v in row.items() if k in ("pid", "tid", "ppid"))
+    said = f"{deny}: EPERM (Operation not permitted)"
+    assert f"tidscope spawn: parent: {said}" in proc.stderr.splitlines(), proc.stderr
+    assert f"tidscope spawn: child 1: {said}" in proc.stderr.splitlines(), proc.stderr
+    assert "returned -1" not in proc.stderr and "Traceback" not in proc.stderr
+    text = run([*_sabotaged(deny, "EPERM"), *args])
+    assert text.returncode == 1 and "-1" not in text.stdout, text.stdout
+    assert f"{key}: -" in text.stdout or key == "ppid", text.stdout
+
+
+def _state(pid: int) -> str | None:
+    """The state letter of task ``pid`` (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def test_spawn_a_stopped_child_is_ended_not_waited_for_forever() -> None:
+    """Children that CMD stopped are ended with SIGKILL at the join, with a
+    note each: spawn hung in wait4 for good (SIGINT and SIGTERM ignored)."""
+    proc = tidscope(
+        "spawn", "-n", "2", "--flags", "process", "--run", "kill -STOP $TIDSCOPE_TIDS", timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pids = [int(line.split("pid: ")[1].split(",")[0]) for line in proc.stdout.splitlines()[1:]]
+    notes = proc.stderr.splitlines()
+    for i, pid in enumerate(pids, 1):
+        line = f"tidscope spawn: note: child {i} (pid {pid}) was stopped (SIGSTOP) when released"
+        assert any(n.startswith(line) and "ended with SIGKILL" in n for n in notes), notes
+        assert _state(pid) is None, f"child {pid} left behind: {_state(pid)}"
+
+
+def test_spawn_a_signal_ends_it_with_children_stopped() -> None:
+    """--hold with its children stopped from outside: SIGTERM ends spawn
+    with 128+15, every child ended and reaped (it was ignored for good)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidscope", "spawn", "-n", "2", "--flags", "process", "--hold"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        rows = [readline(proc.stdout, proc=proc) for _ in range(3)]  # type: ignore[arg-type]
+        hint = readline(proc.stderr, proc=proc, seen=rows)  # type: ignore[arg-type]
+        assert "holding 2 raw child processes" in hint, (rows, hint)
+        pids = [int(r.split("pid: ")[1].split(",")[0]) for r in rows[1:]]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)  # our test's grandchildren, unreaped: their own pids
+        wait_for("children stopped", lambda: all(_state(p) == "T" for p in pids))
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert code == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert all(_state(p) is None for p in pids), [(p, _state(p)) for p in pids]

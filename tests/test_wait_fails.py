@@ -121,3 +121,43 @@ def test_watch_run_with_a_failing_wait_says_so_and_reaps() -> None:
     lines = got["err"].splitlines()
     assert len(lines) == 1 and "Traceback" not in got["err"], got["err"]
     assert "wait4: ECHILD" in lines[0] and "not reaped" in lines[0], lines
+
+
+# -- wait4 refused (round four): named, with the fix, and nothing left ------------
+
+REFUSED_WAIT = [
+    pytest.param(("spawn", "-n", "1", "--run", "true"), id="spawn-run"),
+    pytest.param(("spawn", "-n", "2", "--flags", "process"), id="spawn-process"),
+    pytest.param(("spawn", "-n", "2", "--flags", "process", "--run", "exit 3"), id="both"),
+    pytest.param(("share", "1"), id="share"),
+]
+
+
+def _refused_wait_said(got: dict[str, Any], errno_name: str) -> None:
+    assert got["rc"] == 1, got
+    lines = got["err"].splitlines()
+    assert len(lines) == 1 and "Traceback" not in got["err"], got["err"]
+    assert lines[0].startswith(f"tidscope {got['cmd']}: wait4: {errno_name} ("), lines
+    assert "allow wait4" in lines[0], lines
+    assert got["left"] == [], got
+
+
+@pytest.mark.parametrize("errno_name", ["EPERM", "EIO"])
+@pytest.mark.parametrize("args", REFUSED_WAIT)
+def test_a_refused_wait_is_named_and_leaves_nothing(args: tuple[str, ...], errno_name: str) -> None:
+    """wait4 denied (a seccomp filter): it was a bare "tidscope spawn: EPERM
+    (...)" with CMD's sh left a zombie, and share exited 0 with its
+    reference zombie unreaped.  One line naming wait4 and the fix, exit 1,
+    every child reaped (through waitid(2))."""
+    deny = [sys.executable, SECCOMP, "--deny", "wait4", "--errno", errno_name, "--"]
+    got = _left_over(*deny, *args)
+    _refused_wait_said({**got, "cmd": args[0]}, errno_name)
+
+
+@needs_strace
+def test_an_injected_wait_fault_is_named_and_leaves_nothing() -> None:
+    """strace's inject=wait4:error=EFAULT on every call: likewise."""
+    fault = ["strace", "-qq", "-f", "-o", "/dev/null", "-e", "trace=wait4"]
+    fault += ["-e", "inject=wait4:error=EFAULT"]
+    got = _left_over(*fault, *ME, "spawn", "-n", "1", "--flags", "process", "--run", "true")
+    _refused_wait_said({**got, "cmd": "spawn"}, "EFAULT")

@@ -23,7 +23,8 @@ from tidscope.core.signals import (
     terminating_signals,
 )
 from tidscope.core.syscalls import syscall
-from tidscope.errors import Terminated, UsageError, note
+from tidscope.errors import Terminated, TidscopeError, UsageError, describe, note
+from tidscope.proc.masks import signal_name
 from tidscope.render import render
 from tidscope.spawn.report import (
     COLUMNS,
@@ -152,13 +153,22 @@ def command(
     growsdown = stack_style == "growsdown"
     children = Children(count, value, program=program(value), stack_size=size, growsdown=growsdown)
     # Left in this order: children reaped, then the signals restored.
-    with exit_signal_absorbed(exit_signal) as ignored, terminating_signals(), children as ch:
-        rows = [parent_row(), *child_rows(ch)]
-        _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
-        if command is not None:
-            return _run(command, ch, keep_background, ignored)
-        if seconds is not None:
-            _hold(seconds, ch)
+    try:
+        with exit_signal_absorbed(exit_signal) as ignored, terminating_signals(), children as ch:
+            rows = [parent_row(), *child_rows(ch)]
+            _print(rows, ch, fmt.lower(), not no_headers, explain_regs)
+            _say_errors(rows)
+            if command is not None:
+                return _run(command, ch, keep_background, ignored)
+            if seconds is not None:
+                _hold(seconds, ch)
+    finally:
+        for i, tid, signo in children.ended_stopped:
+            note(
+                "spawn",
+                f"child {i + 1} (pid {tid}) was stopped ({signal_name(signo)}) when released,"
+                " and would never exit: ended with SIGKILL",
+            )
     return 0 if all(not r.get("errors") for r in rows) else 1
 
 
@@ -181,6 +191,15 @@ def _print(
         for rep in children.reports():
             click.echo("\n".join(explain(children, rep)))
     sys.stdout.flush()
+
+
+def _say_errors(rows: list[dict[str, Any]]) -> None:
+    """Each row's errors on stderr, one line each, naming the row: what
+    failed is said whatever the format (json and csv have no column for it)."""
+    for i, row in enumerate(rows):
+        who = "parent" if i == 0 else f"child {i}"
+        for error in row.get("errors", ()):
+            click.echo(f"tidscope spawn: {who}: {error}", err=True)
 
 
 def _hint(children: Children) -> str:
@@ -257,7 +276,8 @@ def _wait(pid: int) -> tuple[int, int]:
     """(CMD's wait status, 0) once it ends, or (0, N) if terminating signal
     N comes first; WAKE is blocked, so neither can be missed.  A wait4 that
     says ECHILD while CMD (our unreaped child, held by a pidfd) is still
-    there failed: it is tried again for a while, then raised naming wait4
+    there failed: it is tried again for a while, then raised naming wait4;
+    another error of wait4 is raised at once, naming it
     (the caller ends and reaps CMD)."""
     from tidscope.core import reaper
 
@@ -274,6 +294,12 @@ def _wait(pid: int) -> tuple[int, int]:
                 if time.monotonic() - refused > reaper.WAIT_RETRY:
                     raise OSError(err.errno, err.strerror, "wait4") from None
                 done, status = 0, 0
+            except OSError as err:  # EPERM, EIO, EFAULT: a filter, an injected fault
+                raise TidscopeError(
+                    f"{describe(err, 'wait4')}: tidscope cannot wait for CMD, so it is ended"
+                    " (and reaped through waitid(2)); allow wait4 to tidscope (a seccomp"
+                    " filter or an injected fault refuses it)"
+                ) from None
             if done:
                 return status, 0
             got = sigwait(WAKE, 0.01 if refused else 1.0)  # SIGCHLD: some child changed state

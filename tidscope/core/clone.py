@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from tidscope.core import _rawclone, flags
-from tidscope.core.clone_errors import explain_parts
+from tidscope.core.clone_errors import explain_parts, no_parent_id, wait_refused
 from tidscope.core.signals import TERMINATING, blocked
-from tidscope.core.syscalls import SYSCALLS, syscall
+from tidscope.core.syscalls import SYSCALLS, own_pid, syscall
 from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 from tidscope.numeric import decimal
 
@@ -115,15 +115,21 @@ def die_with_parent(clone_flags: int) -> tuple[Op, ...]:
     thread that lives as long as the children (the main thread).  With
     CLONE_PARENT the parent is our parent.  In a new PID namespace
     getppid(2) returns 0 whoever the parent is: the guard then checks
-    nothing, and a parent that died before the prctl goes unnoticed."""
+    nothing, and a parent that died before the prctl goes unnoticed.  A
+    getppid that fails in the child is no answer: the guard stops the child
+    then too (it could not check), and spawn's row says the call failed,
+    never that the parent changed.  A parent whose own getpid fails cannot
+    give the guard its value: an error naming the call."""
     if flags.has(clone_flags, "THREAD"):
         return ()
     if flags.has(clone_flags, "NEWPID"):
         parent = 0
-    elif flags.has(clone_flags, "PARENT"):
-        parent = syscall("getppid")  # the kernel's answers: libc's may lie (a preload)
     else:
-        parent = syscall("getpid")
+        call = "getppid" if flags.has(clone_flags, "PARENT") else "getpid"
+        try:
+            parent = syscall(call)  # the kernel's answers: libc's may lie (a preload)
+        except OSError as err:
+            raise TidscopeError(no_parent_id(err, call)) from None
     return (
         Op("prctl", (PR_SET_PDEATHSIG, int(signal.SIGKILL))),
         Op("getppid", expect=parent),
@@ -230,6 +236,8 @@ class Children:
         self.program = tuple(program)
         self.stack_size = stack_size
         self.park = park and not flags.has(clone_flags, "VFORK")
+        self.ended_stopped: list[tuple[int, int, int]] = []  # (index, tid, stop signal)
+        self.wait_failed: str | None = None  # why wait4 failed at the join, and what then
         try:
             self._group = _rawclone.Group(
                 clone_flags,
@@ -291,6 +299,8 @@ class Children:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        if exc is None and self.wait_failed is not None:
+            raise TidscopeError(self.wait_failed)
 
     def release(self) -> None:
         """Let the parked children exit (they are not waited for)."""
@@ -301,8 +311,27 @@ class Children:
         self._group.join()
 
     def close(self) -> None:
-        """Join, then unmap every stack; idempotent."""
+        """Join, then unmap every stack; idempotent.  What the join found is
+        kept: :attr:`ended_stopped`, :attr:`wait_failed`."""
+        if not self._group.closed:
+            try:
+                self._group.join()
+            finally:
+                self._join_found()
         self._group.close()
+
+    def _join_found(self) -> None:
+        """The children a join found stopped and ended with SIGKILL (a stopped
+        child never exits: its join would wait for good), and a wait4 that
+        failed (they were reaped through waitid then, if it could)."""
+        joined = [self._group.child(i) for i in range(self.spawned)]
+        for i, c in enumerate(joined):
+            if c["ended_stopped"]:
+                self.ended_stopped.append((i, c["tid"], c["ended_stopped"]))
+        refused = [c for c in joined if c["wait_errno"]]
+        if refused:
+            unreaped = sum(bool(c["waitid_errno"]) for c in refused)
+            self.wait_failed = wait_refused(refused[0]["wait_errno"], unreaped)
 
     # -- what happened ------------------------------------------------------
     @property
@@ -317,9 +346,10 @@ class Children:
     def tids(self) -> list[int]:
         return [self.report(i).tid for i in range(self.spawned)]
 
-    def tgid(self, tid: int) -> int:
-        """The thread group a child's tid lives in, in our namespace."""
-        return syscall("getpid") if self.is_thread else tid
+    def tgid(self, tid: int) -> int | None:
+        """The thread group a child's tid lives in, in our namespace (None:
+        a thread's, when getpid(2) fails)."""
+        return own_pid() if self.is_thread else tid
 
     def report(self, i: int) -> Report:
         c = self._group.child(i)

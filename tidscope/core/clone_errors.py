@@ -1,4 +1,5 @@
-"""Why a spawn failed, in one line: the errno, the rule or the limit behind it.
+"""Why a spawn failed, in one line: the errno, the rule or the limit behind it
+(and why its join or its guard could not be what it should).
 
 Every number named here is read when the error happens (rlimits, sysctls,
 the cgroup's pids.max, the tasks the user runs), never assumed; one that
@@ -19,6 +20,31 @@ from tidscope.numeric import decimal
 from tidscope.proc.files import NOTHING, PROC, TABLE_MAX, contents, listing, stat_of
 from tidscope.proc.mounts import mounts
 from tidscope.proc.unread import Unread
+
+
+def no_parent_id(err: OSError, call: str) -> str:
+    """Our ``call`` (getpid, getppid) failed: process children cannot be
+    given the parent their guard checks (core.clone.die_with_parent)."""
+    return (
+        f"{describe(err, call)}: the children could not check that their parent"
+        " lives, so nothing would end them if it died: allow the call (a seccomp"
+        " filter?), or clone threads (--flags thread)"
+    )
+
+
+def wait_refused(code: int, unreaped: int) -> str:
+    """wait4 failed (not ECHILD) at a join: the children were reaped through
+    waitid, but ``unreaped`` of them, which nothing can reap now."""
+    then = (
+        f"{unreaped} children could not be reaped (waitid failed too), and are left to"
+        " init once tidscope exits"
+        if unreaped
+        else "the raw children were reaped through waitid(2) instead"
+    )
+    return (
+        f"{describe(code, 'wait4')}: {then}; allow wait4 to tidscope (a seccomp filter or"
+        " an injected fault refuses it)"
+    )
 
 
 def explain_errno(

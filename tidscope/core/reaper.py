@@ -129,6 +129,19 @@ def _reaped(pid: int, fd: int | None = None) -> bool:
     return done != 0
 
 
+def reap_by_waitid(fd: int, block: bool = False) -> bool | None:
+    """Reap the task of the pidfd ``fd`` (our child) through
+    waitid(P_PIDFD) if it has exited (or wait until it has, ``block``):
+    whether it was reaped; None if waitid fails too."""
+    try:
+        got = os.waitid(os.P_PIDFD, fd, os.WEXITED | WALL | (0 if block else os.WNOHANG))
+    except ChildProcessError:
+        return not there(fd)
+    except OSError:
+        return None
+    return got is not None
+
+
 def opened(pid: int) -> int | None:
     """A pidfd for ``pid``, a child we created and have not reaped (so its
     pid is still its own); None if it cannot be opened."""
@@ -197,8 +210,10 @@ def end_all(signo: int, kill_after: float, keep: AbstractSet[int] = frozenset())
                     send(fd, signal.SIGKILL)
                 try:
                     gone = _reaped(pid, fd)
-                except OSError:  # not to be waited for: killed, and left to init
-                    gone = time.monotonic() > deadline + WAIT_RETRY
+                except OSError as err:  # wait4 refused: waitid may reap it
+                    by_waitid = None if err.errno == errno.ECHILD else reap_by_waitid(fd)
+                    # else not to be waited for: killed, and left to init
+                    gone = by_waitid or time.monotonic() > deadline + WAIT_RETRY
                 if gone:
                     os.close(held.pop(pid))
             time.sleep(0.005)

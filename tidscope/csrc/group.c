@@ -230,27 +230,87 @@ static int join_thread(struct ts_group *g, struct ts_child *c)
 	return 0;
 }
 
+/* A child found stopped (by SIGSTOP, SIGTSTP... from anyone) when it is to
+ * exit would keep its join waiting for good: it is ended with SIGKILL
+ * through a pidfd (clone's, or one opened now: an unreaped child's pid is
+ * its own), which ends a stopped task too.  spawn says so in a note. */
+static int end_stopped(struct ts_child *c, int signo)
+{
+	int fd = c->pidfd >= 0 ? c->pidfd : (int)syscall(SYS_pidfd_open, c->tid, 0);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) != 0 && errno != ESRCH)
+		err = -errno;
+	if (fd != c->pidfd)
+		close(fd);
+	if (!err)
+		c->ended_stopped = signo;
+	return err;
+}
+
+/* wait4 refused (a seccomp filter, an injected fault): the child is reaped
+ * through waitid(2) instead, so that none is left behind; the failure is
+ * kept in c->wait_errno (and waitid's in c->waitid_errno) for the caller
+ * to report. */
+static int reap_by_waitid(struct ts_child *c)
+{
+	for (;;) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)c->tid, &si, WEXITED | WSTOPPED | __WALL) == 0) {
+			if (si.si_code == CLD_STOPPED) {
+				if (end_stopped(c, si.si_status) != 0)
+					break;
+				continue;
+			}
+			c->wstatus = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
+							      : si.si_status | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+			c->reaped = 1;
+			return -c->wait_errno;
+		}
+		if (errno != EINTR)
+			break;
+	}
+	c->waitid_errno = errno;
+	return -c->wait_errno;
+}
+
 /* ECHILD: a CLONE_PARENT child is our parent's to reap, not ours.  Any
  * other child is ours by construction: an ECHILD for it while it is still
  * there (kill with signal 0: an unreaped child's pid is its own) is a
  * failed wait (a filter, an injected fault), tried again for up to
- * WAIT_RETRY_MS; one gone was reaped by the kernel (SIGCHLD ignored). */
+ * WAIT_RETRY_MS; one gone was reaped by the kernel (SIGCHLD ignored).
+ * WUNTRACED: a child that is stopped is seen, and ended (end_stopped). */
 #define WAIT_RETRY_MS 2000
 static int join_process(struct ts_group *g, struct ts_child *c)
 {
 	const struct timespec tick = {0, 1000000};
-	int tries = 0;
+	int tries = 0, status = 0;
 
 	for (;;) {
-		pid_t r = wait4(c->tid, &c->wstatus, __WALL, NULL);
+		pid_t r = wait4(c->tid, &status, __WALL | WUNTRACED, NULL);
+		if (r == c->tid && WIFSTOPPED(status)) {
+			int err = end_stopped(c, WSTOPSIG(status));
+			if (err)
+				return err;
+			continue;
+		}
 		if (r == c->tid) {
+			c->wstatus = status;
 			c->reaped = 1;
 			return 0;
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != ECHILD || g->flags & CLONE_PARENT)
+		if (g->flags & CLONE_PARENT)
 			return -errno;
+		if (errno != ECHILD) {
+			c->wait_errno = errno;
+			return reap_by_waitid(c);
+		}
 		if (syscall(SYS_kill, c->tid, 0) != 0 && errno == ESRCH)
 			return 0;
 		if (++tries > WAIT_RETRY_MS)

@@ -355,14 +355,17 @@ static PyObject *Group_child(Group *self, PyObject *arg)
 		PyTuple_SET_ITEM(ret, k, PyLong_FromLong(v));
 	}
 	return Py_BuildValue(
-		"{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,s:y#,s:(kkkkkk),s:k,s:k,s:i,s:i,s:l,s:i}",
+		"{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,s:y#,s:(kkkkkk),s:k,s:k,s:i,s:i,s:l,s:i,"
+		"s:i,s:i,s:i}",
 		"tid", c->tid, "state", state, "stopped_at", stopped_at, "ptid", s->ptid,
 		"ctid", __atomic_load_n(&s->ctid, __ATOMIC_ACQUIRE), "joined", c->joined,
 		"reaped", c->reaped, "wstatus", c->wstatus, "results", ret, "scratch",
 		s->scratch, (Py_ssize_t)TS_SCRATCH_SIZE, "regs", c->regs[0], c->regs[1], c->regs[2],
 		c->regs[3], c->regs[4], c->regs[5], "stack_low", (unsigned long)c->stack_low,
 		"slot", (unsigned long)s, "pidfd", c->pidfd, "pidfd_word", s->pidfd,
-		"resumed_ns", c->resumed_ns, "state_at_resume", c->state_at_resume);
+		"resumed_ns", c->resumed_ns, "state_at_resume", c->state_at_resume,
+		"ended_stopped", c->ended_stopped, "wait_errno", c->wait_errno, "waitid_errno",
+		c->waitid_errno);
 }
 
 static PyObject *Group_private(Group *self, PyObject *Py_UNUSED(arg))

@@ -80,6 +80,10 @@ struct ts_child {
 	int joined;
 	int wstatus;           /* wait4 status for process-like children */
 	int reaped;            /* wait4 reaped it (not so after CLONE_PARENT) */
+	int ended_stopped;     /* the stop signal it was found stopped by at its join,
+				* when we ended it with SIGKILL; 0 if none */
+	int wait_errno;        /* wait4's errno when it failed (not ECHILD), or 0 */
+	int waitid_errno;      /* then waitid's, when it could not reap it either */
 	int state_at_resume;   /* the child's state word when clone returned */
 	long resumed_ns;       /* CLOCK_MONOTONIC when clone returned to us */
 	unsigned long regs[6]; /* syscall nr, flags, stack, ptid, ctid, tls */

@@ -2,7 +2,11 @@
 
 Every value here is observed: the child's getpid/gettid/getppid come from
 its own syscalls, the rest from /proc/<tgid>/task/<tid>/status and from the
-words the kernel wrote.
+words the kernel wrote.  A call that failed (a seccomp filter) gives no
+value: its cell is None, its error is in the row's ``errors`` (``getpid:
+EPERM (...)``), and no comparison is made with it: ``agrees`` is False
+only for a mismatch that was seen, True only when every comparison was
+made, None otherwise.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
 
 
 @functools.cache
-def _our_depth() -> int:
+def _our_depth() -> int | None:
     """How many PID namespaces we are in: a child's ppid is comparable with
-    /proc only when it is in as many."""
-    me = syscall("getpid")
+    /proc only when it is in as many.  None if getpid(2) fails."""
+    me = own_pid()
+    if me is None:
+        return None
     return len(_ns_ids(proc_status.task_status(me, me) or {}, "NSpid", "Pid"))
 
 
@@ -49,16 +55,20 @@ def proc_mismatch() -> str | None:
 def _row(
     role: str,
     kind: str,
-    seen: tuple[int, int, int],
+    seen: tuple[int | None, int | None, int | None],
     tid_here: int,
-    tgid_dir: int,
+    tgid_dir: int | None,
     name: str | None,
 ) -> dict[str, Any]:
     """A task's own (pid, tid, ppid) against its /proc status; ``name``, if
-    given, is the name the task was to give itself."""
+    given, is the name the task was to give itself.  An id that is None
+    (its call failed) is compared with nothing; so is a task whose group
+    is unknown (``tgid_dir`` None)."""
     pid, tid, ppid = seen
     row: dict[str, Any] = {"role": role, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid}
-    status = None if proc_mismatch() else proc_status.task_status(tgid_dir, tid_here)
+    status = None
+    if tgid_dir is not None and not proc_mismatch():
+        status = proc_status.task_status(tgid_dir, tid_here)
     # None: gone already (e.g. a vfork child), hidden from us, or another
     # pid namespace's /proc, whose task of that number is not this one
     if status is None:
@@ -68,41 +78,82 @@ def _row(
     nstgid = _ns_ids(status, "NStgid", "Tgid")
     row.update(tgid=int(status["Tgid"]), proc_ppid=int(status["PPid"]), name=status.get("Name"))
     mismatch = []
-    if nspid and (nspid[0] != tid_here or nspid[-1] != tid):
+    unmade = False  # a comparison that could not be made: a failed call
+    if nspid and nspid[0] != tid_here:
         mismatch.append("tid")
-    if nstgid and nstgid[-1] != pid:
+    elif nspid and tid is None:
+        unmade = True
+    elif nspid and nspid[-1] != tid:
+        mismatch.append("tid")
+    if nstgid and pid is None:
+        unmade = True
+    elif nstgid and nstgid[-1] != pid:
         mismatch.append("pid")
-    if len(nspid) == _our_depth() and row["proc_ppid"] != ppid:
+    depth = _our_depth()
+    if ppid is None or depth is None:
+        unmade = True
+    elif len(nspid) == depth and row["proc_ppid"] != ppid:
         mismatch.append("ppid")
     if name is not None and row["name"] != name:
         mismatch.append("name")
-    row.update(agrees=not mismatch, mismatch=mismatch)
+    row.update(agrees=False if mismatch else None if unmade else True, mismatch=mismatch)
     return row
 
 
+def _ids(calls: tuple[str, ...], results: tuple[int, ...]) -> tuple[list[int | None], list[str]]:
+    """Each call's value, None where it failed (``results`` are -errno
+    then), and the failures in words."""
+    values: list[int | None] = []
+    errors = []
+    for call, rc in zip(calls, results, strict=True):
+        values.append(rc if rc >= 0 else None)
+        if rc < 0:
+            errors.append(describe(-rc, call))
+    return values, errors
+
+
+def _own(call: str) -> int:
+    """Our ``call`` (getpid...) from the kernel; -errno if it fails."""
+    try:
+        return syscall(call)
+    except OSError as err:
+        return -(err.errno or 0)
+
+
 def parent_row() -> dict[str, Any]:
-    """Our own row: our ids as the kernel gives them (libc's may lie)."""
-    me, tid = syscall("getpid"), syscall("gettid")
-    return _row("parent", "thread", (me, tid, syscall("getppid")), tid, me, None)
+    """Our own row: our ids as the kernel gives them (libc's may lie); a
+    call that fails is in the row's ``errors``, its value None."""
+    calls = ("getpid", "gettid", "getppid")
+    (me, tid, ppid), errors = _ids(calls, tuple(_own(c) for c in calls))
+    # without our tid there is no /proc directory of ours to look in
+    row = _row("parent", "thread", (me, tid, ppid), tid or 0, me if tid else None, None)
+    row["errors"] = errors
+    return row
 
 
 def child_rows(children: Children) -> list[dict[str, Any]]:
     kind = "thread" if children.is_thread else "process"
     rows = []
     for rep in children.reports():
-        pid, tid, ppid, named = rep.results[:4]
+        (pid, tid, ppid), _ = _ids(("getpid", "gettid", "getppid"), rep.results[:3])
+        named = rep.results[3]
         want = rep.scratch.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         row = _row("child", kind, (pid, tid, ppid), rep.tid, children.tgid(rep.tid), want)
         row["clone_tid"] = rep.tid
         ops = zip(children.program, rep.results, strict=True)
         row["errors"] = [describe(-rc, op.name) for op, rc in ops if rc < 0]
         if rep.stopped_at is not None:
-            op = children.program[rep.stopped_at]
+            op, rc = children.program[rep.stopped_at], rep.results[rep.stopped_at]
+            # a guard's call that failed saw nothing: its error is listed
+            # above, and the child exited because it could not check
             row["errors"].append(
-                f"{op.name} returned {rep.results[rep.stopped_at]}, not {op.expect}: exited at once"
+                f"{op.name} failed, so it could not check its parent: exited at once"
+                if rc < 0
+                else f"{op.name} returned {rc}, not {op.expect}: exited at once"
             )
         elif not rep.ran:
             row["errors"].append("did not run its program in time")
+        row["errors"] = list(dict.fromkeys(row["errors"]))  # getppid twice: said once
         if named < 0:
             row["agrees"] = False
         rows.append(row)
@@ -111,7 +162,8 @@ def child_rows(children: Children) -> list[dict[str, Any]]:
 
 def classic_line(row: dict[str, Any]) -> str:
     """The lecture demo's line: ``child thread, pid: 12674, tid: 12675``."""
-    line = f"{row['role']} {row['kind']}, pid: {row['pid']}, tid: {row['tid']}"
+    pid, tid = ("-" if row[k] is None else row[k] for k in ("pid", "tid"))
+    line = f"{row['role']} {row['kind']}, pid: {pid}, tid: {tid}"
     if row.get("errors"):
         line += " (" + "; ".join(row["errors"]) + ")"
     return line
