@@ -272,9 +272,11 @@ from tidscope.top.select import Selection
 def idle(stop):
     stop.wait()
 
-def spin(stop):
+def spin(stop, done, hold):
     while not stop.is_set():
         pass
+    done.set()  # no longer running: its run time stands still while both are read
+    hold.wait()
 
 stop = threading.Event()
 old = threading.Thread(target=idle, args=(stop,), name="reused")
@@ -289,14 +291,16 @@ old.join()
 time.sleep(0.1)
 with open("/proc/sys/kernel/ns_last_pid", "w") as f:  # this namespace's own
     f.write(str(tid - 1))
-stop = threading.Event()
-new = threading.Thread(target=spin, args=(stop,), name="reused")
+stop, done, hold = threading.Event(), threading.Event(), threading.Event()
+new = threading.Thread(target=spin, args=(stop, done, hold), name="reused")
 new.start()
 time.sleep(0.4)
+stop.set()
+done.wait()
 after = sampler.read()
 with open(f"/proc/self/task/{new.native_id}/schedstat") as f:
     ran = int(f.read().split()[0]) / 1e9
-stop.set()
+hold.set()
 new.join()
 rows = {r["tid"]: r for r in interval.rows(before, after, began)}
 olds = [r.start for r in before.values() if r.tid == tid]
@@ -313,7 +317,9 @@ def test_a_reused_tid_is_a_new_thread(tmp_path: Path) -> None:
     thread ends and the next one is given its tid: tidscope tells them
     apart by their start times, and the new one counts from its start
     (a spinning thread near 100 % of its short life, not a share of the
-    interval measured against the old one's counts)."""
+    interval measured against the old one's counts).  The new thread stops
+    spinning before the reading and the truth (its schedstat) are taken, so
+    a busy machine delaying either changes neither."""
     if shutil.which("unshare") is None:
         pytest.skip("unshare (util-linux) is not installed")
     paths = json.dumps([str(HERE.parent), *sys.path])
