@@ -629,7 +629,7 @@ def test_no_boot_time_no_start_date(btime: str | None) -> None:
     no invented date here); columns that need no boot time print as procps's."""
     stat = _stat_with_btime(btime) if btime != "" else ""
     dated = ["-p", "1", "-o", "pid,lstart,start,stime"]
-    undated = ["-p", "1,2", "-o", "pid,etimes,comm"]
+    undated = ["-p", "1,2", "-o", "pid,ppid,ni,tty,comm"]  # none moves with the clock
     results = _forged_each(
         {"/proc/stat": stat},
         [
