@@ -138,6 +138,10 @@ def test_a_fifo_reads_as_unreadable_and_never_hangs(
         for fd in fds:
             os.close(fd)
     code = 1 if where == "200/status" else 0  # -p 200: its status says nothing
+    if where == "stat":  # no boot time, so no start date: an error, as procps's
+        clean_run(proc, 1)
+        assert proc.stdout == "" and f"{root}/stat: no boot time" in one_error_line(proc)
+        return
     clean_run(proc, code)
     rows = proc.stdout.splitlines()
     assert sorted({int(r.split()[0]) for r in rows[1:]}) == expect
@@ -263,7 +267,11 @@ def test_numbers_at_the_edge_of_their_types_are_shown(fake: FakeProc) -> None:
     assert row["tty"] is None and row["start"] > 10**16
     clean_run(ps(fake.root, "-o", "pid,tty,stime,start_time"))
     (fake.root / "stat").write_text(f"btime {1 << 60}\n")  # no boot time a clock can hold
-    clean_run(ps(fake.root, "-o", "pid,stime"))
+    proc = ps(fake.root, "-o", "pid,stime")  # no start date made up from it: an error
+    clean_run(proc, 1)
+    assert proc.stdout == "" and f"{fake.root}/stat: no boot time" in one_error_line(proc)
+    clean_run(ps(fake.root, "-o", "pid,start_time", "--format", "json"), 1)
+    clean_run(ps(fake.root, "-o", "pid,tty,etimes"))  # what needs no boot time still prints
 
 
 def test_numbers_are_ascii_decimals() -> None:

@@ -178,6 +178,22 @@ def test_deselect_lists_what_the_rest_does_not(family: dict[str, Any]) -> None:
     same("-N", "-A")
 
 
+def test_unix_n_joined_and_with_a_command_name(terminal: list[int]) -> None:
+    """-N is Unix deselect wherever it appears, joined to other letters
+    too; only BSD N (no dash) is a BSD letter."""
+    rows = same_rows("-N", "-C", "sleep", "-o", "pid,comm")
+    assert not {(str(p),) for p in terminal} & rows.keys()
+    same_rows("-NC", "sleep", "-o", "pid,comm")
+    same_rows("-Na", "-o", "pid,tty,comm")
+    same_rows("-aN", "-o", "pid,tty,comm")
+    for args in (["-N-C", "sleep"], ["-fN-C", "sleep"]):
+        proc = tidscope("ps", *args)
+        line = one_error_line(proc)
+        assert (proc.returncode, proc.stdout) == (2, ""), line
+        assert f"'{args[0]}' has a '-' inside Unix options" in line and "BSD" not in line
+    assert "'N' in 'N-C' is no BSD option" in one_error_line(tidscope("ps", "N-C"))
+
+
 # -- 4. the environment ---------------------------------------------------------------
 
 

@@ -581,3 +581,130 @@ def test_every_column_here_is_in_the_man_page() -> None:
     json_part = text.split(".Ss JSON AND CSV", 1)[1].split(".Sh ", 1)[0]
     listed = {w for line in json_part.splitlines() if line.startswith(".Cm ") for w in line.split()}
     assert keys - listed == set()
+
+
+def _forged_each(files: dict[str, str], commands: list[list[str]]) -> list[tuple[int, str, str]]:
+    """Each command's exit status, stdout and stderr, run with ``files``
+    bind-mounted over the kernel's in one private mount namespace (a
+    command ``["ps", ...]`` is procps, ``["tidscope", ...]`` this one)."""
+    with tempfile.TemporaryDirectory(prefix="tidscope-forged-") as where:
+        mounts = []
+        for i, (path, content) in enumerate(files.items()):
+            source = os.path.join(where, str(i))
+            with open(source, "w") as f:
+                f.write(content)
+            mounts.append(f"mount --bind {source} {shlex.quote(path)}")
+        steps = []
+        for i, command in enumerate(commands):
+            argv = [sys.executable, "-m", *command] if command[0] == "tidscope" else command
+            out, err = os.path.join(where, f"out{i}"), os.path.join(where, f"err{i}")
+            steps.append(f"{shlex.join(argv)} >{out} 2>{err}; echo $? >{out}.rc")
+        script = " && ".join(mounts) + " && { " + "; ".join(steps) + "; }"
+        proc = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+        assert proc.returncode == 0, proc.stderr
+        results = []
+        for i in range(len(commands)):
+            out, err = os.path.join(where, f"out{i}"), os.path.join(where, f"err{i}")
+            with open(f"{out}.rc") as f, open(out) as o, open(err) as e:
+                results.append((int(f.read()), o.read(), e.read()))
+    return results
+
+
+def _stat_with_btime(line: str | None) -> str:
+    """The kernel's /proc/stat with its btime line replaced (None: left out)."""
+    with open("/proc/stat") as f:
+        lines = [x for x in f.read().splitlines() if not x.startswith("btime ")]
+    return "\n".join(lines + ([line] if line is not None else [])) + "\n"
+
+
+@pytest.mark.root
+@pytest.mark.procps
+@pytest.mark.parametrize(
+    "btime", [None, "btime abc", "btime -5", "btime 99999999999999999999", "btime", ""]
+)
+def test_no_boot_time_no_start_date(btime: str | None) -> None:
+    """A /proc/stat without a boot time a clock can hold: the start columns
+    are an error naming /proc/stat (procps 4.0.2 prints 1970 or 2106 for a
+    missing or odd btime, and refuses only a /proc/stat it cannot parse:
+    no invented date here); columns that need no boot time print as procps's."""
+    stat = _stat_with_btime(btime) if btime != "" else ""
+    dated = ["-p", "1", "-o", "pid,lstart,start,stime"]
+    undated = ["-p", "1,2", "-o", "pid,ppid,ni,tty,comm"]  # none moves with the clock
+    results = _forged_each(
+        {"/proc/stat": stat},
+        [
+            ["tidscope", "ps", *dated],
+            ["tidscope", "ps", "aux"],
+            ["tidscope", "ps", "-p", "1", "-o", "pid,start_time", "--format", "json"],
+            ["tidscope", "ps", *undated],
+            ["ps", *undated],
+            ["ps", *dated],
+        ],
+    )
+    for code, out, err in results[:3]:
+        assert code == 1 and out == "", (code, out, err)
+        line = one_error_line(subprocess.CompletedProcess([], code, out, err))
+        assert "/proc/stat" in line and "btime" in line, line
+    (code, ours, err), (_, theirs, _) = results[3], results[4]
+    assert code == 0 and ours == theirs, f"{err}\n{ours}---\n{theirs}"
+    if btime == "":  # what procps refuses too
+        code, _, err = results[5]
+        assert code == 1 and "Unable to get system boot time" in err, err
+
+
+@pytest.mark.root
+@pytest.mark.procps
+@pytest.mark.parametrize("meminfo", ["", "garbage\n", "MemFree: 100 kB\n", "MemTotal: 0 kB\n"])
+def test_no_total_memory_no_pmem(meminfo: str) -> None:
+    """A /proc/meminfo without a MemTotal: %MEM is an error naming it (procps
+    says "Unable to get total memory", or divides by zero), never 0.0;
+    columns without it print as procps's."""
+    results = _forged_each(
+        {"/proc/meminfo": meminfo},
+        [
+            ["tidscope", "ps", "-p", "1", "-o", "pid,pmem"],
+            ["tidscope", "ps", "aux"],
+            ["tidscope", "ps", "-p", "1,2", "-o", "pid,rss,comm"],
+            ["ps", "-p", "1,2", "-o", "pid,rss,comm"],
+            ["ps", "-p", "1", "-o", "pid,pmem"],
+        ],
+    )
+    for code, out, err in results[:2]:
+        assert code == 1 and out == "", (code, out, err)
+        line = one_error_line(subprocess.CompletedProcess([], code, out, err))
+        assert "/proc/meminfo" in line and "MemTotal" in line, line
+    (code, ours, err), (_, theirs, _) = results[2], results[3]
+    assert code == 0 and ours == theirs, f"{err}\n{ours}---\n{theirs}"
+    assert results[4][0] != 0  # procps refuses (or crashes) too
+
+
+@pytest.mark.root
+@pytest.mark.procps
+@pytest.mark.parametrize("uptime", ["99999999999999999999999.99 5.00\n", "1e30 1\n", ""])
+def test_uptime_past_what_ticks_hold(uptime: str) -> None:
+    """An uptime whose clock ticks a C unsigned 64-bit number cannot hold:
+    procps's conversion gives 0 on x86-64, as an unreadable uptime does;
+    ELAPSED, %CPU and the rest match it byte for byte."""
+    cols = ["-p", "1,2", "-o", "pid,etime,etimes,pcpu,cp,comm"]
+    (code, ours, err), (_, theirs, _) = _forged_each(
+        {"/proc/uptime": uptime}, [["tidscope", "ps", *cols], ["ps", *cols]]
+    )
+    assert code == 0 and ours == theirs, f"{err}\n{ours}---\n{theirs}"
+
+
+@pytest.mark.root
+def test_no_other_command_dates_from_a_missing_boot_time() -> None:
+    """top, tree and inspect print no start date at all (their start times
+    count from boot, not from btime): without btime they print as ever,
+    with no 1970 in them."""
+    results = _forged_each(
+        {"/proc/stat": _stat_with_btime(None)},
+        [
+            ["tidscope", "top", "-b", "-n", "1", "-d", "0.1", "--format", "json"],
+            ["tidscope", "tree", "1", "--format", "json"],
+            ["tidscope", "inspect", "1", "--format", "json"],
+        ],
+    )
+    for code, out, err in results:
+        assert code == 0 and err == "", err
+        assert "1970" not in out and '"start' not in out

@@ -489,3 +489,42 @@ def test_nothing_in_a_churning_tree_is_missed_and_every_event_is_named() -> None
     exits = sorted(e["tid"] for e in events if e["event"] == "exit")
     assert exits == sorted([made["pid"], *made["threads"], *made["procs"]])
     assert [e for e in events if e["name"] is None] == []
+
+
+@pytest.mark.root
+def test_run_under_the_task_limit_names_the_limit_and_the_fix() -> None:
+    """--run whose fork is refused by RLIMIT_NPROC (an unused uid allowed
+    one task, tidscope itself): the limit named with its numbers, and a fix
+    for watch (spawn's "lower -n" is no option of watch's), as clone_errors
+    says it for every command; it was the bare errno."""
+    tag = f"hostile-nproc-{os.getpid()}"
+    uid = unused_uid()
+    prefix = ["prlimit", "--nproc=1", "--", *as_uid(uid), *TIDSCOPE]
+    proc = _watch(tag, "--run", "true", prefix=prefix)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    line = one_error_line(proc)
+    assert line.startswith("tidscope watch: --run: fork: EAGAIN"), line
+    assert f"RLIMIT_NPROC is reached: uid {uid} runs" in line, line
+    assert "RLIMIT_NPROC=1" in line and "kernel.threads-max=" in line, line
+    assert "prlimit --nproc" in line and "lower -n" not in line, line
+    assert _left(tag) == []
+
+
+def test_a_leaders_stat_unread_in_a_poll_is_named_by_its_path() -> None:
+    """A failed read of a leader's own stat (read as ``../stat`` from its
+    group's task/ directory, held open) names /proc/PID/stat, not
+    /proc/PID/task/../stat.  strace fails every open under the sleeper's
+    task/ after the first (the directory itself)."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        inject = ["strace", "-f", "-o", "/dev/null", "-P", f"/proc/{sleeper.pid}/task"]
+        inject += ["-e", "trace=openat", "-e", "inject=openat:error=ENOMEM:when=2+"]
+        proc = run([*inject, *TIDSCOPE, "watch", "--poll", "--duration", "5"], timeout=60)
+    finally:
+        sleeper.kill()
+        sleeper.wait(30)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    *notes, line = proc.stderr.splitlines()  # after the note that polling is lossy
+    assert [n for n in notes if "note: polling" not in n] == [], proc.stderr
+    assert f"tidscope watch: /proc/{sleeper.pid}/stat: ENOMEM" in line, line
+    assert "/../" not in line, line

@@ -102,6 +102,7 @@ def second_reading(args: list[str]) -> list[str] | None:
                 i += 1
         elif arg[:1] == "-" and arg[1:2].isascii() and arg[1:2].isalpha():
             letters = arg[1:]
+            _no_inner_dash(arg)
             changed = True
             if _bsd_wants_next(letters):
                 if i == len(args) or not args[i]:
@@ -116,6 +117,23 @@ def second_reading(args: list[str]) -> list[str] | None:
         else:
             return None
     return out if changed else None
+
+
+def _no_inner_dash(arg: str) -> None:
+    """procps refuses a dashed argument with a '-' among its Unix letters
+    (before one that takes the rest as its value: ``-N-C``) in both its
+    readings, and says so of the Unix one: as it does, never as BSD letters."""
+    for letter in arg[1:]:
+        if f"-{letter}" in TAKES_VALUE:
+            return
+        if letter == "-":
+            from tidscope.errors import UsageError
+
+            split = " ".join(f"-{part}" for part in arg[1:].split("-") if part)
+            raise UsageError(
+                f"{arg!r} has a '-' inside Unix options: give each its own dash and"
+                f" argument, e.g. ps {split}"
+            )
 
 
 def run_ps(params: dict[str, Any], args: list[str]) -> int:

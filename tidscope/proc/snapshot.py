@@ -160,7 +160,7 @@ def group(
         pid = int(name)
         if _procread is not None and not check:
             wanted = [i for i in map(int, tids) if only is None or i in only]
-            yield from _fast(task_fd, wanted, pid, want)
+            yield from _fast(task_fd, wanted, pid, want, f"{root}/{name}/task")
             return
         # a proc mount's names are the kernel's own plain ids (see procfs.parse_stat)
         ids = entry_ids(tids) if check else map(int, tids)
@@ -169,12 +169,15 @@ def group(
                 continue
             # As procps: the leader's row is its process's (process-wide times).
             where = ".." if tid == name else tid
-            data = read(f"{where}/stat", task_fd, check)
-            if data is None:
-                continue
-            task = parse_stat(data, ident, pid, check)
-            if task is None or (want and not _extras(task, where, task_fd, want, check)):
-                continue
+            try:
+                data = read(f"{where}/stat", task_fd, check)
+                if data is None:
+                    continue
+                task = parse_stat(data, ident, pid, check)
+                if task is None or (want and not _extras(task, where, task_fd, want, check)):
+                    continue
+            except OSError as err:
+                raise _rooted(err, f"{root}/{name}/task") from None
             yield task
     finally:
         os.close(task_fd)
@@ -252,8 +255,11 @@ def _fast(
                     else:
                         task = found
                     place = ".." if task.tid == tgid else str(task.tid)
-                    if rest and not _extras(task, place, fd, rest, False):
-                        continue
+                    try:
+                        if rest and not _extras(task, place, fd, rest, False):
+                            continue
+                    except OSError as err:
+                        raise _rooted(err, label or str(where)) from None
                     yield task
         finally:
             # Its helper thread reads through fd: joined (by dropping the
@@ -364,7 +370,15 @@ def _named(walk: Iterable[list[Any]], base: str) -> Iterator[list[Any]]:
         except StopIteration:
             return
         except OSError as err:
-            if err.filename and not str(err.filename).startswith("/"):
-                raise OSError(err.errno, err.strerror, f"{base}/{err.filename}") from None
-            raise
+            raise _rooted(err, base) from None
         yield batch
+
+
+def _rooted(err: OSError, base: str) -> OSError:
+    """``err`` naming its file by its whole path: a name relative to the
+    directory ``base`` read (``../stat``, a leader's own file from its
+    group's ``task/``) joined to it and made plain (``/proc/17/stat``)."""
+    if err.filename and not str(err.filename).startswith("/"):
+        path = os.path.normpath(f"{base}/{err.filename}")
+        return OSError(err.errno, err.strerror, path)
+    return err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from tidscope.errors import TidscopeError
 from tidscope.proc.files import PROC
 from tidscope.proc.system import boot_time, clock_ticks
 from tidscope.proc.task import Task
@@ -55,9 +56,19 @@ class Context:
         return name
 
     def started(self, task: Task) -> int:
-        """Start time in seconds since the epoch."""
+        """Start time in seconds since the epoch.  Without a boot time (no
+        ``btime`` line in ``/proc/stat``, or none a clock can hold) there is
+        no start date to print: an error, never 1970 (procps 4.0.2 refuses
+        only an unparsable ``/proc/stat`` and prints 1970 or 2106 for the rest)."""
         if self._boot is None:
-            self._boot = boot_time(self.root) or 0
+            boot = boot_time(self.root)
+            if boot is None:
+                raise TidscopeError(
+                    f"{self.root}/stat: no boot time (its btime line is missing or not "
+                    "a time since the epoch), so no start time can be printed: leave out "
+                    "the start columns, or unmount what covers it"
+                )
+            self._boot = boot
         return self._boot + task.start_ticks // self.hz
 
     def stime(self, task: Task) -> str:

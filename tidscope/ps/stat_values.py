@@ -89,7 +89,7 @@ def vsz_kb(task: Task, ctx: Context) -> int:
 def pmem(task: Task, ctx: Context) -> int:
     """%MEM in per-mille: VmRSS of MemTotal, at most 999."""
     total = mem_total(ctx)
-    return min(rss_kb(task, ctx) * 1000 // total, 999) if total else 0
+    return min(rss_kb(task, ctx) * 1000 // total, 999)
 
 
 def data_kb(task: Task) -> int:

@@ -65,6 +65,7 @@ from types import TracebackType
 from typing import NamedTuple, TypeVar
 
 from tidscope.core import reaper
+from tidscope.core.clone_errors import limit_advice, task_limits
 from tidscope.core.signals import TERMINATING
 from tidscope.core.syscalls import own_pid, syscall
 from tidscope.errors import Terminated, TidscopeError, UsageError, describe
@@ -169,6 +170,8 @@ class Tracer:
                     f" process {tracer} ({name}), which traces what tidscope starts,"
                     " and a task has one tracer: run tidscope watch --run outside it"
                 ) from None
+            if err.errno == errno.EAGAIN and err.filename == "fork":
+                why += f": {task_limits()}: {limit_advice(spawn=False)}"
             if err.errno == errno.EPERM and err.filename == "ptrace(PTRACE_SEIZE)":
                 why += (
                     ": this machine forbids tracing (kernel.yama.ptrace_scope, or a seccomp"
