@@ -29,13 +29,18 @@ def run(
     timeout: float = 60,
     env: dict[str, str] | None = None,
     prefix: list[str] | None = None,
+    errors: str = "strict",
 ) -> subprocess.CompletedProcess[str]:
+    """``args`` run to the end, its output as text: strictly UTF-8 unless
+    ``errors`` says otherwise ("surrogateescape" for what lists the whole
+    machine, where another test's task may hold any bytes in its name)."""
     cmd = ["setpriv", *NOBODY, "--", *args] if user else list(args)
     cmd = [*(prefix or []), *cmd]
     return subprocess.run(
         cmd,
         capture_output=True,
         text=True,
+        errors=errors,
         timeout=timeout,
         env={**os.environ, **(env or {})},
         cwd="/",

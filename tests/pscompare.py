@@ -24,11 +24,12 @@ PAUSE = 0.25
 def both(
     args: Sequence[str], user: bool = False, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], ...]:
-    """procps, tidscope, procps: the same command line, environment and user."""
+    """procps, tidscope, procps: the same command line, environment and user
+    (read as text byte for byte: a name need not be UTF-8)."""
     return (
-        run(["ps", *args], user=user, env=env),
-        tidscope("ps", *args, user=user, env=env),
-        run(["ps", *args], user=user, env=env),
+        run(["ps", *args], user=user, env=env, errors="surrogateescape"),
+        tidscope("ps", *args, user=user, env=env, errors="surrogateescape"),
+        run(["ps", *args], user=user, env=env, errors="surrogateescape"),
     )
 
 

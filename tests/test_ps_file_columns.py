@@ -317,9 +317,9 @@ def test_the_whole_machine(holder: dict[str, Any], mode: str, user: bool) -> Non
     """Every row of a task that did not change while we looked is the same,
     and none of them is missing (tasks come, go and run: they are left out)."""
     before = switches()
-    first = run(["ps", mode, "-o", EVERY], user=user)
-    ours = tidscope("ps", mode, "-o", EVERY, user=user)
-    second = run(["ps", mode, "-o", EVERY], user=user)
+    first = run(["ps", mode, "-o", EVERY], user=user, errors="surrogateescape")
+    ours = tidscope("ps", mode, "-o", EVERY, user=user, errors="surrogateescape")
+    second = run(["ps", mode, "-o", EVERY], user=user, errors="surrogateescape")
     after = switches()
     assert ours.returncode == first.returncode == 0, ours.stderr
     assert ours.stdout.splitlines()[0] == first.stdout.splitlines()[0]
