@@ -410,9 +410,12 @@ def test_the_table_holds_every_option_of_ps_help_all() -> None:
 def test_every_option_of_ps_help_all(
     family: dict[str, Any], terminal: list[int], option: str
 ) -> None:
-    """(``terminal`` gives -a and a a process with a terminal to list.)"""
+    """(``terminal`` gives -a and a a process with a terminal to list, and
+    -s its session: the shell script(1) starts leads one in our pid namespace,
+    while ours may be led from outside it, where getsid(2) says 0.)"""
     how, template = OPTIONS[option]
-    sid = str(os.getsid(family["pid"]))
+    sid = str(os.getsid(terminal[0]))
+    assert sid != "0", f"the terminal's session has no id in our namespace: {terminal}"
     args = [a.replace(PID, str(family["pid"])).replace(SID, sid) for a in template]
     if how == "same":
         same(*args)
