@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, AnyStr, TypeVar
@@ -108,16 +108,38 @@ def readline(
     it had: ``seen``, given by the caller, and ``proc``'s status and the
     stderr it left (``proc`` is killed if it still runs).  Empty at the end
     of the stream, as readline."""
-    got: list[AnyStr] = []
-    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
-    reader.start()
+    # No helper thread: a thread that never signals it started (seen once,
+    # under load) would hang here with no deadline.  The descriptor is made
+    # non-blocking instead, and the stream's own readline returns what it
+    # has, buffered or not, so its buffers stay right for later reads.
+    fd = stream.fileno()
+    blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)
+    parts: list[AnyStr] = []
     end = time.monotonic() + timeout
-    while reader.is_alive() and time.monotonic() < end:
-        reader.join(0.05)
-        if proc is not None and proc.poll() is not None:
-            end = min(end, time.monotonic() + 2)
-    if got:
-        return got[0]
+    try:
+        waiting = select.poll()
+        waiting.register(fd, select.POLLIN)
+        ready, polled = True, False  # a first try: the stream may hold a line
+        while True:
+            if ready:
+                part = stream.readline()
+                if part:
+                    parts.append(part)
+                    if part.endswith(b"\n" if isinstance(part, bytes) else "\n"):
+                        return part[:0].join(parts)
+                elif polled:  # poll said readable, yet nothing came: the end
+                    return part[:0].join(parts)
+            now = time.monotonic()
+            if now >= end:
+                break
+            if proc is not None and proc.poll() is not None:
+                end = min(end, now + 2)
+            ready = polled = bool(waiting.poll(min(50.0, (end - now) * 1000)))
+    finally:
+        os.set_blocking(fd, blocking)
+    if parts:
+        seen = (seen, "and the start of a line:", parts[0][:0].join(parts))
     detail = ""
     if proc is not None:
         status = proc.poll()
