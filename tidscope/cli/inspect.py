@@ -7,7 +7,6 @@ import sys
 import click
 
 from tidscope.cli.options import PidRange, output_options
-from tidscope.core.syscalls import own_pid
 from tidscope.errors import TidscopeError, note
 from tidscope.proc.files import PROC
 from tidscope.proc.mounts import unseen
@@ -35,7 +34,7 @@ def command(task: int, all_threads: bool, fmt: str, no_headers: bool) -> int:
     from tidscope.inspector import autopsy as inspect
     from tidscope.render import render
 
-    foreign_note("inspect", own_pid(), PROC, f"{task} is looked up there, and may be another task")
+    foreign_note("inspect", PROC, f"{task} is looked up there, and may be another task")
     found = inspect.resolve(task)
     if found is None:
         raise TidscopeError(f"no task {task}: {unseen(task)} (see tidscope ps -AT)")

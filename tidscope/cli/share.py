@@ -7,7 +7,6 @@ import sys
 import click
 
 from tidscope.cli.options import PidRange, output_options
-from tidscope.core.syscalls import own_pid
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.mounts import hidden_note
 from tidscope.proc.pidns import mismatch
@@ -43,7 +42,7 @@ def command(pids: tuple[int, ...], every: bool, explain: bool, fmt: str, no_head
         raise UsageError(
             "--explain lists kcmp calls, which a CSV table cannot hold: use --format table or json"
         )
-    other = mismatch(own_pid())
+    other = mismatch()
     if other is not None:
         raise TidscopeError(
             f"{other}: share compares the tasks /proc lists with kcmp(2), which takes our"

@@ -7,7 +7,6 @@ import sys
 import click
 
 from tidscope.cli.options import PidRange, output_options, proc_root_option
-from tidscope.core.syscalls import own_pid
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.mounts import hidden_note
 from tidscope.proc.pidns import SHOWN, foreign_note
@@ -48,7 +47,7 @@ def command(
         tops = tree.roots(forest, pid, uid, proc_root)
     except TidscopeError:
         hidden_note("tree", proc_root)  # what may hide the process asked for, as ps -p says
-        foreign_note("tree", own_pid(), proc_root, SHOWN)
+        foreign_note("tree", proc_root, SHOWN)
         raise
     # Box drawing only where a UTF-8 locale and output can carry it (Python
     # itself writes UTF-8 even under LANG=C: ask the locale, as procps does).
@@ -61,5 +60,5 @@ def command(
     if cycles is not None:
         note("tree", cycles)
     hidden_note("tree", proc_root)
-    foreign_note("tree", own_pid(), proc_root, SHOWN)
+    foreign_note("tree", proc_root, SHOWN)
     return 0

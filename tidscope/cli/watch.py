@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from tidscope.cli.options import PidRange, output_options, seconds
-from tidscope.core.syscalls import own_pid
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.files import PROC
 from tidscope.proc.pidns import foreign_note
@@ -123,7 +122,7 @@ def command(
 
         try:
             conn = _source(stack, command, interval, sources.append)
-            foreign = foreign_note("watch", own_pid(), PROC, FOREIGN[_mode(command, conn)])
+            foreign = foreign_note("watch", PROC, FOREIGN[_mode(command, conn)])
             _render(rows(), COLUMNS, WIDTHS, fmt, no_headers)
         finally:
             if sources:

@@ -19,9 +19,10 @@ from types import TracebackType
 from tidscope.core import _rawclone, flags
 from tidscope.core.clone_errors import explain_parts, no_parent_id, wait_refused
 from tidscope.core.signals import TERMINATING, blocked
-from tidscope.core.syscalls import SYSCALLS, own_pid, syscall
+from tidscope.core.syscalls import SYSCALLS, syscall
 from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 from tidscope.numeric import decimal
+from tidscope.proc.pidns import kernel_pid
 
 PAGE_SIZE: int = _rawclone.PAGE_SIZE
 MIN_STACK: int = -(-_rawclone.MIN_STACK // PAGE_SIZE) * PAGE_SIZE
@@ -347,9 +348,8 @@ class Children:
         return [self.report(i).tid for i in range(self.spawned)]
 
     def tgid(self, tid: int) -> int | None:
-        """The thread group a child's tid lives in, in our namespace (None:
-        a thread's, when getpid(2) fails)."""
-        return own_pid() if self.is_thread else tid
+        """A child's thread group, in our namespace (None: a thread's, when getpid(2) fails)."""
+        return kernel_pid() if self.is_thread else tid
 
     def report(self, i: int) -> Report:
         c = self._group.child(i)

@@ -65,12 +65,3 @@ def read_memory(pid: int, address: int, size: int) -> bytes:
     if got != size:
         raise OSError(errno.EFAULT, f"read {got} of {size} bytes", "process_vm_readv")
     return bytes(buf[2 * iovec.size :])
-
-
-def own_pid() -> int | None:
-    """Our pid as the kernel gives it (getpid(2) itself: libc's may lie, a
-    preload library can make it); None if the call fails (a seccomp filter)."""
-    try:
-        return syscall("getpid")
-    except OSError:
-        return None

@@ -13,6 +13,8 @@
 
 #include <limits.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* -- arguments ------------------------------------------------------------- */
 
@@ -131,7 +133,23 @@ static PyObject *read_stats(PyObject *Py_UNUSED(mod), PyObject *args)
 	return out;
 }
 
+/* getpid(2) itself: the pid a proc root must show us as "self" (libc's
+ * getpid may be a preload's lie); None if the call fails (a seccomp filter). */
+static PyObject *kernel_pid(PyObject *self, PyObject *unused)
+{
+	long pid;
+
+	(void)self;
+	(void)unused;
+	pid = syscall(SYS_getpid);
+	if (pid < 0)
+		Py_RETURN_NONE;
+	return PyLong_FromLong(pid);
+}
+
 static PyMethodDef methods[] = {
+	{"kernel_pid", kernel_pid, METH_NOARGS,
+	 "kernel_pid() -> int | None: getpid(2) by its number; None if it fails."},
 	{"read_stats", read_stats, METH_VARARGS,
 	 "read_stats(dir_fd, ids, tgid, want_uid, make, parse, files=(), caps=()) -> list:\n"
 	 "what one Walk batch gives, for at most MAX_IDS ids, read by this thread."},

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from tidscope.core import flags
 from tidscope.core.clone import Children, Op, Report, die_with_parent
 from tidscope.core.kcmp import KCMP
-from tidscope.core.syscalls import own_pid, syscall
+from tidscope.core.syscalls import syscall
 from tidscope.proc import files, masks, pidns
 from tidscope.proc import status as proc_status
 from tidscope.proc.files import PROC
@@ -52,7 +52,7 @@ def foreign_proc() -> Unread | None:
     """Why /proc cannot be read as ours, or None: when it shows another pid
     namespace than ours (proc.pidns), a task's pid from the kernel names
     another task there, and every look into /proc is a step not taken."""
-    other = pidns.mismatch(own_pid())
+    other = pidns.mismatch()
     return None if other is None else Unread(PROC, other.removeprefix(PROC).strip())
 
 

@@ -8,6 +8,7 @@ _T = TypeVar("_T")
 MAX_IDS: int
 BATCH: int
 
+def kernel_pid() -> int | None: ...
 def read_stats(
     dir_fd: int,
     ids: Sequence[int],

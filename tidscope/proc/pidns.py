@@ -10,8 +10,8 @@ namespace numbers it; missing when we have none there: a namespace we are
 not in) and in ``ROOT/self/status``'s ``NSpid`` (our pid in each namespace
 from the mount's down to our own: one number when they are the same one).
 :func:`mismatch` holds both against the pid the kernel's own getpid(2)
-gives (the caller's, from core.syscalls: never libc's, which a preload can
-make lie), and says what disagrees.
+gives (:func:`kernel_pid`: never libc's, which a preload can make lie), and
+says what disagrees.
 
 A ``--proc-root`` that is no proc mount (a copy, a hand-built tree) shows
 no namespace and is not judged here (mounts.is_proc_fs); the default root
@@ -29,6 +29,14 @@ from tidscope.proc.mounts import is_proc_fs
 from tidscope.proc.status import Status
 from tidscope.proc.unread import Unread
 
+try:  # the C reader gives the raw call; core's gateway would cost ps three imports
+    from tidscope.proc._procread import kernel_pid as _kernel_pid
+except ImportError:  # pragma: no cover - a build without it
+
+    def _kernel_pid() -> int | None:
+        return None
+
+
 FIX = (
     "mount a proc of this namespace (unshare --fork --pid --mount-proc, or mount -t proc proc DIR)"
 )
@@ -39,14 +47,21 @@ _KNOWN: dict[str, str | None] = {}
 _DEPTH: dict[str, int | None] = {}
 
 
-def mismatch(pid: int | None, root: str = PROC) -> str | None:
+def kernel_pid() -> int | None:
+    """Our pid as the kernel gives it: getpid(2) itself, by number (libc's
+    may lie: a preload library can make it); None if the call fails (a
+    seccomp filter).  Every command's own pid comes from here."""
+    return _kernel_pid()
+
+
+def mismatch(root: str = PROC) -> str | None:
     """None when ``root`` shows the pid namespace in which the kernel's
-    getpid(2) gave us ``pid`` (None: that call failed, and /proc's own
-    answers are held against each other alone); else what disagrees, one
-    phrase ending with the fix.  Asked once per root (a fork's child is in
-    its parent's pid namespace)."""
+    getpid(2) gives us our pid (when that call fails, /proc's own answers
+    are held against each other alone); else what disagrees, one phrase
+    ending with the fix.  Asked once per root (a fork's child is in its
+    parent's pid namespace)."""
     if root not in _KNOWN:
-        _KNOWN[root] = _mismatch(pid, root)
+        _KNOWN[root] = _mismatch(kernel_pid(), root)
     return _KNOWN[root]
 
 
@@ -107,11 +122,11 @@ def local_pid(there: int, root: str = PROC) -> int | None:
     return nspid[levels - 1]
 
 
-def foreign_note(command: str, pid: int | None, root: str = PROC, then: str = "") -> str | None:
+def foreign_note(command: str, root: str = PROC, then: str = "") -> str | None:
     """Say so on stderr (one note) when ``root`` shows another pid namespace
     than ours; ``then``: what that means for ``command``'s output.  The
     mismatch, or None."""
-    other = mismatch(pid, root)
+    other = mismatch(root)
     if other is not None:
         note(command, other + (f"; {then}" if then else ""))
     return other

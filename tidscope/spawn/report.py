@@ -16,7 +16,7 @@ from typing import Any
 
 from tidscope.core import flags
 from tidscope.core.clone import ARCH, IDENTITY, Children, Op, Report, die_with_parent
-from tidscope.core.syscalls import SYSCALLS, own_pid, syscall
+from tidscope.core.syscalls import SYSCALLS, syscall
 from tidscope.errors import describe
 from tidscope.proc import pidns
 from tidscope.proc import status as proc_status
@@ -39,7 +39,7 @@ def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
 def _our_depth() -> int | None:
     """How many PID namespaces we are in: a child's ppid is comparable with
     /proc only when it is in as many.  None if getpid(2) fails."""
-    me = own_pid()
+    me = pidns.kernel_pid()
     if me is None:
         return None
     return len(_ns_ids(proc_status.task_status(me, me) or {}, "NSpid", "Pid"))
@@ -49,7 +49,7 @@ def _our_depth() -> int | None:
 def proc_mismatch() -> str | None:
     """Why /proc's rows are not our tasks' (another pid namespace's proc,
     proc.pidns), or None: then the /proc columns are left empty."""
-    return pidns.mismatch(own_pid())
+    return pidns.mismatch()
 
 
 def _row(

@@ -67,7 +67,7 @@ from typing import NamedTuple, TypeVar
 from tidscope.core import reaper
 from tidscope.core.clone_errors import limit_advice, task_limits
 from tidscope.core.signals import TERMINATING
-from tidscope.core.syscalls import own_pid, syscall
+from tidscope.core.syscalls import syscall
 from tidscope.errors import Terminated, TidscopeError, UsageError, describe
 from tidscope.proc import pidns
 from tidscope.watch import _ptrace, tracee
@@ -139,7 +139,7 @@ class Tracer:
         self._look = False  # whether held tasks may be let go
         self._orphans = reaper.subreaper()
         # /proc of another pid namespace names other tasks: no names then
-        self.foreign = pidns.mismatch(own_pid())
+        self.foreign = pidns.mismatch()
 
     def __enter__(self) -> Tracer:
         # What CMD's tree leaves orphaned comes back to us, to be reaped.
