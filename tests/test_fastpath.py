@@ -188,3 +188,25 @@ def test_the_launcher_imports_sys_and_the_cli_alone() -> None:
         for alias in node.names
     }
     assert names == {"sys", "tidscope.cli.main"}
+
+
+def test_ps_p_1_loads_only_what_it_uses() -> None:
+    """Start-up is paid per module (about 60 µs each on a 2-core machine,
+    python -m benchmarks --only startup): ``ps -p 1`` loads neither core/
+    (our pid comes from the C reader already loaded), nor the files beyond
+    stat and status (taskfiles), nor terminal names for a task without one."""
+    code = (
+        "import sys; from tidscope.cli import main; rc = main(['ps', '-p', '1']); "
+        "print(sorted(m for m in sys.modules if m.startswith('tidscope')), rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    *_, last = out.splitlines()
+    loaded, rc = last.rsplit(" ", 1)
+    assert rc == "0", out
+    with open("/proc/1/stat", "rb") as f:
+        tty_nr = int(f.read().rsplit(b")", 1)[1].split()[4])
+    unused = ["tidscope.core", "tidscope.proc.taskfiles", "click"]
+    for module in unused + ([] if tty_nr else ["tidscope.ps.ttys"]):
+        assert f"'{module}'" not in loaded, loaded

@@ -212,7 +212,8 @@ def test_ps_uses_the_c_reader_and_prints_what_the_python_walk_prints() -> None:
     code = textwrap.dedent(
         """
         import io, os, sys
-        from tidscope.ps import layout, query
+        from tidscope.ps import layout
+        from tidscope.ps import run as query
         from tidscope.ps.columns import parse_format
         from tidscope.ps.context import Context
         from tidscope.proc import snapshot

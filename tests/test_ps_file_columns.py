@@ -31,7 +31,7 @@ from tidscope.ps import columns
 from tidscope.ps import layout as pslist
 from tidscope.ps import run as psrun
 from tidscope.ps.context import Context
-from tidscope.ps.query import Query, tasks
+from tidscope.ps.run import Query, tasks
 
 HOLDER = """
 import ctypes, json, os, signal, subprocess, sys

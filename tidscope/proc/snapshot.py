@@ -22,7 +22,7 @@ from stat import S_ISREG
 
 from tidscope.errors import TidscopeError, describe, remedy
 from tidscope.numeric import entry_id, entry_ids
-from tidscope.proc import files, taskfiles
+from tidscope.proc import files
 from tidscope.proc.files import (
     CHUNK,
     CMDLINE_MAX,
@@ -89,6 +89,8 @@ def _extras(task: Task, where: str, dir_fd: int | None, want: Collection[str], c
         data = read_all(f"{where}/cmdline", dir_fd, CMDLINE_MAX, check)
         task.cmdline = parse_cmdline(data) if data is not None else None
     if not EXTRAS.issuperset(want):  # wchan, cgroup, ns/*...: taskfiles.py
+        from tidscope.proc import taskfiles  # imported by the columns that need it
+
         taskfiles.read_into(task, where, dir_fd, want, check)
     return True
 
@@ -209,13 +211,23 @@ def _into_extra(name: str, keep: int | None = None) -> Callable[[Task, bytes | N
 
 # The wants whose file the C reader reads with the stat file (our own
 # process's status included, read when no helper thread adds to its count):
-# want -> (file, most bytes read, what stores it in the task)
+# want -> (file, most bytes read, what stores it in the task); taskfiles'
+# (wchan, cgroup) join them the first time one is wanted (_preread)
 _PREREAD: dict[str, tuple[str, int, Callable[[Task, bytes | None], None]]] = {
     STATUS: ("status", STATUS_MAX, _status),
     CMDLINE: ("cmdline", CMDLINE_MAX, _cmdline),
-    taskfiles.WCHAN: ("wchan", CHUNK, _into_extra(taskfiles.WCHAN, taskfiles.WCHAN_MAX)),
-    taskfiles.CGROUP: ("cgroup", taskfiles.CGROUP_MAX, _into_extra(taskfiles.CGROUP)),
 }
+
+
+def _preread(want: Collection[str]) -> dict[str, Any]:
+    """:data:`_PREREAD`, with taskfiles' once ``want`` names a file beyond
+    :data:`EXTRAS` (taskfiles is imported only then)."""
+    if len(_PREREAD) == 2 and not EXTRAS.issuperset(want):
+        from tidscope.proc.taskfiles import CGROUP, CGROUP_MAX, WCHAN, WCHAN_MAX
+
+        _PREREAD[WCHAN] = (WCHAN, CHUNK, _into_extra(WCHAN, WCHAN_MAX))
+        _PREREAD[CGROUP] = (CGROUP, CGROUP_MAX, _into_extra(CGROUP))
+    return _PREREAD
 
 
 def _fast(
@@ -232,11 +244,12 @@ def _fast(
     same order, as the loops above give.  A read that fails for a reason
     no task gives (EIO...) is raised, naming its file."""
     assert _procread is not None
-    pre = [w for w in want if w in _PREREAD]
-    rest = [w for w in want if w != UID and w not in _PREREAD]
-    files = tuple(_PREREAD[w][0] for w in pre)
-    caps = tuple(_PREREAD[w][1] for w in pre)
-    stores = [_PREREAD[w][2] for w in pre]
+    preread = _preread(want)
+    pre = [w for w in want if w in preread]
+    rest = [w for w in want if w != UID and w not in preread]
+    files = tuple(preread[w][0] for w in pre)
+    caps = tuple(preread[w][1] for w in pre)
+    stores = [preread[w][2] for w in pre]
     fd = os.open(where, DIRECTORY) if isinstance(where, str) else where
     try:
         try:

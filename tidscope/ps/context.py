@@ -10,13 +10,14 @@ from tidscope.errors import TidscopeError
 from tidscope.proc.files import PROC
 from tidscope.proc.system import boot_time, clock_ticks
 from tidscope.proc.task import Task
-from tidscope.ps.ttys import TtyNames
 from tidscope.text import escape
 
 NAME_MAX = 33  # procps's P_G_SZ: a user or group name this long or longer prints as its number
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
     from typing import Any
+
+    from tidscope.ps.ttys import TtyNames
 
 
 class Context:
@@ -30,13 +31,19 @@ class Context:
         # names...), each under its module's own key
         self.cache: dict[str, Any] = {}
         self.hz = clock_ticks()
-        self.ttys = TtyNames(root)
+        self._ttys: TtyNames | None = None  # made at the first terminal: ps.ttys
         self._users: dict[int, str] = {}
         self._boot: int | None = None
         self._now = time.time()
 
     def tty(self, task: Task) -> str | None:
-        return self.ttys.name(task.tty_nr, task.tid) if task.tty_nr else None
+        if not task.tty_nr:
+            return None
+        if self._ttys is None:
+            from tidscope.ps.ttys import TtyNames
+
+            self._ttys = TtyNames(self.root)
+        return self._ttys.name(task.tty_nr, task.tid)
 
     def user(self, uid: int | None) -> str:
         if uid is None:

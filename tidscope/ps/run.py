@@ -1,5 +1,8 @@
 """``tidscope ps`` itself: resolve the command line, read, order, print.
 
+Which tasks are read (a :class:`Query`: every process, every thread, or
+the ids given) is here too, with why ids matched nothing.
+
 Without --sort or a tree, rows are read, formatted and written one at a
 time, in every format (memory does not grow with the number of tasks);
 --sort and --forest/-H read every selected task first, as procps does.  The
@@ -9,18 +12,19 @@ same order.
 
 from __future__ import annotations
 
+import os
+
 from tidscope import terminal
-from tidscope.core.syscalls import own_pid
 from tidscope.errors import TidscopeError, UsageError
 from tidscope.proc import snapshot
-from tidscope.proc.mounts import hidden_note
+from tidscope.proc.files import PROC
+from tidscope.proc.mounts import hidden_note, is_proc_mount
 from tidscope.proc.pidns import SHOWN, foreign_note
-from tidscope.proc.task import Task
+from tidscope.proc.task import Task, tgid_of
 from tidscope.ps.columns import Column, check_keys
 from tidscope.ps.context import Context
 from tidscope.ps.layout import OUTBUF_SIZE, screen_columns
 from tidscope.ps.options import FLAGS, LISTS
-from tidscope.ps.query import Query, tasks, unmatched
 from tidscope.ps.request import EVERY_PAGE, HIDE_KERNEL, NONE, Request, resolve
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
@@ -109,7 +113,7 @@ def execute(req: Request | str) -> int:
         sys.stderr.write(warning + "\n")
     count = show(req, sys.stdout)
     hidden_note("ps", req.root)
-    foreign_note("ps", own_pid(), req.root, SHOWN)
+    foreign_note("ps", req.root, SHOWN)
     if not count:  # procps prints the header alone; we also say why on stderr
         raise TidscopeError(_why_nothing(req))
     return 0
@@ -282,3 +286,72 @@ def _why_nothing(req: Request) -> str:
     snapshot.pid_names(req.root)  # raises if root is no proc mount at all
     what = "thread" if threads else "process"
     return f"no {what} matched the selection: see tidscope ps -e for the processes there are"
+
+
+# -- which tasks: every process, or every thread, or the ids given (procps's
+# id lists), and why ids matched nothing
+
+
+class Query:
+    """Which tasks: all processes, or threads (``-T``/``-L``, or ``tids``), maybe only some."""
+
+    __slots__ = ("pids", "root", "threads", "tids")
+
+    def __init__(
+        self,
+        threads: bool = False,
+        pids: tuple[int, ...] = (),
+        tids: tuple[int, ...] = (),
+        root: str = PROC,
+    ) -> None:
+        self.threads = threads
+        self.pids = pids
+        self.tids = tids
+        self.root = root
+
+    @property
+    def everything(self) -> bool:
+        return not self.pids and not self.tids
+
+
+def unmatched(query: Query) -> str:
+    """Why ``query``, which names ids, matched no task: one line for stderr."""
+    root = query.root
+    snapshot.pid_names(root)  # raises if root is no proc mount at all
+    for pid in query.pids:
+        tgid = tgid_of(pid, root)
+        if tgid is not None and tgid != pid:
+            return (
+                f"{pid} is a thread of process {tgid}, not a process:"
+                f" use -T -p {tgid}, or --tid {pid}"
+            )
+    for pid in query.pids:  # there, but not to be read: say what was wrong
+        if os.path.lexists(f"{root}/{pid}"):
+            problem = snapshot.unreadable(root, str(pid), query.threads)
+            if problem is not None:
+                fix = "run again"
+                if root != PROC and not is_proc_mount(root):
+                    fix = "point --proc-root at a proc mount"
+                return f"process {pid} could not be read: {problem[0]} {problem[1]}: {fix}"
+    missing = []
+    if query.pids:
+        missing.append("no process " + ", ".join(map(str, query.pids)))
+    if query.tids:
+        missing.append("no thread " + ", ".join(map(str, query.tids)))
+    return " and ".join(missing) + ": see tidscope ps -AT for the tasks there are"
+
+
+def tasks(query: Query, want: frozenset[str]) -> Iterator[Task]:
+    """The tasks ``query`` selects, in /proc order, each read once."""
+    root = query.root
+    if query.threads or query.tids:
+        if query.everything:
+            return snapshot.tasks(root, want)
+        return snapshot.selected(query.pids, query.tids, root, want)
+    if query.everything:
+        return snapshot.processes(root, want)
+    return (
+        t
+        for t in (snapshot.process(pid, root, want) for pid in sorted(set(query.pids)))
+        if t is not None
+    )
