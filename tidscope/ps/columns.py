@@ -12,9 +12,7 @@ from tidscope.errors import UsageError
 from tidscope.numeric import decimal, is_decimal
 from tidscope.proc.snapshot import CMDLINE, UID
 from tidscope.proc.task import Task
-from tidscope.ps import colspec
-from tidscope.ps.colspec import signed_id
-from tidscope.ps.context import Context
+from tidscope.ps.context import LEFT, PIDMAX, RIGHT, TEXT, USER, Context, Spec, signed_id
 from tidscope.text import escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
@@ -22,15 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-# procps's justifications and the PID width marker (colspec.py: the column
-# modules' shared words), named here too for layout.py
-RIGHT, LEFT, USER, TEXT, PIDMAX = (
-    colspec.RIGHT,
-    colspec.LEFT,
-    colspec.USER,
-    colspec.TEXT,
-    colspec.PIDMAX,
-)
 LONG_MAX = (1 << 63) - 1
 
 
@@ -88,7 +77,7 @@ def _args_value(t: Task, c: Context) -> str:
     return " ".join(t.cmdline) if t.cmdline else c.args(t)
 
 
-_Spec = colspec.Spec  # name: (key, header, width, just, needs, text, value)
+_Spec = Spec  # name: (key, header, width, just, needs, text, value)
 _N: frozenset[str] = frozenset()
 _U = frozenset({UID})
 _C = frozenset({CMDLINE})

@@ -34,7 +34,7 @@ from tidscope.proc.taskfiles import (
     extra,
     task_status_line,
 )
-from tidscope.ps.colspec import LEFT, RIGHT, TEXT, Spec
+from tidscope.ps.context import LEFT, RIGHT, TEXT, Spec
 from tidscope.text import escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py

@@ -32,8 +32,7 @@ from tidscope.proc.task import Task
 from tidscope.proc.taskfiles import CGROUP, GID, NAMESPACES, NS, extra, task_status_line
 from tidscope.proc.taskfiles import WCHAN as WCHAN_FILE
 from tidscope.ps import signal_columns
-from tidscope.ps.colspec import RIGHT, TEXT, USER, WCHAN, Spec, signed_id
-from tidscope.ps.context import NAME_MAX
+from tidscope.ps.context import NAME_MAX, RIGHT, TEXT, USER, WCHAN, Spec, signed_id
 from tidscope.text import escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from tidscope import terminal
 from tidscope.proc.task import Task
-from tidscope.ps.colspec import SIGNAL, WCHAN
-from tidscope.ps.columns import RIGHT, TEXT, USER, Column
-from tidscope.ps.context import Context
+from tidscope.ps.columns import Column
+from tidscope.ps.context import RIGHT, SIGNAL, TEXT, USER, WCHAN, Context
 from tidscope.text import cells, clip
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py

@@ -8,7 +8,7 @@ nothing, and their JSON/CSV value is null under the column's own name.
 
 from __future__ import annotations
 
-from tidscope.ps.colspec import LEFT, PIDMAX, RIGHT, TEXT, USER, Spec
+from tidscope.ps.context import LEFT, PIDMAX, RIGHT, TEXT, USER, Spec
 
 # name, header, width, justification: procps's table, in its order; a
 # justification other than these four (``mwchan``'s WCHAN) is left-aligned

@@ -17,7 +17,7 @@ from tidscope.proc import masks
 from tidscope.proc.snapshot import STATUS
 from tidscope.proc.task import Task
 from tidscope.proc.taskfiles import task_status_line
-from tidscope.ps.colspec import SIGNAL, Spec
+from tidscope.ps.context import SIGNAL, Spec
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:

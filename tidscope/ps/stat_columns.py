@@ -19,7 +19,7 @@ procps knows but prints as ``-`` (``addr``...) are in nop_columns.py.
 
 from __future__ import annotations
 
-from tidscope.ps.colspec import LEFT, PIDMAX, RIGHT, Spec
+from tidscope.ps.context import LEFT, PIDMAX, RIGHT, Spec
 from tidscope.ps.machine import numa_node, page_kb
 from tidscope.ps.stat_values import (
     FLAGS,
