@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -42,6 +43,26 @@ import pytest
 
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile tidscope (and benchmarks) once, in the controller, when
+    the interpreter writes no bytecode itself (PYTHONDONTWRITEBYTECODE, set
+    on this machine kind): else every command a test runs compiles the
+    package from source again, which doubles a ``tidscope ps``'s CPU time
+    (62 ms against 31) and made the default run a minute longer.  The files
+    go where Python puts them (``__pycache__``, ignored by git); a stale one
+    is recompiled (compileall compares the source's time and size)."""
+    if not sys.dont_write_bytecode or hasattr(config, "workerinput"):
+        return
+    import compileall
+
+    import benchmarks
+    import tidscope
+
+    for package in (tidscope, benchmarks):
+        compileall.compile_dir(os.path.dirname(package.__file__ or ""), quiet=2)
+
 
 PROCPS_VERSION = "4.0.2"
 CAP_NET_ADMIN = 12
