@@ -282,21 +282,25 @@ def test_unprivileged_sees_what_procps_sees(holder: dict[str, Any]) -> None:
     same("-o", EVERY, "-p", f"1,{holder['all']}", user=True)
 
 
-def switches() -> dict[tuple[str, str], str]:
+def switches() -> dict[tuple[str, str], bytes]:
     """Every task's context switch counts, by (pid, tid): a task whose
-    counts did not move did not run, so nothing it does itself changed."""
+    counts did not move did not run, so nothing it does itself changed.
+    Read as bytes: another test's task may be named with any byte (0xff)."""
     counts = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{pid}/task"):
-                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/status") as f:
+                with (
+                    contextlib.suppress(OSError),
+                    open(f"/proc/{pid}/task/{tid}/status", "rb") as f,
+                ):
                     text = f.read()
-                counts[pid, tid] = text[text.find("voluntary_ctxt") :]
+                counts[pid, tid] = text[text.find(b"voluntary_ctxt") :]
     return counts
 
 
 def unchanged(
-    first: str, second: str, before: dict[Any, str], after: dict[Any, str]
+    first: str, second: str, before: dict[Any, bytes], after: dict[Any, bytes]
 ) -> dict[Any, str]:
     """Rows (by their first two cells) the same in two runs of procps whose
     tasks did not run in between."""

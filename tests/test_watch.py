@@ -325,7 +325,10 @@ def test_unprivileged() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=60)
-    assert len(_of(w.rows, pid, "fork", "thread")) == len(_of(w.rows, pid, "exit", "thread")) == 5
+    births, exits = _of(w.rows, pid, "fork", "thread"), _of(w.rows, pid, "exit", "thread")
+    group = [r for r in w.rows if r["tgid"] == str(pid)]  # what was seen, if not that
+    assert len(births) == len(exits) == 5, group
+    assert {r["tid"] for r in births} == {r["tid"] for r in exits}, group
 
 
 def _note(stderr: IO[str]) -> str:
