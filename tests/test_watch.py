@@ -326,7 +326,7 @@ def test_unprivileged() -> None:
             proc.kill()
             proc.communicate(timeout=60)
     births, exits = _of(w.rows, pid, "fork", "thread"), _of(w.rows, pid, "exit", "thread")
-    group = [r for r in w.rows if r["tgid"] == str(pid)]  # what was seen, if not that
+    group = "\n".join(",".join(r.values()) for r in w.rows if r["tgid"] == str(pid))  # if not
     assert len(births) == len(exits) == 5, group
     assert {r["tid"] for r in births} == {r["tid"] for r in exits}, group
 
