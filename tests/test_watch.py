@@ -121,6 +121,10 @@ def held_threads(n: int, *prefix: str) -> Iterator[int]:
         text=True,
     )
     try:
+        assert proc.stderr is not None
+        # the threads are held (and their rows printed) once it says so
+        held = readline(proc.stderr, timeout=120, proc=proc, seen="spawn's holding note")
+        assert held.startswith("tidscope: holding "), held
         yield proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
