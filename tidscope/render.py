@@ -187,16 +187,44 @@ def _stream(
 ) -> int:
     """``head``, then ``line(row)`` for each row as it comes; the rows."""
     if head:
-        out.write(head)
-        if flush:
-            out.flush()
+        _whole(out, head, flush)
     count = 0
     for row in rows:
-        out.write(line(row))
+        _whole(out, line(row), flush)
         count += 1
-        if flush:
-            out.flush()
     return count
+
+
+# The signals that stop a command (Linux's numbers on every architecture we
+# build for: the signal module would import enum)
+_STOPPING = (1, 2, 3, 15)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM
+
+
+def _whole(out: IO[str], text: str, flush: bool) -> None:
+    """``text`` written; in a live stream (``flush``) flushed too, with the
+    stopping signals held back meanwhile: their handler's exception (Ctrl-C's
+    KeyboardInterrupt) then ends the stream between two rows, never inside
+    the write, where the buffered writer would keep the bytes it had just
+    written and write them again at exit, and the row it was taking would be
+    lost.  A mask that cannot be set (a sabotaged rt_sigprocmask) is no
+    reason not to write."""
+    if not flush:
+        out.write(text)
+        return
+    import _signal  # type: ignore[import-not-found]  # (C: signal would import enum)
+
+    try:
+        before = _signal.pthread_sigmask(_signal.SIG_BLOCK, ())  # the mask, unchanged
+    except OSError:
+        before = None
+    try:
+        if before is not None:
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, _STOPPING)
+        out.write(text)
+        out.flush()
+    finally:
+        if before is not None:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, before)
 
 
 class _Lines(list[str]):
