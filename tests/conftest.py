@@ -9,7 +9,11 @@ hang):
 - ``slow``: longer than a few seconds; left out of the default run
   (``addopts``), run with ``pytest -m slow`` (``.ci/run`` does both);
 - ``floods_connector``: makes process events faster than a watcher can
-  take them (a burst of thousands of threads), on purpose.
+  take them (a burst of thousands of threads), on purpose;
+- ``machine_wide``: lowers a limit every process on the machine lives by
+  (vm.max_map_count) for a moment: it runs alone, no other test (of this
+  run or a second copy) running meanwhile, or their mmaps fail (a
+  MemoryError in a concurrent copy's import).
 
 The connector sends every task's events on the machine to every listener:
 a flood fills the socket of a watcher in another test (another xdist
@@ -29,6 +33,7 @@ sets them in its workers, a shell may export them): ps would print for an
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import os
@@ -111,25 +116,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 _LOCKS = os.path.join(tempfile.gettempdir(), "tidscope-tests-connector")
+_MACHINE = os.path.join(tempfile.gettempdir(), "tidscope-tests-machine")
 
 
-def _lock_file(name: str) -> int:
-    fd = os.open(f"{_LOCKS}.{name}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+def _lock_file(name: str, base: str = _LOCKS) -> int:
+    fd = os.open(f"{base}.{name}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     return fd
 
 
-@pytest.fixture(autouse=True)
-def _connector_turn(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The connector to ourselves, as the module docstring says: shared for
-    a watcher, exclusive for a flood (waiting counts in the test's timeout)."""
-    flood = request.node.get_closest_marker("floods_connector") is not None
-    if not flood and request.node.get_closest_marker("net_admin") is None:
-        yield
-        return
-    gate, main = _lock_file("gate"), _lock_file("main")
+@contextlib.contextmanager
+def _turn(base: str, alone: bool) -> Iterator[None]:
+    """A shared turn on the locks ``base``.gate/.main, or, ``alone``, an
+    exclusive one: the gate keeps new shared turns out while it waits."""
+    gate, main = _lock_file("gate", base), _lock_file("main", base)
     try:
-        if flood:
-            fcntl.flock(gate, fcntl.LOCK_EX)  # no new watcher starts meanwhile
+        if alone:
+            fcntl.flock(gate, fcntl.LOCK_EX)
             fcntl.flock(main, fcntl.LOCK_EX)
         else:
             fcntl.flock(gate, fcntl.LOCK_SH)
@@ -139,3 +141,25 @@ def _connector_turn(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         os.close(main)  # closing drops the locks
         os.close(gate)
+
+
+@pytest.fixture(autouse=True)
+def _machine_turn(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked ``machine_wide`` (it lowers a global limit every process
+    lives by: vm.max_map_count) runs while no other test runs, in this run or
+    a second copy; every other test takes a shared turn (waiting counts in
+    the test's timeout)."""
+    with _turn(_MACHINE, request.node.get_closest_marker("machine_wide") is not None):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _connector_turn(request: pytest.FixtureRequest, _machine_turn: None) -> Iterator[None]:
+    """The connector to ourselves, as the module docstring says: shared for
+    a watcher, exclusive for a flood (waiting counts in the test's timeout)."""
+    flood = request.node.get_closest_marker("floods_connector") is not None
+    if not flood and request.node.get_closest_marker("net_admin") is None:
+        yield
+        return
+    with _turn(_LOCKS, flood):
+        yield

@@ -126,6 +126,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.root  # lowers vm.max_map_count
+@pytest.mark.machine_wide  # for every process on the machine: no other test runs meanwhile
 def test_map_count_limit_names_vm_max_map_count_and_leaves_nothing() -> None:
     """Growsdown stacks take two mappings per child (the stack and the
     PROT_NONE page below it).  The sysctl is global: it is lowered only
