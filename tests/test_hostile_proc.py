@@ -25,7 +25,8 @@ from helpers import one_error_line, run, tidscope
 from test_procfs import FakeProc, stat_line
 
 from tidscope.numeric import entry_id, entry_ids, kernel_ints
-from tidscope.proc import files, mounts, snapshot
+from tidscope.proc import files, snapshot
+from tidscope.proc import root as proc_root
 from tidscope.proc import task as proc_task
 from tidscope.tree import hierarchy as tree
 
@@ -211,10 +212,10 @@ def test_reads_are_capped_on_the_kernels_own_files_too() -> None:
 
 
 def test_only_a_proc_mount_is_trusted(tmp_path: Path) -> None:
-    assert mounts.is_proc_mount("/proc") and mounts.is_proc_mount("/proc/")
-    assert not mounts.is_proc_mount(str(tmp_path))
-    assert not mounts.is_proc_mount("/proc/self")
-    assert mounts.mounts(b"1 2 0:1 / /a\\040b\\134c rw - proc proc rw,hidepid=2\n") == [
+    assert proc_root.is_proc_mount("/proc") and proc_root.is_proc_mount("/proc/")
+    assert not proc_root.is_proc_mount(str(tmp_path))
+    assert not proc_root.is_proc_mount("/proc/self")
+    assert proc_root.mounts(b"1 2 0:1 / /a\\040b\\134c rw - proc proc rw,hidepid=2\n") == [
         ("/a b\\c", "proc", ["rw", "hidepid=2"])
     ]
 
@@ -557,10 +558,10 @@ def test_the_kernels_files_read_alike_checked_or_not(monkeypatch: pytest.MonkeyP
     def seen() -> list[tuple[int, int, int, str, int, int]]:
         return [(t.tgid, t.tid, t.ppid, t.name, t.tty_nr, t.nlwp) for t in snapshot.group(1)]
 
-    assert mounts.is_proc_mount(files.PROC)
+    assert proc_root.is_proc_mount(files.PROC)
     trusted = seen()
-    monkeypatch.setitem(mounts._PROC_MOUNTS, files.PROC, False)
-    assert not mounts.is_proc_mount(files.PROC)
+    monkeypatch.setitem(proc_root._PROC_MOUNTS, files.PROC, False)
+    assert not proc_root.is_proc_mount(files.PROC)
     assert seen() == trusted and trusted
     line = stat_line(5, "x", 1)
     assert proc_task.parse_stat(line, 5, 5, check=False) is not None

@@ -2,7 +2,7 @@
 
 ``unshare -fp`` without ``--mount-proc`` (a common mistake) leaves /proc the
 parent namespace's: there ``/proc/1`` is the host's init, and a pid the
-kernel gives us names another task.  Every command must notice (proc.pidns)
+kernel gives us names another task.  Every command must notice (proc.root)
 and say so: verify-flags' rows that need /proc are ``error`` naming the
 mismatch (never a ``fail``, nor a ``pass`` built on another task), spawn
 shows no /proc column beside its children, watch --run names no tracee from

@@ -15,8 +15,8 @@ import pytest
 
 from tidscope.core.clone import Children
 from tidscope.errors import TidscopeError
-from tidscope.proc import files, snapshot, system
-from tidscope.proc import status as proc_status
+from tidscope.proc import files, snapshot
+from tidscope.proc import root as proc_root
 from tidscope.proc import task as proc_task
 from tidscope.proc.task import Task
 
@@ -219,7 +219,7 @@ def test_fake_root(tmp_path: Path) -> None:
         (100, 100, "a) b (c"),
         (100, 101, "w) 9 9 9 9 9"),
     ]
-    assert system.pid_width(root) == 7 and proc_task.tgid_of(100, root) == 100
+    assert proc_root.pid_width(root) == 7 and proc_task.tgid_of(100, root) == 100
 
 
 def test_a_missing_root_is_one_clear_error(tmp_path: Path) -> None:
@@ -230,13 +230,13 @@ def test_a_missing_root_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_system_facts() -> None:
     with open("/proc/sys/kernel/pid_max") as f:
-        assert system.pid_width() == len(f.read().strip())
-    assert system.clock_ticks() == os.sysconf("SC_CLK_TCK")
-    boot = system.boot_time()
+        assert proc_root.pid_width() == len(f.read().strip())
+    assert proc_root.clock_ticks() == os.sysconf("SC_CLK_TCK")
+    boot = proc_root.boot_time()
     assert boot is not None and 0 < boot <= time.time()
-    status = proc_status.task_status(os.getpid(), os.getpid())
+    status = proc_task.task_status(os.getpid(), os.getpid())
     assert status is not None and status["Tgid"] == str(os.getpid())
-    assert proc_status.task_status(os.getpid(), 1) is None
+    assert proc_task.task_status(os.getpid(), 1) is None
 
 
 CHURN = """

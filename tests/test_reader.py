@@ -1,5 +1,5 @@
 """The one /proc reader (tidscope/proc/files.py) and its one "not read"
-(tidscope/proc/unread.py), issue 19.
+(tidscope/proc/files.py), issue 19.
 
 Every read of a /proc (or cgroup) file goes through files.py; what it could
 not read is an Unread that names the step and the errno, so that a gone
@@ -31,8 +31,8 @@ from tidscope.core import clone_errors, reaper
 from tidscope.lab import experiments
 from tidscope.lab.experiments import base
 from tidscope.proc import files, taskdir
-from tidscope.proc.status import Status
-from tidscope.proc.unread import Unread, failed
+from tidscope.proc.files import Unread, failed
+from tidscope.proc.task import Status
 from tidscope.watch import tracee
 from tidscope.watch.connector import name_of
 
@@ -62,7 +62,7 @@ def _denied(deny: str, err: str, code: str) -> Any:
 
 def test_unread_is_the_one_not_read_value_of_every_wing() -> None:
     """One class, defined once: the labs' observations, inspect's fields and
-    the reader's answers are all proc/unread.py's Unread."""
+    the reader's answers are all proc/files.py's Unread."""
     assert base.Unread is experiments.Unread is Unread
     package = Path(tidscope.__file__).parent
     defined = [
@@ -70,7 +70,7 @@ def test_unread_is_the_one_not_read_value_of_every_wing() -> None:
         for path in sorted(package.rglob("*.py"))
         if re.search(r"^class (Unread|Failed)\b", path.read_text(), re.MULTILINE)
     ]
-    assert defined == ["proc/unread.py"]
+    assert defined == ["proc/files.py"]
     kcmp = failed("kcmp KCMP_VM", errno.EPERM)
     assert kcmp == Unread("kcmp KCMP_VM", "EPERM", errno.EPERM)
     assert hash(kcmp) == hash(Unread("kcmp KCMP_VM", "EPERM", errno.EPERM))
@@ -344,11 +344,11 @@ def test_clone_errors_read_the_limits_they_name() -> None:
 # -- the changed modules import on their own ---------------------------------------------
 
 CHANGED = [
-    "tidscope.proc.unread",
+    "tidscope.proc.files",
     "tidscope.proc.files",
     "tidscope.proc.taskdir",
     "tidscope.proc.taskfiles",
-    "tidscope.proc.status",
+    "tidscope.proc.task",
     "tidscope.core.reaper",
     "tidscope.core.clone_errors",
     "tidscope.watch.connector",

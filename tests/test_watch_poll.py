@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import pytest
 from helpers import as_uid, python, unused_uid
 
-from tidscope.proc.system import clock_ticks
+from tidscope.proc.root import clock_ticks
 from tidscope.watch import poll as watch_poll
 from tidscope.watch.event import Event
 

@@ -9,8 +9,7 @@ import click
 from tidscope.cli.options import PidRange, output_options
 from tidscope.errors import TidscopeError, note
 from tidscope.proc.files import PROC
-from tidscope.proc.mounts import unseen
-from tidscope.proc.pidns import foreign_note
+from tidscope.proc.root import foreign_note, unseen
 from tidscope.proc.task import ID_MAX
 
 

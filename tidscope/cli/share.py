@@ -8,8 +8,7 @@ import click
 
 from tidscope.cli.options import PidRange, output_options
 from tidscope.errors import TidscopeError, UsageError, note
-from tidscope.proc.mounts import hidden_note
-from tidscope.proc.pidns import mismatch
+from tidscope.proc.root import hidden_note, mismatch
 from tidscope.proc.task import ID_MAX
 
 

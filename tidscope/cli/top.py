@@ -88,7 +88,7 @@ def command(
     with -b, or --format json|csv, plain frames for scripts.
     """
     from tidscope.core import signals
-    from tidscope.proc.mounts import hidden_note
+    from tidscope.proc.root import hidden_note
     from tidscope.top.sample import Sampler
     from tidscope.top.select import Selection
 

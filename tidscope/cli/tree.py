@@ -8,8 +8,7 @@ import click
 
 from tidscope.cli.options import PidRange, output_options, proc_root_option
 from tidscope.errors import TidscopeError, UsageError, note
-from tidscope.proc.mounts import hidden_note
-from tidscope.proc.pidns import SHOWN, foreign_note
+from tidscope.proc.root import SHOWN, foreign_note, hidden_note
 from tidscope.proc.task import ID_MAX
 
 

@@ -15,7 +15,7 @@ import click
 from tidscope.cli.options import PidRange, output_options, seconds
 from tidscope.errors import TidscopeError, UsageError, note
 from tidscope.proc.files import PROC
-from tidscope.proc.pidns import foreign_note
+from tidscope.proc.root import foreign_note
 from tidscope.proc.task import ID_MAX
 from tidscope.render import render
 from tidscope.watch import connector as watch
@@ -183,7 +183,7 @@ def _source(
             interval = 0.1
     else:
         why = ""
-    from tidscope.proc.mounts import hidden_note
+    from tidscope.proc.root import hidden_note
     from tidscope.watch.poll import Poller
 
     poller = Poller(interval)

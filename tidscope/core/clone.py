@@ -22,7 +22,7 @@ from tidscope.core.signals import TERMINATING, blocked
 from tidscope.core.syscalls import SYSCALLS, syscall
 from tidscope.errors import EXIT_USAGE, TidscopeError, UsageError
 from tidscope.numeric import decimal
-from tidscope.proc.pidns import kernel_pid
+from tidscope.proc.root import kernel_pid
 
 PAGE_SIZE: int = _rawclone.PAGE_SIZE
 MIN_STACK: int = -(-_rawclone.MIN_STACK // PAGE_SIZE) * PAGE_SIZE

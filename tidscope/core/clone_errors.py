@@ -17,9 +17,8 @@ from typing import NamedTuple
 from tidscope.core import flags
 from tidscope.errors import describe
 from tidscope.numeric import decimal
-from tidscope.proc.files import NOTHING, PROC, TABLE_MAX, contents, listing, stat_of
-from tidscope.proc.mounts import mounts
-from tidscope.proc.unread import Unread
+from tidscope.proc.files import NOTHING, PROC, TABLE_MAX, Unread, contents, listing, stat_of
+from tidscope.proc.root import mounts
 
 
 def no_parent_id(err: OSError, call: str) -> str:

@@ -15,7 +15,7 @@ which no pid reuse can redirect), and a task is reaped through it too.
 The candidates come from ``/proc/self`` (the kernel's "us", resolved by the
 proc mount itself: never a pid libc gave, which a preload can make lie),
 their numbers turned into our namespace's when that proc mount is an
-ancestor namespace's (proc.pidns.local_pid).  A descendant that is not our
+ancestor namespace's (proc.root.local_pid).  A descendant that is not our
 child yet is not touched: it becomes ours (we are its subreaper) once its
 parent is gone, and is ended then.
 """
@@ -32,9 +32,8 @@ from collections.abc import Set as AbstractSet
 
 from tidscope.core.syscalls import syscall
 from tidscope.errors import describe
-from tidscope.proc.files import NOTHING, PROC, contents, listing
-from tidscope.proc.pidns import local_pid
-from tidscope.proc.unread import Unread
+from tidscope.proc.files import NOTHING, PROC, Unread, contents, listing
+from tidscope.proc.root import local_pid
 
 WALL = 0x40000000  # __WALL: wait for every kind of child
 PR_SET_CHILD_SUBREAPER = 36

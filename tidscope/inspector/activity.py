@@ -21,9 +21,9 @@ from typing import Any
 from tidscope.inspector.fields import KSTKESP, THREAD, Field, unread
 from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import syscall_names
+from tidscope.proc.files import Unread
 from tidscope.proc.task import Task
 from tidscope.proc.taskdir import TaskDir
-from tidscope.proc.unread import Unread
 
 # ELF (class, machine) of a task's executable -> its system call table
 ABIS = {(2, 62): "x86_64", (2, 183): "aarch64"}

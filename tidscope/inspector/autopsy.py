@@ -28,12 +28,10 @@ from tidscope.inspector import activity
 from tidscope.inspector import fields as tf
 from tidscope.inspector.fields import PROCESS, THREAD, Field
 from tidscope.numeric import c_integer, entry_id
-from tidscope.proc.files import NOTHING, PROC, listing, read
-from tidscope.proc.status import status_fields
-from tidscope.proc.system import clock_ticks
-from tidscope.proc.task import Task, parse_stat, tgid_of
+from tidscope.proc.files import NOTHING, PROC, Unread, listing, read
+from tidscope.proc.root import clock_ticks
+from tidscope.proc.task import Task, parse_stat, status_fields, tgid_of
 from tidscope.proc.taskdir import TaskDir
-from tidscope.proc.unread import Unread
 
 FILES = ("stat", "status", "wchan", "syscall", "sched")
 # what a kernel needs to have the files that are not always there

@@ -5,7 +5,7 @@ read from, and whether the kernel keeps it per thread (``thread``) or once
 for the thread group (``process``).  Its ``value`` is what JSON carries; its
 ``text`` what a table shows (text in both as read: render.py escapes or
 cleans it for the format); a value that could not be read is an
-:class:`~tidscope.proc.unread.Unread` with the reason, never a guess.
+:class:`~tidscope.proc.files.Unread` with the reason, never a guess.
 
 Numbers are read as the kernel writes them (tidscope/numeric.py); a line
 that holds anything else is an Unread ("unexpected: ..."), not a value.
@@ -19,8 +19,8 @@ from typing import Any
 
 from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import masks
+from tidscope.proc.files import Unread
 from tidscope.proc.task import Task
-from tidscope.proc.unread import Unread
 
 THREAD, PROCESS = "thread", "process"
 UNREADABLE = "not readable: "

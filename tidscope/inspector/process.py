@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tidscope.inspector.fields import PROCESS, Field, unread
-from tidscope.proc.unread import Unread, failed
+from tidscope.proc.files import Unread, failed
 
 MIB = 1 << 20
 

@@ -1,7 +1,7 @@
 """Observations of a child from its parent's side, for the flag experiments.
 
 Each returns what it saw or, when a syscall of ours failed, the step that
-failed as an :class:`~tidscope.proc.unread.Unread` (``kcmp KCMP_VM: EPERM``,
+failed as an :class:`~tidscope.proc.files.Unread` (``kcmp KCMP_VM: EPERM``,
 ``read /proc/self/fdinfo/5: EIO``): a look we could not take is never
 counted as an effect, present or absent.  Files are read through
 proc/files.py with nothing raised: running out of descriptors is a step
@@ -18,10 +18,10 @@ from tidscope.core import flags
 from tidscope.core.clone import Children, Op, Report, die_with_parent
 from tidscope.core.kcmp import KCMP
 from tidscope.core.syscalls import syscall
-from tidscope.proc import files, masks, pidns
-from tidscope.proc import status as proc_status
-from tidscope.proc.files import PROC
-from tidscope.proc.unread import Unread, failed
+from tidscope.proc import files, masks
+from tidscope.proc import root as proc_root
+from tidscope.proc import task as proc_task
+from tidscope.proc.files import PROC, Unread, failed
 
 T = TypeVar("T")
 
@@ -50,9 +50,9 @@ def kcmp(pid1: int, pid2: int, resource: str) -> bool | Unread:
 
 def foreign_proc() -> Unread | None:
     """Why /proc cannot be read as ours, or None: when it shows another pid
-    namespace than ours (proc.pidns), a task's pid from the kernel names
+    namespace than ours (proc.root), a task's pid from the kernel names
     another task there, and every look into /proc is a step not taken."""
-    other = pidns.mismatch()
+    other = proc_root.mismatch()
     return None if other is None else Unread(PROC, other.removeprefix(PROC).strip())
 
 
@@ -99,7 +99,7 @@ def status(tgid: int, tid: int | None = None) -> dict[str, str] | Unread:
     """A task's /proc status, or the failed step."""
     tid = tgid if tid is None else tid
     data = read_file(f"/proc/{tgid}/task/{tid}/status")
-    return data if isinstance(data, Unread) else proc_status.status_fields(data)
+    return data if isinstance(data, Unread) else proc_task.status_fields(data)
 
 
 def signal_bit(fields: dict[str, str] | Unread, field: str, signo: int) -> bool | Unread:

@@ -23,7 +23,7 @@ from tidscope.lab import runner as lab
 from tidscope.lab.experiments.base import shown
 from tidscope.lab.facts import BY_NAME, FACTS, Fact, Unobservable
 from tidscope.lab.verify import given_names
-from tidscope.proc.unread import Unread
+from tidscope.proc.files import Unread
 
 COLUMNS = ("fact", "verdict", "statement", "reason")
 JSON_COLUMNS = ("fact", "statement", "method", "shows", "contrast", "verdict", "reason")

@@ -33,7 +33,7 @@ from tidscope.errors import describe
 from tidscope.lab.helper import WALL, Channel, Helper, readable
 from tidscope.lab.probes import read_file
 from tidscope.proc import files
-from tidscope.proc.unread import Unread, failed
+from tidscope.proc.files import Unread, failed
 
 PTRACE_CONT = 7
 PTRACE_GETEVENTMSG = 0x4201

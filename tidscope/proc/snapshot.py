@@ -29,6 +29,7 @@ from tidscope.proc.files import (
     DIRECTORY,
     PROC,
     STATUS_MAX,
+    Unread,
     kind,
     listing,
     opened,
@@ -37,10 +38,8 @@ from tidscope.proc.files import (
     read_all,
     stat_of,
 )
-from tidscope.proc.mounts import is_proc_mount
-from tidscope.proc.status import parse_status
-from tidscope.proc.task import Task, parse_cmdline, parse_stat, tgid_of
-from tidscope.proc.unread import Unread
+from tidscope.proc.root import is_proc_mount
+from tidscope.proc.task import Task, parse_cmdline, parse_stat, parse_status, tgid_of
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ id cannot answer for it (the open directory still belongs to the old task,
 whose files then fail with ENOENT or ESRCH).
 
 Every read (through proc/files.py) gives the file's bytes or an
-:class:`~tidscope.proc.unread.Unread` that names the file and what the
+:class:`~tidscope.proc.files.Unread` that names the file and what the
 kernel answered (``EACCES``...), never an exception: a field that could not
 be read is shown as such, never guessed.  Only our own exhaustion (no file
 descriptors or memory left) is raised, as files.py raises it.
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 from tidscope.numeric import c_integer, kernel_ints
 from tidscope.proc import files
-from tidscope.proc.files import CHUNK, PROC
-from tidscope.proc.unread import EXHAUSTED, Unread, failed
+from tidscope.proc.files import CHUNK, EXHAUSTED, PROC, Unread, failed
 
 LIMIT = 1 << 20  # the most of one file read whole (a status file is ~1.5 KiB)
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 import errno
 import os
 
-from tidscope.proc.files import CHUNK, STATUS_MAX, link, read, read_all, stat_of
+from tidscope.proc.files import CHUNK, STATUS_MAX, Unread, link, read, read_all, stat_of
 from tidscope.proc.task import Task
-from tidscope.proc.unread import Unread
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:

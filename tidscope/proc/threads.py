@@ -19,7 +19,7 @@ The files besides ``stat`` are read whole, or up to their cap
 reader reads them, two threads at a time; under a ``--proc-root`` that is
 no proc mount, the Python loop below, checking each file (files.read).
 The parsers of ``schedstat`` and ``sched`` are here, ``status``'s in
-status.py.
+task.py.
 
 :meth:`Group.numbers` is the reading top makes of every thread at every
 refresh: ``stat`` and ``schedstat`` as one flat tuple of numbers each
@@ -36,7 +36,7 @@ import time
 
 from tidscope.numeric import kernel_ints
 from tidscope.proc.files import CHUNK, DIRECTORY, STATUS_MAX, passable, read, read_all
-from tidscope.proc.mounts import is_proc_mount
+from tidscope.proc.root import is_proc_mount
 from tidscope.proc.task import Task, parse_stat
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py

@@ -19,7 +19,7 @@ import time
 
 from tidscope.errors import TidscopeError
 from tidscope.proc.files import PROC
-from tidscope.proc.system import boot_time, clock_ticks
+from tidscope.proc.root import boot_time, clock_ticks
 from tidscope.proc.task import Task
 from tidscope.text import escape
 

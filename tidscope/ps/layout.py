@@ -10,11 +10,10 @@ with the number of tasks.
 
 from __future__ import annotations
 
-from tidscope import terminal
 from tidscope.proc.task import Task
 from tidscope.ps.columns import Column
 from tidscope.ps.context import RIGHT, SIGNAL, TEXT, USER, WCHAN, Context
-from tidscope.text import cells, clip
+from tidscope.text import cells, clip, from_env, window
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -30,16 +29,16 @@ PLANS = 4096  # row shapes remembered (see Layout.row)
 
 def screen_columns(out: IO[str]) -> int:
     """procps's line width: $COLUMNS, else unlimited when not writing to a
-    terminal, else the terminal's width (terminal.window), else 80."""
+    terminal, else the terminal's width (text.window), else 80."""
     cols = OUTBUF_SIZE
     try:
         tty = out.isatty()
     except ValueError:
         tty = False
     if tty:
-        size = terminal.window(out.fileno())
+        size = window(out.fileno())
         cols = size[0] if size else 80
-    return terminal.from_env("COLUMNS", OUTBUF_SIZE) or cols
+    return from_env("COLUMNS", OUTBUF_SIZE) or cols
 
 
 class Layout:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from tidscope.errors import UsageError
-from tidscope.proc.system import pid_width
+from tidscope.proc.root import pid_width
 from tidscope.ps.columns import Column, column, parse_format
 from tidscope.ps.options import SELECTIONS
 

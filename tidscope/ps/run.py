@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import os
 
-from tidscope import terminal
 from tidscope.errors import TidscopeError, UsageError
 from tidscope.proc import snapshot
 from tidscope.proc.files import PROC
-from tidscope.proc.mounts import hidden_note, is_proc_mount
-from tidscope.proc.pidns import SHOWN, foreign_note
+from tidscope.proc.root import SHOWN, foreign_note, hidden_note, is_proc_mount
 from tidscope.proc.task import Task, tgid_of
 from tidscope.ps.columns import Column, check_keys
 from tidscope.ps.context import Context
 from tidscope.ps.layout import OUTBUF_SIZE, screen_columns
 from tidscope.ps.options import FLAGS, LISTS
 from tidscope.ps.request import EVERY_PAGE, HIDE_KERNEL, NONE, Request, resolve
+from tidscope.text import from_env, window
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -258,14 +257,14 @@ def _table(
 
 
 def screen_rows(out: IO[str]) -> int:
-    """procps's screen height: $LINES, else the terminal's (terminal.window),
+    """procps's screen height: $LINES, else the terminal's (text.window),
     else 24."""
     try:
         fd: int | None = out.fileno()
     except (OSError, ValueError):
         fd = None
-    size = terminal.window(fd)
-    return terminal.from_env("LINES", OUTBUF_SIZE) or (size[1] if size else ROWS)
+    size = window(fd)
+    return from_env("LINES", OUTBUF_SIZE) or (size[1] if size else ROWS)
 
 
 def _why_nothing(req: Request) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from tidscope.numeric import decimal
-from tidscope.proc.files import PROC, TABLE_MAX, link, read_all
-from tidscope.proc.unread import Unread
+from tidscope.proc.files import PROC, TABLE_MAX, Unread, link, read_all
 
 # major -> /dev name prefix; the device file must exist and match.
 _GUESS = {

@@ -19,7 +19,7 @@ from tidscope.errors import TidscopeError
 from tidscope.proc import snapshot
 from tidscope.proc import task as proc_task
 from tidscope.proc.files import PROC
-from tidscope.proc.mounts import unseen
+from tidscope.proc.root import unseen
 from tidscope.proc.task import DEAD, Task
 from tidscope.share.kcmpsort import Kcmp, SortRun, numbered, reference_zombie
 from tidscope.share.namespaces import has_namespace, namespace_groups, read_namespaces

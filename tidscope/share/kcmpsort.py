@@ -33,7 +33,7 @@ from functools import cmp_to_key
 from tidscope.core.kcmp import KCMP, NR
 from tidscope.errors import TidscopeError, describe, errno_name
 from tidscope.proc import files
-from tidscope.proc import status as proc_status
+from tidscope.proc import task as proc_task
 from tidscope.proc.files import PROC
 from tidscope.proc.task import Task
 from tidscope.share.sharing import NONE, Call, NoKcmp, Syscall
@@ -276,7 +276,7 @@ def _credential_facts(tid: int) -> str:
     mine = files.read_all(f"{PROC}/self/status")
     if theirs is None or mine is None:
         return ""
-    t, m = proc_status.status_fields(theirs), proc_status.status_fields(mine)
+    t, m = proc_task.status_fields(theirs), proc_task.status_fields(mine)
     facts = []
     ruid, rgid = os.getuid(), os.getgid()
     uids, gids = t.get("Uid", "").split()[:3], t.get("Gid", "").split()[:3]

@@ -11,9 +11,8 @@ from collections.abc import Iterable, Sequence
 
 from tidscope.errors import errno_name
 from tidscope.proc import files
-from tidscope.proc.files import PROC
+from tidscope.proc.files import PROC, Unread
 from tidscope.proc.task import Task
-from tidscope.proc.unread import Unread
 from tidscope.share.sharing import NAMESPACES, Sharing
 
 NsSeen = list[int]  # per type: the inode its link names, or -errno

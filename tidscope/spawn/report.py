@@ -18,8 +18,8 @@ from tidscope.core import flags
 from tidscope.core.clone import ARCH, IDENTITY, Children, Op, Report, die_with_parent
 from tidscope.core.syscalls import SYSCALLS, syscall
 from tidscope.errors import describe
-from tidscope.proc import pidns
-from tidscope.proc import status as proc_status
+from tidscope.proc import root as proc_root
+from tidscope.proc import task as proc_task
 
 COLUMNS = ("role", "kind", "pid", "tid", "ppid", "tgid", "proc_ppid", "name", "agrees")
 
@@ -39,17 +39,17 @@ def _ns_ids(status: dict[str, str], key: str, fallback: str) -> list[int]:
 def _our_depth() -> int | None:
     """How many PID namespaces we are in: a child's ppid is comparable with
     /proc only when it is in as many.  None if getpid(2) fails."""
-    me = pidns.kernel_pid()
+    me = proc_root.kernel_pid()
     if me is None:
         return None
-    return len(_ns_ids(proc_status.task_status(me, me) or {}, "NSpid", "Pid"))
+    return len(_ns_ids(proc_task.task_status(me, me) or {}, "NSpid", "Pid"))
 
 
 @functools.cache
 def proc_mismatch() -> str | None:
     """Why /proc's rows are not our tasks' (another pid namespace's proc,
-    proc.pidns), or None: then the /proc columns are left empty."""
-    return pidns.mismatch()
+    proc.root), or None: then the /proc columns are left empty."""
+    return proc_root.mismatch()
 
 
 def _row(
@@ -68,7 +68,7 @@ def _row(
     row: dict[str, Any] = {"role": role, "kind": kind, "pid": pid, "tid": tid, "ppid": ppid}
     status = None
     if tgid_dir is not None and not proc_mismatch():
-        status = proc_status.task_status(tgid_dir, tid_here)
+        status = proc_task.task_status(tgid_dir, tid_here)
     # None: gone already (e.g. a vfork child), hidden from us, or another
     # pid namespace's /proc, whose task of that number is not this one
     if status is None:

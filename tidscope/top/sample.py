@@ -24,8 +24,7 @@ from __future__ import annotations
 import os
 
 from tidscope.proc import threads as files
-from tidscope.proc.status import Status
-from tidscope.proc.task import tgid_of
+from tidscope.proc.task import Status, tgid_of
 from tidscope.top.select import Selection
 
 TYPE_CHECKING = False

@@ -21,9 +21,8 @@ from typing import IO, Any
 from tidscope.errors import TidscopeError, UsageError
 from tidscope.numeric import decimal
 from tidscope.proc import snapshot
-from tidscope.proc.files import PROC, stat_of
+from tidscope.proc.files import PROC, Unread, stat_of
 from tidscope.proc.task import tgid_of
-from tidscope.proc.unread import Unread
 from tidscope.text import escape as printable  # procps's rules, per locale
 
 Row = dict[str, Any]

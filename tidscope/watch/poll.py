@@ -79,11 +79,9 @@ from types import TracebackType
 from typing import NamedTuple
 
 from tidscope.proc import snapshot
-from tidscope.proc.files import NOTHING, PROC, read, stat_of
-from tidscope.proc.mounts import is_proc_mount
-from tidscope.proc.system import clock_ticks
+from tidscope.proc.files import NOTHING, PROC, Unread, read, stat_of
+from tidscope.proc.root import clock_ticks, is_proc_mount
 from tidscope.proc.task import DEAD, Task, parse_stat
-from tidscope.proc.unread import Unread
 from tidscope.watch.event import Event
 
 INTERVAL = 0.1  # seconds from one scan's start to the next's, by default

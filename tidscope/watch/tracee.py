@@ -16,9 +16,8 @@ from typing import TypeVar
 
 from tidscope.core import signals as signals_
 from tidscope.errors import TidscopeError, describe
-from tidscope.proc.files import NOTHING, PROC, contents
-from tidscope.proc.status import Status
-from tidscope.proc.unread import Unread
+from tidscope.proc.files import NOTHING, PROC, Unread, contents
+from tidscope.proc.task import Status
 from tidscope.watch import _ptrace
 
 EVENT_STOP = 128  # PTRACE_EVENT_STOP

@@ -69,7 +69,7 @@ from tidscope.core.clone_errors import limit_advice, task_limits
 from tidscope.core.signals import TERMINATING
 from tidscope.core.syscalls import syscall
 from tidscope.errors import Terminated, TidscopeError, UsageError, describe
-from tidscope.proc import pidns
+from tidscope.proc import root as proc_root
 from tidscope.watch import _ptrace, tracee
 from tidscope.watch.connector import name_of
 from tidscope.watch.event import Event
@@ -139,7 +139,7 @@ class Tracer:
         self._look = False  # whether held tasks may be let go
         self._orphans = reaper.subreaper()
         # /proc of another pid namespace names other tasks: no names then
-        self.foreign = pidns.mismatch()
+        self.foreign = proc_root.mismatch()
 
     def __enter__(self) -> Tracer:
         # What CMD's tree leaves orphaned comes back to us, to be reaped.

@@ -1,8 +1,8 @@
 """What an experiment returns, and how its observations say whether they were made.
 
-An observation is a value or an :class:`~tidscope.proc.unread.Unread`: the
+An observation is a value or an :class:`~tidscope.proc.files.Unread`: the
 step (a syscall, ours or the child's) that could not be carried out, with
-its errno (:func:`~tidscope.proc.unread.failed` makes one).  An Unread is
+its errno (:func:`~tidscope.proc.files.failed` makes one).  An Unread is
 never evidence: every check computed from it is that same Unread, and a
 row that cites one is an ``error``, never ``pass`` or ``fail``.
 """
@@ -23,7 +23,7 @@ from tidscope.core.clone import Report
 # tidscope.lab.probes` on its own).  It is this module's name still, and so
 # are Unread and failed, the package's one "not observed".
 from tidscope.lab.probes import ours
-from tidscope.proc.unread import Unread, failed
+from tidscope.proc.files import Unread, failed
 
 __all__ = [
     "Check",

@@ -7,7 +7,7 @@ It returns a :class:`Seen`: ``shows``, the looks where the statement says
 something happens, and ``contrast``, the looks where it says it does not;
 each look is True when it came out as the statement says, False when it
 did not, None when it cannot be made here by design, or an
-:class:`~tidscope.proc.unread.Unread` naming the step that failed, which
+:class:`~tidscope.proc.files.Unread` naming the step that failed, which
 is never evidence.  Every wait has a deadline: one that passes is an
 Unread (ETIMEDOUT) naming what was awaited, never a ``fail``.
 """
@@ -29,7 +29,7 @@ from tidscope.core.clone import Op, scratch
 from tidscope.core.syscalls import SYSCALLS, syscall
 from tidscope.lab.experiments.base import Check, Unobservable, Unread, failed, ours
 from tidscope.lab.probes import read_file, signal_bit, status
-from tidscope.proc.unread import Unread as _Unread
+from tidscope.proc.files import Unread as _Unread
 
 __all__ = [
     "DEADLINE",
