@@ -101,13 +101,27 @@ def same_rows(
         k: v for k, v in differed.items() if k not in matched and k not in busy and len(v) > 1
     }
     assert not failed, f"ps {' '.join(args)}: rows differ: " + "\n".join(
-        f"{k}\n{v[-1]}" for k, v in list(failed.items())[:5]
+        f"{k}\n{v[-1]}\n{_about(k[0])}" for k, v in list(failed.items())[:5]
     )
     assert misordered < rounds, f"ps {' '.join(args)}: rows in another order"
     return stable
 
 
 ATTEMPTS = 6
+
+
+def _about(pid: str) -> str:
+    """What the kernel says of task ``pid`` now, for a failure's message: a
+    row one side left out is explained by the task's state."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "backslashreplace").strip()
+        with open(f"/proc/{pid}/status", "rb") as f:
+            lines = f.read().decode("ascii", "backslashreplace").splitlines()
+    except OSError as err:
+        return f"(/proc/{pid}: {err})"
+    keep = ("State", "Tgid", "Ppid", "TracerPid", "NSpid", "Threads")
+    return stat + "\n" + "; ".join(x for x in lines if x.split(":")[0] in keep)
 
 
 Rows = dict[tuple[str, ...], str]

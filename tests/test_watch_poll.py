@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -381,8 +382,8 @@ def test_interval_and_the_lossy_first_line() -> None:
 
 CHURN = """
 import subprocess, sys
-while True:  # processes born and ended all the time: rows keep coming
-    subprocess.run(["true"])
+while True:  # processes born and ended all the time: rows keep coming; each
+    subprocess.run(["sleep", "0.05"])  # lives 5 polls, so that a poll sees it
 """
 
 
@@ -403,8 +404,12 @@ def test_ctrl_c_while_rows_flow_prints_each_row_once(attempt: int) -> None:
         assert watch.stdout is not None
         deadline = time.monotonic() + 60
         taken = b""
-        while taken.count(b"\n") <= 30 + 10 * attempt and time.monotonic() < deadline:
-            taken += os.read(watch.stdout.fileno(), 4096)  # the rows flow: they come
+        while taken.count(b"\n") <= 30 + 10 * attempt:
+            left = deadline - time.monotonic()
+            ready = select.select([watch.stdout], [], [], max(left, 0))[0]
+            chunk = os.read(watch.stdout.fileno(), 4096) if ready else b""
+            assert chunk, f"no row in 60 s, or the rows ended: {taken[-500:]!r}"
+            taken += chunk  # the rows flow: they come
         watch.send_signal(2)  # SIGINT, in the middle of the flow
         out, err = watch.communicate(timeout=60)
     finally:
