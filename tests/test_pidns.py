@@ -143,3 +143,70 @@ def test_proc_root_at_a_namespace_we_are_not_in_is_said(tmp_path: Any) -> None:
     assert len(said) == 1 and "we have no pid there" in said[0], proc.stderr
     assert "rc=0" in lines, proc.stderr
     assert os.path.isdir(where)
+
+
+WATCH_HERE = """
+import json, os, select, subprocess, sys, time
+watch = subprocess.Popen(
+    [sys.executable, "-m", "tidscope", "watch", "--duration", "60", "--format", "csv"],
+    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+)
+out, deadline = b"", time.monotonic() + 60
+def more():
+    global out
+    if select.select([watch.stdout], [], [], max(deadline - time.monotonic(), 0))[0]:
+        out += os.read(watch.stdout.fileno(), 4096) or b"EOF"
+    else:
+        out += b"TIMEOUT"
+while b"\\n" not in out and b"EOF" not in out and b"TIMEOUT" not in out:
+    more()  # the header: the watch is watching
+child = subprocess.Popen(["sleep", "0.5"])  # five polls long
+child.wait()
+gone = f"exit,process,{child.pid},{child.pid},".encode()
+while gone not in out and b"EOF" not in out and b"TIMEOUT" not in out:
+    more()
+watch.terminate()
+rest, err = watch.communicate(timeout=60)
+print(json.dumps({"pid": child.pid, "out": (out + rest).decode(), "err": err.decode()}))
+"""
+
+
+def test_watch_in_a_namespace_of_its_own_reports_its_pids() -> None:
+    """In a pid namespace with its own /proc, the connector (whose pids are
+    the initial namespace's, and which ignores a subscription from here)
+    gives way to polling, said first; the rows are this namespace's tasks."""
+    proc = run([*OWN_PROC, "--kill-child", sys.executable, "-c", WATCH_HERE], timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    first = got["err"].splitlines()[0]
+    assert "reports to the initial pid and user namespaces only" in first, got["err"]
+    assert "another pid namespace" in first and "polling /proc" in first, first
+    mine = [r for r in got["out"].splitlines() if f",{got['pid']},{got['pid']}," in r]
+    assert [r.split(",")[1] for r in mine] == ["fork", "exit"], got["out"]
+    assert all(r.endswith(",sleep") for r in mine), got["out"]
+
+
+OUTSIDE = "from tidscope.proc.root import outside_initial; print(outside_initial())"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "said"),
+    [
+        ([], None),
+        (OWN_PROC, "pid namespace"),
+        (["unshare", "--user"], "user namespace"),
+        (["unshare", "--user", "--map-root-user", *OWN_PROC], "user namespace and pid namespace"),
+    ],
+    ids=["here", "pid", "user", "both"],
+)
+def test_which_initial_namespaces_we_are_outside(prefix: list[str], said: str | None) -> None:
+    """By our own ns links against the kernel's fixed inode numbers of the
+    initial user and pid namespaces; here is the initial pair when our own
+    links say so (the suite may itself run in a container)."""
+    if not prefix and os.readlink("/proc/self/ns/pid") != f"pid:[{0xEFFFFFFC}]":
+        said = "pid namespace"  # the suite itself runs in another pid namespace
+    if not prefix and os.readlink("/proc/self/ns/user") != f"user:[{0xEFFFFFFD}]":
+        said = "user namespace" + (" and pid namespace" if said else "")
+    proc = run([*prefix, sys.executable, "-c", OUTSIDE], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(said), proc.stdout

@@ -85,8 +85,9 @@ def command(
     A new task is a thread or a process by the event's own ids, never by a
     later look into /proc.  Names are read from /proc when the task is
     still there and print as ? when it is gone.  Where the connector
-    refuses us, /proc is polled (lossy, and said so first); --run follows
-    one command's tree exactly with ptrace.
+    refuses us, or reports to other namespaces than ours, /proc is polled
+    (lossy, and said so first); --run follows one command's tree exactly
+    with ptrace.
     """
     from tidscope.core import signals
     from tidscope.watch import summary as watch_summary
@@ -159,7 +160,8 @@ def _source(
     made: Callable[[Any], None],
 ) -> Any:
     """What the events come from, entered on ``stack``: CMD traced (--run),
-    /proc polled (--poll, or when the connector refuses us), or the connector.
+    /proc polled (--poll, or when the connector refuses us or reports to
+    other namespaces than ours), or the connector.
     ``made`` is given it once it is entered, a poller before (its first
     scan, a second or more on a crowded machine, is in its entering: a
     signal during it still ends the watch with its summary)."""
@@ -171,6 +173,17 @@ def _source(
         tracer = stack.enter_context(Tracer(["/bin/sh", "-c", command]))
         made(tracer)
         return tracer
+    from tidscope.proc.root import hidden_note, outside_initial
+
+    why = ""
+    if interval is None:
+        elsewhere = outside_initial()
+        if elsewhere is not None:  # the kernel ignores our subscription there
+            why = (
+                "the process-events connector reports to the initial pid and user"
+                f" namespaces only, and we are in another {elsewhere}; "
+            )
+            interval = 0.1
     if interval is None:
         try:
             connector = stack.enter_context(watch.Connector())
@@ -181,9 +194,6 @@ def _source(
                 raise
             why = "the process-events connector refuses us (EPERM: it needs CAP_NET_ADMIN); "
             interval = 0.1
-    else:
-        why = ""
-    from tidscope.proc.root import hidden_note
     from tidscope.watch.poll import Poller
 
     poller = Poller(interval)

@@ -276,3 +276,24 @@ def foreign_note(command: str, root: str = PROC, then: str = "") -> str | None:
     if other is not None:
         note(command, other + (f"; {then}" if then else ""))
     return other
+
+
+# The inode numbers of the initial namespaces, fixed by the kernel since
+# Linux 3.8 (include/linux/proc_ns.h: PROC_USER_INIT_INO, PROC_PID_INIT_INO)
+INITIAL = {"user": 0xEFFFFFFD, "pid": 0xEFFFFFFC}
+
+
+def outside_initial() -> str | None:
+    """Which of the initial user and pid namespaces we are not in (``"pid
+    namespace"``...), by our own ``ns`` links; None when we are in both, or
+    when a link cannot be read (no evidence either way).  What the kernel
+    reports in the initial namespaces only (the process-events connector,
+    whose pids are the initial pid namespace's) is not for us otherwise."""
+    outside = []
+    for kind, inode in INITIAL.items():
+        target = link(f"{PROC}/thread-self/ns/{kind}", raises=NOTHING)
+        if isinstance(target, Unread):
+            return None
+        if target != f"{kind}:[{inode}]":
+            outside.append(f"{kind} namespace")
+    return " and ".join(outside) or None
