@@ -39,6 +39,7 @@ import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,16 @@ import pytest
 
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
+
+# The signals the tests send keep their default dispositions in the commands
+# the tests run: a suite started by nohup (SIGHUP ignored) or as a background
+# job of a script (SIGINT and SIGQUIT ignored) would otherwise hand the
+# ignoring on to every child, and the tests of what a signal does would fail.
+for _sig in (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, signal.SIG_DFL)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C ends pytest as usual
 
 
 def pytest_configure(config: pytest.Config) -> None:
