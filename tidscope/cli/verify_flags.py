@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import click.shell_completion
 
+from tidscope.cli import labrows
 from tidscope.cli.options import output_options
-from tidscope.core.signals import terminating_signals
 from tidscope.errors import UsageError
 from tidscope.render import render
 
@@ -72,35 +72,23 @@ def command(
                 "--explain shows the evidence of flag experiments and --invalid runs none:"
                 " give one of them"
             )
-        try:
-            with terminating_signals():
-                combos = verify.run_combos()
-        except OSError as err:
-            combos = verify.combos_not_run(_no_handlers(err))
+        combos = labrows.run_rows(verify.run_combos, verify.combos_not_run)
         render(combos, verify.COMBO_COLUMNS, fmt, headers=not no_headers)
         if strict:
             return 0 if all(r["agrees"] for r in combos) else 1
         return 1 if any(r["agrees"] is None for r in combos) else 0
     names = verify.parse_names(flag_names) if flag_names else None
-    try:
-        with terminating_signals():
-            rows = verify.run_experiments(names)
-    except OSError as err:  # labs answer every failure of theirs as a row
-        rows = verify.not_run(names, _no_handlers(err))
-    columns = verify.JSON_COLUMNS if fmt != "table" else verify.COLUMNS
-    if show_evidence and fmt != "table":
-        columns = (*columns, "evidence")
-    render([verify.row_dict(r, show_evidence) for r in rows], columns, fmt, headers=not no_headers)
-    if show_evidence and fmt == "table":
-        for row in rows:
-            click.echo("\n" + "\n".join(verify.explain_lines(row)))
-    if strict:
-        return 0 if all(r.verdict in verify.PROVEN for r in rows) else 1
-    return 1 if any(r.verdict in ("fail", "error") for r in rows) else 0
-
-
-def _no_handlers(err: OSError) -> str:
-    """Signal handlers we could not install: nothing may run without them."""
-    from tidscope.errors import describe
-
-    return "cannot handle terminating signals: " + describe(err, "rt_sigaction")
+    rows = labrows.run_rows(
+        lambda: verify.run_experiments(names), lambda why: verify.not_run(names, why)
+    )
+    labrows.show(
+        rows,
+        verify.COLUMNS,
+        verify.JSON_COLUMNS,
+        verify.row_dict,
+        verify.explain_lines,
+        show_evidence,
+        fmt,
+        no_headers,
+    )
+    return labrows.exit_status([r.verdict for r in rows], strict, verify.PROVEN)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 import click.shell_completion
 
+from tidscope.cli import labrows
 from tidscope.cli.options import output_options
-from tidscope.core.signals import terminating_signals
-from tidscope.render import render
 
 
 def _complete_facts(
@@ -48,22 +47,17 @@ def command(
 
     fmt = fmt.lower()
     names = threads.parse_names(fact_names) if fact_names else None
-    try:
-        with terminating_signals():
-            rows = threads.run_facts(names)
-    except OSError as err:  # labs answer every failure of theirs as a row
-        from tidscope.errors import describe
-
-        rows = threads.not_run(
-            names, "cannot handle terminating signals: " + describe(err, "rt_sigaction")
-        )
-    columns = threads.JSON_COLUMNS if fmt != "table" else threads.COLUMNS
-    if show_evidence and fmt != "table":
-        columns = (*columns, "evidence")
-    render([threads.row_dict(r, show_evidence) for r in rows], columns, fmt, headers=not no_headers)
-    if show_evidence and fmt == "table":
-        for row in rows:
-            click.echo("\n" + "\n".join(threads.explain_lines(row)))
-    if strict:
-        return 0 if all(r.verdict == "pass" for r in rows) else 1
-    return 1 if any(r.verdict in ("fail", "error") for r in rows) else 0
+    rows = labrows.run_rows(
+        lambda: threads.run_facts(names), lambda why: threads.not_run(names, why)
+    )
+    labrows.show(
+        rows,
+        threads.COLUMNS,
+        threads.JSON_COLUMNS,
+        threads.row_dict,
+        threads.explain_lines,
+        show_evidence,
+        fmt,
+        no_headers,
+    )
+    return labrows.exit_status([r.verdict for r in rows], strict)
