@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
@@ -305,6 +306,31 @@ def reap_zombie_children(keep: set[int]) -> list[int]:
         else:
             live.append(pid)
     return live
+
+
+@contextlib.contextmanager
+def adopting() -> Iterator[set[int]]:
+    """Be the child subreaper for the block (pid 1 here never reaps), so
+    that what a killed tidscope leaves is ours to see and reap; yield our
+    children from before."""
+    before = set(children_by_ppid(os.getpid()))
+    set_subreaper(True)
+    try:
+        yield before
+    finally:
+        set_subreaper(False)
+
+
+def end_tagged(tag: str, before: set[int]) -> None:
+    """SIGKILL every task that carries ``tag`` (ours, by the tag a test
+    gave it) and reap the zombie children not in ``before``, for 10 s at
+    most: what a failed test leaves is ended."""
+    for pid in tagged(tag):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while reap_zombie_children(before) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def own_cgroup() -> str | None:

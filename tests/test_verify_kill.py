@@ -32,10 +32,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from helpers import TAG, children_by_ppid, reap_zombie_children, set_subreaper, tagged
+from helpers import (
+    TAG,
+    adopting,
+    children_by_ppid,
+    end_tagged,
+    reap_zombie_children,
+    tagged,
+)
 
 from tidscope.core.reaper import children  # cheap: short windows are caught
 
@@ -43,17 +49,6 @@ RUNS = [[], ["--invalid"]]
 IDS = ["experiments", "invalid"]
 ATTEMPTS = 20  # --invalid may end before a poll sees one of its short-lived labs
 WITHIN = 5.0  # seconds for labs to die once tidscope was SIGKILLed
-
-
-@contextlib.contextmanager
-def adopting() -> Iterator[set[int]]:
-    """Be the child subreaper; yield our children from before."""
-    before = set(children_by_ppid(os.getpid()))
-    set_subreaper(True)
-    try:
-        yield before
-    finally:
-        set_subreaper(False)
 
 
 def _alive(pid: int) -> bool:
@@ -127,15 +122,6 @@ def _start_with_a_lab(
     pytest.fail(f"no lab of verify-flags {' '.join(args)} was seen in {ATTEMPTS} runs")
 
 
-def _cleanup(tag: str, before: set[int]) -> None:
-    for pid in tagged(tag):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while reap_zombie_children(before) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize(
     ("args", "stopped"),
     [([], False), ([], True), (["--invalid"], False)],
@@ -165,7 +151,7 @@ def test_sigkill_mid_run_leaves_no_lab(args: list[str], stopped: bool) -> None:
             assert reap_zombie_children(before) == []
             assert os.listdir(tmp) == []  # what labs make in TMPDIR dies with them too
         finally:
-            _cleanup(tag, before)
+            end_tagged(tag, before)
 
 
 @pytest.mark.parametrize("args", RUNS, ids=IDS)
@@ -189,4 +175,4 @@ def test_sigquit_mid_run_exits_131_and_reaps_every_lab(args: list[str]) -> None:
             assert set(children_by_ppid(os.getpid())) <= before
             assert os.listdir(tmp) == []
         finally:
-            _cleanup(tag, before)
+            end_tagged(tag, before)

@@ -4,7 +4,6 @@ left behind however the run ends."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,16 +17,16 @@ from typing import Any
 import pytest
 from helpers import (
     TAG,
+    adopting,
     as_uid,
     cgroups_named,
-    children_by_ppid,
+    end_tagged,
     into_cgroup,
     one_error_line,
     own_cgroup,
     reap_zombie_children,
     remove_cgroup,
     run,
-    set_subreaper,
     tagged,
     tidscope,
     unused_uid,
@@ -173,18 +172,6 @@ def test_a_lab_that_cannot_be_forked_is_an_error_row_per_fact() -> None:
 HELPED = ["sigstop", "fatal-signal", "exec", "leader-exit", "pid-namespaces"]
 
 
-@contextlib.contextmanager
-def _adopting() -> Any:
-    """Be the child subreaper (pid 1 here never reaps); yield our children
-    from before."""
-    before = set(children_by_ppid(os.getpid()))
-    set_subreaper(True)
-    try:
-        yield before
-    finally:
-        set_subreaper(False)
-
-
 def _start_with_a_helper(tag: str, err: int, tmp: str) -> tuple[subprocess.Popen[bytes], int]:
     """verify-threads of the facts with helpers, once a lab has a child
     (a helper, or a raw process) of its own."""
@@ -208,22 +195,13 @@ def _start_with_a_helper(tag: str, err: int, tmp: str) -> tuple[subprocess.Popen
     pytest.fail("no lab with a helper of verify-threads was seen in 20 runs")
 
 
-def _cleanup(tag: str, before: set[int]) -> None:
-    for pid in tagged(tag):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while reap_zombie_children(before) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 def test_sigkill_mid_run_leaves_no_lab_and_no_helper() -> None:
     """SIGKILL cannot be caught: labs die with tidscope, and helpers (and
     what they hold: raw threads, a zombie leader's threads, an exec'd
     program, a PID namespace's init) with their lab."""
     tag = uuid.uuid4().hex
     with (
-        _adopting() as before,
+        adopting() as before,
         tempfile.TemporaryFile() as err,
         tempfile.TemporaryDirectory(prefix="verify-threads-") as tmp,
     ):
@@ -242,14 +220,14 @@ def test_sigkill_mid_run_leaves_no_lab_and_no_helper() -> None:
             assert reap_zombie_children(before) == []
             assert os.listdir(tmp) == []
         finally:
-            _cleanup(tag, before)
+            end_tagged(tag, before)
 
 
 @pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_mid_run_reaps_everything(signo: int) -> None:
     tag = uuid.uuid4().hex
     with (
-        _adopting() as before,
+        adopting() as before,
         tempfile.TemporaryFile() as err,
         tempfile.TemporaryDirectory(prefix="verify-threads-") as tmp,
     ):
@@ -266,4 +244,4 @@ def test_a_signal_mid_run_reaps_everything(signo: int) -> None:
             assert left == []
             assert os.listdir(tmp) == []
         finally:
-            _cleanup(tag, before)
+            end_tagged(tag, before)
