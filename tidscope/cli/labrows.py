@@ -34,31 +34,32 @@ def no_handlers(err: OSError) -> str:
     return "cannot handle terminating signals: " + describe(err, "rt_sigaction")
 
 
-def show(
-    rows: Sequence[R],
-    columns: tuple[str, ...],
-    json_columns: tuple[str, ...],
-    as_dict: Callable[[R, bool], dict[str, Any]],
-    explain: Callable[[R], list[str]],
+def report(
+    lab: Any,
+    run: Callable[[], list[Any]],
+    names: list[str] | None,
     evidence: bool,
+    strict: bool,
     fmt: str,
     no_headers: bool,
-) -> None:
-    """The rows in ``fmt``: the table with ``columns``, JSON and CSV with
-    ``json_columns``; with ``evidence`` (--explain), JSON and CSV carry it
-    in a column and the table is followed by each row's evidence."""
-    cols = columns if fmt == "table" else json_columns
+    proven: Sequence[str] = ("pass",),
+) -> int:
+    """``run()``'s rows of ``lab`` (lab.verify or lab.threads: its
+    ``COLUMNS`` for the table, ``JSON_COLUMNS`` for JSON and CSV,
+    ``row_dict``, ``explain_lines`` and ``not_run``) printed in ``fmt``;
+    with ``evidence`` (--explain), JSON and CSV carry it in a column and
+    the table is followed by each row's evidence.  The exit status: 0 when
+    no row is fail or error (skip rows are fine), 1 otherwise; with
+    ``strict``, 0 only when every verdict is one of ``proven``."""
+    rows = run_rows(run, lambda why: lab.not_run(names, why))
+    cols = lab.COLUMNS if fmt == "table" else lab.JSON_COLUMNS
     if evidence and fmt != "table":
         cols = (*cols, "evidence")
-    render([as_dict(r, evidence) for r in rows], cols, fmt, headers=not no_headers)
+    render([lab.row_dict(r, evidence) for r in rows], cols, fmt, headers=not no_headers)
     if evidence and fmt == "table":
         for row in rows:
-            click.echo("\n" + "\n".join(explain(row)))
-
-
-def exit_status(verdicts: Sequence[str], strict: bool, proven: Sequence[str] = ("pass",)) -> int:
-    """0 when no row is fail or error (skip rows are fine), 1 otherwise;
-    with ``strict``, 0 only when every verdict is one of ``proven``."""
+            click.echo("\n" + "\n".join(lab.explain_lines(row)))
+    verdicts = [r.verdict for r in rows]
     if strict:
         return 0 if all(v in proven for v in verdicts) else 1
     return 1 if any(v in ("fail", "error") for v in verdicts) else 0

@@ -78,17 +78,13 @@ def command(
             return 0 if all(r["agrees"] for r in combos) else 1
         return 1 if any(r["agrees"] is None for r in combos) else 0
     names = verify.parse_names(flag_names) if flag_names else None
-    rows = labrows.run_rows(
-        lambda: verify.run_experiments(names), lambda why: verify.not_run(names, why)
-    )
-    labrows.show(
-        rows,
-        verify.COLUMNS,
-        verify.JSON_COLUMNS,
-        verify.row_dict,
-        verify.explain_lines,
+    return labrows.report(
+        verify,
+        lambda: verify.run_experiments(names),
+        names,
         show_evidence,
+        strict,
         fmt,
         no_headers,
+        verify.PROVEN,
     )
-    return labrows.exit_status([r.verdict for r in rows], strict, verify.PROVEN)

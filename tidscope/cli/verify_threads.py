@@ -47,17 +47,6 @@ def command(
 
     fmt = fmt.lower()
     names = threads.parse_names(fact_names) if fact_names else None
-    rows = labrows.run_rows(
-        lambda: threads.run_facts(names), lambda why: threads.not_run(names, why)
+    return labrows.report(
+        threads, lambda: threads.run_facts(names), names, show_evidence, strict, fmt, no_headers
     )
-    labrows.show(
-        rows,
-        threads.COLUMNS,
-        threads.JSON_COLUMNS,
-        threads.row_dict,
-        threads.explain_lines,
-        show_evidence,
-        fmt,
-        no_headers,
-    )
-    return labrows.exit_status([r.verdict for r in rows], strict)
