@@ -267,6 +267,7 @@ def _consistent(task: Task) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.floods_connector  # two churners make threads and processes as fast as they can
 def test_churn_never_raises_nor_misplaces_a_thread() -> None:
     """1,000 snapshots while two churners make and join threads and
     processes as fast as they can: no exception, every row consistent; every
