@@ -3,7 +3,8 @@ names what is missing when the machine lacks it (never a failure, never a
 hang):
 
 - ``root``: uid 0 (it changes uids with setpriv, mounts, makes cgroups);
-- ``net_admin``: CAP_NET_ADMIN, to subscribe to the process-events connector;
+- ``net_admin``: CAP_NET_ADMIN in the initial pid and user namespaces, to
+  subscribe to the process-events connector (which reports to no other);
 - ``procps``: procps-ng PROCPS_VERSION exactly, the ``ps`` whose output the
   byte-for-byte comparisons are written against;
 - ``slow``: longer than a few seconds; left out of the default run
@@ -46,6 +47,8 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+
+from tidscope.proc.root import outside_initial
 
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
@@ -113,6 +116,11 @@ def _missing(name: str) -> str | None:
         return f"needs root (running as uid {os.geteuid()})"
     if name == "net_admin" and not _cap_eff() >> CAP_NET_ADMIN & 1:
         return "needs CAP_NET_ADMIN to subscribe to the process-events connector"
+    if name == "net_admin" and (elsewhere := outside_initial()) is not None:
+        return (
+            "the process-events connector reports to the initial pid and user namespaces"
+            f" only, and this suite runs in another {elsewhere}"
+        )
     if name == "procps":
         found = _procps_found()
         if found != f"procps-ng {PROCPS_VERSION}":
