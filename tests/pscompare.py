@@ -77,6 +77,7 @@ def same_rows(
     matched: set[tuple[str, ...]] = set()
     busy: set[tuple[str, ...]] = set()
     misordered = 0
+    first_misorder = ""
     rounds = 0
     for _ in range(TRIES):
         attempt = _attempt(args, user, env)
@@ -90,7 +91,17 @@ def same_rows(
         for key in wrong:
             differed.setdefault(key, []).append(f"{mine.get(key)}\n{stable[key]}")
         matched |= stable.keys() - wrong
-        bad_order = ordered and [k for k in mine if k in stable] != order
+        got = [k for k in mine if k in stable]
+        bad_order = ordered and got != order
+        if bad_order:
+            pairs = enumerate(zip(got, order, strict=False))
+            at = next((i for i, (a, b) in pairs if a != b), None)
+            first_misorder = (
+                f" ({len(got)} of the stable rows in ours, {len(order)} in procps's)"
+                if at is None
+                else f" (first at row {at}: ours {mine[got[at]]!r}, procps's"
+                f" {stable[order[at]]!r}; {_about(got[at][0])}; {_about(order[at][0])})"
+            )
         misordered += bad_order
         if not wrong and not bad_order:
             return stable
@@ -103,7 +114,7 @@ def same_rows(
     assert not failed, f"ps {' '.join(args)}: rows differ: " + "\n".join(
         f"{k}\n{v[-1]}\n{_about(k[0])}" for k, v in list(failed.items())[:5]
     )
-    assert misordered < rounds, f"ps {' '.join(args)}: rows in another order"
+    assert misordered < rounds, f"ps {' '.join(args)}: rows in another order{first_misorder}"
     return stable
 
 
