@@ -250,3 +250,28 @@ def test_width_and_height_on_a_terminal(wide: str) -> None:
         lines = proc.stdout.splitlines()
         half = len(lines) // 2
         assert len(lines) % 2 == 0 and lines[:half] == lines[half:], proc.stdout
+
+
+def test_strverscmp_orders_as_glibcs() -> None:
+    """The version order terminal names sort by is the C library's
+    strverscmp, on every pair of strings of up to four bytes of 0, 1, 9, a
+    and / (runs of digits, leading zeros, one string ending inside a run)."""
+    import ctypes
+    import itertools
+
+    from tidscope.text import strverscmp
+
+    libc = ctypes.CDLL(None)
+    libc.strverscmp.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    texts = [bytes(t) for n in range(5) for t in itertools.product(b"019a/", repeat=n)]
+    texts += [b"pts/9", b"pts/10", b"pts/010", b"tty1", b"tty01", b"ttyS0", b"?", b"pts/100"]
+
+    def sign(n: int) -> int:
+        return (n > 0) - (n < 0)
+
+    wrong = [
+        (a, b)
+        for a, b in itertools.product(texts, repeat=2)
+        if sign(strverscmp(a, b)) != sign(libc.strverscmp(a, b))
+    ]
+    assert not wrong, f"{len(wrong)} pairs, e.g. {wrong[:5]}"

@@ -7,6 +7,7 @@ deliberate differences tidscope-ps(1) lists, refused with a line saying so."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -109,6 +110,125 @@ def test_text_keys_compare_the_text_procps_prints(
     same("-o", "pid,comm,args", f"--sort={key}", "-p", pids, env=env)
     same("-o", "pid,comm", "-p", pids, "k", key, env=env)
     same("-o", "pid,comm,args", f"--sort={key}", "--forest", "-p", pids, env=env)
+
+
+# names glibc will not print that are valid UTF-8 (U+2028, the C1 control
+# U+0085), a control byte, DEL, an invalid byte, beside letters and "?":
+# libproc2 keeps the first two as they are and ps prints them as "?", so ps
+# sorts them after the letters where a printed "?" would sort before
+UNPRINTED = [
+    ("\u2028n", "a\x01b"),
+    ("an", "\u2028\u4e2d"),
+    ("\x01n", "\u0085x"),
+    ("?n", "b"),
+    ("\udcffn", "\x7fq"),
+    ("\u0085n", "?z"),
+    ("zz", "\udcff"),
+    ("\u4e2d", "\u00a0"),
+]
+HOLD_NAMED = """
+import json, os, sys
+with open("/proc/self/comm", "wb") as f:
+    f.write(os.fsencode(sys.argv[1]))
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def unprinted() -> Iterator[list[int]]:
+    """A process for each name and argument of :data:`UNPRINTED`."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(holding(HOLD_NAMED, *pair))["pid"] for pair in UNPRINTED]
+
+
+@pytest.mark.parametrize("locale", _locales())
+@pytest.mark.parametrize("key", ["comm", "-ucmd", "args", "-cmd", "fname,pid"])
+def test_text_keys_compare_what_libproc2_keeps(unprinted: list[int], locale: str, key: str) -> None:
+    """In a UTF-8 locale a character ps prints as ``?`` but the library
+    keeps (U+2028, U+0085) compares as itself; control and invalid bytes
+    compare as the library's ``?``; in C everything as printed."""
+    env = {"LC_ALL": locale}
+    pids = ",".join(map(str, unprinted))
+    same("-o", "pid,comm,args", f"--sort={key}", "-p", pids, env=env)
+    same("-o", "pid", f"--sort={key}", "-p", pids, env=env)
+
+
+HOLD_TERMINAL = """
+import json, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)  # a session leader's first terminal is its own
+os.close(os.open("/dev/tty", os.O_RDWR))  # which this proves
+print(json.dumps({"pid": os.getpid(), "tty": os.ttyname(fd)}), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def terminals() -> Iterator[list[int]]:
+    """Session leaders on terminals of their own whose names order one way
+    as versions and another as bytes (pts/9 and pts/10), and one without."""
+    with contextlib.ExitStack() as stack:
+        ptys: dict[int, str] = {}
+        while len(ptys) < 300:
+            master, slave = os.openpty()
+            stack.callback(os.close, master)
+            stack.callback(os.close, slave)
+            ptys[int(os.ttyname(slave).rsplit("/", 1)[1])] = os.ttyname(slave)
+            numbers = sorted(ptys)
+            if len(numbers) >= 6 and len(str(numbers[0])) < len(str(numbers[-1])):
+                break
+        else:
+            pytest.skip(f"300 new ptys all have names of one length: {sorted(ptys)[:3]}...")
+        chosen = numbers[:3] + numbers[-3:]
+        pids = [
+            stack.enter_context(holding(HOLD_TERMINAL, ptys[n], start_new_session=True))["pid"]
+            for n in chosen
+        ]
+        pids.append(stack.enter_context(holding(HOLD, start_new_session=True))["pid"])
+        yield pids
+
+
+@pytest.mark.parametrize("key", ["tty", "-tt", "tname,-pid", "-tty8", "longtname"])
+def test_terminals_sort_as_versions(terminals: list[int], key: str) -> None:
+    """libproc2 compares terminal names with strverscmp: pts/9 before pts/10."""
+    pids = ",".join(map(str, terminals))
+    out = same("-o", "pid,tty", f"--sort={key}", "-p", pids)
+    assert "?" in out.split()  # the one without a terminal
+    same("-o", "pid", f"--sort={key}", "-p", pids)
+
+
+@pytest.mark.parametrize(
+    ("key", "columns"),
+    [
+        ("tty4", ["tty", "tname", "tt", "tty8", "longtname"]),
+        ("fgid", ["f", "flags"]),
+        ("vsize", ["drs", "size", "m_size", "trs", "vsz"]),
+        ("start_code", ["trs", "tsiz", "drs"]),
+        ("end_code", ["dsiz", "m_trs"]),
+        ("vm_data", ["size", "vsz"]),
+        ("vm_stack", ["size"]),
+        ("utime", ["time"]),
+        ("resident", ["rss"]),
+        ("cpu", ["psr"]),
+        ("context", ["label"]),
+        ("zone", ["tid"]),
+    ],
+)
+def test_keys_that_sort_by_what_another_column_reads(
+    family: dict[str, Any], terminals: list[int], key: str, columns: list[str]
+) -> None:
+    """procps 4.0.2 sorts some keys by an item their own column does not
+    read: with a column that reads it (shown, or another sort key) they sort
+    by it (tty4 by the terminal's name, fgid by the flags, vsize by VSZ...),
+    without one they keep the listing's order; cpu, utime and resident never
+    sort, and the label columns sort by the process id."""
+    pids = ",".join(map(str, [*terminals, *family["kids"], family["sleep"], 1, 2]))
+    for sign in ("", "-"):
+        same("-o", "pid", f"--sort={sign}{key}", "-p", pids)
+        same("-o", f"pid,{key}", f"--sort={sign}{key}", "-p", pids)
+        for column in columns:
+            same("-o", f"pid,{column}", f"--sort={sign}{key}", "-p", pids)
+            same("-o", "pid", f"--sort={sign}{key},{column}", "-p", pids)
 
 
 # -- 3. Unix -a, -d, -N ---------------------------------------------------------------
@@ -281,12 +401,14 @@ def test_every_ps_L_name_prints_as_procps_prints_it(family: dict[str, Any]) -> N
 def test_every_ps_L_name_sorts_as_procps_sorts(family: dict[str, Any]) -> None:
     """Every name ``ps L`` lists as the --sort key, on held tasks, pid 1 and
     kthreadd: procps 4.0.2 sorts some by another field than they print
-    (SIZE, TRS, DRS by VSZ; API by PRI) and some by none (vsize, fgid)."""
+    (SIZE, TRS, DRS by VSZ; API by PRI; the labels by the process id) and
+    some by none (cpu; vsize and fgid without a column that reads theirs)."""
     pids = f"{_pids(family)},1,2"
     for name in _names():
         if name not in TEST_COLUMNS | MOVING | READER:
             same("-o", f"pid,{name}", f"--sort={name}", "-p", pids)
             same("-o", f"pid,{name}", f"--sort=-{name},-pid", "-p", pids)
+            same("-o", "pid", f"--sort=-{name}", "-p", pids)  # ties keep their order
 
 
 # what the reader's own mappings change (see test_every_ps_L_name_prints_as_procps_prints_it)

@@ -124,7 +124,11 @@ def _time(header: str) -> _Spec:
 
 
 def _user(header: str) -> _Spec:
-    return ("user", header, 8, USER, _U, lambda t, c: c.user(t.uid), lambda t, c: c.user(t.uid))
+    return ("user", header, 8, USER, _U, lambda t, c: c.user(t.uid), _user_value)
+
+
+def _user_value(t: Task, c: Context) -> str | None:
+    return None if t.uid is None else c.account("user", t.uid)
 
 
 def _uid(header: str) -> _Spec:

@@ -71,7 +71,7 @@ class Context:
         self.cache: dict[str, Any] = {}
         self.hz = clock_ticks()
         self._ttys: TtyNames | None = None  # made at the first terminal: ps.ttys
-        self._users: dict[int, str] = {}
+        self._accounts: dict[tuple[str, int], str] = {}
         self._boot: int | None = None
         self._now = time.time()
 
@@ -84,22 +84,32 @@ class Context:
             self._ttys = TtyNames(self.root)
         return self._ttys.name(task.tty_nr, task.tid)
 
-    def user(self, uid: int | None) -> str:
-        if uid is None:
-            return "?"
-        name = self._users.get(uid)
+    def account(self, kind: str, number: int) -> str:
+        """The name of user (``kind`` "user") or group ``number`` as procps's
+        pwcache keeps it, raw: the number if there is none or it takes
+        ``NAME_MAX`` bytes or more; an empty name stays empty.  ps prints it
+        escaped and sorts by it as it is."""
+        name = self._accounts.get((kind, number))
         if name is None:
-            import pwd
-
             try:
-                raw = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                raw = None
-            # procps shows the number for a name of NAME_MAX bytes or more
-            long = raw is not None and len(raw.encode("utf-8", "surrogateescape")) >= NAME_MAX
-            name = str(uid) if raw is None or long else escape(raw)
-            self._users[uid] = name
+                if kind == "user":
+                    import pwd
+
+                    name = pwd.getpwuid(number).pw_name
+                else:
+                    import grp
+
+                    name = grp.getgrgid(number).gr_name
+            except (KeyError, OverflowError):
+                name = None
+            if name is None or len(name.encode("utf-8", "surrogateescape")) >= NAME_MAX:
+                name = str(number)
+            self._accounts[(kind, number)] = name
         return name
+
+    def user(self, uid: int | None) -> str:
+        """The user column's cell: the user's name, printable."""
+        return "?" if uid is None else escape(self.account("user", uid))
 
     def started(self, task: Task) -> int:
         """Start time in seconds since the epoch.  Without a boot time (no
@@ -127,11 +137,13 @@ class Context:
             return time.strftime("%b%d", start)
         return time.strftime("%H:%M", start)
 
-    def args(self, task: Task) -> str:
+    def args(self, task: Task, quote: Callable[[str], str] = escape) -> str:
         """procps's args: the command line, arguments joined by blanks (and
         newlines made blanks); ``?`` if that prints as nothing (arguments
-        that are all empty); ``[comm]`` if there is none, marked if a zombie."""
+        that are all empty); ``[comm]`` if there is none, marked if a zombie.
+        Printable (``quote`` escape) or as libproc2 holds it, which is what
+        ps sorts by (``quote`` text.library)."""
         if task.cmdline:
-            return escape(" ".join(task.cmdline).replace("\n", " ")) or "?"
-        text = f"[{escape(task.name)}]"
+            return quote(" ".join(task.cmdline).replace("\n", " ")) or "?"
+        text = f"[{quote(task.name)}]"
         return text + " <defunct>" if task.state == "Z" else text

@@ -46,11 +46,17 @@ if TYPE_CHECKING:
     from tidscope.ps.context import Context
 
 
+# what a number column (by key) prints and sorts as where its file cannot
+# be read: procps's library holds that value then (ps/sort.py)
+UNREAD: dict[str, int] = {}
+
+
 def _number(
     key: str, header: str, width: int, needs: str, value: Callable[[Task], int | None], none: int
 ) -> Spec:
-    """A number procps prints as ``none`` when its file cannot be read; JSON
-    and CSV have null then."""
+    """A number procps prints, and sorts, as ``none`` when its file cannot
+    be read; JSON and CSV have null then."""
+    UNREAD[key] = none
 
     def text(t: Task, c: Context) -> str:
         number = value(t)

@@ -32,7 +32,7 @@ from tidscope.proc.task import Task
 from tidscope.proc.taskfiles import CGROUP, GID, NAMESPACES, NS, extra, task_status_line
 from tidscope.proc.taskfiles import WCHAN as WCHAN_FILE
 from tidscope.ps import signal_columns
-from tidscope.ps.context import NAME_MAX, RIGHT, TEXT, USER, WCHAN, Spec, signed_id
+from tidscope.ps.context import RIGHT, TEXT, USER, WCHAN, Spec, signed_id
 from tidscope.text import escape
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
@@ -60,38 +60,6 @@ def _ids(task: Task, key: bytes) -> tuple[int, ...] | None:
     return ids
 
 
-def _name(ctx: Context, kind: str, number: int) -> str:
-    """The user (``kind`` "user") or group name of ``number``, raw, as
-    procps's pwcache gives it: the number if there is no name or the name
-    takes ``NAME_MAX`` bytes or more; an empty name stays empty."""
-    names: dict[int, str] | None = ctx.cache.get(f"file_columns.{kind}")
-    if names is None:
-        names = ctx.cache[f"file_columns.{kind}"] = {}
-    name = names.get(number)
-    if name is None:
-        name = _lookup(kind, number)
-        if name is None or len(name.encode("utf-8", "surrogateescape")) >= NAME_MAX:
-            name = str(number)
-        names[number] = name
-    return name
-
-
-def _lookup(kind: str, number: int) -> str | None:
-    if kind == "user":
-        import pwd
-
-        try:
-            return pwd.getpwuid(number).pw_name
-        except KeyError:
-            return None
-    import grp
-
-    try:
-        return grp.getgrgid(number).gr_name
-    except KeyError:
-        return None
-
-
 def _id(key: str, header: str, line: bytes, which: int, needs: frozenset[str] = _S) -> Spec:
     def value(t: Task, c: Context) -> int | None:
         ids = _ids(t, line)
@@ -113,11 +81,11 @@ def _named(
 ) -> Spec:
     def text(t: Task, c: Context) -> str:
         n = number(t)
-        return "?" if n is None else escape(_name(c, kind, n))
+        return "?" if n is None else escape(c.account(kind, n))
 
     def value(t: Task, c: Context) -> str | None:
         n = number(t)
-        return None if n is None else _name(c, kind, n)
+        return None if n is None else c.account(kind, n)
 
     return (key, header, 8, USER, needs, text, value)
 
@@ -165,7 +133,7 @@ def _supgid_value(t: Task, c: Context) -> list[int] | None:
 
 def _supgrp_names(t: Task, c: Context) -> list[str] | None:
     words = _supgids(t)
-    return None if words is None else [_name(c, "group", int(w)) for w in words]
+    return None if words is None else [c.account("group", int(w)) for w in words]
 
 
 def _supgrp_text(t: Task, c: Context) -> str:

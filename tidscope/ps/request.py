@@ -111,6 +111,10 @@ def resolve(
     else:
         req.selection = _selection(flags, lists, bsd, req)
     req.columns = _columns(flags, lists, bsd, req, env)
+    if req.sort:
+        from tidscope.ps import sort as pssort
+
+        req.sort = pssort.settle(req.sort, [c.name for c in req.columns])
     return req
 
 

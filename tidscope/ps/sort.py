@@ -8,10 +8,14 @@ stable merge sort).  A key compares what procps's library compares for it,
 which is not always what the column prints: TTY and the user and group
 names as text, TIME in clock ticks, START and STIME by the tick the task
 started, ELAPSED by the same tick backwards, %CPU by CPU time over elapsed
-time, RSS and %MEM by VmRSS.  Text compares as procps's ``strcoll`` does
-in the locale procps would run in (:func:`_collation`), and it is the
-text procps prints: the command and its name escaped (``?`` for a byte
-the locale cannot print), ``?`` for an empty command line.
+time, RSS and %MEM by VmRSS, terminals by name as versions (glibc's
+``strverscmp``).  Some keys compare what another column reads, and only
+when such a column is there (:data:`_BORROWED`, :func:`settle`).  Text
+compares as procps's ``strcoll`` does in the locale procps would run in
+(:func:`_collation`), and it is the text libproc2 keeps, which is not
+always what ps prints: command lines and names escaped by the library
+alone (:func:`tidscope.text.library`), user and group names not at all,
+``?`` for an empty command line.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from tidscope.errors import UsageError
 from tidscope.proc.snapshot import CMDLINE, STATUS
 from tidscope.proc.task import Task
-from tidscope.text import escape
+from tidscope.text import library, strverscmp
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
@@ -121,44 +125,25 @@ def _status_id(line: bytes, index: int) -> Key:
     return key
 
 
-def _user(index: int) -> Key:
-    uid = _status_id(b"Uid", index)
+def _account(kind: str, line: bytes, index: int) -> Key:
+    """A user or group name key: the name as pwcache keeps it, not escaped."""
+    number = _status_id(line, index)
 
     def key(t: Task, c: Context) -> Any:
-        number = uid(t, c)
-        return _text(c, c.user(number) if number >= 0 else "")
-
-    return key
-
-
-def _group(index: int) -> Key:
-    gid = _status_id(b"Gid", index)
-
-    def key(t: Task, c: Context) -> Any:
-        number = gid(t, c)
-        names: dict[int, str] = c.cache.setdefault("pssort.groups", {})
-        name = names.get(number)
-        if name is None:
-            import grp
-
-            try:
-                name = grp.getgrgid(number).gr_name if number >= 0 else ""
-            except (KeyError, OverflowError):
-                name = str(number)
-            names[number] = name
-        return _text(c, name)
+        n = number(t, c)
+        return _text(c, c.account(kind, n) if n >= 0 else "")
 
     return key
 
 
 def _args(t: Task, c: Context) -> Any:
-    """The command line as procps keeps it for sorting and printing alike:
-    escaped, ``?`` when that is empty, ``[name]`` when there is none."""
-    return _text(c, c.args(t))
+    """The command line as libproc2 keeps it (:func:`tidscope.text.library`),
+    ``?`` when that is empty, ``[name]`` when there is none."""
+    return _text(c, c.args(t, library))
 
 
 def _comm(t: Task, c: Context) -> Any:
-    return _text(c, escape(t.name))
+    return _text(c, library(t.name))
 
 
 def _utilization(t: Task, c: Context) -> float:
@@ -176,8 +161,16 @@ def _utilization(t: Task, c: Context) -> float:
     return hundred / life
 
 
+def _nothing(t: Task, c: Context) -> int:
+    return 0
+
+
 def _tty(t: Task, c: Context) -> Any:
-    return _text(c, c.tty(t) or "?")
+    """Terminal names compare as libproc2 compares them, with glibc's
+    ``strverscmp``: pts/9 before pts/10, whatever the locale."""
+    import functools
+
+    return functools.cmp_to_key(strverscmp)(_bytes(c.tty(t) or "?"))
 
 
 Keys = dict[str, tuple[Key, frozenset[str]]]
@@ -201,12 +194,22 @@ KEYS: Keys = {
     **_names("pri opri priority intpri pri_api pri_bar pri_baz pri_foo", _field(18)),
     **_names("ni nice", _field(19)),
     **_names("nlwp thcount", lambda t, c: t.nlwp),
-    # procps 4.0.2 sorts its memory sizes (SIZE, TRS, DRS...) by VSZ, and
-    # sorts nothing under vsize and fgid: their order is the listing's
+    # procps 4.0.2 sorts its memory sizes (SIZE, TRS, DRS...) by VSZ
     **_names("vsz sz size m_size trs trss tsiz m_trs drs dsiz m_drs", _field(23)),
-    **_names("vsize fgid", lambda t, c: 0),
+    # what ps prints as "-" and sorts by nothing (procps's PIDS_noop, or an
+    # item no column reads: utime's TICS_USER...)
+    **_names("cpu utime cutime resident m_resident m_share vm_exe vm_lib", _nothing),
+    # the security label columns sort by the process id (procps 4.0.2)
+    **_names("label context zone", lambda t, c: t.tgid),
+    **_names("vsize", _field(23)),  # only with a column that reads it: _BORROWED
+    **_names("fgid", _field(9)),
+    **_names("start_code", _field(26)),
+    **_names("end_code", _field(27)),
+    **_names("vm_data", _status_kb(b"VmData"), _S),
+    **_names("vm_stack", _status_kb(b"VmStk"), _S),
     **_names("rss rssize rsz sgi_rss pmem %mem", _status_kb(b"VmRSS"), _S),
-    **_names("psr cpu cpuid lastcpu", _field(39)),
+    **_names("vm_lock", _status_kb(b"VmLck"), _S),  # prints "-", as procps
+    **_names("psr cpuid lastcpu", _field(39)),
     **_names("rtprio", _field(40)),
     **_names("class cls policy sched", _field(41)),  # procps 4.0.2: the number, not CLS's text
     **_names("time cputime atime times cputimes bsdtime", lambda t, c: t.cpu_ticks),
@@ -221,19 +224,49 @@ KEYS: Keys = {
     **_names("uid euid", _status_id(b"Uid", 1), _S),
     **_names("suid svuid", _status_id(b"Uid", 2), _S),
     **_names("fuid fsuid", _status_id(b"Uid", 3), _S),
-    **_names("ruser", _user(0), _S),
-    **_names("user euser uname uid_hack", _user(1), _S),
-    **_names("suser svuser", _user(2), _S),
-    **_names("fuser fsuser", _user(3), _S),
+    **_names("ruser", _account("user", b"Uid", 0), _S),
+    **_names("user euser uname uid_hack", _account("user", b"Uid", 1), _S),
+    **_names("suser svuser", _account("user", b"Uid", 2), _S),
+    **_names("fuser fsuser", _account("user", b"Uid", 3), _S),
     **_names("rgid", _status_id(b"Gid", 0), _S),
     **_names("gid egid", _status_id(b"Gid", 1), _S),
     **_names("sgid svgid", _status_id(b"Gid", 2), _S),
     **_names("fsgid", _status_id(b"Gid", 3), _S),
-    **_names("rgroup", _group(0), _S),
-    **_names("group egroup", _group(1), _S),
-    **_names("sgroup svgroup", _group(2), _S),
-    **_names("fgroup fsgroup", _group(3), _S),
+    **_names("rgroup", _account("group", b"Gid", 0), _S),
+    **_names("group egroup", _account("group", b"Gid", 1), _S),
+    **_names("sgroup svgroup", _account("group", b"Gid", 2), _S),
+    **_names("fgroup fsgroup", _account("group", b"Gid", 3), _S),
 }
+
+
+# procps 4.0.2 sorts these keys by an item their own column does not read,
+# so the sort finds it only when another column or sort key reads it (one
+# of those named here): then it sorts by it (fgid by the flags, tty4 by
+# the terminal's name...); else it sorts nothing (procps_pids_sort returns
+# on an item it does not hold)
+_SIZES = frozenset({"drs", "dsiz", "m_drs", "m_trs", "trs", "trss", "tsiz"})
+_BORROWED: dict[str, frozenset[str]] = {
+    "tty4": frozenset({"tty", "tt", "tname", "tty8", "longtname"}),
+    "fgid": frozenset({"f", "flag", "flags"}),
+    "vsize": _SIZES | {"m_size", "size"},
+    "start_code": _SIZES,
+    "end_code": _SIZES,
+    "vm_data": frozenset({"size"}),
+    "vm_stack": frozenset({"size"}),
+}
+
+
+def settle(keys: list[SortKey], columns: Iterable[str]) -> list[SortKey]:
+    """``keys`` as they compare with these ``-o`` columns shown (names as
+    given): a key of :data:`_BORROWED` none of whose columns is there, among
+    the columns or the keys, sorts nothing."""
+    present = {*columns, *(k.name for k in keys)}
+    return [
+        SortKey(k.name, _nothing, _N, k.reverse)
+        if k.name in _BORROWED and not _BORROWED[k.name] & present
+        else k
+        for k in keys
+    ]
 
 
 class SortKey:
@@ -295,14 +328,23 @@ def _key(name: str, reverse: bool, option: str) -> SortKey:
     if found is not None:
         return SortKey(name, found[0], found[1], reverse)
     if name in SPECS:  # a column with no key of its own: its typed value
+        from tidscope.ps.extra_columns import UNREAD
+
         col = column(name, 5)
         value = col.value
+        unread = UNREAD.get(col.key)  # what procps holds for a file it could not read
+        if unread is not None:
+            return SortKey(name, lambda t, c: _or(value(t, c), unread), col.needs, reverse)
         return SortKey(name, lambda t, c: _orderable(value(t, c)), col.needs, reverse)
     hint = f" (column names are lower case: {name.lower()})" if name.lower() in SPECS else ""
     raise UsageError(
         f"unknown sort key {name!r} in {option}{hint}: give [+|-] and an -o column name,"
         f" e.g. {option} -pcpu,pid (see tidscope-ps(1) COLUMNS)"
     )
+
+
+def _or(value: int | None, unread: int) -> int:
+    return unread if value is None else value
 
 
 def _orderable(value: Any) -> tuple[int, Any]:
