@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -166,19 +167,27 @@ sys.stdin.read()
 @pytest.fixture(scope="module")
 def terminals() -> Iterator[list[int]]:
     """Session leaders on terminals of their own whose names order one way
-    as versions and another as bytes (pts/9 and pts/10), and one without."""
+    as versions and another as bytes (pts/9 and pts/10), and one without.
+    A new pty takes the lowest number free on the machine, which other
+    users' ptys (and a second copy of the suite) move anywhere: ptys are
+    opened, each held by its master alone, until their numbers cross a
+    power of ten, which the kernel's pty limit and ours on open files bound."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.ExitStack() as stack:
+        stack.callback(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
         ptys: dict[int, str] = {}
-        while len(ptys) < 300:
-            master, slave = os.openpty()
+        numbers: list[int] = []
+        while not (len(numbers) >= 6 and len(str(numbers[0])) < len(str(numbers[-1]))):
+            try:
+                master, slave = os.openpty()
+            except OSError as e:
+                pytest.skip(f"no ptys numbered across a power of ten: pty {len(ptys) + 1}: {e}")
             stack.callback(os.close, master)
-            stack.callback(os.close, slave)
-            ptys[int(os.ttyname(slave).rsplit("/", 1)[1])] = os.ttyname(slave)
+            name = os.ttyname(slave)
+            os.close(slave)
+            ptys[int(name.rsplit("/", 1)[1])] = name
             numbers = sorted(ptys)
-            if len(numbers) >= 6 and len(str(numbers[0])) < len(str(numbers[-1])):
-                break
-        else:
-            pytest.skip(f"300 new ptys all have names of one length: {sorted(ptys)[:3]}...")
         chosen = numbers[:3] + numbers[-3:]
         pids = [
             stack.enter_context(holding(HOLD_TERMINAL, ptys[n], start_new_session=True))["pid"]
