@@ -21,6 +21,7 @@ alone (:func:`tidscope.text.library`), user and group names not at all,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import cmp_to_key
 
 from tidscope.errors import UsageError
 from tidscope.proc.snapshot import CMDLINE, STATUS
@@ -165,12 +166,13 @@ def _nothing(t: Task, c: Context) -> int:
     return 0
 
 
+_version = cmp_to_key(strverscmp)
+
+
 def _tty(t: Task, c: Context) -> Any:
     """Terminal names compare as libproc2 compares them, with glibc's
     ``strverscmp``: pts/9 before pts/10, whatever the locale."""
-    import functools
-
-    return functools.cmp_to_key(strverscmp)(_bytes(c.tty(t) or "?"))
+    return _version(_bytes(c.tty(t) or "?"))
 
 
 Keys = dict[str, tuple[Key, frozenset[str]]]
