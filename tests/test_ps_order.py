@@ -259,7 +259,7 @@ def test_strverscmp_orders_as_glibcs() -> None:
     import ctypes
     import itertools
 
-    from tidscope.text import strverscmp
+    from tidscope.ps.ttys import strverscmp
 
     libc = ctypes.CDLL(None)
     libc.strverscmp.argtypes = [ctypes.c_char_p, ctypes.c_char_p]

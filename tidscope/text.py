@@ -17,8 +17,7 @@ environment, all categories or none; UTF-8 when its ``LC_CTYPE`` codeset is):
   (U+0301, U+200B, U+FEFF), two for wide ones.
 
 What procps's library keeps of a name or command line, which is what
-``ps --sort`` compares, is not always what ps prints (:func:`library`);
-terminal names it compares as versions (:func:`strverscmp`).
+``ps --sort`` compares, is not always what ps prints (:func:`library`).
 
 glibc's tables are Unicode's, with a few exceptions spelled out in
 :func:`width`; tests/test_text.py compares them with the C library's own.
@@ -197,53 +196,6 @@ def _encodable(ch: str, encoding: str) -> bool:
     except (UnicodeError, LookupError):
         return False
     return True
-
-
-# glibc's strverscmp, a state machine over the classes of the bytes: other,
-# a digit 1-9, the digit 0 (x, d, 0); the states: normal, in an integer, in
-# a fraction (digits after a leading 0), in leading zeros
-_SN, _SI, _SF, _SZ = 0, 3, 6, 9
-_CMP, _LEN = 2, 3
-_NEXT = (_SN, _SI, _SZ, _SN, _SI, _SI, _SN, _SF, _SF, _SN, _SF, _SZ)
-_RESULT = (
-    (_CMP, _CMP, _CMP, _CMP, _LEN, _CMP, _CMP, _CMP, _CMP),
-    (_CMP, -1, -1, +1, _LEN, _LEN, +1, _LEN, _LEN),
-    (_CMP, _CMP, _CMP, _CMP, _CMP, _CMP, _CMP, _CMP, _CMP),
-    (_CMP, +1, +1, -1, _CMP, _CMP, -1, _CMP, _CMP),
-)
-
-
-def _class(byte: int) -> int:
-    return 2 if byte == 0x30 else 1 if 0x31 <= byte <= 0x39 else 0
-
-
-def strverscmp(a: bytes, b: bytes) -> int:
-    """glibc's ``strverscmp(3)`` of two C strings (no NUL inside): the
-    version order, where runs of digits compare as numbers and a run with
-    leading zeros as a fraction."""
-    a += b"\0"
-    b += b"\0"
-    i = 0
-    c1, c2 = a[0], b[0]
-    state = _SN + _class(c1)
-    while c1 == c2:
-        if c1 == 0:
-            return 0
-        state = _NEXT[state]
-        i += 1
-        c1, c2 = a[i], b[i]
-        state += _class(c1)
-    result = _RESULT[state // 3][state % 3 * 3 + _class(c2)]
-    if result == _CMP:
-        return c1 - c2
-    if result != _LEN:
-        return result
-    j = i + 1  # the longer run of digits is the greater number; same length: the pair
-    while _class(a[j]):
-        if not _class(b[j]):
-            return 1
-        j += 1
-    return -1 if _class(b[j]) else c1 - c2
 
 
 def width(ch: str) -> int:

@@ -26,7 +26,8 @@ from functools import cmp_to_key
 from tidscope.errors import UsageError
 from tidscope.proc.snapshot import CMDLINE, STATUS
 from tidscope.proc.task import Task
-from tidscope.text import library, strverscmp
+from tidscope.ps.ttys import strverscmp
+from tidscope.text import library
 
 TYPE_CHECKING = False  # typing is not imported at run time: see proc/task.py
 if TYPE_CHECKING:
