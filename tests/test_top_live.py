@@ -31,6 +31,12 @@ class Pane:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.shell: tuple[int, str] | None = None  # the pane's first process: pid, start time
+
+    def new_session(self, *command: str) -> None:
+        self.tmux("new-session", "-d", "-s", self.name, *command)
+        pid = int(self.tmux("display", "-p", "-t", self.name, "#{pane_pid}"))
+        self.shell = (pid, _started(pid))
 
     def tmux(self, *args: str) -> str:
         proc = subprocess.run(
@@ -80,18 +86,33 @@ def pane(tmp_path: Path) -> Iterator[tuple[Pane, Path]]:
     subprocess.run(
         ["tmux", "-L", name, "kill-server"], capture_output=True, timeout=30, check=False
     )
+    if p.shell is not None:  # it ends with its terminal: nothing is left behind
+        pid, began = p.shell
+        wait_for(f"the pane's process {pid} ending", lambda: _started(pid) != began)
+
+
+def _started(pid: int) -> str:
+    """A task's start time (stat field 22), or "" once it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return ""
+    return "" if fields[0] in "ZX" else fields[19]
 
 
 def start(pane: Pane, status: Path, args: str, width: int = 160, height: int = 30) -> None:
     """The view in a shell that ignores SIGHUP (tidscope still takes it) and
-    writes tidscope's exit status to ``status`` and the screen."""
+    writes tidscope's exit status to ``status`` and the screen, then holds
+    the pane (and its screen) until the terminal goes away: a read of a
+    hung-up terminal ends, where a sleep, SIGHUP ignored, outlived it."""
     cmd = (
         f"trap '' HUP; cd {shlex.quote(str(HERE.parent))}; stty cols {width} rows {height}; "
         f"{shlex.quote(sys.executable)} -m tidscope top {args}; "
         f'echo $? > {shlex.quote(str(status))}; echo "EXIT=$(cat {shlex.quote(str(status))})"; '
-        "exec sleep 600"
+        "exec cat > /dev/null"
     )
-    pane.tmux("new-session", "-d", "-s", pane.name, "bash", "-c", cmd)
+    pane.new_session("bash", "-c", cmd)
     pane.size(width, height)
 
 
@@ -183,7 +204,7 @@ def test_sigtstp_gives_the_terminal_back_and_fg_redraws(
             f"cd {shlex.quote(str(HERE.parent))}; "
             f"{shlex.quote(sys.executable)} -m tidscope top -d 0.2 -p {w.pid}"
         )
-        p.tmux("new-session", "-d", "-s", p.name, "bash", "--norc", "-i")
+        p.new_session("bash", "--norc", "-i")
         p.size(160, 30)
         p.keys(f"stty cols 160 rows 30; {cmd}", "Enter")
         p.shows("duty*")
