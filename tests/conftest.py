@@ -14,7 +14,11 @@ hang):
 - ``machine_wide``: lowers a limit every process on the machine lives by
   (vm.max_map_count) for a moment: it runs alone, no other test (of this
   run or a second copy) running meanwhile, or their mmaps fail (a
-  MemoryError in a concurrent copy's import).
+  MemoryError in a concurrent copy's import);
+- ``many_tasks``: holds tens of thousands of tasks at once, most of the
+  machine's task ids (kernel.pid_max is 32768 on a 2-core machine): one
+  such test at a time, in this run or a second copy, or both fail to
+  clone (EAGAIN).
 
 The connector sends every task's events on the machine to every listener:
 a flood fills the socket of a watcher in another test (another xdist
@@ -136,6 +140,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 _LOCKS = os.path.join(tempfile.gettempdir(), "tidscope-tests-connector")
 _MACHINE = os.path.join(tempfile.gettempdir(), "tidscope-tests-machine")
+_TASKS = os.path.join(tempfile.gettempdir(), "tidscope-tests-tasks")
 
 
 def _lock_file(name: str, base: str = _LOCKS) -> int:
@@ -169,6 +174,17 @@ def _machine_turn(request: pytest.FixtureRequest) -> Iterator[None]:
     a second copy; every other test takes a shared turn (waiting counts in
     the test's timeout)."""
     with _turn(_MACHINE, request.node.get_closest_marker("machine_wide") is not None):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _tasks_turn(request: pytest.FixtureRequest, _machine_turn: None) -> Iterator[None]:
+    """A test marked ``many_tasks`` waits for any other to end (waiting
+    counts in the test's timeout); no other test takes this lock."""
+    if request.node.get_closest_marker("many_tasks") is None:
+        yield
+        return
+    with _turn(_TASKS, True):
         yield
 
 

@@ -337,6 +337,7 @@ with Children(int(sys.argv[1]), program=(), stack_size=65536):
 """
 
 
+@pytest.mark.many_tasks  # 20,000 threads: two copies of it at once are past pid_max
 @pytest.mark.parametrize("fmt", ["table", "json"])
 def test_a_signal_during_the_first_poll_scan_still_prints_the_summary(fmt: str) -> None:
     """``watch --poll --summary`` ended by SIGINT while its first /proc scan

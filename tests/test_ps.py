@@ -319,7 +319,10 @@ def test_hidepid_shows_only_our_own(hidepid: str) -> None:
         f"{me} tree --format json --proc-root {where}"
     )
     try:
-        proc = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+        # a pid namespace of its own: the proc mounted shows only the tasks
+        # of this test (another copy of the suite runs commands as nobody too)
+        unshare = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork"]
+        proc = run([*unshare, "sh", "-c", script])
     finally:
         shutil.rmtree(where, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr
