@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import one_error_line, tidscope
+from helpers import holding, one_error_line, tidscope
 from pscompare import same, same_rows
 from test_ps import held
 
@@ -88,6 +88,93 @@ def test_forest_of_held_processes(family: dict[str, Any]) -> None:
     assert len(rows) == 4 and all(" \\_ " in r for r in rows[1:]), out
     same("-o", "pid,comm", "-H", *sel)
     same("fj", *sel)
+
+
+# The holder, a child subreaper, forks Q; Q forks X1, and later X2 and M,
+# which forks Y and exits: Y, the holder's child now, starts in X2's clock
+# tick with a higher pid.  X1, X2 and Y run sleep.  The holder tries again
+# while X2 and Y started in different ticks, prints their pids, and at the
+# end of its stdin kills and reaps them all.
+TWIN_TICKS = """
+    import ctypes, json, os, signal, sys, time
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+    def start(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+
+    def sleeper():
+        pid = os.fork()
+        if pid == 0:
+            os.execvp("sleep", ["sleep", "300"])
+        return pid
+
+    def q_forks(w):
+        x1 = sleeper()
+        time.sleep(0.03)
+        x2 = sleeper()
+        r, w2 = os.pipe()
+        m = os.fork()
+        if m == 0:
+            os.write(w2, str(sleeper()).encode())
+            os._exit(0)
+        os.close(w2)
+        os.waitpid(m, 0)  # Y is the holder's child now
+        os.write(w, f"{x1} {x2} {int(os.read(r, 64))}".encode())
+        signal.pause()
+
+    def end(q, kids):
+        for pid in (*kids, q):
+            os.kill(pid, signal.SIGKILL)
+        for pid in (q, *kids):  # X1 and X2 are the holder's once Q is reaped
+            os.waitpid(pid, 0)
+
+    seen = []
+    for _ in range(100):
+        r, w = os.pipe()
+        q = os.fork()
+        if q == 0:
+            q_forks(w)
+        kids = list(map(int, os.read(r, 64).split()))
+        os.close(r), os.close(w)
+        while any(open(f"/proc/{p}/comm").read() != "sleep\\n" for p in kids):
+            time.sleep(0.001)
+        ticks = [start(p) for p in kids]
+        if ticks[0] < ticks[1] == ticks[2] and kids[1] < kids[2]:
+            print(json.dumps({"pids": [os.getpid(), q, *kids]}), flush=True)
+            sys.stdin.read()
+            end(q, kids)
+            sys.exit(0)
+        seen.append(ticks)
+        end(q, kids)
+    print(json.dumps({"no tie": seen}), flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def twins() -> Iterator[list[int]]:
+    """Under a holder: Q with sleep children X1 and X2, and the holder's own
+    sleep child Y, started in X2's clock tick with a higher pid; yields
+    [holder, Q, X1, X2, Y]."""
+    with holding(TWIN_TICKS, start_new_session=True) as info:
+        assert "pids" in info, f"X2 and Y never started in one clock tick: {info}"
+        yield info["pids"]
+
+
+@pytest.mark.procps
+@pytest.mark.parametrize("tree", ["-H", "--forest"])
+def test_forest_with_a_sort_interleaves_ties_by_pid(twins: list[int], tree: str) -> None:
+    """With --sort, procps orders by the keys, then start time, then pid
+    (not parent), and draws only the children that sort next to their
+    first.  Sorted by name: the holder, Q (both python), X1, X2, Y (sleep);
+    X2 and Y tie on start too and go by pid.  So X2 is drawn under Q after
+    X1, and Y is not drawn: X1 sorts between Q and Y, the holder's two."""
+    holder, q, x1, x2, _y = twins
+    pids = ",".join(map(str, twins))
+    out = same(tree, "--sort=comm", "-o", "pid,ppid,comm", "-p", pids)
+    drawn = [int(row.split()[0]) for row in out.splitlines()[1:]]
+    assert drawn == [holder, q, x1, x2], out
 
 
 @pytest.fixture(scope="module")

@@ -45,15 +45,20 @@ def draw(marks: str, kind: str) -> str:
 
 
 def order(tasks: list[Task], keys: Sequence[SortKey], ctx: Context) -> list[Task]:
-    """procps 4.0.2's forest order: by parent, then start time; with --sort
-    keys, by those keys, then start time, then parent (measured against the
-    installed ps: its trees then keep only the children that sort next to
-    each other, and tidscope keeps them too)."""
+    """procps 4.0.2's forest order, for ``tasks`` in pid order (as procps
+    reads /proc): by parent, then start time; with --sort keys, by those
+    keys, then start time, then pid.  procps sorts once per key, stably,
+    and adds the parent only when no key is given: with keys, children of
+    two parents started in the same clock tick interleave by pid, and its
+    trees keep only the children that sort next to each other
+    (display.c's show_tree), as tidscope's do."""
     from tidscope.ps.sort import KEYS, SortKey, ordered
 
     start = SortKey("start_time", KEYS["start_time"][0], frozenset(), False)
+    if keys:
+        return ordered(tasks, [*keys, start], ctx)
     parent = SortKey("ppid", lambda t, c: t.ppid, frozenset(), False)
-    return ordered(tasks, [*keys, start, parent] if keys else [parent, start], ctx)
+    return ordered(tasks, [parent, start], ctx)
 
 
 def walk(tasks: Sequence[Task], kind: str) -> Iterator[tuple[Task, str]]:
