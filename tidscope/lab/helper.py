@@ -171,6 +171,10 @@ class Helper:
                     if err.errno:
                         report = {"error": str(err.filename or "syscall"), "errno": err.errno}
                 Channel(rfd, wfd, "the lab").send(report)
+            # Now, while the error's frames still hold what they made: raw
+            # threads that may never end (waiting for a signal from the lab)
+            # are joined when their group is freed; exit_group ends them.
+            os._exit(code)
         finally:
             os._exit(code)
 

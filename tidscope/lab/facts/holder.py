@@ -136,8 +136,16 @@ def holding(
                 else None
             )
             said = {"pid": syscall("getpid"), "raw": raw.tids, "extra": more.tids if more else []}
-            channel.send(said)
-            then(channel, said, raw)
+            try:
+                channel.send(said)
+                then(channel, said, raw)
+            except BaseException:
+                # The raw threads may wait for what the lab will now never
+                # send (a signal): joining them would wait until the lab's
+                # grace ran out.  Not joined, they end with the helper's
+                # exit_group, right after its failure report.
+                stack.pop_all()
+                raise
 
     with Helper("holder", body) as helper:
         said = helper.receive(DEADLINE)
