@@ -152,6 +152,19 @@ def readline(
     raise AssertionError(f"no line within {timeout:g} s; seen so far: {seen!r}{detail}")
 
 
+def read_rest(
+    stream: IO[AnyStr], *, timeout: float = 120, proc: subprocess.Popen[Any] | None = None
+) -> AnyStr:
+    """The rest of ``stream``, to its end, through the stream itself (what
+    its readline read ahead stays in it: communicate() would lose that);
+    a line that does not come within ``timeout`` fails as :func:`readline`,
+    with the start of what was read."""
+    parts: list[AnyStr] = []
+    while part := readline(stream, timeout=timeout, proc=proc, seen=parts[-20:]):
+        parts.append(part)
+    return part[:0].join(parts)
+
+
 def _waiting(stream: IO[Any] | None) -> bytes:
     """What can be read from ``stream`` now, without waiting."""
     if stream is None:

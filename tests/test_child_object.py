@@ -26,12 +26,14 @@ def _disassembly() -> str:
     path = _rawclone.__file__
     assert path is not None
     return subprocess.check_output(
-        ["objdump", "-d", "--no-show-raw-insn", "-j", SECTION, path], text=True
+        ["objdump", "-d", "--no-show-raw-insn", "-j", SECTION, path], text=True, timeout=120
     )
 
 
 def _section_bounds() -> tuple[int, int]:
-    out = subprocess.check_output(["objdump", "-h", str(_rawclone.__file__)], text=True)
+    out = subprocess.check_output(
+        ["objdump", "-h", str(_rawclone.__file__)], text=True, timeout=120
+    )
     for line in out.splitlines():
         parts = line.split()
         if len(parts) > 3 and parts[1] == SECTION:
@@ -174,7 +176,7 @@ def test_aarch64_core_builds_and_its_loop_is_stackless(tmp_path: Path) -> None:
         timeout=120,
     )
     dump = subprocess.check_output(
-        ["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn", str(loop)], text=True
+        ["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn", str(loop)], text=True, timeout=120
     )
     body = [
         " ".join(ln.split(":", 1)[1].split())

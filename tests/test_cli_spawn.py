@@ -11,7 +11,16 @@ import sys
 import time
 
 import pytest
-from helpers import as_uid, children_by_ppid, one_error_line, run, task_uids, tidscope, unused_uid
+from helpers import (
+    as_uid,
+    children_by_ppid,
+    one_error_line,
+    readline,
+    run,
+    task_uids,
+    tidscope,
+    unused_uid,
+)
 
 from tidscope.core import flags
 
@@ -127,7 +136,7 @@ def _tasks_of(pid: int) -> list[int]:
 
 def _wait_hint(proc: subprocess.Popen[str]) -> str:
     assert proc.stderr is not None
-    line = proc.stderr.readline()
+    line = readline(proc.stderr, proc=proc, seen="spawn --hold's hint on stderr")
     assert "holding" in line, line
     return line
 
@@ -228,7 +237,7 @@ def test_hold_on_a_terminal_waits_for_enter() -> None:
     assert proc.stdin is not None and proc.stdout is not None
     seen = ""
     while "press Enter" not in seen:
-        line = proc.stdout.readline()
+        line = readline(proc.stdout, proc=proc, seen=seen)
         assert line, seen
         seen += line
     proc.stdin.write("\n")
@@ -242,7 +251,7 @@ def test_hold_with_standard_input_closed_waits_for_a_signal() -> None:
     proc = subprocess.Popen(["sh", "-c", cmd], stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
-        hint = proc.stderr.readline()
+        hint = readline(proc.stderr, proc=proc, seen="spawn --hold's hint on stderr")
         assert "release with: kill" in hint, hint
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM

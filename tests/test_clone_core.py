@@ -260,7 +260,9 @@ def test_clone_flag_values_match_the_kernel_headers(tmp_path: os.PathLike[str]) 
     with open(c, "w") as f:
         f.write(src)
     subprocess.run(["cc", "-o", exe, c], check=True, timeout=120)
-    got = dict(line.split() for line in subprocess.check_output([exe], text=True).splitlines())
+    got = dict(
+        line.split() for line in subprocess.check_output([exe], text=True, timeout=60).splitlines()
+    )
     assert {k: int(v) for k, v in got.items()} == flags.FLAGS
 
 

@@ -501,7 +501,7 @@ def test_spawn_a_signal_ends_it_with_children_stopped() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.wait(60)
     err = proc.stderr.read()  # type: ignore[union-attr]
     assert code == 128 + signal.SIGTERM, err
     assert "Traceback" not in err

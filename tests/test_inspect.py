@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from helpers import as_uid, holding, one_error_line, python, tidscope, unused_uid
+from helpers import as_uid, holding, one_error_line, python, readline, tidscope, unused_uid
 
 from tidscope.core import clone
 from tidscope.proc import masks, syscall_names
@@ -270,7 +270,7 @@ def test_a_leader_that_exited_before_its_threads() -> None:
         [sys.executable, "-c", textwrap.dedent(ZOMBIE_LEADER)], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    info = json.loads(proc.stdout.readline())
+    info = json.loads(readline(proc.stdout, proc=proc, seen="the holder's JSON line"))
     try:
         pid, tid = info["pid"], info["tids"][0]
         for _ in range(500):  # until the leader's exit is seen

@@ -26,6 +26,7 @@ from helpers import (
     one_error_line,
     own_children,
     python,
+    readline,
     tagged,
     tidscope,
     unused_uid,
@@ -149,7 +150,7 @@ def test_map_count_limit_names_vm_max_map_count_and_leaves_nothing() -> None:
     with open(MAX_MAP_COUNT) as f:
         saved = f.read().strip()
     try:
-        maps = int(proc.stdout.readline())
+        maps = int(readline(proc.stdout, proc=proc, seen="the holder's count of its mappings"))
         limit = maps + 100
         with open(MAX_MAP_COUNT, "w") as f:
             f.write(str(limit))

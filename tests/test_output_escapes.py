@@ -16,7 +16,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from helpers import holding, readline
+from helpers import holding, read_rest, readline
 
 from benchmarks.watch import socket_inode, until, waiting
 
@@ -162,8 +162,8 @@ def test_watch_and_its_summary_escape_the_name(fmt: str) -> None:
             lines.append(readline(watcher.stdout, proc=watcher, seen=lines[-20:]))
             assert lines[-1], f"the watch ended first: {watcher.communicate(timeout=60)}"
         watcher.send_signal(signal.SIGINT)
-        rest = watcher.stdout.read()  # through the stream that read ahead, not communicate()
-        assert watcher.wait(timeout=120) == 128 + signal.SIGINT, watcher.communicate()
+        rest = read_rest(watcher.stdout, proc=watcher)
+        assert watcher.wait(timeout=120) == 128 + signal.SIGINT, watcher.communicate(timeout=60)
     finally:
         if watcher.poll() is None:
             watcher.kill()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import readline
 
 from tidscope.core.clone import Children
 from tidscope.errors import TidscopeError
@@ -285,7 +286,10 @@ def test_churn_never_raises_nor_misplaces_a_thread() -> None:
     ]
     try:
         for proc in churners:
-            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            assert (
+                proc.stdout is not None
+                and readline(proc.stdout, proc=proc, seen="the churner's ready line") == "ready\n"
+            )
         seen = 0
         for snap in range(1000):
             full = snap % 50 == 0

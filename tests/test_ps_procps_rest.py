@@ -95,7 +95,9 @@ def _cmdline(pid: int) -> bytes | None:
 
 
 def _locales() -> list[str]:
-    found = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["locale", "-a"], capture_output=True, text=True, check=False, timeout=60
+    )
     return ["C", *(n for n in ("C.utf8", "en_US.utf8") if n in found.stdout.split())]
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import holding, one_error_line, run, tidscope
+from helpers import holding, one_error_line, readline, run, tidscope
 
 from tidscope.proc import snapshot
 
@@ -226,7 +226,7 @@ def test_fname_cuts_the_name_to_8_cells(locale: str, name: str) -> None:
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        proc.stdout.readline()
+        readline(proc.stdout, proc=proc, seen="the named holder's ready line")
         ours, theirs = both("-o", "fname,comm,pid", "-p", str(proc.pid), env={"LC_ALL": locale})
         assert ours == theirs, f"\n{ours}---\n{theirs}"
     finally:

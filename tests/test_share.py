@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import as_uid, holding, one_error_line, python, run, tidscope, unused_uid
+from helpers import as_uid, holding, one_error_line, python, readline, run, tidscope, unused_uid
 
 from tidscope.core import flags
 
@@ -231,7 +231,7 @@ def test_a_vfork_child_is_named_as_such() -> None:
     os.close(r)
     try:
         assert proc.stdout is not None
-        pid = int(proc.stdout.readline())
+        pid = int(readline(proc.stdout, proc=proc, seen="the holder's pid"))
         child = _child_of(pid)
         row = by_tid(share_json(str(child)))[child]
     finally:
@@ -367,7 +367,7 @@ def test_share_under_thread_churn_stays_consistent() -> None:
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        pid = int(proc.stdout.readline())
+        pid = int(readline(proc.stdout, proc=proc, seen="the holder's pid"))
         for _ in range(5):
             doc = share_json(str(pid))
             rows = [r for r in doc["tasks"] if r["pid"] == pid]
@@ -511,7 +511,7 @@ def vfork_after(sibling: str, call: str) -> Iterator[tuple[int, int, int]]:
     os.close(r)
     try:
         assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
+        info = json.loads(readline(proc.stdout, proc=proc, seen="the holder's JSON line"))
         pid, a = info["pid"], info["a"]
         b = _new_child_of(pid, {a})
         yield pid, a, b
@@ -626,7 +626,7 @@ def test_a_zombie_leader_is_a_member_of_its_group() -> None:
     )
     try:
         assert proc.stdout is not None
-        thread = int(proc.stdout.readline())
+        thread = int(readline(proc.stdout, proc=proc, seen="the holder's thread id"))
         pid = proc.pid
         deadline = time.monotonic() + 10
         while _state(pid) != "Z":

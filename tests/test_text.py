@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import re
-import selectors
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import python
+from helpers import python, readline
 
 from tidscope import text
 
@@ -107,10 +106,7 @@ def held_names(
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            assert sel.select(timeout=30), "the holder did not start"
-        line = proc.stdout.readline()
+        line = readline(proc.stdout, proc=proc, seen="the holder's line")
         assert line, proc.communicate(timeout=30)[1]
         info: dict[str, Any] = json.loads(line)
         info["all"] = ",".join(map(str, [info["pid"], *info["kids"]]))

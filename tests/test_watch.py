@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from helpers import as_uid, readline, run, tidscope, unused_uid
+from helpers import as_uid, read_rest, readline, run, tidscope, unused_uid
 
 from benchmarks.watch import until, waiting
 from tidscope.proc.root import outside_initial
@@ -67,12 +67,10 @@ class Watcher:
         """Signal the watcher and collect the rest of its rows."""
         if signo is not None:
             self.proc.send_signal(signo)
-        # The rest through the stream readline read ahead on (communicate()
-        # reads the pipe itself: what the stream holds would be lost)
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        out = self.proc.stdout.read()
-        self.stderr = self.proc.stderr.read()
+        out = read_rest(self.proc.stdout, proc=self.proc)
         self.proc.wait(timeout=120)
+        self.stderr = read_rest(self.proc.stderr, proc=self.proc)
         rest = ("\n" + out).split("\n\n", 1)[0]  # the rows, not the summary
         lines = [line for line in rest.splitlines() if line]
         self.rows += [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(lines)]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TAG, as_uid, one_error_line, own_children, run, tagged, unused_uid
+from helpers import TAG, as_uid, one_error_line, own_children, readline, run, tagged, unused_uid
 
 from tidscope.core import flags
 from tidscope.watch import poll as watch_poll
@@ -215,7 +215,9 @@ def test_signals_at_random_moments_end_the_watch_with_128_plus_n() -> None:
         )
         try:
             assert watcher.stdout is not None
-            assert watcher.stdout.readline().startswith("{")  # CMD's exec: signals are ours
+            assert readline(watcher.stdout, proc=watcher, seen="the watch's first row").startswith(
+                "{"
+            )  # CMD's exec: signals are ours
             time.sleep(random.random() * 0.3)
             watcher.send_signal(signo)
             _, err = watcher.communicate(timeout=60)
@@ -415,7 +417,7 @@ def test_a_closed_output_ends_the_watch_with_141_and_leaves_nothing() -> None:
         env={**os.environ, TAG: tag},
     )
     assert watcher.stdout is not None and watcher.stderr is not None
-    assert watcher.stdout.readline().startswith(b"TIME")
+    assert readline(watcher.stdout, proc=watcher, seen="the watch's header").startswith(b"TIME")
     watcher.stdout.close()  # as `| head -1` does
     assert watcher.wait(timeout=60) == 128 + signal.SIGPIPE
     assert watcher.stderr.read() == b""
@@ -435,7 +437,7 @@ def test_a_killed_watch_leaves_nothing_running_or_stopped() -> None:
             env={**os.environ, TAG: tag},
         )
         assert watcher.stdout is not None
-        assert watcher.stdout.readline().startswith(b"{")
+        assert readline(watcher.stdout, proc=watcher, seen="the watch's first row").startswith(b"{")
         time.sleep(random.random() * 0.3)
         watcher.kill()
         assert watcher.wait(timeout=60) == -signal.SIGKILL

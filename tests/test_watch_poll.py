@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from helpers import as_uid, python, unused_uid
+from helpers import as_uid, python, readline, unused_uid
 
 from tidscope.proc.root import clock_ticks
 from tidscope.watch import poll as watch_poll
@@ -120,7 +120,7 @@ def say(proc: subprocess.Popen[str], line: str = "go") -> str:
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(line + "\n")
     proc.stdin.flush()
-    return proc.stdout.readline()
+    return readline(proc.stdout, proc=proc, seen=f"the holder's answer to {line!r}")
 
 
 def state(pid: int) -> str:
@@ -132,7 +132,7 @@ def test_threads_and_their_process_born_renamed_and_ended() -> None:
     before = time.monotonic_ns()  # before the process starts: its fork is its start
     with watch() as w, started(THREADS) as proc:
         assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
+        info = json.loads(readline(proc.stdout, proc=proc, seen="the holder's JSON line"))
         after = time.monotonic_ns()
         pid, tids = info["pid"], info["tids"]
         w.tgids.add(pid)
@@ -195,7 +195,7 @@ def test_exec_by_a_thread_is_seen_where_the_leader_lives_again() -> None:
     called it an exit); the new program's end is the process's one exit."""
     with watch() as w, started(EXECER) as proc:
         assert proc.stdout is not None
-        thread = int(proc.stdout.readline())
+        thread = int(readline(proc.stdout, proc=proc, seen="the holder's thread id"))
         pid = proc.pid
         w.tgids.add(pid)
         w.until(lambda _: bool(w.of("exit", pid)) and bool(w.of("fork", thread)))
@@ -243,7 +243,7 @@ def test_threads_that_live_under_the_interval() -> None:
         proc.stdin.write("go\n")
         proc.stdin.flush()
         w.scans(2)  # while the threads come and go
-        tids = set(json.loads(proc.stdout.readline()))
+        tids = set(json.loads(readline(proc.stdout, proc=proc, seen="the holder's thread ids")))
         w.scans(1)
     assert [e.kind for e in w.events if e.tid == proc.pid] == ["fork"]  # the holder
     threads = [e for e in w.events if e.tid != proc.pid]
@@ -336,8 +336,10 @@ def test_a_task_that_comes_into_view_is_not_born() -> None:
         )
         try:
             assert holder.stdout is not None and watcher.stdout is not None
-            assert int(holder.stdout.readline()) == holder.pid
-            assert watcher.stdout.readline() == "ready\n"
+            assert int(readline(holder.stdout, proc=holder, seen="the holder's pid")) == holder.pid
+            assert (
+                readline(watcher.stdout, proc=watcher, seen="the watch's ready line") == "ready\n"
+            )
             assert json.loads(say(watcher, "scan")) == [False, []]  # hidden from it
             assert say(holder) == "joined\n"
             assert json.loads(say(watcher, "scan")) == [True, []]  # in view, not born

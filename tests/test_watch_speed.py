@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import as_uid, unused_uid
+from helpers import as_uid, readline, unused_uid
 
 from benchmarks.watch import waiting
 
@@ -67,12 +67,14 @@ class Generator:
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self.proc, self.stdin, self.stdout = proc, proc.stdin, proc.stdout
-        self.pid = int(self.stdout.readline())
+        self.pid = int(readline(self.stdout, proc=self.proc, seen="the generator's pid"))
 
     def make(self, what: int | str) -> list[int]:
         self.stdin.write(f"{what}\n")
         self.stdin.flush()
-        tids: list[int] = json.loads(self.stdout.readline())
+        tids: list[int] = json.loads(
+            readline(self.stdout, proc=self.proc, seen="the generator's thread ids")
+        )
         return tids
 
 
