@@ -458,7 +458,7 @@ OPTIONS: dict[str, tuple[str, list[str]]] = {
     "r": ("refused", ["r"]),
     "T": ("refused", ["T"]),
     "x": ("rows", ["x"]),
-    "-C": ("same", ["-C", "t2,sleep", "--ppid", PID]),
+    "-C": ("rows", ["-C", "t2,sleep", "--ppid", PID]),  # anyone's sleeps come and go
     "-G": ("rows", ["-G", "0"]),
     "--Group": ("rows", ["--Group", "root"]),
     "-g": ("rows", ["-g", "root"]),

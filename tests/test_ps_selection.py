@@ -8,6 +8,7 @@ import contextlib
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,10 +19,16 @@ from test_ps import _ancestor, held
 
 from tidscope.proc import snapshot
 
+# Names no other holder has, not even this module's in another worker or in
+# a second copy of the suite: a name selection (-C) matches every task of
+# that name on the machine.
+TOKEN = uuid.uuid4().hex[:6]
+THREAD, ODD, KID = f"t1-{TOKEN}", f"odd){TOKEN}", f"kid-{TOKEN}"
+
 
 @pytest.fixture(scope="module")
 def family() -> Iterator[dict[str, Any]]:
-    with held(["t1", "odd)name"], kids=["kid) one", "kid two"], sleep=True) as info:
+    with held([THREAD, ODD], kids=["kid) one", KID], sleep=True) as info:
         yield info
 
 
@@ -98,18 +105,22 @@ def test_commands_parents_and_the_union(family: dict[str, Any]) -> None:
     pid = str(family["pid"])
     kids = _pids(same("--ppid", pid, "-o", "pid,ppid,comm"))
     assert kids == {*family["kids"], family["sleep"]}
-    same("-C", "kid two,sleep", "-o", "pid,comm")
-    same("-C", "kid two", "--ppid", pid, "-p", "1", "-o", "pid,ppid,comm")
-    same("-C", "kid two", "-T", "-p", pid, "-o", "pid,tid,comm")
+    # anyone's sleeps come and go: the stable rows, ours among them
+    rows = same_rows("-C", f"{KID},sleep", "-o", "pid,comm")
+    assert {(str(family["kids"][1]),), (str(family["sleep"]),)} <= rows.keys(), rows
+    # a blank separates names too: "kid) one" is two, and neither is a name
+    assert _pids(same("-C", f"kid) one {KID}", "-o", "pid,comm")) == {family["kids"][1]}
+    same("-C", KID, "--ppid", pid, "-p", "1", "-o", "pid,ppid,comm")
+    same("-C", KID, "-T", "-p", pid, "-o", "pid,tid,comm")
     same_rows("-u", "root", "-C", "sleep", "--ppid", "1", "-o", "pid,comm")
 
 
 @pytest.mark.procps
 def test_each_thread_is_judged_on_its_own(family: dict[str, Any]) -> None:
     """-L -C matches the thread's own name, as procps 4.0.2 does."""
-    out = same("-L", "-C", "odd)name", "-o", "pid,lwp,comm")
-    assert len(out.splitlines()) == 2 and out.splitlines()[1].endswith(" odd)name")
-    same("-T", "-C", "t1,odd)name", "-f")
+    out = same("-L", "-C", ODD, "-o", "pid,lwp,comm")
+    assert len(out.splitlines()) == 2 and out.splitlines()[1].endswith(f" {ODD}")
+    same("-T", "-C", f"{THREAD},{ODD}", "-f")
 
 
 @pytest.mark.procps
