@@ -96,12 +96,10 @@ def test_forest_of_held_processes(family: dict[str, Any]) -> None:
 # while X2 and Y started in different ticks, prints their pids, and at the
 # end of its stdin kills and reaps them all.
 TWIN_TICKS = """
-    import ctypes, json, os, signal, sys, time
-    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-
-    def start(pid):
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
+    import json, os, signal, sys, time
+    from tidscope.core.syscalls import syscall
+    from tidscope.proc import snapshot
+    syscall("prctl", 36, 1)  # PR_SET_CHILD_SUBREAPER
 
     def sleeper():
         pid = os.fork()
@@ -137,9 +135,9 @@ TWIN_TICKS = """
             q_forks(w)
         kids = list(map(int, os.read(r, 64).split()))
         os.close(r), os.close(w)
-        while any(open(f"/proc/{p}/comm").read() != "sleep\\n" for p in kids):
+        while any(snapshot.process(p).name != "sleep" for p in kids):
             time.sleep(0.001)
-        ticks = [start(p) for p in kids]
+        ticks = [snapshot.process(p).start_ticks for p in kids]
         if ticks[0] < ticks[1] == ticks[2] and kids[1] < kids[2]:
             print(json.dumps({"pids": [os.getpid(), q, *kids]}), flush=True)
             sys.stdin.read()

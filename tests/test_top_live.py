@@ -19,6 +19,8 @@ import pytest
 from helpers import wait_for
 from test_top import duty, workload  # noqa: F401 (a fixture)
 
+from tidscope.proc import snapshot
+
 HERE = Path(__file__).resolve().parent
 
 pytestmark = pytest.mark.skipif(
@@ -31,7 +33,7 @@ class Pane:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.shell: tuple[int, str] | None = None  # the pane's first process: pid, start time
+        self.shell: tuple[int, int | None] | None = None  # its first process: pid, start
 
     def new_session(self, *command: str) -> None:
         self.tmux("new-session", "-d", "-s", self.name, *command)
@@ -91,14 +93,10 @@ def pane(tmp_path: Path) -> Iterator[tuple[Pane, Path]]:
         wait_for(f"the pane's process {pid} ending", lambda: _started(pid) != began)
 
 
-def _started(pid: int) -> str:
-    """A task's start time (stat field 22), or "" once it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return ""
-    return "" if fields[0] in "ZX" else fields[19]
+def _started(pid: int) -> int | None:
+    """A task's start time, or None once it is gone or a zombie."""
+    task = snapshot.process(pid)
+    return None if task is None or task.state in ("Z", "X") else task.start_ticks
 
 
 def start(pane: Pane, status: Path, args: str, width: int = 160, height: int = 30) -> None:
